@@ -1,0 +1,42 @@
+# The two commands of the README: `make demo` and `make test`.
+# Both create .venv when it is missing. torch is installed first and pinned
+# (TORCH_SPEC) so that pip takes the local CPU wheel instead of a multi-GB CUDA
+# build; on a GPU box run e.g. `make test TORCH_SPEC="torch==2.13.0 --index-url ..."`
+# or install your CUDA torch into .venv before `make`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv data readme clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
+	  echo "torch $$($(BIN)/python -c 'import torch; print(torch.__version__)') already in $(VENV)"; \
+	else $(BIN)/python -m pip install -q $(TORCH_SPEC); fi
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Fashion-MNIST from Debian's package (real 60k/10k images); skipped with a message elsewhere.
+data:
+	@bash tools/install_data.sh
+
+demo: venv data
+	$(BIN)/python -m scoreextra.cli demo
+
+test: venv data
+	$(BIN)/nbdev-test
+	$(BIN)/pytest
+
+# README.md is generated from nbs/index.ipynb (nbdev-readme needs Quarto, absent here).
+readme: venv
+	$(BIN)/python tools/make_readme.py
+
+clean-venv:
+	rm -rf $(VENV)

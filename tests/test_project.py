@@ -1,0 +1,42 @@
+"Project plumbing: README generated from the index notebook, papermill tags kept by nbdev-clean."
+import json, shutil, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def test_readme_in_sync_with_index_notebook():
+    r = subprocess.run([sys.executable, "tools/make_readme.py", "--check"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_readme_renders_markdown_and_drops_hidden_cells():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import make_readme
+    finally:
+        sys.path.pop(0)
+    text = make_readme.render()
+    assert "# scoreextra" in text and "make test" in text
+    assert "#| hide" not in text and "import scoreextra\n" not in text
+
+
+def test_nbdev_clean_keeps_papermill_parameters_tag(tmp_path):
+    "papermill finds the parameters cell by its tag; nbdev-clean must not strip it."
+    nbs = ROOT / "nbs"
+    probe = nbs / "zz_tag_probe.ipynb"
+    nb = {"cells": [{"cell_type": "code", "execution_count": 3, "id": "abc",
+                     "metadata": {"tags": ["parameters"], "scrolled": True},
+                     "outputs": [], "source": ["seed = 0\n"]}],
+          "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    probe.write_text(json.dumps(nb))
+    try:
+        r = subprocess.run([str(BIN / "nbdev-clean"), "--fname", str(probe)], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        cell = json.loads(probe.read_text())["cells"][0]
+    finally:
+        probe.unlink()
+    assert cell["metadata"] == {"tags": ["parameters"]}   # tag kept, other metadata stripped
+    assert cell["execution_count"] is None                 # and it really was cleaned
