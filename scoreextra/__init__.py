@@ -1,1 +1,11 @@
+"""Cheap score-based data pruning: score a small subset, extrapolate the scores with kNN or a GCN, prune.
+
+Modules:
+
+- `scoreextra.data`: Dataset registry and loaders (digits, Fashion-MNIST, CIFAR-10/100, downsampled ImageNet 64px, Places365 at 64px, DM-Improves-AT synthetic CIFAR), batched on-device augmentation and a seeded batch loader.
+- `scoreextra.knn`: Nearest-neighbour search on faiss (exact, IVF, HNSW), the paper's kNN score extrapolation (Eq. 6), stronger label-aware variants, and the merge of seed and extrapolated scores.
+- `scoreextra.models`: The networks that score, embed and get trained on the pruned data: an MLP, a small CNN, the CIFAR ResNet-18/50 and WideResNet-28-10, all written here (no torchvision).
+- `scoreextra.scores`: Dynamic Uncertainty, TDDS, EL2N, forgetting and AUM: pure functions on recorded arrays, and streaming recorders that compute DU and TDDS during training.
+- `scoreextra.train`: One training loop for every phase: scoring runs with recorders, the subset model, and the final training on the pruned data. Callbacks, schedules, a progress bar, a per-epoch table, and checkpoints that resume bit-for-bit."""
+
 __version__ = "0.1.0"
