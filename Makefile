@@ -28,10 +28,11 @@ data:
 	@bash tools/install_data.sh
 
 demo: venv data
-	$(BIN)/python -m scoreextra.cli demo
+	$(BIN)/scoreextra demo
 
+# nbdev-test runs one notebook per core; one BLAS/OpenMP thread each avoids oversubscribing them.
 test: venv data
-	$(BIN)/nbdev-test
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test
 	$(BIN)/pytest
 
 # README.md is generated from nbs/index.ipynb (nbdev-readme needs Quarto, absent here).

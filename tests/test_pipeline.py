@@ -1,0 +1,119 @@
+"End-to-end pipeline, sweep, report and CLI on scikit-learn digits (real data, short trainings)."
+import json, os, shutil, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from scoreextra.core import ConfigMismatch, RunFolder, load_json, save_json
+from scoreextra.pipeline import (ConfigError, expand_config, load_config, report, run_stage, subset_config, sweep,
+                                 extrapolate_config, prune_config)
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(name="tiny", dataset="digits", scores=["du"], seed_sizes=[0.2], seeds=[0, 1], score_epochs=12,
+            ground_truth={"seeds": [1000]}, extrapolators=[{"name": "knn", "k": [10]}],
+            prune={"rates": [0.5], "extrapolators": [{"name": "knn", "k": 10}], "baselines": ["random"]}, final_epochs=2)
+
+
+def _statuses(root):
+    return {p.parent.parent.name + "/" + p.parent.name: load_json(p)["status"] for p in Path(root).glob("*/*/meta.json")}
+
+
+def test_interrupted_sweep_reruns_only_missing_jobs(tmp_path):
+    jobs = expand_config(TINY)
+    first = sweep(TINY, runs_root=tmp_path, limit=4, log=lambda *a: None)
+    assert first["ran"] == 4 and first["done_before"] == 0
+    done_after_first = {k for k, v in _statuses(tmp_path).items() if v == "done"}
+    mtimes = {k: (tmp_path / k / "meta.json").stat().st_mtime_ns for k in done_after_first}
+    second = sweep(TINY, runs_root=tmp_path, log=lambda *a: None)
+    assert second["done_before"] == 4 and second["ran"] == len(jobs) - 4 and not second["failed"]
+    # the four finished runs were not touched again
+    assert all((tmp_path / k / "meta.json").stat().st_mtime_ns == t for k, t in mtimes.items())
+    assert set(_statuses(tmp_path).values()) == {"done"} and len(_statuses(tmp_path)) == len(jobs)
+    third = sweep(TINY, runs_root=tmp_path, log=lambda *a: None)
+    assert third["ran"] == 0 and third["done_before"] == len(jobs)
+
+
+def test_report_writes_tables_and_figures(tmp_path):
+    sweep(TINY, runs_root=tmp_path / "runs", log=lambda *a: None)
+    res = report(tmp_path / "runs", tmp_path / "rep")
+    names = {p.name for p in (tmp_path / "rep").iterdir()}
+    assert {"correlations.md", "correlations.csv", "accuracy.md", "ledger.md", "fig2_pruning_curves.png",
+            "fig3_time_vs_accuracy.png", "fig4_correlation_vs_accuracy.png", "fig5_score_distributions.png"} <= names
+    corr = res["correlations"]
+    assert corr.seeds.iloc[0] == 2 and np.isfinite(corr.pearson.iloc[0])   # two subset seeds aggregated
+    acc = res["accuracy"]
+    assert set(acc.method) == {"knn k=10", "original", "random"}
+    assert ((acc.acc > 0) & (acc.acc <= 1)).all()
+
+
+def test_config_mismatch_refuses_and_keeps_files(tmp_path):
+    cfg = subset_config("digits", "du", 0.2, 0, epochs=12)
+    f = run_stage("score_subset", cfg, tmp_path)
+    before = {p.name: p.read_bytes() for p in f.path.iterdir() if p.is_file()}
+    stored = load_json(f.path / "config.json"); stored["config"]["epochs"] = 99
+    save_json(f.path / "config.json", stored)          # a folder whose config differs from the request
+    with pytest.raises(ConfigMismatch, match="different config"):
+        run_stage("score_subset", cfg, tmp_path)
+    after = {p.name: p.read_bytes() for p in f.path.iterdir() if p.is_file()}
+    assert before.keys() == after.keys() and all(before[k] == after[k] for k in before if k != "config.json")
+
+
+@pytest.mark.parametrize("change, msg", [
+    ({"dataset": "mnist"}, "unknown dataset 'mnist'"),
+    ({"scores": ["du", "dux"]}, "unknown score 'dux'"),
+    ({"extrapolators": [{"name": "svm", "k": [3]}]}, "unknown extrapolator"),
+    ({"prune": {"rates": [0.5, 1.0]}}, "prune rate 1.0 must be in [0, 1)"),
+    ({"prune": {"rates": [-0.1]}}, "prune rate -0.1 must be in [0, 1)"),
+    ({"seed_sizes": [1.5]}, "seed size 1.5"),
+    ({"learning_rate": 3}, "unknown key(s) ['learning_rate']"),
+])
+def test_bad_config_is_a_clear_error_and_writes_nothing(tmp_path, change, msg):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**TINY, **change}))
+    with pytest.raises(ConfigError, match=msg.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        sweep(path, runs_root=tmp_path / "runs", log=lambda *a: None)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_stage_configs_validate_their_arguments():
+    with pytest.raises(KeyError, match="unknown dataset"): subset_config("svhn", "du", 0.2)
+    with pytest.raises(ValueError, match="seed_size"): subset_config("digits", "du", 1.5)
+    with pytest.raises(ValueError, match="prune_rate must be in"):
+        prune_config("baseline", {"dataset": "digits"}, 1.0)
+    with pytest.raises(KeyError, match="unknown extrapolator"):
+        extrapolate_config(subset_config("digits", "du", 0.2), "kmeans")
+
+
+def test_submitit_local_executor_runs_jobs(tmp_path):
+    pytest.importorskip("submitit")
+    cfg = {**TINY, "seeds": [0], "prune": {"rates": [0.5], "baselines": ["random"]}, "extrapolators": []}
+    s = sweep(cfg, runs_root=tmp_path, executor="local", log=lambda *a: None)
+    assert s["ran"] == len(expand_config(cfg)) and not s["failed"]
+    # papermill ran each stage template: the executed notebook is kept in the run folder
+    nbs = list(tmp_path.glob("*/*/notebook.ipynb"))
+    assert len(nbs) == s["ran"]
+    assert not list(tmp_path.glob("*/*/notebook.partial.ipynb"))
+
+
+def test_cli_sweep_and_report(tmp_path):
+    cfg = {**TINY, "seeds": [0], "runs_root": str(tmp_path / "runs")}
+    path = tmp_path / "c.yaml"; path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([str(BIN / "scoreextra"), "sweep", str(path)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ran now: 7, failed: 0" in r.stdout
+    r = subprocess.run([str(BIN / "scoreextra"), "report", str(tmp_path / "runs"), "--out", str(tmp_path / "rep")],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "rep" / "accuracy.md").exists()
+    bad = subprocess.run([str(BIN / "scoreextra"), "sweep", str(tmp_path / "missing.yaml")], capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "missing.yaml does not exist" in bad.stderr
+
+
+def test_cli_help_lists_commands():
+    r = subprocess.run([str(BIN / "scoreextra"), "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    for cmd in ("run", "sweep", "report", "demo"): assert cmd in r.stdout
