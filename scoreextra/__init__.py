@@ -2,10 +2,24 @@
 
 Modules:
 
+- `scoreextra.adversarial`: PGD and TRADES in pixel space, adversarial training through `fit`, Dynamic Uncertainty recorded at the end of each epoch, robust evaluation, and the paper's adversarial-training configs.
 - `scoreextra.data`: Dataset registry and loaders (digits, Fashion-MNIST, CIFAR-10/100, downsampled ImageNet 64px, Places365 at 64px, DM-Improves-AT synthetic CIFAR), batched on-device augmentation and a seeded batch loader.
+- `scoreextra.gnn`: GNN extrapolation (paper Sec. 3.3, App. B.4): a kNN graph over every sample, a 3-layer GCN trained on the seed nodes, its predictions filling in the rest.
 - `scoreextra.knn`: Nearest-neighbour search on faiss (exact, IVF, HNSW), the paper's kNN score extrapolation (Eq. 6), stronger label-aware variants, and the merge of seed and extrapolated scores.
 - `scoreextra.models`: The networks that score, embed and get trained on the pruned data: an MLP, a small CNN, the CIFAR ResNet-18/50 and WideResNet-28-10, all written here (no torchvision).
+- `scoreextra.pipeline`: The whole method (paper Fig. 1) as cached, resumable stages; the cost ledger; `run`, the one call that does it all; the sweep that regenerates the paper's experiments.
 - `scoreextra.scores`: Dynamic Uncertainty, TDDS, EL2N, forgetting and AUM: pure functions on recorded arrays, and streaming recorders that compute DU and TDDS during training.
 - `scoreextra.train`: One training loop for every phase: scoring runs with recorders, the subset model, and the final training on the pruned data. Callbacks, schedules, a progress bar, a per-epoch table, and checkpoints that resume bit-for-bit."""
 
 __version__ = "0.1.0"
+
+# The calls most users need, at the top level (scoreextra.extrapolate_scores, scoreextra.select, scoreextra.run),
+# imported lazily so that `import scoreextra.core` stays light.
+def __getattr__(name):
+    if name == "select":
+        from .prune import select
+        return select
+    if name in ("extrapolate_scores", "run"):
+        from . import pipeline
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'scoreextra' has no attribute {name!r}")
