@@ -11,15 +11,21 @@ def test_readme_in_sync_with_index_notebook():
     assert r.returncode == 0, r.stderr
 
 
-def test_readme_renders_markdown_and_drops_hidden_cells():
+def test_readme_renders_markdown_and_drops_hidden_cells(tmp_path):
     sys.path.insert(0, str(ROOT / "tools"))
     try:
         import make_readme
     finally:
         sys.path.pop(0)
-    text = make_readme.render()
-    assert "# scoreextra" in text and "make test" in text
-    assert "#| hide" not in text and "import scoreextra\n" not in text
+    cell = lambda kind, src: {"cell_type": kind, "metadata": {}, "source": src, **({"outputs": [], "execution_count": None} if kind == "code" else {})}
+    nb = {"cells": [cell("markdown", "# Title\n\ntext"), cell("code", "#| hide\nsecret = 1"),
+                    cell("code", "#| eval: false\nshown = 2")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "index.ipynb").write_text(json.dumps(nb))
+    text = make_readme.render(tmp_path / "index.ipynb")
+    assert "# Title\n\ntext" in text and "```python\nshown = 2\n```" in text
+    assert "secret" not in text and "#|" not in text
+    real = make_readme.render()
+    assert "# scoreextra" in real and "make test" in real
 
 
 def test_nbdev_clean_keeps_papermill_parameters_tag(tmp_path):
