@@ -117,3 +117,26 @@ def test_cli_help_lists_commands():
     r = subprocess.run([str(BIN / "scoreextra"), "--help"], capture_output=True, text=True)
     assert r.returncode == 0
     for cmd in ("run", "sweep", "report", "demo"): assert cmd in r.stdout
+
+
+def test_cli_run_killed_then_rerun_resumes_and_keeps_the_seconds(tmp_path):
+    "SIGTERM mid-training: seconds spent are written, the rerun resumes from the checkpoint and finishes."
+    import signal, time
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [str(BIN / "scoreextra"), "run", "--dataset", "digits", "--score", "du", "--extrapolator", "knn:10",
+            "--prune-rates", "0.5", "--no-ground-truth", "--baselines", "--score-epochs", "40", "--final-epochs", "2",
+            "--runs", str(tmp_path)]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob("score_subset/*/ckpt/last.pt")): time.sleep(0.2)
+    assert list(tmp_path.glob("score_subset/*/ckpt/last.pt")), "no checkpoint was written"
+    p.send_signal(signal.SIGTERM); p.wait(timeout=60)
+    assert p.returncode == 143
+    meta = load_json(next(tmp_path.glob("score_subset/*/meta.json")))
+    assert meta["status"] == "running" and meta["seconds"]["subset_training"] > 0 and meta["attempts"] == 1
+    r = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    meta = load_json(next(tmp_path.glob("score_subset/*/meta.json")))
+    assert meta["status"] == "done" and meta["attempts"] == 2
+    log = load_json(next(tmp_path.glob("score_subset/*/log.json")))
+    assert [e["epoch"] for e in log] == list(range(1, 41))    # resumed: every epoch once (1-based), none repeated
