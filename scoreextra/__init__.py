@@ -7,6 +7,7 @@ Modules:
 - `scoreextra.gnn`: GNN extrapolation (paper Sec. 3.3, App. B.4): a kNN graph over every sample, a 3-layer GCN trained on the seed nodes, its predictions filling in the rest.
 - `scoreextra.knn`: Nearest-neighbour search on faiss (exact, IVF, HNSW), the paper's kNN score extrapolation (Eq. 6), stronger label-aware variants, and the merge of seed and extrapolated scores.
 - `scoreextra.models`: The networks that score, embed and get trained on the pruned data: an MLP, a small CNN, the CIFAR ResNet-18/50 and WideResNet-28-10, all written here (no torchvision).
+- `scoreextra.paradigms`: Score extrapolation beyond supervised training (paper Sec. 4, Tables 3 and 4): DU of unsupervised TURTLE pseudo-labels, and DU recorded during adversarial training, as cached pipeline stages with their sweep configs and report tables.
 - `scoreextra.pipeline`: The whole method (paper Fig. 1) as cached, resumable stages; the cost ledger; `run`, the one call that does it all; the sweep that regenerates the paper's experiments.
 - `scoreextra.scores`: Dynamic Uncertainty, TDDS, EL2N, forgetting and AUM: pure functions on recorded arrays, and streaming recorders that compute DU and TDDS during training.
 - `scoreextra.train`: One training loop for every phase: scoring runs with recorders, the subset model, and the final training on the pruned data. Callbacks, schedules, a progress bar, a per-epoch table, and checkpoints that resume bit-for-bit."""
