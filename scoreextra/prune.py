@@ -10,7 +10,8 @@ import numpy as np
 from .core import Registry, check_1d, check_fraction, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['BASELINES', 'n_keep', 'select', 'random_scores', 'ssp_scores', 'ccs_select']
+__all__ = ['SELECTIONS', 'BASELINES', 'n_keep', 'select', 'top_select', 'random_scores', 'ssp_scores', 'ccs_select', 'ccs_cutoff',
+           'moderate_select']
 
 # %% ../nbs/08_prune.ipynb #fc4d0c49
 def n_keep(n:int, # dataset size
@@ -28,20 +29,30 @@ def n_keep(n:int, # dataset size
 def select(scores, # (n,) scores, higher = keep
            keep_frac:float, # fraction kept, in (0, 1]
            *,
+           strategy:str="top", # "top" (the paper: the highest scores), or another name in `SELECTIONS` ("ccs", "moderate")
            rounding:str="round", # see `n_keep`
            labels=None, # (n,) class labels, needed for `class_balanced`
-           class_balanced:bool=False, # keep the top fraction within every class
+           class_balanced:bool=False, # apply the strategy within every class
+           seed:int=0, # for strategies that sample (CCS)
+           **strategy_kw, # options of the strategy, e.g. hard_cutoff=0.2 for "ccs"
           ) -> np.ndarray:
-    "Sorted dataset indices of the `n_keep(n, keep_frac)` highest scores; ties keep the smaller index."
+    "Sorted dataset indices of the `n_keep(n, keep_frac)` samples the strategy keeps (`top`: highest scores, ties to the smaller index)."
     s = check_1d("scores", scores)
-    if not class_balanced:
-        order = np.argsort(-s, kind="stable")
-        return np.sort(order[:n_keep(len(s), keep_frac, rounding)])
+    fn = SELECTIONS.get(strategy)
+    keep_frac = check_fraction("keep_frac", keep_frac)
+    if not class_balanced: return np.sort(fn(s, keep_frac, rounding=rounding, seed=seed, **strategy_kw))
     if labels is None: raise ValueError("class_balanced=True needs labels")
     y = check_1d("labels", labels, n=len(s), dtype=np.int64)
-    kept = [np.flatnonzero(y == c)[np.argsort(-s[y == c], kind="stable")[:n_keep(int((y == c).sum()), keep_frac, rounding)]]
-            for c in np.unique(y)]
+    kept = [np.flatnonzero(y == c)[fn(s[y == c], keep_frac, rounding=rounding, seed=seed + i, **strategy_kw)]
+            for i, c in enumerate(np.unique(y))]
     return np.sort(np.concatenate(kept))
+
+def top_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round", seed:int=0) -> np.ndarray:
+    "The paper's rule: indices of the `n_keep` highest scores (stable: ties keep the smaller index)."
+    return np.argsort(-scores, kind="stable")[:n_keep(len(scores), keep_frac, rounding)]
+
+SELECTIONS = Registry("selection strategy")
+SELECTIONS["top"] = top_select
 
 # %% ../nbs/08_prune.ipynb #1542b8ae
 def random_scores(n:int, seed:int=0) -> np.ndarray:
@@ -52,44 +63,50 @@ def random_scores(n:int, seed:int=0) -> np.ndarray:
 def ssp_scores(embeddings, # (n, d) features
                num_clusters:int, # k of k-means (the paper code reads it from a missing config; we default to #classes)
                *, keep:str="hard", # "hard": far from the prototype is kept; "easy": close is kept
-               niter:int=25, seed:int=0) -> np.ndarray:
+               n_init:int=5, # k-means++ restarts; the run with the lowest inertia is used
+               max_fit:int=200_000, # k-means is fitted on at most this many points (a seeded sample), then all are assigned
+               seed:int=0) -> np.ndarray:
     "SSP prototype scores: 1 − cos(embedding, its k-means centroid) (negated for `keep='easy'`)."
-    import faiss
+    from sklearn.cluster import KMeans
     x = np.ascontiguousarray(to_numpy(embeddings), dtype=np.float32)
     if x.ndim != 2: raise ValueError(f"embeddings must be 2-D (n, d), got shape {x.shape}")
     if not np.isfinite(x).all(): raise ValueError("embeddings hold NaN/inf")
     if not 1 <= num_clusters <= len(x): raise ValueError(f"num_clusters must be in [1, {len(x)}], got {num_clusters}")
     if keep not in ("hard", "easy"): raise ValueError(f"keep must be 'hard' or 'easy', got {keep!r}")
-    km = faiss.Kmeans(x.shape[1], int(num_clusters), niter=niter, seed=int(seed), verbose=False)
-    km.train(x)
-    _, assign = km.index.search(x, 1)
-    c = km.centroids[assign[:, 0]]
+    fit_x = x if len(x) <= max_fit else x[np.sort(rng(seed).choice(len(x), max_fit, replace=False))]
+    km = KMeans(int(num_clusters), init="k-means++", n_init=int(n_init), random_state=int(seed)).fit(fit_x)
+    c = km.cluster_centers_[km.predict(x)]
     cos = (x * c).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(c, axis=1) + 1e-12)
     s = 1.0 - cos.astype(np.float64)
     return s if keep == "hard" else -s
 
 # %% ../nbs/08_prune.ipynb #28f0e84a
-def ccs_select(scores, # (n,) importance scores (higher = more important)
+def ccs_select(scores, # (n,) importance scores (higher = more important = harder)
                keep_frac:float, # fraction kept, in (0, 1]
-               *, aum=None, # (n,) AUM margins for the hard cutoff (original AUM: low = likely mislabelled); default: `scores`
-               hard_cutoff:float=0.0, # fraction β removed first (lowest AUM); 0.3 for 90% pruning in the CCS README
+               *, aum=None, # (n,) original AUM margins (low = likely mislabelled) for the hard cutoff; default: cut the highest `scores`
+               hard_cutoff:float=0.0, # fraction β removed first (the hardest); 0.3 for 90% pruning in the CCS README
                bins:int=50, rounding:str="round", seed:int=0) -> np.ndarray:
     "Coverage-centric stratified selection; sorted kept indices."
     s = check_1d("scores", scores)
     n, budget = len(s), n_keep(len(s), keep_frac, rounding)
     hard_cutoff = check_fraction("hard_cutoff", hard_cutoff, lo_open=False, hi_open=True)
-    key = s if aum is None else check_1d("aum", aum, n=n)
-    pool = np.argsort(key, kind="stable")[int(hard_cutoff * n):]
+    # hardest first: the lowest AUM margin, or (scores are "higher = harder") the highest score
+    hardest_first = np.argsort(-s, kind="stable") if aum is None else np.argsort(check_1d("aum", aum, n=n), kind="stable")
+    pool = np.sort(hardest_first[int(hard_cutoff * n):])
     if budget > len(pool): raise ValueError(f"keep_frac={keep_frac} keeps {budget} but only {len(pool)} remain after hard_cutoff={hard_cutoff}")
-    v = s[pool]; lo, hi = v.min(), v.max()
-    edge = hi + 1e-4 * (hi - lo) if hi > lo else hi + 1e-4
-    which = np.minimum(((v - lo) / (edge - lo) * bins).astype(np.int64), bins - 1)
-    members = [pool[which == b] for b in range(bins)]
+    members = _strata(s[pool], bins)
     g, kept, left = rng(seed), [], budget
     for i, b in enumerate(np.argsort([len(m) for m in members], kind="stable")):
         take = min(len(members[b]), left // (bins - i))
-        kept.append(g.choice(members[b], take, replace=False)); left -= take
+        kept.append(pool[g.choice(members[b], take, replace=False)]); left -= take
     return np.sort(np.concatenate(kept))
+
+def _strata(v:np.ndarray, bins:int) -> list[np.ndarray]:
+    "Positions of `v` in each of `bins` equal-width strata over [min, max + 1e-4·(max − min))."
+    lo, hi = v.min(), v.max()
+    edge = hi + 1e-4 * (hi - lo) if hi > lo else hi + 1e-4
+    which = np.minimum(((v - lo) / (edge - lo) * bins).astype(np.int64), bins - 1)
+    return [np.flatnonzero(which == b) for b in range(bins)]
 
 # %% ../nbs/08_prune.ipynb #09397b92
 BASELINES = Registry("baseline")
@@ -99,3 +116,22 @@ def _zcore(*, embeddings, seed=0, **kw):
     from scoreextra.sampling import zcore_scores
     return zcore_scores(embeddings, seed=seed, **{k: v for k, v in kw.items() if k in ("n_sample", "sample_dim", "redund_nn", "redund_exp")})
 BASELINES["zcore"] = _zcore
+
+# %% ../nbs/08_prune.ipynb #aebe6dc8
+def ccs_cutoff(prune_rate:float) -> float:
+    "CCS hard cutoff β for `prune_rate`: 0 up to 0.5, linear through 0.1 @ 0.7, 0.2 @ 0.8, 0.3 @ 0.9, capped at 0.3."
+    p = check_fraction("prune_rate", prune_rate, lo_open=False, hi_open=True)
+    return float(np.interp(p, [0.5, 0.7, 0.8, 0.9], [0.0, 0.1, 0.2, 0.3]))
+
+def _ccs_strategy(scores, keep_frac, *, rounding="round", seed=0, hard_cutoff=None, bins=50):
+    beta = ccs_cutoff(1.0 - keep_frac) if hard_cutoff is None else hard_cutoff
+    beta = min(beta, 1.0 - n_keep(len(scores), keep_frac, rounding) / len(scores))   # never cut into the budget
+    return ccs_select(scores, keep_frac, hard_cutoff=beta, bins=bins, rounding=rounding, seed=seed)
+
+def moderate_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round", seed:int=0) -> np.ndarray:
+    "Moderate coreset: indices of the `n_keep` scores closest to the median (ties keep the smaller index)."
+    s = check_1d("scores", scores)
+    return np.argsort(np.abs(s - np.median(s)), kind="stable")[:n_keep(len(s), keep_frac, rounding)]
+
+SELECTIONS["ccs"] = _ccs_strategy
+SELECTIONS["moderate"] = moderate_select
