@@ -592,11 +592,12 @@ def augment_batch(x:torch.Tensor, # (B,C,H,W) float batch
                   generator:torch.Generator, # drives the offsets and flips (device may differ from x's)
                   fill:float|Sequence[float]=0.0, # padding value, scalar or one per channel
                  ) -> torch.Tensor:
-    "Random crop with padding + horizontal flip for every sample of a batch, vectorised; same shape out."
+    "Random crop with padding + horizontal flip for every sample of a batch, vectorised; same shape and memory layout out."
     if x.ndim != 4: raise ValueError(f"x must be a (B,C,H,W) batch, got shape {tuple(x.shape)}")
     if int(pad) != pad or pad < 0: raise ValueError(f"pad must be a non-negative int, got {pad!r}")
     if pad == 0 and not flip: return x
     B, C, H, W = x.shape; dev, gdev = x.device, generator.device
+    keep_cl = C > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
     ar_h, ar_w = torch.arange(H, device=dev), torch.arange(W, device=dev)
     dy = dx = torch.zeros(B, dtype=torch.long, device=dev)
     if pad:   # crop offset in the padded image, as a shift in [-pad, pad] of the original
@@ -610,9 +611,11 @@ def augment_batch(x:torch.Tensor, # (B,C,H,W) float batch
     inside = ((rows >= 0) & (rows < H))[:, :, None] & ((cols >= 0) & (cols < W))[:, None, :]
     src = rows.clamp(0, H - 1)[:, :, None] * W + cols.clamp(0, W - 1)[:, None, :]   # flat source index (B,H,W)
     out = x.flatten(2).gather(2, src.view(B, 1, H*W).expand(B, C, H*W)).view(B, C, H, W)
+    if keep_cl: out = out.contiguous(memory_format=torch.channels_last)   # gather returns NCHW; keep the caller's layout
     if not pad: return out
     fill = torch.as_tensor(fill, dtype=x.dtype, device=dev).reshape(1, -1, 1, 1)
-    return torch.where(inside[:, None], out, fill)   # outside the image: the padding value
+    out = torch.where(inside[:, None], out, fill)   # outside the image: the padding value
+    return out.contiguous(memory_format=torch.channels_last) if keep_cl else out
 
 # %% ../nbs/01_data.ipynb #60779471
 class BatchLoader:

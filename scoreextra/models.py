@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from .core import Registry
 
 # %% auto #0
-__all__ = ['MODELS', 'EmbedNet', 'n_params', 'MLP', 'SmallCNN', 'BasicBlock', 'Bottleneck', 'ResNet', 'WideBlock', 'WideResNet',
-           'mlp', 'cnn', 'resnet18', 'resnet50', 'wrn', 'wrn28_10', 'get_model']
+__all__ = ['MODELS', 'EmbedNet', 'n_params', 'MLP', 'SmallCNN', 'ConvNet', 'BasicBlock', 'Bottleneck', 'ResNet', 'WideBlock',
+           'WideResNet', 'mlp', 'cnn', 'convnet', 'resnet18', 'resnet50', 'wrn', 'wrn28_10', 'get_model']
 
 # %% ../nbs/02_models.ipynb #32b50d49
 class EmbedNet(nn.Module):
@@ -63,6 +63,24 @@ class SmallCNN(EmbedNet):
                                       nn.MaxPool2d(2), *_conv_bn_relu(c2, c3))
         self.embed_dim, self.head = c3, nn.Linear(c3, num_classes)
     def embed(self, x): return F.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
+
+# %% ../nbs/02_models.ipynb #00cad170
+class ConvNet(EmbedNet):
+    "[conv3×3 → BN → ReLU → maxpool 2] × 3 → flatten → Linear → ReLU (the embedding) → linear head."
+    def __init__(self, num_classes:int, # number of output logits
+                 in_shape:Sequence[int]=(1, 28, 28), # (C, H, W) of one image
+                 widths:Sequence[int]=(16, 32, 64), # channels of the three convs
+                 hidden:int=128, # width of the fully connected embedding
+                ):
+        super().__init__()
+        c, h, w = (int(s) for s in in_shape)
+        layers = []
+        for width in (int(v) for v in widths):
+            layers += [*_conv_bn_relu(c, width), nn.MaxPool2d(2)]; c, h, w = width, h // 2, w // 2
+        if h < 1 or w < 1: raise ValueError(f"ConvNet pools {len(widths)} times: an image of {tuple(in_shape)} is too small")
+        self.features = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * h * w, int(hidden)), nn.ReLU(inplace=True))
+        self.embed_dim, self.head = int(hidden), nn.Linear(int(hidden), num_classes)
+    def embed(self, x): return self.features(x)
 
 # %% ../nbs/02_models.ipynb #a4612f5f
 class BasicBlock(nn.Module):
@@ -194,6 +212,9 @@ def mlp(num_classes, in_shape, hidden=(256, 256)): return MLP(num_classes, int(n
 
 @MODELS.register("cnn")
 def cnn(num_classes, in_shape, widths=(32, 64, 128)): return SmallCNN(num_classes, _image_shape("cnn", in_shape)[0], widths)
+
+@MODELS.register("convnet")
+def convnet(num_classes, in_shape, widths=(16, 32, 64), hidden=128): return ConvNet(num_classes, _image_shape("convnet", in_shape), widths, hidden)
 
 @MODELS.register("resnet18")
 def resnet18(num_classes, in_shape, stem="cifar"):

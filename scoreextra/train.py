@@ -149,7 +149,7 @@ class Trainer:
                  lr:float=1e-3, momentum:float=0.9, nesterov:bool=False, weight_decay:float=0.0, schedule:str|None=None,
                  augment:bool|dict|None=None, callbacks:Sequence[Callback]=(), seed:int=0, device=None, ckpt_dir=None,
                  eval_ds:Dataset|None=None, progress:bool=True, verbose:bool|None=None, bn_eval_bug:bool=False,
-                 loss_fn:Callable|None=None):
+                 loss_fn:Callable|None=None, channels_last:bool=False):
         if not isinstance(epochs, (int, np.integer)) or epochs < 1: raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1: raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if not lr > 0: raise ValueError(f"lr must be > 0, got {lr!r}")
@@ -161,7 +161,8 @@ class Trainer:
         self.idx = np.sort(check_indices("idx", np.arange(self.n) if idx is None else idx, self.n))
         if len(self.idx) == 0: raise ValueError("idx is empty: nothing to train on")
         self.device = get_device(device)
-        self.model = model.to(self.device)
+        self.channels_last = bool(channels_last) and ds.is_image
+        self.model = model.to(self.device, memory_format=torch.channels_last) if self.channels_last else model.to(self.device)
         self.loader = BatchLoader(ds, self.idx, batch_size=int(batch_size), shuffle=True, seed=self.seed, device=self.device)
         self.opt = make_optimizer(optimizer, self.model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
         self.sched = make_schedule(schedule, self.opt, lr=lr, epochs=self.epochs, steps_per_epoch=len(self.loader))
@@ -176,7 +177,7 @@ class Trainer:
                            model=type(model).__name__, epochs=self.epochs, batch_size=int(batch_size), optimizer=optimizer,
                            lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov), weight_decay=float(weight_decay),
                            schedule=schedule, augment=self.aug_kw, seed=self.seed, bn_eval_bug=self.bn_eval_bug,
-                           loss_fn=_describe(loss_fn))
+                           loss_fn=_describe(loss_fn), **({"channels_last": True} if self.channels_last else {}))
 
     def __repr__(self): return f"Trainer({self.config['model']} on {self.config['dataset']}[{len(self.idx)}], epoch {self.epoch}/{self.epochs}, step {self.step})"
     @property
@@ -228,6 +229,7 @@ def _train_epoch(self:Trainer) -> dict:
     loss_sum = torch.zeros((), device=self.device); hits = torch.zeros((), device=self.device, dtype=torch.long)
     bar = tqdm(self.loader, total=len(self.loader), desc=f"epoch {e + 1}/{self.epochs}", leave=False, disable=not self.progress)
     for x_clean, y, bidx in bar:
+        if self.channels_last: x_clean = x_clean.contiguous(memory_format=torch.channels_last)
         x = x_clean if self.aug_kw is None else augment_batch(x_clean, generator=self.gen, **self.aug_kw)
         if self.loss_fn is None:
             logits = self.model(x); loss = F.cross_entropy(logits, y, reduction="none")
@@ -295,9 +297,10 @@ def fit(model:nn.Module, # an `EmbedNet` from `get_model` (any module mapping a 
         verbose:bool|None=None, # print the per-epoch table (default: `progress`)
         bn_eval_bug:bool=False, # reproduce the paper code: train in eval mode (BatchNorm frozen) from epoch 2 on
         loss_fn:Callable|None=None, # `loss_fn(model, x, y) -> (per-sample loss, logits)` instead of cross-entropy (e.g. TRADES)
+        channels_last:bool=False, # image models: weights and batches in NHWC (1.6-1.8x faster convs on this CPU); same maths
        ) -> Trainer:
     "Train `model` on `ds[idx]` with cross-entropy; return the `Trainer` (model, log, ...)."
     return Trainer(model, ds, idx, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
                    nesterov=nesterov, weight_decay=weight_decay, schedule=schedule, augment=augment, callbacks=callbacks,
                    seed=seed, device=device, ckpt_dir=ckpt_dir, eval_ds=eval_ds, progress=progress, verbose=verbose,
-                   bn_eval_bug=bn_eval_bug, loss_fn=loss_fn).run()
+                   bn_eval_bug=bn_eval_bug, loss_fn=loss_fn, channels_last=channels_last).run()
