@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from .core import (Registry, RunFolder, run_status, check_fraction, config_hash, get_device, load_json, peak_memory_mb,
-                             save_json, seed_everything)
+                             save_json, save_torch, seed_everything)
 from .data import DATASETS, load_dataset
 from .models import MODELS, get_model
 from .train import fit, evaluate, embed_all
@@ -25,15 +25,16 @@ from .scores import SCORES, score_subset
 from .sampling import SAMPLERS, sample_subset
 from .knn import EXTRAPOLATORS, MERGES, merge
 import scoreextra.gnn  # registers "gnn" in EXTRAPOLATORS
-from .prune import BASELINES, select
-from .metrics import extrapolation_correlations
+from .prune import BASELINES, SELECTIONS, select
+from .metrics import extrapolation_correlations, pearson, spearman
 
 # %% auto #0
-__all__ = ['DATASET_DEFAULTS', 'FINAL_RECIPE', 'STAGES', 'LEDGER_PHASES', 'SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'EXPANDERS',
-           'REPORTERS', 'STAGE_LEVELS', 'dataset_defaults', 'run_stage', 'Busy', 'subset_config', 'ground_truth_config',
-           'extrapolate_config', 'baseline_config', 'prune_config', 'ledger', 'RunResult', 'run', 'extrapolate_scores',
+__all__ = ['DATASET_DEFAULTS', 'FINAL_RECIPE', 'STAGES', 'SUBSET_SCHEDULES', 'BUDGETS', 'LEDGER_PHASES', 'SWEEP_KEYS',
+           'PRUNE_KEYS', 'EXT_KEYS', 'EXPANDERS', 'REPORTERS', 'STAGE_LEVELS', 'dataset_defaults', 'run_stage', 'Busy',
+           'subset_schedule', 'subset_config', 'ground_truth_config', 'subset_embeddings', 'extrapolate_config',
+           'baseline_config', 'final_epochs', 'prune_config', 'ledger', 'RunResult', 'run', 'extrapolate_scores',
            'ConfigError', 'load_config', 'validate_config', 'Job', 'expand_config', 'templates_dir', 'run_job', 'sweep',
-           'collect', 'correlation_summary', 'accuracy_summary', 'table1', 'report']
+           'gt_reproducibility', 'collect', 'correlation_summary', 'accuracy_summary', 'table1', 'report']
 
 # %% ../nbs/12_pipeline.ipynb #906bec85
 DATASET_DEFAULTS = {
@@ -88,9 +89,22 @@ class Busy(RuntimeError):
     "Another live process holds this run folder's lock."
 
 # %% ../nbs/12_pipeline.ipynb #2a63ee78
+SUBSET_SCHEDULES = ("paper", "steps_per_epoch", "total_steps")
+
+def subset_schedule(schedule:str, # "paper", "steps_per_epoch" or "total_steps"
+                    epochs:int, batch_size:int, # the full-data run's epochs and batch size
+                    frac:float, # subset size / dataset size
+                   ) -> tuple[int, int]:
+    "(epochs, batch size) of the subset run so that its schedule relates to the full run's as `schedule` says."
+    if schedule not in SUBSET_SCHEDULES: raise ValueError(f"schedule must be one of {SUBSET_SCHEDULES}, got {schedule!r}")
+    frac = check_fraction("frac", frac)
+    if schedule == "steps_per_epoch": return int(epochs), max(1, int(round(batch_size * frac)))   # batch × f: as many steps per epoch
+    if schedule == "total_steps": return max(int(epochs), int(round(epochs / frac))), int(batch_size)   # epochs / f: as many steps in all
+    return int(epochs), int(batch_size)                                                                   # the paper: same epochs and batch
+
 def subset_config(dataset:str, score:str, seed_size:float|int, seed:int=0, *, sampler:str="random",
                   model:str|None=None, epochs:int|None=None, batch_size:int|None=None, where:str="train",
-                  overrides:dict|None=None, sampler_embeddings:str|None=None) -> dict:
+                  overrides:dict|None=None, sampler_embeddings:str|None=None, schedule:str="paper") -> dict:
     "The full, validated config of a `score_subset` stage (defaults filled in from `dataset_defaults`)."
     d = dataset_defaults(dataset); SCORES.get(score); SAMPLERS.get(sampler)
     if sampler == "zcore" and not sampler_embeddings:
@@ -98,23 +112,30 @@ def subset_config(dataset:str, score:str, seed_size:float|int, seed:int=0, *, sa
     if isinstance(seed_size, float): check_fraction("seed_size", seed_size, hi_open=True)
     elif not (isinstance(seed_size, int) and seed_size >= 1): raise ValueError(f"seed_size must be a fraction in (0, 1) or a count ≥ 1, got {seed_size!r}")
     if where not in ("train", "clean"): raise ValueError(f"where must be 'train' or 'clean', got {where!r}")
+    if schedule not in SUBSET_SCHEDULES: raise ValueError(f"schedule must be one of {SUBSET_SCHEDULES}, got {schedule!r}")
     model = model or d["model"]; MODELS.get(model)
     return dict(dataset=dataset, score=score, seed_size=seed_size, sampler=sampler, seed=int(seed), model=model,
                 model_kw=d.get("model_kw", {}) if model == d["model"] else {},
                 epochs=int(epochs or d["score_epochs"]), batch_size=int(batch_size or d["batch_size"]), where=where,
-                overrides=dict(overrides or {}), **({"sampler_embeddings": str(sampler_embeddings)} if sampler_embeddings else {}))
+                overrides=dict(overrides or {}), **({"sampler_embeddings": str(sampler_embeddings)} if sampler_embeddings else {}),
+                # written only when not the paper's, so that the folders of earlier runs keep their hashes
+                **({"schedule": schedule} if schedule != "paper" else {}))
 
 def ground_truth_config(dataset:str, score:str, seed:int=0, **kw) -> dict:
     "Config of a full-data scoring run (the ground truth S the extrapolations are compared with)."
+    kw.pop("schedule", None)   # the full run is the reference the subset schedules relate to
     c = subset_config(dataset, score, 0.5, seed, **kw)
     for k in ("seed_size", "sampler"): c.pop(k)
     return c
 
+def _new_model(cfg:dict, ds):
+    seed_everything(cfg["seed"])
+    return get_model(cfg["model"], ds.num_classes, ds.in_shape, **cfg.get("model_kw", {}))
+
 def _train_and_record(cfg:dict, folder:RunFolder, idx, device, progress):
     ds = _dataset(cfg["dataset"])
-    seed_everything(cfg["seed"])
-    model = get_model(cfg["model"], ds.num_classes, ds.in_shape, **cfg.get("model_kw", {}))
-    scores, model, log = score_subset(ds, idx, cfg["score"], model=model, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+    epochs, bs = subset_schedule(cfg.get("schedule", "paper"), cfg["epochs"], cfg["batch_size"], len(idx) / len(ds))
+    scores, model, log = score_subset(ds, idx, cfg["score"], model=_new_model(cfg, ds), epochs=epochs, batch_size=bs,
                                       seed=cfg["seed"], device=device, where=cfg["where"], ckpt_dir=folder.file("ckpt"),
                                       progress=progress, **cfg["overrides"])
     folder.save_json("log.json", log)
@@ -130,9 +151,22 @@ def _score_subset(cfg, folder, *, runs_root, device=None, progress=False):
     with folder.phase("subset_training"):
         seed_scores, model = _train_and_record(cfg, folder, seed_idx, device, progress)
         folder.save("seed_scores.npy", seed_scores)
+        save_torch(folder.file("model.pt"), model.state_dict())   # small; the embeddings can be recomputed from it
     with folder.phase("embedding"):
         folder.save("embeddings.npy", embed_all(model, ds, device=device))
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)   # the artefacts are saved; the checkpoint was for resume only
+
+def subset_embeddings(folder:RunFolder, device=None) -> np.ndarray:
+    "The embeddings of a finished `score_subset` run; recomputed from its `model.pt` if `embeddings.npy` was removed."
+    if folder.file("embeddings.npy").exists(): return folder.load("embeddings.npy", mmap=True)
+    if not folder.file("model.pt").exists():
+        raise FileNotFoundError(f"{folder.path} has neither embeddings.npy nor model.pt; delete the folder to recompute the stage")
+    cfg, ds = folder.config, _dataset(folder.config["dataset"])
+    model = _new_model(cfg, ds)
+    model.load_state_dict(torch.load(folder.file("model.pt"), map_location="cpu", weights_only=True))
+    emb = embed_all(model.to(get_device(device)), ds, device=device)
+    folder.save("embeddings.npy", emb)
+    return emb
 
 @STAGES.register("ground_truth")
 def _ground_truth(cfg, folder, *, runs_root, device=None, progress=False):
@@ -167,7 +201,7 @@ def _make_extrapolator(name:str, k:int, seed:int, params:dict, device=None):
 def _extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     sub = run_stage("score_subset", cfg["subset"], runs_root, device=device, progress=progress)
     ds = _dataset(cfg["subset"]["dataset"])
-    emb, seed_idx, seed_scores = sub.load("embeddings.npy", mmap=True), sub.load("seed_idx.npy"), sub.load("seed_scores.npy")
+    emb, seed_idx, seed_scores = subset_embeddings(sub, device), sub.load("seed_idx.npy"), sub.load("seed_scores.npy")
     with folder.phase("extrapolation"):
         ext = _make_extrapolator(cfg["extrapolator"], cfg["k"], cfg["seed"], cfg["params"], device)
         raw = ext.fit(emb, ds.y, seed_idx, seed_scores).predict()
@@ -187,16 +221,36 @@ def _baseline(cfg, folder, *, runs_root, device=None, progress=False):
     ds = _dataset(cfg["dataset"])
     emb = None
     if cfg["embeddings_from"] is not None:
-        emb = run_stage("score_subset", cfg["embeddings_from"], runs_root, device=device, progress=progress).load("embeddings.npy")
+        emb = subset_embeddings(run_stage("score_subset", cfg["embeddings_from"], runs_root, device=device, progress=progress), device)
     params = dict(cfg["params"])
     if cfg["baseline"] == "ssp": params.setdefault("num_clusters", ds.num_classes)
     with folder.phase("baseline_scoring"):
         folder.save("scores.npy", BASELINES.get(cfg["baseline"])(n=len(ds), embeddings=emb, seed=cfg["seed"], **params))
 
 # %% ../nbs/12_pipeline.ipynb #8488a8aa
+BUDGETS = ("epochs", "steps")
+
+def _selection(selection) -> dict:
+    "A selection spec (`None`, a strategy name or `{strategy, **options}`) as a dict; checks the name."
+    sel = {"strategy": selection} if isinstance(selection, str) else dict(selection or {"strategy": "top"})
+    SELECTIONS.get(sel.setdefault("strategy", "top"))
+    return sel
+
+def final_epochs(epochs:int, keep_frac:float, budget:str="epochs", max_epochs:int|None=None) -> int:
+    "Epochs of a final training on a `keep_frac` subset: the same epochs (`epochs`), or as many optimiser steps as the full run (`steps`: epochs / keep_frac, at most `max_epochs`)."
+    if budget not in BUDGETS: raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    if budget == "epochs": return int(epochs)
+    e = int(round(epochs / check_fraction("keep_frac", keep_frac)))
+    return e if max_epochs is None else min(e, int(max_epochs))
+
 def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:int=0, *, dataset:str|None=None,
                  model:str|None=None, epochs:int|None=None, batch_size:int|None=None, rounding:str="round",
-                 class_balanced:bool=False, recipe:dict|None=None) -> dict:
+                 class_balanced:bool=False, recipe:dict|None=None,
+                 selection:str|dict|None=None, # a strategy in `prune.SELECTIONS` ("top", "ccs", "moderate") or {strategy, **options}
+                 budget:str="epochs", # "epochs": the same epochs at every prune rate (the paper); "steps": epochs / keep_frac
+                 max_epochs:int|None=None, # cap of the "steps" budget
+                 model_kw:dict|None=None, # options of `model` (default: the dataset default's when `model` is the default)
+                ) -> dict:
     "Config of a `prune_train` stage: prune by the scores of (`source_stage`, `source_config`) and train."
     if source_stage not in ("ground_truth", "extrapolate", "baseline"):
         raise ValueError(f"source_stage must be ground_truth, extrapolate or baseline, got {source_stage!r}")
@@ -204,27 +258,35 @@ def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:in
     d = dataset_defaults(dataset)
     check_fraction("prune_rate", prune_rate, lo_open=False, hi_open=True)
     model = model or d["model"]; MODELS.get(model)
+    sel = _selection(selection)
+    final_epochs(1, 1.0, budget, max_epochs)   # checks the budget name
+    extra = {**({"selection": sel} if sel != {"strategy": "top"} else {}),   # only when not the paper's: earlier folders keep their hashes
+             **({"budget": budget} if budget != "epochs" else {}), **({"max_epochs": int(max_epochs)} if max_epochs else {})}
     return dict(dataset=dataset, source={"stage": source_stage, "config": source_config}, prune_rate=float(prune_rate),
-                seed=int(seed), model=model, model_kw=d.get("model_kw", {}) if model == d["model"] else {},
+                seed=int(seed), model=model,
+                model_kw=dict(model_kw) if model_kw is not None else (d.get("model_kw", {}) if model == d["model"] else {}),
                 epochs=int(epochs or d["final_epochs"]), batch_size=int(batch_size or d["batch_size"]),
-                rounding=rounding, class_balanced=bool(class_balanced), recipe={**FINAL_RECIPE, **(recipe or {})})
+                rounding=rounding, class_balanced=bool(class_balanced), recipe={**FINAL_RECIPE, **(recipe or {})}, **extra)
 
 @STAGES.register("prune_train")
 def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
     ds, test = _dataset(cfg["dataset"]), _dataset(cfg["dataset"], "test")
     src = run_stage(cfg["source"]["stage"], cfg["source"]["config"], runs_root, device=device, progress=progress)
+    keep = 1.0 - cfg["prune_rate"]
     with folder.phase("selection"):
         scores = src.load("scores.npy")
-        kept = select(scores, 1.0 - cfg["prune_rate"], rounding=cfg["rounding"], labels=ds.y, class_balanced=cfg["class_balanced"])
+        kept = select(scores, keep, rounding=cfg["rounding"], labels=ds.y, class_balanced=cfg["class_balanced"],
+                      seed=cfg["seed"], **_selection(cfg.get("selection")))
         folder.save("kept_idx.npy", kept)
+    epochs = final_epochs(cfg["epochs"], keep, cfg.get("budget", "epochs"), cfg.get("max_epochs"))
     with folder.phase("final_training"):
         seed_everything(cfg["seed"])
         model = get_model(cfg["model"], ds.num_classes, ds.in_shape, **cfg["model_kw"])
-        tr = fit(model, ds, kept, epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=cfg["seed"], device=device,
+        tr = fit(model, ds, kept, epochs=epochs, batch_size=cfg["batch_size"], seed=cfg["seed"], device=device,
                  ckpt_dir=folder.file("ckpt"), progress=progress, verbose=False, **cfg["recipe"])
     with folder.phase("evaluation"):
         acc = evaluate(tr.model, test, device=device)
-    folder.save_json("metrics.json", {"test_acc": acc, "n_kept": int(len(kept)), "n": int(len(ds))})
+    folder.save_json("metrics.json", {"test_acc": acc, "n_kept": int(len(kept)), "n": int(len(ds)), "epochs": epochs})
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
 
 # %% ../nbs/12_pipeline.ipynb #ed7bcfad
@@ -344,11 +406,18 @@ def extrapolate_scores(ds, # a `scoreextra.data.Dataset` (or your own with x, y,
 # %% ../nbs/12_pipeline.ipynb #88edec2c
 SWEEP_KEYS = {"name", "description", "dataset", "model", "scores", "seed_sizes", "seeds", "sampler", "where",
               "score_epochs", "final_epochs", "batch_size", "ground_truth", "extrapolators", "merge", "prune",
-              "runs_root", "report_dir", "paper", "score_overrides", "sampler_embeddings"}
-PRUNE_KEYS = {"rates", "seed_sizes", "extrapolators", "baselines", "ground_truth", "seeds", "no_pruning"}
+              "runs_root", "report_dir", "paper", "score_overrides", "sampler_embeddings", "schedules",
+              "final_model", "final_batch_size", "final_recipe", "planned_cpu_hours"}
+# prune: `selections` (strategies of prune.SELECTIONS applied to score-based sources, default [top]), `budgets`
+# ("epochs" and/or "steps", see `final_epochs`), `max_epochs` (cap of the steps budget), `no_pruning_epochs` (extra
+# epoch counts of the no-pruning run, e.g. 2x to check convergence)
+PRUNE_KEYS = {"rates", "seed_sizes", "extrapolators", "baselines", "ground_truth", "seeds", "no_pruning", "selections",
+              "budgets", "max_epochs", "no_pruning_epochs"}
 # an extrapolator entry: name, k (one or a list), params, merge (overrides the config's), and optional
 # filters `seeds` / `seed_sizes` restricting it to some subset runs (to size a CPU sweep)
-EXT_KEYS = {"name", "k", "params", "merge", "seeds", "seed_sizes"}
+# `schedules` (in `extrapolators`) restricts an entry to subset runs of those schedules; `schedule` (in `prune.extrapolators`)
+# names the subset schedule whose extrapolation is pruned with (default: the config's first)
+EXT_KEYS = {"name", "k", "params", "merge", "seeds", "seed_sizes", "schedules", "schedule"}
 
 class ConfigError(ValueError):
     "An experiment config names something unknown or out of range."
@@ -403,8 +472,17 @@ def validate_config(cfg:dict, where:str="config") -> dict:
     for r in p.get("rates", []):
         _need(isinstance(r, (int, float)) and 0 <= r < 1, f"prune rate {r!r} must be in [0, 1) (the fraction removed)", where)
     for b in p.get("baselines", []): _need(b in BASELINES, f"unknown baseline {b!r}; expected one of {sorted(BASELINES)}", where)
+    for s in p.get("selections", []):
+        _need(_selection_ok(s), f"unknown selection {s!r}; expected a name or {{strategy: ...}} with strategy one of {sorted(SELECTIONS)}", where)
+    for b in p.get("budgets", []): _need(b in BUDGETS, f"unknown budget {b!r}; expected one of {list(BUDGETS)}", where)
+    for s in cfg.get("schedules", []): _need(s in SUBSET_SCHEDULES, f"unknown schedule {s!r}; expected one of {list(SUBSET_SCHEDULES)}", where)
+    if "final_model" in cfg: _need(cfg["final_model"] in MODELS, f"unknown final_model {cfg['final_model']!r}; expected one of {sorted(MODELS)}", where)
     for sz in p.get("seed_sizes", []): _need(sz in cfg["seed_sizes"], f"prune seed size {sz!r} is not among seed_sizes", where)
     return cfg
+
+def _selection_ok(s) -> bool:
+    try: _selection(s); return True
+    except (KeyError, TypeError, ValueError): return False
 
 @dataclass(frozen=True)
 class Job:
@@ -427,21 +505,29 @@ def expand_config(cfg:dict) -> list[Job]:
         if j.key not in seen: seen.add(j.key); jobs.append(j)
         return c
     gt_seeds = (cfg.get("ground_truth") or {}).get("seeds", [])
+    schedules = cfg.get("schedules", ["paper"])
     subs, gts = {}, {}
-    def add_ext(e, score, sz, seed, k):
-        return add("extrapolate", extrapolate_config(subs[score, sz, seed], e["name"], int(k), merge=e.get("merge", cfg.get("merge", "raw")),
+    def add_ext(e, score, sz, seed, k, sch):
+        return add("extrapolate", extrapolate_config(subs[score, sz, seed, sch], e["name"], int(k), merge=e.get("merge", cfg.get("merge", "raw")),
                                                      seed=seed, params=e.get("params")))
-    def applies(e, sz, seed): return seed in e.get("seeds", [seed]) and sz in e.get("seed_sizes", [sz])
+    def applies(e, sz, seed, sch=None):
+        return seed in e.get("seeds", [seed]) and sz in e.get("seed_sizes", [sz]) and (sch is None or sch in e.get("schedules", [sch]))
     for score in cfg["scores"]:
         for gs in gt_seeds: gts[score, gs] = add("ground_truth", ground_truth_config(ds, score, gs, **common))
-        for sz, seed in itertools.product(cfg["seed_sizes"], cfg["seeds"]):
-            subs[score, sz, seed] = add("score_subset", subset_config(ds, score, sz, seed, sampler=cfg.get("sampler", "random"),
-                                                                    sampler_embeddings=cfg.get("sampler_embeddings"), **common))
+        for sch, sz, seed in itertools.product(schedules, cfg["seed_sizes"], cfg["seeds"]):
+            subs[score, sz, seed, sch] = add("score_subset", subset_config(ds, score, sz, seed, sampler=cfg.get("sampler", "random"),
+                                             sampler_embeddings=cfg.get("sampler_embeddings"), schedule=sch, **common))
             for e in cfg.get("extrapolators", []):
-                if not applies(e, sz, seed): continue
-                for k in np.atleast_1d(e.get("k", 10)).tolist(): add_ext(e, score, sz, seed, k)
+                if not applies(e, sz, seed, sch): continue
+                for k in np.atleast_1d(e.get("k", 10)).tolist(): add_ext(e, score, sz, seed, k, sch)
     p = cfg.get("prune") or {}
-    fin = dict(model=cfg.get("model"), epochs=cfg.get("final_epochs"), batch_size=cfg.get("batch_size"))
+    fin = dict(model=cfg.get("final_model", cfg.get("model")), epochs=cfg.get("final_epochs"),
+               batch_size=cfg.get("final_batch_size", cfg.get("batch_size")), recipe=cfg.get("final_recipe"))
+    def add_prune(stage, src, rate, seed, scored):
+        for budget in p.get("budgets", ["epochs"]):
+            for sel in (p.get("selections", ["top"]) if scored else ["top"]):
+                add("prune_train", prune_config(stage, src, rate, seed, selection=sel, budget=budget,
+                                                max_epochs=p.get("max_epochs") if budget == "steps" else None, **fin))
     for seed in p.get("seeds", cfg["seeds"]):
         for rate in p.get("rates", []):
             for score in cfg["scores"]:
@@ -449,16 +535,16 @@ def expand_config(cfg:dict) -> list[Job]:
                     for e in p.get("extrapolators", []):
                         if not applies(e, sz, seed): continue
                         for k in np.atleast_1d(e.get("k", 10)).tolist():
-                            add("prune_train", prune_config("extrapolate", add_ext(e, score, sz, seed, k), rate, seed, **fin))
+                            add_prune("extrapolate", add_ext(e, score, sz, seed, k, e.get("schedule", schedules[0])), rate, seed, True)
                 if p.get("ground_truth", True) and gt_seeds:
-                    gs = gt_seeds[seed % len(gt_seeds)]
-                    add("prune_train", prune_config("ground_truth", gts[score, gs], rate, seed, **fin))
+                    add_prune("ground_truth", gts[score, gt_seeds[seed % len(gt_seeds)]], rate, seed, True)
             for b in p.get("baselines", []):
-                emb_from = subs[cfg["scores"][0], p.get("seed_sizes", cfg["seed_sizes"][:1])[0], seed] if b in ("ssp", "zcore") else None
-                bc = add("baseline", baseline_config(ds, b, seed, embeddings_from=emb_from))
-                add("prune_train", prune_config("baseline", bc, rate, seed, **fin))
+                emb_from = subs[cfg["scores"][0], p.get("seed_sizes", cfg["seed_sizes"][:1])[0], seed, schedules[0]] if b in ("ssp", "zcore") else None
+                add_prune("baseline", add("baseline", baseline_config(ds, b, seed, embeddings_from=emb_from)), rate, seed, False)
         if p.get("no_pruning"):
-            add("prune_train", prune_config("baseline", add("baseline", baseline_config(ds, "random", seed)), 0.0, seed, **fin))
+            base = add("baseline", baseline_config(ds, "random", seed))
+            for ep in [fin["epochs"]] + list(p.get("no_pruning_epochs", [])):
+                add("prune_train", prune_config("baseline", base, 0.0, seed, **{**fin, "epochs": ep}))
     return sorted(jobs, key=lambda j: STAGE_LEVELS.get(j.stage, 0))
 
 # %% ../nbs/12_pipeline.ipynb #f1e538df
@@ -544,17 +630,48 @@ def _finished(runs_root, stage):
         if meta.exists() and load_json(meta).get("status") == "done":
             yield p.parent, load_json(p)["config"], load_json(meta)
 
-def _gt_for(gts:dict, dataset, score, seed):
+def _gt_key(c:dict) -> tuple:
+    "Which ground truths a run is compared with: same dataset, score, scoring model and recipe overrides."
+    return (c["dataset"], c["score"], c.get("model"), json.dumps(c.get("overrides", {}), sort_keys=True))
+
+def _gt_for(gts:dict, key:tuple, seed:int):
     "The ground-truth run paired with a subset seed: a different run (and init) from the subset's, as in the paper."
-    cands = sorted(gts.get((dataset, score), []), key=lambda t: t[0])
+    cands = sorted(gts.get(key, []), key=lambda t: t[0])
     return None if not cands else cands[seed % len(cands)][1]
+
+def _ground_truths(runs_root) -> dict:
+    gts = {}
+    for path, c, _ in _finished(runs_root, "ground_truth"): gts.setdefault(_gt_key(c), []).append((c["seed"], path))
+    return gts
+
+def _z(x:np.ndarray) -> np.ndarray: return (x - x.mean()) / (x.std() + 1e-300)
+
+def gt_reproducibility(runs_root:str|Path) -> pd.DataFrame:
+    "ρ(GT_i, GT_j) over all samples for every pair of full-data scorings of the same score and recipe."
+    rows = []
+    for key, runs in _ground_truths(runs_root).items():
+        runs = sorted(runs, key=lambda t: t[0])
+        for (s1, p1), (s2, p2) in itertools.combinations(runs, 2):
+            a, b = np.load(p1/"scores.npy"), np.load(p2/"scores.npy")
+            rows.append(dict(dataset=key[0], score=key[1], model=key[2], overrides=key[3], gt_seeds=f"{s1}, {s2}",
+                             pearson=pearson(a, b), spearman=spearman(a, b),
+                             full_scoring_s=np.mean([load_json(p/"meta.json")["seconds"].get("full_scoring", np.nan) for p in (p1, p2)])))
+    return pd.DataFrame(rows)
+
+def _method_name(st:str, sc:dict, c:dict) -> str:
+    "Readable name of a pruned training's source: extrapolator (+ merge, subset schedule), original, a baseline; + selection."
+    if st == "extrapolate":
+        m = f"{sc['extrapolator']} k={sc['k']}" + ("" if sc["merge"] == "raw" else f" ({sc['merge']})")
+        m += "" if sc["subset"].get("schedule", "paper") == "paper" else f" ({sc['subset']['schedule']})"
+    elif st == "ground_truth": m = "original"
+    else: m = f"no pruning ({c['epochs']} epochs)" if c["prune_rate"] == 0 else sc["baseline"]
+    sel = c.get("selection", {"strategy": "top"})
+    return m if sel == {"strategy": "top"} else m + f" [{', '.join(f'{v}' if k == 'strategy' else f'{k}={v}' for k, v in sel.items())}]"
 
 def collect(runs_root:str|Path) -> dict:
     "Data frames of the finished runs under `runs_root`: `extrapolations` (with correlations) and `prunes` (with ledgers)."
     runs_root = Path(runs_root)
-    gts = {}
-    for path, c, _ in _finished(runs_root, "ground_truth"):
-        gts.setdefault((c["dataset"], c["score"]), []).append((c["seed"], path))
+    gts = _ground_truths(runs_root)
     gt_cache, ext_rows = {}, []
     def gt_scores(p):
         if p not in gt_cache: gt_cache[p] = np.load(p/"scores.npy")
@@ -563,27 +680,35 @@ def collect(runs_root:str|Path) -> dict:
         sc = c["subset"]
         sub = RunFolder(runs_root, "score_subset", sc, create=False)
         row = dict(dataset=sc["dataset"], score=sc["score"], seed_size=sc["seed_size"], seed=sc["seed"], sampler=sc["sampler"],
-                   extrapolator=c["extrapolator"], k=c["k"], merge=c["merge"],
+                   schedule=sc.get("schedule", "paper"), extrapolator=c["extrapolator"], k=c["k"], merge=c["merge"],
                    extrapolation_s=meta["seconds"].get("extrapolation", np.nan),
                    subset_training_s=sub.meta.get("seconds", {}).get("subset_training", np.nan),
                    embedding_s=sub.meta.get("seconds", {}).get("embedding", np.nan), path=str(path))
-        gp = _gt_for(gts, sc["dataset"], sc["score"], sc["seed"])
+        key = _gt_key(sc)
+        gp = _gt_for(gts, key, sc["seed"])
         if gp is not None:
-            c = extrapolation_correlations(np.load(path/"scores.npy"), gt_scores(gp), sub.load("seed_idx.npy"), sub.load("seed_scores.npy"))
-            row.update({k: c[k] for k in ("pearson", "spearman", "pearson_all", "ceiling_pearson")},
-                       full_scoring_s=RunFolder(runs_root, "ground_truth", load_json(gp/"config.json")["config"], create=False).meta["seconds"].get("full_scoring", np.nan))
+            s, seed_idx, seed_scores = np.load(path/"scores.npy"), sub.load("seed_idx.npy"), sub.load("seed_scores.npy")
+            cr = extrapolation_correlations(s, gt_scores(gp), seed_idx, seed_scores)
+            row.update({k: cr[k] for k in ("pearson", "spearman", "pearson_all", "ceiling_pearson")},
+                       full_scoring_s=load_json(gp/"meta.json")["seconds"].get("full_scoring", np.nan))
+            others = [p for _, p in sorted(gts[key]) if p != gp]
+            if others:   # the reproducibility ceiling on the same D_r, and the correlation with the mean ground truth
+                gmean = np.mean([_z(gt_scores(p)) for _, p in gts[key]], axis=0)
+                cm = extrapolation_correlations(s, gmean, seed_idx, seed_scores)
+                cg = extrapolation_correlations(gt_scores(others[0]), gt_scores(gp), seed_idx)
+                row.update(pearson_gtmean=cm["pearson"], spearman_gtmean=cm["spearman"], ceiling_pearson_gtmean=cm["ceiling_pearson"],
+                           gt_vs_gt_pearson=cg["pearson"], gt_vs_gt_spearman=cg["spearman"], gt_replicas=len(gts[key]))
         ext_rows.append(row)
     pr_rows = []
     for path, c, meta in _finished(runs_root, "prune_train"):
         st, sc = c["source"]["stage"], c["source"]["config"]
-        if st == "extrapolate":
-            method, score, sz = f"{sc['extrapolator']} k={sc['k']}" + ("" if sc["merge"] == "raw" else f" ({sc['merge']})"), sc["subset"]["score"], sc["subset"]["seed_size"]
-        elif st == "ground_truth": method, score, sz = "original", sc["score"], None
-        else: method, score, sz = ("no pruning" if c["prune_rate"] == 0 else sc["baseline"]), None, None
+        score = sc["subset"]["score"] if st == "extrapolate" else sc["score"] if st == "ground_truth" else None
+        sz = sc["subset"]["seed_size"] if st == "extrapolate" else None
         led = ledger("prune_train", c, runs_root)
-        pr_rows.append(dict(dataset=c["dataset"], score=score, method=method, seed_size=sz, prune_rate=c["prune_rate"],
-                            seed=c["seed"], test_acc=load_json(path/"metrics.json")["test_acc"], **{f"{k}_s": v for k, v in led.items()},
-                            path=str(path)))
+        mt = load_json(path/"metrics.json")
+        pr_rows.append(dict(dataset=c["dataset"], score=score, method=_method_name(st, sc, c), seed_size=sz, prune_rate=c["prune_rate"],
+                            budget=c.get("budget", "epochs"), epochs=mt.get("epochs", c["epochs"]), seed=c["seed"], test_acc=mt["test_acc"],
+                            **{f"{k}_s": v for k, v in led.items()}, path=str(path)))
     return dict(extrapolations=pd.DataFrame(ext_rows), prunes=pd.DataFrame(pr_rows))
 
 def _pm(mean, std, digits=4):
@@ -592,9 +717,11 @@ def _pm(mean, std, digits=4):
 def correlation_summary(ext:pd.DataFrame) -> pd.DataFrame:
     "Table 2 / 10 / 11 analogue: Pearson and Spearman on D_r, mean ± std over subset seeds, with seconds per phase."
     if ext.empty or "pearson" not in ext: return pd.DataFrame()
-    g = ext.groupby(["dataset", "score", "seed_size", "extrapolator", "k", "merge"])
+    ext = ext.assign(schedule=ext.get("schedule", pd.Series("paper", index=ext.index)).fillna("paper"))
+    g = ext.groupby(["dataset", "score", "seed_size", "schedule", "extrapolator", "k", "merge"])
+    extra = {c: (c, "mean") for c in ("pearson_gtmean", "spearman_gtmean", "gt_vs_gt_pearson", "gt_vs_gt_spearman") if c in ext}
     t = g.agg(pearson=("pearson", "mean"), pearson_std=("pearson", "std"), spearman=("spearman", "mean"),
-              spearman_std=("spearman", "std"), ceiling=("ceiling_pearson", "mean"), seeds=("seed", "nunique"),
+              spearman_std=("spearman", "std"), ceiling=("ceiling_pearson", "mean"), seeds=("seed", "nunique"), **extra,
               subset_training_s=("subset_training_s", "mean"), embedding_s=("embedding_s", "mean"),
               extrapolation_s=("extrapolation_s", "mean"), full_scoring_s=("full_scoring_s", "mean"))
     return t.reset_index()
@@ -603,7 +730,8 @@ def accuracy_summary(pr:pd.DataFrame) -> pd.DataFrame:
     "Accuracy per (score, method, seed size) and prune rate: mean, std over seeds, and mean total seconds."
     if pr.empty: return pd.DataFrame()
     pr = pr.assign(score=pr.score.fillna("—"), seed_size=pr.seed_size.fillna(0.0))
-    return (pr.groupby(["dataset", "score", "method", "seed_size", "prune_rate"])
+    if "budget" not in pr: pr = pr.assign(budget="epochs")
+    return (pr.groupby(["dataset", "score", "method", "seed_size", "budget", "prune_rate"])
               .agg(acc=("test_acc", "mean"), acc_std=("test_acc", "std"), seeds=("seed", "nunique"), total_s=("total_s", "mean"),
                    final_training_s=("final_training_s", "mean")).reset_index())
 
@@ -617,7 +745,8 @@ def _expand_baselines(acc:pd.DataFrame) -> pd.DataFrame:
 def table1(acc:pd.DataFrame) -> pd.DataFrame:
     "Table 1 analogue: at the highest prune rate where the original score beats random, accuracy relative to original."
     rows = []
-    for (dsn, score), a in _expand_baselines(acc).groupby(["dataset", "score"]):
+    acc = acc if "budget" in acc else acc.assign(budget="epochs")
+    for (dsn, score, budget), a in _expand_baselines(acc).groupby(["dataset", "score", "budget"]):
         piv = a.pivot_table(index="prune_rate", columns="method", values="acc")
         if "original" not in piv or "random" not in piv: continue
         ok = piv.index[(piv["original"] > piv["random"]).to_numpy()]
@@ -626,7 +755,7 @@ def table1(acc:pd.DataFrame) -> pd.DataFrame:
         for m in piv.columns:
             sub = a[(a.prune_rate == r) & (a.method == m)]
             rel = 100 * piv.loc[r, m] / orig
-            rows.append(dict(dataset=dsn, score=score, prune_rate=r, method=m, seed_size=float(sub.seed_size.iloc[0]),
+            rows.append(dict(dataset=dsn, score=score, budget=budget, prune_rate=r, method=m, seed_size=float(sub.seed_size.iloc[0]),
                              relative_acc=round(rel, 2), gain_over_random_pp=round(rel - 100 * rand / orig, 2),
                              acc=round(piv.loc[r, m], 4), total_min=round(float(sub.total_s.mean()) / 60, 2)))
     return pd.DataFrame(rows)
@@ -646,6 +775,8 @@ def report(runs_root:str|Path, # a sweep's runs root
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     c = collect(runs_root)
     corr, acc = correlation_summary(c["extrapolations"]), accuracy_summary(c["prunes"])
+    gtr = gt_reproducibility(runs_root)
+    if len(gtr): _save_table(gtr, out, "gt_reproducibility", "Reproducibility of the ground truth: ρ(GT_i, GT_j) of two full-data scorings (all samples)")
     t1 = table1(acc) if len(acc) else pd.DataFrame()
     if len(corr):
         show = corr.assign(pearson=_pm(corr.pearson, corr.pearson_std), spearman=_pm(corr.spearman, corr.spearman_std)).drop(columns=["pearson_std", "spearman_std"])
@@ -655,32 +786,35 @@ def report(runs_root:str|Path, # a sweep's runs root
     if len(acc):
         a = _expand_baselines(acc)
         subset = [f"{x:.0%}" if x else "—" for x in a.seed_size]
-        wide = a.assign(v=_pm(a.acc, a.acc_std), subset=subset).pivot_table(index=["dataset", "score", "method", "subset"], columns="prune_rate", values="v", aggfunc="first")
+        wide = a.assign(v=_pm(a.acc, a.acc_std), subset=subset).pivot_table(index=["dataset", "score", "budget", "method", "subset"], columns="prune_rate", values="v", aggfunc="first")
         wide.columns = [f"prune {r:.0%}" for r in wide.columns]
         _save_table(wide.reset_index(), out, "accuracy", "Test accuracy after pruning (mean ± std over seeds)", csv=a)
-        led = c["prunes"].groupby(["dataset", "score", "method", "seed_size", "prune_rate"], dropna=False)[[f"{p}_s" for p in LEDGER_PHASES] + ["total_s"]].mean().reset_index()
+        led = c["prunes"].groupby(["dataset", "score", "method", "seed_size", "budget", "prune_rate"], dropna=False)[[f"{p}_s" for p in LEDGER_PHASES] + ["total_s"]].mean().reset_index()
         _save_table(led, out, "ledger", "Cost ledger: mean seconds per phase of every pruned training, all phases counted")
         if len(t1): _save_table(t1, out, "table1", "Table 1 analogue: highest prune rate where the original score beats random")
         r = rate_for_figs if rate_for_figs is not None else float(a.prune_rate.max())
-        plot_pruning_curves(a).savefig(out/"fig2_pruning_curves.png", dpi=130, bbox_inches="tight")
-        plot_pareto(a, r).savefig(out/"fig3_time_vs_accuracy.png", dpi=130, bbox_inches="tight")
-        if len(corr): plot_corr_vs_acc(a, corr, r).savefig(out/"fig4_correlation_vs_accuracy.png", dpi=130, bbox_inches="tight")
+        if len(corr) and (a.budget == "epochs").any():
+            plot_corr_vs_acc(a[a.budget == "epochs"], corr[corr.schedule == "paper"], r).savefig(out/"fig4_correlation_vs_accuracy.png", dpi=130, bbox_inches="tight")
+        a = a.assign(method=[m if not sz else f"{m} · {sz:.0%}" for m, sz in zip(a.method, a.seed_size)])   # one line per subset size
+        for budget, ab in a.groupby("budget"):
+            sfx = "" if budget == "epochs" else f"_{budget}"
+            plot_pruning_curves(ab).savefig(out/f"fig2_pruning_curves{sfx}.png", dpi=130, bbox_inches="tight")
+            plot_pareto(ab, r).savefig(out/f"fig3_time_vs_accuracy{sfx}.png", dpi=130, bbox_inches="tight")
     ext = c["extrapolations"]
     if len(ext) and "pearson" in ext:
         # Fig. 5: the paper's two extrapolators at their smallest k, raw merge, first seed, largest subset, per score
         pick = ext[(ext.seed == ext.seed.min()) & (ext.k == ext.k.min()) & ext.extrapolator.isin(["knn", "gnn"])
                    & (ext["merge"] == "raw") & (ext.seed_size == ext.seed_size.max())]
-        gts = {}
-        for path, cfg, _ in _finished(runs_root, "ground_truth"): gts.setdefault((cfg["dataset"], cfg["score"]), []).append((cfg["seed"], path))
+        gts = _ground_truths(runs_root)
         panels = []
         for _, row in pick.iterrows():
-            gp = _gt_for(gts, row.dataset, row.score, row.seed)
+            gp = _gt_for(gts, _gt_key(RunFolder(runs_root, "extrapolate", load_json(Path(row.path)/"config.json")["config"], create=False).config["subset"]), row.seed)
             panels.append(dict(title=f"{row.score} {row.extrapolator} k={row.k} subset {row.seed_size}", truth=np.load(gp/"scores.npy"),
                                extrapolated=np.load(Path(row.path)/"scores.npy")))
         plot_score_distributions(panels).savefig(out/"fig5_score_distributions.png", dpi=130, bbox_inches="tight")
     extra = {name: fn(runs_root, out) for name, fn in REPORTERS.items()}
     import matplotlib.pyplot as plt; plt.close("all")
-    return dict(correlations=corr, accuracy=acc, table1=t1, **c, **extra)
+    return dict(correlations=corr, accuracy=acc, table1=t1, gt_reproducibility=gtr, **c, **extra)
 
 # %% ../nbs/12_pipeline.ipynb #afdf139c
 import scoreextra.paradigms  # registers the unsupervised and adversarial stages, expanders and reporters

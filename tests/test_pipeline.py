@@ -140,3 +140,35 @@ def test_cli_run_killed_then_rerun_resumes_and_keeps_the_seconds(tmp_path):
     assert meta["status"] == "done" and meta["attempts"] == 2
     log = load_json(next(tmp_path.glob("score_subset/*/log.json")))
     assert [e["epoch"] for e in log] == list(range(1, 41))    # resumed: every epoch once (1-based), none repeated
+
+
+def test_report_with_two_ground_truths_selections_budgets_and_regenerated_embeddings(tmp_path):
+    cfg = {**TINY, "ground_truth": {"seeds": [1000, 1001]}, "schedules": ["paper", "steps_per_epoch"],
+           "final_model": "convnet", "final_recipe": {"channels_last": True},
+           "prune": {**TINY["prune"], "selections": ["top", "ccs"], "budgets": ["epochs", "steps"], "max_epochs": 3,
+                     "no_pruning": True, "no_pruning_epochs": [4]}}
+    root = tmp_path / "runs"
+    # subsets and ground truths first; then drop the embeddings: extrapolation recomputes them from model.pt
+    sweep({**cfg, "extrapolators": [], "prune": {}}, runs_root=root, log=lambda *a: None)
+    emb_files = sorted(root.glob("score_subset/*/embeddings.npy"))
+    assert len(emb_files) == 4 and all((f.parent / "model.pt").exists() for f in emb_files)
+    before = {f: np.load(f) for f in emb_files}
+    for f in emb_files: f.unlink()
+    s = sweep(cfg, runs_root=root, log=lambda *a: None)
+    assert not s["failed"]
+    for f, e in before.items(): np.testing.assert_array_equal(np.load(f), e)   # recomputed bit-identically
+    res = report(root, tmp_path / "rep")
+    gtr = res["gt_reproducibility"]
+    assert len(gtr) == 1 and -1 <= gtr.pearson.iloc[0] <= 1
+    corr = res["correlations"]
+    assert set(corr.schedule) == {"paper", "steps_per_epoch"}
+    # the GT-vs-GT ceiling sits next to every extrapolation correlation, and the correlation with the GT mean
+    assert corr[["gt_vs_gt_pearson", "pearson_gtmean"]].notna().all().all()
+    acc = res["accuracy"]
+    assert {"knn k=10", "knn k=10 [ccs]", "original", "original [ccs]", "random", "no pruning (2 epochs)",
+            "no pruning (4 epochs)"} <= set(acc.method)
+    assert set(acc.budget) == {"epochs", "steps"}
+    ep = {(r.budget, r.prune_rate): r.epochs for r in res["prunes"].itertuples() if r.method == "random"}
+    assert ep == {("epochs", 0.5): 2, ("steps", 0.5): 3}   # steps: 2 / 0.5 = 4, capped at max_epochs = 3
+    names = {p.name for p in (tmp_path / "rep").iterdir()}
+    assert {"gt_reproducibility.md", "fig2_pruning_curves.png", "fig2_pruning_curves_steps.png"} <= names
