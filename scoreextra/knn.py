@@ -7,33 +7,37 @@ Docs: https://scoreextra.github.io/scoreextra/knn.html.md"""
 
 # %% ../nbs/06_knn.ipynb #9cb78807
 from __future__ import annotations
-import math, numbers
+import math, numbers, warnings
+from contextlib import contextmanager
 
 import faiss
 import numpy as np
 
+from fastcore.basics import patch
 from scipy.stats import rankdata
 
 from .core import Registry, check_1d, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['METHODS', 'EXTRAPOLATORS', 'MERGES', 'faiss_gpu_available', 'KNNIndex', 'knn_search', 'recall_at_k',
-           'knn_extrapolate', 'KNNExtrapolator', 'KNNLabelExtrapolator', 'KNNEnsembleExtrapolator',
-           'KNNStackExtrapolator', 'merge']
+__all__ = ['METHODS', 'AUTO_EXACT_WORK', 'EXTRAPOLATORS', 'MERGES', 'faiss_gpu_available', 'faiss_threads', 'KNNIndex',
+           'recall_at_k', 'knn_search', 'knn_extrapolate', 'KNNExtrapolator', 'KNNLabelExtrapolator',
+           'KNNEnsembleExtrapolator', 'KNNStackExtrapolator', 'merge']
 
 # %% ../nbs/06_knn.ipynb #4318e4c1
-METHODS = ("exact", "ivf", "hnsw")
+METHODS = ("auto", "exact", "ivf", "hnsw")
+AUTO_EXACT_WORK = 1e12  # `auto` searches exactly while n_queries·n_base·d is below this: ≈ 30 s of one core (see below)
 
 def faiss_gpu_available() -> bool:
     "True when the installed faiss has GPU support and sees at least one GPU."
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
-def _rows_f32(name:str, x, offset:int=0) -> np.ndarray:
-    "`x` as a C-contiguous float32 (rows, d) array, raising on NaN/inf with the first bad row."
+def _rows_f32(name:str, x, offset:int=0, step:int=1 << 16) -> np.ndarray:
+    "`x` as a C-contiguous float32 (rows, d) array (a view when it already is one), raising on NaN/inf with the first bad row."
     a = np.ascontiguousarray(to_numpy(x), dtype=np.float32)
     if a.ndim != 2: raise ValueError(f"{name} must be 2-D (rows, dim), got shape {a.shape}")
-    bad = ~np.isfinite(a).all(1)
-    if bad.any(): raise ValueError(f"{name} holds NaN/inf values, first in row {offset + int(np.flatnonzero(bad)[0])}")
+    for s in range(0, len(a), step):          # row blocks: the check's temporaries stay O(step · d)
+        bad = ~np.isfinite(a[s:s + step]).all(1)
+        if bad.any(): raise ValueError(f"{name} holds NaN/inf values, first in row {offset + s + int(np.flatnonzero(bad)[0])}")
     return a
 
 def _check_k(k, n_base:int, what:str="base points") -> int:
@@ -42,39 +46,63 @@ def _check_k(k, n_base:int, what:str="base points") -> int:
     if k > n_base: raise ValueError(f"k={k} is larger than the number of {what} ({n_base})")
     return int(k)
 
+# %% ../nbs/06_knn.ipynb #28ecf722
+@contextmanager
+def faiss_threads(n:int|None): # faiss (OpenMP) threads inside the block; None leaves the count alone
+    "Run the block with `n` faiss threads and restore the previous count afterwards, also on error."
+    if n is None: yield; return
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1: raise ValueError(f"threads must be an int >= 1 or None, got {n!r}")
+    prev = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(int(n))
+    try: yield
+    finally: faiss.omp_set_num_threads(prev)
+
 # %% ../nbs/06_knn.ipynb #b11b3117
 class KNNIndex:
-    "A faiss index over `base` answering chunked, tie-broken Euclidean k-NN queries."
+    "A faiss index over `base` answering chunked, tie-broken Euclidean k-NN queries; `info` says what it is."
     def __init__(self, base, # (n_base, d) vectors to search in
-                 method:str="exact", # exact | ivf | hnsw
+                 method:str="exact", # auto | exact | ivf | hnsw
                  *,
+                 n_queries:int|None=None, # queries to come, for `auto` to weigh (default n_base)
+                 exact_below:float=AUTO_EXACT_WORK, # `auto` is exact while n_queries·n_base·d is below this
                  nlist:int|None=None, # IVF cells; default ≈ 4·√n_base (at most n_base/39)
-                 nprobe:int|None=None, # IVF cells searched; default max(8, nlist/16)
+                 nprobe:int|None=None, # IVF cells searched; default max(8, nlist/16), under `auto` 1 for `tune` to widen
                  M:int=32, # HNSW links per node
                  ef_search:int|None=None, # HNSW search beam; default max(64, 2·k)
                  ef_construction:int=64, # HNSW build beam
                  use_gpu:bool|None=None, # None: GPU faiss when available (exact and ivf)
-                 seed:int=0, # IVF training sample and k-means seed
+                 seed:int=0, # IVF training sample and k-means seed; `tune`'s query sample
+                 threads:int|None=None, # faiss threads for build and searches; None: faiss's current count
                 ):
         if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.base = _rows_f32("base", base)
         self.n, self.d = self.base.shape
         if self.n < 1: raise ValueError("base must hold at least one point")
-        self.method, self.ef_search = method, ef_search
+        n_q = self.n if n_queries is None else int(n_queries)
+        self.method = ("exact" if n_q * self.n * self.d < exact_below else "ivf") if method == "auto" else method
+        self.ef_search, self.seed, self.threads = ef_search, int(seed), threads
+        self._untuned = method == "auto" and self.method != "exact"     # IVF at nprobe 1: `tune` must run first
         gpu_ok = faiss_gpu_available()
         if use_gpu and not gpu_ok: raise RuntimeError("use_gpu=True but faiss has no GPU support or sees no GPU")
-        self.use_gpu = bool(gpu_ok if use_gpu is None else use_gpu) and method != "hnsw"
-        if method == "exact": index = faiss.IndexFlatL2(self.d)
-        elif method == "ivf":
-            self.nlist = int(nlist or max(1, min(round(4 * math.sqrt(self.n)), self.n // 39)))
-            if not 1 <= self.nlist <= self.n: raise ValueError(f"nlist must be in [1, {self.n}], got {self.nlist}")
-            self.nprobe = int(nprobe or min(self.nlist, max(8, self.nlist // 16)))
-            index = faiss.IndexIVFFlat(faiss.IndexFlatL2(self.d), self.d, self.nlist)
-            index.cp.seed = int(seed)
-            n_train = min(self.n, 64 * self.nlist)
-            train = self.base if n_train == self.n else self.base[np.sort(rng(seed).choice(self.n, n_train, replace=False))]
-            index.train(train)
-            index.nprobe = self.nprobe
+        self.use_gpu = bool(gpu_ok if use_gpu is None else use_gpu) and self.method != "hnsw"
+        with faiss_threads(threads):
+            self.index = self._build(nlist, 1 if nprobe is None and method == "auto" else nprobe, M, ef_construction)
+            n_threads = faiss.omp_get_max_threads()
+        self.info = dict(method=self.method, requested=method, n_base=self.n, d=self.d, n_queries=n_q,
+                         exact_below=float(exact_below), params=self.params, threads=n_threads, gpu=self.use_gpu,
+                         recall=1.0 if self.method == "exact" else None)    # None: not measured (see `tune`)
+
+    def __repr__(self): return f"KNNIndex({self.method}, n={self.n}, d={self.d}, gpu={self.use_gpu}, {self.params})"
+
+    @property
+    def params(self) -> dict:
+        "Search parameters in force: nlist and nprobe (IVF), M and ef_search (HNSW), none (exact)."
+        if self.method == "ivf": return dict(nlist=self.nlist, nprobe=self.nprobe)
+        return dict(M=self.M, ef_search=self.ef_search) if self.method == "hnsw" else {}
+
+    def _build(self, nlist, nprobe, M, ef_construction):
+        if self.method == "exact": index = faiss.IndexFlatL2(self.d)
+        elif self.method == "ivf": index = self._train_ivf(nlist, nprobe)
         else:
             self.M = int(M)
             index = faiss.IndexHNSWFlat(self.d, self.M)
@@ -83,17 +111,35 @@ class KNNIndex:
             self._res = faiss.StandardGpuResources()
             index = faiss.index_cpu_to_gpu(self._res, 0, index)
         index.add(self.base)
-        self.index, self._flat = index, None
+        return index
 
-    def __repr__(self): return f"KNNIndex({self.method}, n={self.n}, d={self.d}, gpu={self.use_gpu})"
+    def _train_ivf(self, nlist, nprobe):
+        self.nlist = int(nlist or max(1, min(round(4 * math.sqrt(self.n)), self.n // 39)))
+        if not 1 <= self.nlist <= self.n: raise ValueError(f"nlist must be in [1, {self.n}], got {self.nlist}")
+        self.nprobe = int(nprobe or min(self.nlist, max(8, self.nlist // 16)))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(self.d), self.d, self.nlist)
+        index.cp.seed = self.seed
+        n_train = min(self.n, 64 * self.nlist)
+        train = self.base if n_train == self.n else self.base[np.sort(rng(self.seed).choice(self.n, n_train, replace=False))]
+        index.train(train)
+        index.nprobe = self.nprobe
+        return index
 
-    def _candidates(self, q:np.ndarray, kk:int) -> np.ndarray:
+    def _kk(self, k:int, exclude) -> int: return min(self.n, k + (exclude is not None) + min(k, 8))   # candidates fetched
+
+    def _candidates(self, q:np.ndarray, kk:int, exact:bool=False) -> np.ndarray:
+        if exact: return faiss.knn(q, self.base, kk)[1]
         if self.method == "hnsw": self.index.hnsw.efSearch = max(int(self.ef_search or max(64, 2 * kk)), kk)
-        _, idx = self.index.search(q, kk)
-        miss = (idx < 0).any(1)            # IVF: the probed cells held fewer than kk points
-        if miss.any():
-            if self._flat is None: self._flat = faiss.IndexFlatL2(self.d); self._flat.add(self.base)
-            idx[miss] = self._flat.search(q[miss], kk)[1]
+        idx = self.index.search(q, kk)[1]
+        miss, p = np.flatnonzero((idx < 0).any(1)), getattr(self, "nprobe", 0)   # IVF: probed cells held < kk points
+        try:
+            while len(miss) and p < getattr(self, "nlist", 0):
+                p = self.index.nprobe = min(self.nlist, 4 * p)
+                idx[miss] = self.index.search(q[miss], kk)[1]
+                miss = miss[(idx[miss] < 0).any(1)]
+        finally:
+            if self.method == "ivf": self.index.nprobe = self.nprobe
+        if len(miss): idx[miss] = faiss.knn(q[miss], self.base, kk)[1]
         return idx
 
     def search(self, queries, # (n_q, d) query vectors
@@ -103,22 +149,25 @@ class KNNIndex:
                chunk:int=65536, # queries per faiss call
                offset:int=0, # row number of queries[0], only for error messages
                dtype=np.float32, # distance dtype (float64 spares Eq. 6 one more rounding)
+               exact:bool=False, # brute-force candidates whatever the index: the reference `tune` measures against
               ) -> tuple[np.ndarray, np.ndarray]:
         "Euclidean distances (n_q, k) (float32 unless `dtype`) and base indices (n_q, k) int64, rows sorted by (distance, index)."
+        if self._untuned: raise RuntimeError("method='auto' chose an IVF index: call tune(queries, k) before search (knn_search and knn_extrapolate do)")
         qs = to_numpy(queries)
         if qs.ndim != 2 or qs.shape[1] != self.d: raise ValueError(f"queries must have shape (n_q, {self.d}), got {qs.shape}")
         if exclude is not None:
             exclude = to_numpy(exclude).astype(np.int64)
             if exclude.shape != (len(qs),): raise ValueError(f"exclude must have shape ({len(qs)},), got {exclude.shape}")
         k = _check_k(k, self.n - (exclude is not None))
-        kk = min(self.n, k + (exclude is not None) + min(k, 8))
+        kk = self._kk(k, exclude)
         dist, idx = np.empty((len(qs), k), dtype), np.empty((len(qs), k), np.int64)
-        for s in range(0, len(qs), chunk):
-            q = _rows_f32("queries", qs[s:s + chunk], offset + s)
-            d2, cand = self._refine(q, self._candidates(q, kk), None if exclude is None else exclude[s:s + chunk])
-            order = np.lexsort((cand, d2))[:, :k]
-            idx[s:s + chunk] = np.take_along_axis(cand, order, 1)
-            dist[s:s + chunk] = np.sqrt(np.take_along_axis(d2, order, 1))
+        with faiss_threads(self.threads):
+            for s in range(0, len(qs), chunk):
+                q = _rows_f32("queries", qs[s:s + chunk], offset + s)
+                d2, cand = self._refine(q, self._candidates(q, kk, exact), None if exclude is None else exclude[s:s + chunk])
+                order = np.lexsort((cand, d2))[:, :k]
+                idx[s:s + chunk] = np.take_along_axis(cand, order, 1)
+                dist[s:s + chunk] = np.sqrt(np.take_along_axis(d2, order, 1))
         return dist, idx
 
     def _refine(self, q, cand, excl, max_elems:int=2**19):
@@ -132,29 +181,7 @@ class KNNIndex:
         if excl is not None: d2[cand == excl[:, None]] = np.inf
         return d2, cand
 
-# %% ../nbs/06_knn.ipynb #43cbcb26
-def knn_search(base, # (n_base, d) vectors searched in
-               queries, # (n_q, d) query vectors
-               k:int, # neighbours per query
-               method:str="exact", # exact | ivf | hnsw
-               *,
-               nlist:int|None=None, # IVF cells; default ≈ 4·√n_base
-               nprobe:int|None=None, # IVF cells searched; default max(8, nlist/16)
-               M:int=32, # HNSW links per node
-               ef_search:int|None=None, # HNSW search beam; default max(64, 2·k)
-               chunk:int=65536, # queries per faiss call
-               exclude_self:bool=False, # queries are the base itself: leave each point out of its own list
-               use_gpu:bool|None=None, # None: GPU faiss when available (exact and ivf)
-               **kw, # more `KNNIndex` options: ef_construction, seed
-              ) -> tuple[np.ndarray, np.ndarray]:
-    "k nearest base points of each query: Euclidean distances (n_q, k) float32, indices (n_q, k) int64."
-    index = KNNIndex(base, method, nlist=nlist, nprobe=nprobe, M=M, ef_search=ef_search, use_gpu=use_gpu, **kw)
-    exclude = None
-    if exclude_self:
-        if len(queries) != index.n: raise ValueError(f"exclude_self needs queries to be the base (n={index.n}), got {len(queries)} queries")
-        exclude = np.arange(index.n)
-    return index.search(queries, k, exclude=exclude, chunk=chunk)
-
+# %% ../nbs/06_knn.ipynb #e98e21c1
 def recall_at_k(approx_idx, # (n_q, k) neighbour indices from an approximate search
                 exact_idx, # (n_q, k) the exact neighbours
                 chunk:int=65536) -> float:
@@ -163,6 +190,80 @@ def recall_at_k(approx_idx, # (n_q, k) neighbour indices from an approximate sea
     if a.shape != e.shape or a.ndim != 2: raise ValueError(f"approx_idx and exact_idx must have the same (n_q, k) shape, got {a.shape} and {e.shape}")
     hits = sum(int((a[s:s + chunk, :, None] == e[s:s + chunk, None, :]).any(2).sum()) for s in range(0, len(a), chunk))
     return hits / a.size if a.size else float("nan")
+
+def _sample_rows(n:int, size:int, seed:int) -> np.ndarray:
+    "Sorted positions of a seeded sample of `size` out of `n` (all of them when size ≥ n)."
+    return np.arange(n) if size >= n else np.sort(rng(seed).choice(n, size, replace=False))
+
+@patch
+def _widen(self:KNNIndex) -> bool:
+    "Double nprobe (IVF, up to nlist) or ef_search (HNSW); False when the search cannot get wider."
+    if self.method == "ivf" and self.nprobe < self.nlist: self.nprobe = self.index.nprobe = min(self.nlist, 2 * self.nprobe)
+    elif self.method == "hnsw": self.ef_search *= 2
+    else: return False
+    return True
+
+@patch
+def tune(self:KNNIndex, queries, # (N, d) array holding the queries; a memmap is read at the sampled rows only
+         k:int, # neighbours per query
+         *,
+         rows=None, # (n_q,) the rows of `queries` that will be searched; default all
+         exclude=None, # (n_q,) base index each of those queries leaves out, as in `search`
+         target:float=0.95, # recall@k to reach
+         sample:int=1000, # queries measured (all when fewer), drawn with the index's `seed`
+         max_widen:int=7, # doublings of nprobe / ef_search at most
+        ) -> float:
+    "Recall@k against exact search on a seeded sample of the queries, doubling nprobe / ef_search while below `target`."
+    self._untuned = False
+    if self.method == "exact": return 1.0
+    qs = to_numpy(queries)
+    rows = np.arange(len(qs)) if rows is None else to_numpy(rows)
+    pos = _sample_rows(len(rows), sample, self.seed)
+    q, ex = qs[rows[pos]], None if exclude is None else to_numpy(exclude)[pos]
+    ref = self.search(q, k, exclude=ex, exact=True)[1]
+    if self.method == "hnsw" and self.ef_search is None: self.ef_search = max(64, 2 * self._kk(k, ex))
+    measure = lambda: self.params | {"recall": recall_at_k(self.search(q, k, exclude=ex)[1], ref)}
+    trace = [measure()]
+    while trace[-1]["recall"] < target and len(trace) <= max_widen and self._widen(): trace.append(measure())
+    r = trace[-1]["recall"]
+    self.info.update(params=self.params, recall=r, recall_k=k, recall_sample=len(pos), target_recall=target, widen_trace=trace)
+    if r < target: warnings.warn(f"{self.method} recall@{k} is {r:.3f} < target {target} after {len(trace) - 1} widenings ({self.params}); going on with it")
+    return r
+
+def _index_for(base, method:str, queries, k:int, *, rows=None, exclude=None, target_recall:float|None=None,
+               recall_sample:int=1000, **kw) -> KNNIndex:
+    "A `KNNIndex` for `queries[rows]`, tuned to `target_recall` (None: 0.95 when `method='auto'`, else not measured)."
+    index = KNNIndex(base, method, n_queries=len(queries) if rows is None else len(rows), **kw)
+    target = 0.95 if target_recall is None and method == "auto" else target_recall
+    if target is not None: index.tune(queries, k, rows=rows, exclude=exclude, target=target, sample=recall_sample)
+    return index
+
+# %% ../nbs/06_knn.ipynb #43cbcb26
+def knn_search(base, # (n_base, d) vectors searched in
+               queries, # (n_q, d) query vectors
+               k:int, # neighbours per query
+               method:str="exact", # auto | exact | ivf | hnsw
+               *,
+               nlist:int|None=None, # IVF cells; default ≈ 4·√n_base
+               nprobe:int|None=None, # IVF cells searched; default max(8, nlist/16)
+               M:int=32, # HNSW links per node
+               ef_search:int|None=None, # HNSW search beam; default max(64, 2·k)
+               chunk:int=65536, # queries per faiss call
+               exclude_self:bool=False, # queries are the base itself: leave each point out of its own list
+               use_gpu:bool|None=None, # None: GPU faiss when available (exact and ivf)
+               threads:int|None=None, # faiss threads; None: faiss's current count
+               target_recall:float|None=None, # recall@k an approximate search is widened to; None: 0.95 under auto, else unmeasured
+               **kw, # more `KNNIndex` options (ef_construction, seed, exact_below) and recall_sample
+              ) -> tuple[np.ndarray, np.ndarray]:
+    "k nearest base points of each query: Euclidean distances (n_q, k) float32, indices (n_q, k) int64."
+    b, qs = to_numpy(base), to_numpy(queries)
+    exclude = None
+    if exclude_self:
+        if len(qs) != len(b): raise ValueError(f"exclude_self needs queries to be the base (n={len(b)}), got {len(qs)} queries")
+        exclude = np.arange(len(b))
+    index = _index_for(b, method, qs, k, exclude=exclude, target_recall=target_recall, nlist=nlist, nprobe=nprobe, M=M,
+                       ef_search=ef_search, use_gpu=use_gpu, threads=threads, **kw)
+    return index.search(qs, k, exclude=exclude, chunk=chunk)
 
 # %% ../nbs/06_knn.ipynb #01e3a1db
 def _eq6(dist:np.ndarray, vals:np.ndarray, weighted:bool=True) -> np.ndarray:
@@ -200,23 +301,28 @@ def knn_extrapolate(embeddings, # (n, d) embeddings of every sample, dataset ord
                     k=10, # nearest seeds per sample
                     *,
                     weighted:bool=True, # Eq. 6 weights exp(−d); False: plain mean
-                    method:str="exact", # search: exact | ivf | hnsw
+                    method:str="auto", # search: auto | exact | ivf | hnsw
                     chunk:int=65536, # non-seed samples per search call
-                    **search_kw, # index options for `KNNIndex`
+                    threads:int|None=None, # faiss threads for the search; None: faiss's current count
+                    target_recall:float|None=None, # recall@k an approximate search is widened to; None: 0.95 under auto
+                    return_info:bool=False, # also return the index's `info` (method, params, measured recall)
+                    **search_kw, # more `KNNIndex` options (nlist, nprobe, M, ef_search, use_gpu, seed, exact_below) and recall_sample
                    ) -> np.ndarray:
-    "Scores for all n samples (float64): seeds keep theirs, the rest get the Eq. 6 mean of their k nearest seeds."
+    "Scores for all n samples (float64): seeds keep theirs, the rest get the Eq. 6 mean of their k nearest seeds. Peak memory ≈ (3·m + 2·chunk)·d·4 + 24·n bytes: `embeddings` is never copied whole."
     e = _check_embeddings(embeddings); n = len(e)
     seed_idx, seed_scores = _check_seeds(n, seed_idx, seed_scores)
     k = _check_k(k, len(seed_idx), "seed samples")
-    out = np.empty(n); out[seed_idx] = seed_scores
+    out, info = np.empty(n), {}
+    out[seed_idx] = seed_scores
     rest = _non_seeds(n, seed_idx)
-    if len(rest) == 0: return out
-    index = KNNIndex(e[seed_idx], method, **search_kw)
-    for s in range(0, len(rest), chunk):
-        r = rest[s:s + chunk]
-        d, i = index.search(e[r], k, chunk=chunk, dtype=np.float64)
-        out[r] = _eq6(d, seed_scores[i], weighted)
-    return out
+    if len(rest):
+        index = _index_for(e[seed_idx], method, e, k, rows=rest, target_recall=target_recall, threads=threads, **search_kw)
+        for s in range(0, len(rest), chunk):
+            r = rest[s:s + chunk]
+            d, i = index.search(e[r], k, chunk=chunk, dtype=np.float64)
+            out[r] = _eq6(d, seed_scores[i], weighted)
+        info = index.info
+    return (out, info) if return_info else out
 
 # %% ../nbs/06_knn.ipynb #944a0dc7
 EXTRAPOLATORS = Registry("extrapolator")
@@ -228,13 +334,16 @@ class KNNExtrapolator:
     def __init__(self, k:int=10, # nearest seeds per sample
                  *,
                  weighted:bool=True, # Eq. 6 weights; False: plain mean
-                 method:str="exact", # search: exact | ivf | hnsw
+                 method:str="auto", # search: auto | exact | ivf | hnsw
                  chunk:int=65536, # queries per search call
-                 **search_kw, # index options for `KNNIndex` (nlist, nprobe, M, ef_search, use_gpu, seed)
+                 threads:int|None=None, # faiss threads for the searches; None: faiss's current count
+                 target_recall:float|None=None, # recall@k an approximate search is widened to; None: 0.95 under auto
+                 **search_kw, # more `KNNIndex` options (nlist, nprobe, M, ef_search, use_gpu, seed, exact_below) and recall_sample
                 ):
         if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        self.k, self.weighted, self.method, self.chunk, self.search_kw = k, weighted, method, chunk, search_kw
-        self._fitted = False
+        self.k, self.weighted, self.method, self.chunk = k, weighted, method, chunk
+        self.search_kw = dict(search_kw, threads=threads, target_recall=target_recall)
+        self._fitted, self.search_info = False, {}
 
     def __repr__(self): return f"{type(self).__name__}(k={self.k}, weighted={self.weighted}, method={self.method!r})"
 
@@ -255,12 +364,12 @@ class KNNExtrapolator:
     def _check_k(self, m:int): _check_k(self.k, m, "seed samples")
 
     def predict(self) -> np.ndarray:
-        "(n,) float64 scores: the seeds' own, extrapolated for the rest."
+        "(n,) float64 scores: the seeds' own, extrapolated for the rest; `search_info` then holds each search index's `info`."
         if not self._fitted: raise RuntimeError(f"call {type(self).__name__}.fit(...) before predict()")
         if self._pred is None:
             out = np.empty(self.n); out[self.seed_idx] = self.seed_scores
             rest = _non_seeds(self.n, self.seed_idx)
-            self._indexes = {}
+            self._indexes, self.search_info = {}, {}
             try:
                 if len(rest): out[rest] = self._extrapolate(rest)
             finally: self._indexes = {}
@@ -270,7 +379,9 @@ class KNNExtrapolator:
     def _search(self, base_pos:np.ndarray, rows:np.ndarray, k:int, exclude=None, key=None):
         "Yield (slice into rows, distances, positions into base_pos) for the k nearest of emb[seed_idx[base_pos]]."
         index = self._indexes.get(key) if key is not None else None     # built once per `predict` for a reused base
-        if index is None: index = KNNIndex(self.emb[self.seed_idx[base_pos]], self.method, **self.search_kw)
+        if index is None:
+            index = _index_for(self.emb[self.seed_idx[base_pos]], self.method, self.emb, k, rows=rows, exclude=exclude, **self.search_kw)
+            self.search_info[f"label {key[1]}" if isinstance(key, tuple) else "seeds"] = index.info
         if key is not None: self._indexes[key] = index
         for s in range(0, len(rows), self.chunk):
             sl = slice(s, s + self.chunk)

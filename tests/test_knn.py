@@ -157,6 +157,77 @@ def test_knn_index_bad_inputs():
     with pytest.raises(ValueError, match="exclude_self"): knn_search(x, x[:3], 1, exclude_self=True)
 
 
+# ---------------------------------------------------------------- method="auto", threads, memory
+
+def test_auto_is_exact_below_the_work_threshold():
+    base, q = clustered(400, d=8), clustered(50, d=8, seed=1)
+    work = 50 * 400 * 8
+    assert KNNIndex(base, "auto", n_queries=50, exact_below=work + 1).method == "exact"
+    assert KNNIndex(base, "auto", n_queries=50, exact_below=work).method == "ivf"
+    e = clustered(3000)
+    seeds, s = np.arange(0, 3000, 7), np.random.default_rng(0).normal(size=len(range(0, 3000, 7)))
+    out, info = knn_extrapolate(e, seeds, s, return_info=True)           # the default is auto
+    np.testing.assert_array_equal(out, knn_extrapolate(e, seeds, s, method="exact"))
+    assert info["method"] == "exact" and info["requested"] == "auto" and info["recall"] == 1.0
+    assert KNNExtrapolator().method == "auto"
+
+
+def test_auto_approximate_on_a_memmap_is_deterministic(tmp_path):
+    import json
+    e = clustered(6000, d=32, clusters=60)
+    np.save(tmp_path / "e.npy", e)
+    mm = np.load(tmp_path / "e.npy", mmap_mode="r")
+    seeds = np.sort(np.random.default_rng(1).choice(6000, 600, replace=False))
+    s = np.random.default_rng(2).normal(size=600)
+    a, info = knn_extrapolate(mm, seeds, s, exact_below=0, return_info=True, recall_sample=300)
+    b = knn_extrapolate(mm, seeds, s, exact_below=0, recall_sample=300)
+    np.testing.assert_array_equal(a, b)
+    assert info["method"] == "ivf" and info["recall"] >= 0.95 and info["recall_sample"] == 300
+    assert info["params"]["nprobe"] == info["widen_trace"][-1]["nprobe"]
+    json.dumps(info)                                                       # ready for meta.json
+    np.testing.assert_array_equal(a[seeds], s)
+    exact = knn_extrapolate(e, seeds, s, method="exact")
+    assert np.corrcoef(a, exact)[0, 1] > 0.99
+
+
+def test_tune_unreachable_target_warns_and_keeps_widest():
+    base, q = clustered(2000), clustered(300, seed=1)
+    ix = KNNIndex(base, "ivf", nprobe=1)
+    with pytest.warns(UserWarning, match="target"): r = ix.tune(q, 10, target=1.5, max_widen=3)
+    assert ix.nprobe == 8 and len(ix.info["widen_trace"]) == 4 and r == ix.info["recall"]
+    with pytest.raises(RuntimeError, match="call tune"): KNNIndex(base, "auto", exact_below=0).search(q, 3)
+
+
+def test_ivf_cells_smaller_than_k_are_probed_wider():
+    # 40 cells of ~10 points, k = 10 needs 18 candidates: nprobe=1 alone would return -1 entries
+    base, q = clustered(400, d=8, clusters=40), clustered(100, d=8, clusters=40, seed=1)
+    d, i = knn_search(base, q, 10, "ivf", nlist=40, nprobe=1)
+    assert (i >= 0).all() and (np.diff(d, axis=1) >= 0).all()
+    true = np.linalg.norm(base[i].astype(np.float64) - q[:, None, :], axis=-1)
+    np.testing.assert_allclose(d, true, rtol=1e-5)
+
+
+def test_threads_are_set_for_the_call_and_restored():
+    import faiss
+    before = faiss.omp_get_max_threads()
+    e = clustered(1000)
+    _, info = knn_extrapolate(e, np.arange(0, 1000, 5), np.ones(200), threads=before + 1, return_info=True)
+    assert info["threads"] == before + 1 and faiss.omp_get_max_threads() == before
+    bad = e[:20].copy(); bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"): knn_search(e, bad, 2, threads=before + 2)
+    assert faiss.omp_get_max_threads() == before                           # also after an error
+    with pytest.raises(ValueError, match="threads must be"): knn_search(e, e[:5], 2, threads=0)
+
+
+def test_stack_search_info_with_leave_one_out():
+    x, y = clustered(2000), np.arange(2000) % 3
+    seeds = np.arange(0, 2000, 4)
+    ex = KNNStackExtrapolator(k=5, exact_below=0).fit(x, y, seeds, x[seeds, 0].astype(np.float64))
+    ex.predict()
+    assert set(ex.search_info) == {"seeds", "label 0", "label 1", "label 2"}
+    assert all(v["method"] == "ivf" and v["recall"] >= 0.95 for v in ex.search_info.values())
+
+
 # ---------------------------------------------------------------- extrapolators
 
 def digits_case():
