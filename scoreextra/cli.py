@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--merge", default="raw", help="raw or quantile (map extrapolated scores onto the seed-score distribution)")
     r.add_argument("--score-epochs", type=int, help="epochs of the scoring runs (dataset default otherwise)")
+    r.add_argument("--schedule", choices=["paper", "steps_per_epoch", "total_steps"], default=None,
+                   help="subset run vs full run: paper (same epochs and batch), steps_per_epoch (batch x subset fraction), "
+                        "total_steps (epochs / subset fraction); default: the package's measured best")
     r.add_argument("--final-epochs", type=int, help="epochs of the final trainings (dataset default otherwise)")
     r.add_argument("--runs", default="runs", help="runs root (default runs/)")
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
@@ -83,6 +86,7 @@ def cmd_run(a) -> int:
     from scoreextra.pipeline import run
     res = run(a.dataset, a.score, seed_size=a.seed_size, extrapolators=a.extrapolator, k=a.k, prune_rates=a.prune_rates,
               seed=a.seed, ground_truth=not a.no_ground_truth, baselines=a.baselines, merge=a.merge,
+              **({"schedule": a.schedule} if a.schedule else {}),
               score_epochs=a.score_epochs, final_epochs=a.final_epochs, runs_root=a.runs, device=a.device)
     _print_result(f"{a.dataset} {a.score} seed subset {a.seed_size}", res)
     return 0

@@ -29,12 +29,13 @@ from .prune import BASELINES, SELECTIONS, select
 from .metrics import extrapolation_correlations, pearson, spearman
 
 # %% auto #0
-__all__ = ['DATASET_DEFAULTS', 'FINAL_RECIPE', 'STAGES', 'SUBSET_SCHEDULES', 'BUDGETS', 'LEDGER_PHASES', 'SWEEP_KEYS',
-           'PRUNE_KEYS', 'EXT_KEYS', 'EXPANDERS', 'REPORTERS', 'STAGE_LEVELS', 'dataset_defaults', 'run_stage', 'Busy',
-           'subset_schedule', 'subset_config', 'ground_truth_config', 'subset_embeddings', 'extrapolate_config',
-           'baseline_config', 'final_epochs', 'prune_config', 'ledger', 'RunResult', 'run', 'extrapolate_scores',
-           'ConfigError', 'load_config', 'validate_config', 'Job', 'expand_config', 'templates_dir', 'run_job', 'sweep',
-           'gt_reproducibility', 'collect', 'correlation_summary', 'accuracy_summary', 'table1', 'report']
+__all__ = ['DATASET_DEFAULTS', 'FINAL_RECIPE', 'STAGES', 'SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'LEDGER_PHASES',
+           'SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'EXPANDERS', 'REPORTERS', 'STAGE_LEVELS', 'dataset_defaults',
+           'run_stage', 'Busy', 'subset_schedule', 'subset_config', 'ground_truth_config', 'subset_embeddings',
+           'extrapolate_config', 'baseline_config', 'final_epochs', 'prune_config', 'ledger', 'RunResult', 'run',
+           'extrapolate_scores', 'ConfigError', 'load_config', 'validate_config', 'Job', 'expand_config',
+           'templates_dir', 'run_job', 'sweep', 'gt_reproducibility', 'collect', 'correlation_summary',
+           'accuracy_summary', 'table1', 'report']
 
 # %% ../nbs/12_pipeline.ipynb #906bec85
 DATASET_DEFAULTS = {
@@ -90,6 +91,7 @@ class Busy(RuntimeError):
 
 # %% ../nbs/12_pipeline.ipynb #2a63ee78
 SUBSET_SCHEDULES = ("paper", "steps_per_epoch", "total_steps")
+DEFAULT_SCHEDULE = "paper"   # of `run`, `extrapolate_scores` and `scoreextra run`; configs name theirs
 
 def subset_schedule(schedule:str, # "paper", "steps_per_epoch" or "total_steps"
                     epochs:int, batch_size:int, # the full-data run's epochs and batch size
@@ -207,6 +209,7 @@ def _extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
         raw = ext.fit(emb, ds.y, seed_idx, seed_scores).predict()
         folder.save("raw_scores.npy", raw)
         folder.save("scores.npy", merge(seed_idx, seed_scores, raw, how=cfg["merge"]))
+    if getattr(ext, "search_info", None): folder.update_meta(search=ext.search_info)   # kNN method, parameters, measured recall
 
 # %% ../nbs/12_pipeline.ipynb #00f52cb8
 def baseline_config(dataset:str, baseline:str, seed:int=0, *, embeddings_from:dict|None=None, params:dict|None=None) -> dict:
@@ -347,13 +350,14 @@ def run(dataset:str="digits", # a name in DATASETS
         ground_truth:bool=True, # also score the full data (the "original" method and the correlation reference)
         baselines:Sequence[str]=("random",), # pruning baselines trained beside the score-based methods
         sampler:str="random", merge:str="raw", where:str="train",
+        schedule:str=DEFAULT_SCHEDULE, # subset run vs full run: "paper" (same epochs and batch), "steps_per_epoch" (batch × f), "total_steps"
         model:str|None=None, score_epochs:int|None=None, final_epochs:int|None=None, batch_size:int|None=None,
         runs_root:str|Path="runs", device=None, progress:bool=False) -> RunResult:
     "Paper Fig. 1 end to end, with run folders, skip-done/resume and the cost ledger."
     rates = [check_fraction("prune rate", r, lo_open=False, hi_open=True) for r in prune_rates]
     exts = _parse_extrapolators(extrapolators, k)
     sub = subset_config(dataset, score, seed_size, seed, sampler=sampler, model=model, epochs=score_epochs,
-                        batch_size=batch_size, where=where)
+                        batch_size=batch_size, where=where, schedule=schedule)
     sources = {}
     for name, kk in exts:
         sources[f"{name} k={kk}"] = ("extrapolate", extrapolate_config(sub, name, kk, merge=merge, seed=seed))
@@ -392,11 +396,13 @@ def run(dataset:str="digits", # a name in DATASETS
 def extrapolate_scores(ds, # a `scoreextra.data.Dataset` (or your own with x, y, classes)
                        score:str="du", *, seed_size:float|int=0.2, extrapolator:str="knn", k:int=10,
                        merge_how:str="raw", sampler:str="random", seed:int=0, model:str="cnn", epochs:int|None=None,
-                       batch_size:int|None=None, device=None, **overrides) -> tuple[np.ndarray, np.ndarray]:
+                       batch_size:int|None=None, device=None, schedule:str=DEFAULT_SCHEDULE, **overrides) -> tuple[np.ndarray, np.ndarray]:
     "Score a seed subset of `ds`, embed all, extrapolate: (scores for all n, seed indices)."
     seed_idx = sample_subset(len(ds), seed_size, sampler, labels=ds.y, seed=seed)
     seed_everything(seed)
     net = get_model(model, ds.num_classes, ds.in_shape)
+    recipe = SCORES.get(score).recipe
+    epochs, batch_size = subset_schedule(schedule, epochs or recipe["epochs"], batch_size or recipe["batch_size"], len(seed_idx) / len(ds))
     s_s, net, _ = score_subset(ds, seed_idx, score, model=net, epochs=epochs, batch_size=batch_size, seed=seed,
                                device=device, **overrides)
     emb = embed_all(net, ds, device=device)
