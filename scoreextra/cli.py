@@ -6,65 +6,101 @@ Docs: https://scoreextra.github.io/scoreextra/cli.html.md"""
 
 # %% ../nbs/13_cli.ipynb #37eaf6e0
 from __future__ import annotations
-import argparse, sys, time
+import argparse, math, os, sys, tempfile, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['build_parser', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_demo', 'main']
+__all__ = ['MERGE_CHOICES', 'UsageError', 'build_parser', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_demo', 'main']
 
 # %% ../nbs/13_cli.ipynb #c955d2ba
+MERGE_CHOICES = ("raw", "quantile")   # = scoreextra.knn.MERGES (not imported here: `--help` stays fast)
+
+class UsageError(ValueError):
+    "A bad command-line value or path: reported as one line, exit status 2."
+
+class _Parser(argparse.ArgumentParser):
+    "argparse whose errors are one line `scoreextra <command>: error: ...` (exit 2), without the usage block."
+    def error(self, message): self.exit(2, f"{self.prog}: error: {message}\n")
+
+def _bad(msg): raise argparse.ArgumentTypeError(msg)
+
+def _int(lo:int):
+    "An argparse type: an int >= `lo`."
+    def conv(s:str) -> int:
+        try: v = int(s)
+        except ValueError: _bad(f"expected a whole number >= {lo}, got {s!r}")
+        if v < lo: _bad(f"must be >= {lo}, got {v}")
+        return v
+    conv.__name__ = f"int>={lo}"
+    return conv
+
 def _ext_spec(s:str):
-    name, _, k = s.partition(":")
-    if k and not k.isdigit(): raise argparse.ArgumentTypeError(f"extrapolator must be NAME or NAME:K with K an int, got {s!r}")
-    return (name, int(k)) if k else name
+    name, sep, k = s.partition(":")
+    if not name or (sep and not k.isdigit()): _bad(f"extrapolator must be NAME or NAME:K with K an int >= 1, got {s!r}")
+    if sep and int(k) < 1: _bad(f"extrapolator {name}'s k must be >= 1, got {s!r}")
+    return (name, int(k)) if sep else name
 
 def _rate(s:str) -> float:
     try: r = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"prune rate must be a number in [0, 1), got {s!r}") from None
-    if not 0 <= r < 1: raise argparse.ArgumentTypeError(f"prune rate must be in [0, 1) (the fraction removed), got {s!r}")
+    except ValueError: _bad(f"prune rate must be a number in [0, 1), got {s!r}")
+    if not 0 <= r < 1: _bad(f"prune rate must be in [0, 1) (the fraction removed), got {s!r}")
     return r
 
 def _size(s:str):
-    v = float(s)
-    return int(v) if v >= 1 else v
+    "A seed-subset size: a fraction in (0, 1), or a whole count >= 1."
+    try: v = float(s)
+    except ValueError: v = float("nan")
+    if not (math.isfinite(v) and v > 0): _bad(f"seed size must be a fraction in (0, 1) or a whole count >= 1, got {s!r}")
+    if v < 1: return v
+    if not s.strip().isdigit(): _bad(f"seed size {s!r} is neither a fraction in (0, 1) nor a whole count (e.g. 200)")
+    return int(s)
 
+def _device(s:str) -> str:
+    "A torch device that exists here (`cuda` on a machine without CUDA is refused at once)."
+    from scoreextra.core import get_device
+    try: get_device(s)
+    except (RuntimeError, ValueError) as e: _bad(" ".join(str(e).split()))
+    return s
+
+# %% ../nbs/13_cli.ipynb #10344552
 def build_parser() -> argparse.ArgumentParser:
     "The `scoreextra` argument parser."
-    p = argparse.ArgumentParser(prog="scoreextra", description=(
+    p = _Parser(prog="scoreextra", description=(
         "Cheap score-based data pruning: train on a small random subset while recording a pruning score "
         "(DU or TDDS), embed every sample with that model, extrapolate the scores with kNN or a GCN, prune. "
         "Every stage writes a run folder (runs/<stage>/<hash>/); rerunning skips what is done."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  scoreextra demo\n  scoreextra run --dataset digits --score du --extrapolator knn:10 gnn:10\n"
-               "  scoreextra sweep experiments/configs/fashion_mnist.yaml --limit 20\n  scoreextra report runs/fashion_mnist --out reports/fashion_mnist")
+               "  scoreextra sweep experiments/configs/fashion_mnist.yaml --limit 20\n  scoreextra report runs/fashion_mnist --out reports/fashion_mnist\n"
+               "errors are one line (exit 2); SCOREEXTRA_TRACEBACK=1 shows the traceback")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="the whole method once: subset scoring, extrapolation, pruning, final training",
                        description="Run paper Fig. 1 end to end for one dataset, score and seed; print correlations, accuracy and the cost ledger.")
     r.add_argument("--dataset", default="digits", help="dataset name (digits, fashion_mnist, cifar10, cifar100, imagenet64, places365_64, synthetic_cifar100_1m, ...)")
     r.add_argument("--score", default="du", help="score to extrapolate: du or tdds (also forgetting, aum)")
-    r.add_argument("--seed-size", type=_size, default=0.2, help="seed subset: a fraction in (0, 1) or a count (default 0.2)")
+    r.add_argument("--seed-size", type=_size, default=0.2, help="seed subset: a fraction in (0, 1) or a whole count (default 0.2)")
     r.add_argument("--extrapolator", nargs="+", type=_ext_spec, default=["knn", "gnn"], help="NAME or NAME:K, e.g. knn:10 gnn:10 knn_label:20")
-    r.add_argument("--k", type=int, default=10, help="k for extrapolators given without one (default 10)")
+    r.add_argument("--k", type=_int(1), default=10, help="k for extrapolators given without one (default 10)")
     r.add_argument("--prune-rates", nargs="+", type=_rate, default=[0.1, 0.3, 0.5, 0.7, 0.9], help="fractions REMOVED, each in [0, 1)")
     r.add_argument("--baselines", nargs="*", default=["random"], help="pruning baselines beside the scores: random ssp zcore")
     r.add_argument("--no-ground-truth", action="store_true", help="skip the full-data scoring run (no correlations, no 'original')")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--merge", default="raw", help="raw or quantile (map extrapolated scores onto the seed-score distribution)")
-    r.add_argument("--score-epochs", type=int, help="epochs of the scoring runs (dataset default otherwise)")
+    r.add_argument("--seed", type=_int(0), default=0)
+    r.add_argument("--merge", default="raw", choices=MERGE_CHOICES, help="raw or quantile (map extrapolated scores onto the seed-score distribution)")
+    r.add_argument("--score-epochs", type=_int(1), help="epochs of the scoring runs (dataset default otherwise)")
     r.add_argument("--schedule", choices=["paper", "steps_per_epoch", "total_steps"], default=None,
                    help="subset run vs full run: paper (same epochs and batch), steps_per_epoch (batch x subset fraction), "
                         "total_steps (epochs / subset fraction); default: the package's measured best")
-    r.add_argument("--final-epochs", type=int, help="epochs of the final trainings (dataset default otherwise)")
+    r.add_argument("--final-epochs", type=_int(1), help="epochs of the final trainings (dataset default otherwise)")
     r.add_argument("--runs", default="runs", help="runs root (default runs/)")
-    r.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    r.add_argument("--device", type=_device, help="cpu, cuda, cuda:1 (default: CUDA when available)")
     s = sub.add_parser("sweep", help="run every job of an experiment config that is not done yet",
                        description="Expand an experiment config (YAML) into stage jobs and run the missing ones.")
     s.add_argument("config", help="experiment config, e.g. experiments/configs/fashion_mnist.yaml")
     s.add_argument("--executor", default="inline", choices=["inline", "papermill", "local", "slurm"],
                    help="inline: this process; papermill: one executed notebook per job (kept in its run folder); local/slurm: submitit")
     s.add_argument("--runs", help="runs root (default: the config's runs_root)")
-    s.add_argument("--limit", type=int, help="run at most this many pending jobs, then stop (rerun to continue)")
-    s.add_argument("--device")
+    s.add_argument("--limit", type=_int(0), help="run at most this many pending jobs, then stop (rerun to continue)")
+    s.add_argument("--device", type=_device)
     s.add_argument("--slurm", nargs="*", default=[], metavar="KEY=VALUE", help="submitit parameters, e.g. slurm_partition=gpu gpus_per_node=1 timeout_min=600")
     s.add_argument("--fail-fast", action="store_true", help="stop at the first failed job")
     rp = sub.add_parser("report", help="tables (md + csv) and figures (png) from the finished runs",
@@ -82,8 +118,20 @@ def _print_result(title, res):
     print(f"\n=== {title} ===")
     res.show()
 
+def _check_out_dir(path, what:str) -> Path:
+    "`path` if it is, or could be created as, a writable folder; `UsageError` otherwise. Creates nothing."
+    p = Path(path)
+    if p.exists() and not p.is_dir(): raise UsageError(f"{what} {p} is a file, expected a folder")
+    anc = p
+    while not anc.exists() and anc != anc.parent: anc = anc.parent      # the nearest folder that exists
+    if not anc.is_dir(): raise UsageError(f"{what} {p}: {anc} is a file, expected a folder")
+    try: os.rmdir(tempfile.mkdtemp(prefix=".scoreextra-write-check-", dir=anc))   # can a folder be made there?
+    except OSError as e: raise UsageError(f"{what} {p} is not writable ({e.strerror or e})") from None
+    return p
+
 def cmd_run(a) -> int:
     from scoreextra.pipeline import run
+    _check_out_dir(a.runs, "--runs")
     res = run(a.dataset, a.score, seed_size=a.seed_size, extrapolators=a.extrapolator, k=a.k, prune_rates=a.prune_rates,
               seed=a.seed, ground_truth=not a.no_ground_truth, baselines=a.baselines, merge=a.merge,
               **({"schedule": a.schedule} if a.schedule else {}),
@@ -95,23 +143,44 @@ def _kv(items):
     out = {}
     for it in items:
         k, sep, v = it.partition("=")
-        if not sep: raise SystemExit(f"--slurm expects KEY=VALUE, got {it!r}")
+        if not sep or not k: raise UsageError(f"--slurm expects KEY=VALUE, got {it!r}")
         out[k] = int(v) if v.isdigit() else v
     return out
 
+def _sweep_config(path) -> dict:
+    "The validated, expandable experiment config at `path`; anything wrong with the file is a `UsageError` naming it."
+    import yaml
+    from scoreextra.pipeline import ConfigError, expand_config, load_config
+    p = Path(path)
+    if p.is_dir(): raise UsageError(f"config {p} is a folder, expected a YAML file")
+    try: cfg = load_config(p); expand_config(cfg); return cfg      # expanding builds every job's config: no I/O, no training
+    except yaml.YAMLError as e: raise UsageError(f"config {p} is not valid YAML: {e}") from None
+    except UnicodeDecodeError as e: raise UsageError(f"config {p} is not a text file ({e.reason} at byte {e.start})") from None
+    except (ConfigError, OSError): raise                           # these name the file already
+    # a value of the wrong type that validation let through (e.g. `seeds: abc`, `prune: [0.5]`)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as e:
+        raise UsageError(f"config {p}: bad value ({type(e).__name__}: {_one_line(e)})") from None
+
+# %% ../nbs/13_cli.ipynb #c5839274
 def cmd_sweep(a) -> int:
     from scoreextra.pipeline import sweep
-    s = sweep(a.config, runs_root=a.runs, executor=a.executor, limit=a.limit, device=a.device, slurm=_kv(a.slurm),
+    cfg, slurm = _sweep_config(a.config), _kv(a.slurm)
+    # the runs root sweep() will use (its default: runs/<name>), checked before any job starts
+    _check_out_dir(a.runs or cfg.get("runs_root") or Path("runs")/str(cfg.get("name", cfg.get("dataset"))), "runs root")
+    s = sweep(a.config, runs_root=a.runs, executor=a.executor, limit=a.limit, device=a.device, slurm=slurm,
               keep_going=not a.fail_fast)
-    print(f"done before: {s['done_before']}/{s['total']}, ran now: {s['ran']}, failed: {len(s['failed'])}  (runs in {s['runs_root']})")
+    busy = s.get("busy", [])      # jobs skipped because another live worker holds them (when sweep reports them)
+    print(f"done before: {s['done_before']}/{s['total']}, ran now: {s['ran']}, failed: {len(s['failed'])}"
+          f"{f', busy: {len(busy)}' if busy else ''}  (runs in {s['runs_root']})")
     for key, err in s["failed"]: print(f"  FAILED {key}: {err}")
-    return 1 if s["failed"] else 0
+    for key in busy: print(f"  BUSY {key}: held by another worker; rerun when it is done")
+    return 1 if s["failed"] or busy else 0
 
 def cmd_report(a) -> int:
     from scoreextra.pipeline import report
     runs = Path(a.runs_dir)
-    if not runs.is_dir(): raise SystemExit(f"runs directory {runs} does not exist")
-    out = Path(a.out or Path("reports")/runs.name)
+    if not runs.is_dir(): raise UsageError(f"runs directory {runs} {'is a file' if runs.exists() else 'does not exist'}")
+    out = _check_out_dir(a.out or Path("reports")/runs.name, "--out")
     res = report(runs, out)
     print(f"wrote {len(list(out.glob('*.md')))} tables and {len(list(out.glob('*.png')))} figures to {out}/")
     return 0
@@ -119,7 +188,7 @@ def cmd_report(a) -> int:
 def cmd_demo(a) -> int:
     import pandas as pd
     from scoreextra.pipeline import run, report
-    out = Path(a.out); t0 = time.perf_counter()
+    out = _check_out_dir(a.out, "--out"); t0 = time.perf_counter()
     print("scoreextra demo: scikit-learn digits (1437 train / 360 test), seed subset 20%, KNN and GNN (k=10),\n"
           "prune rates 10-90%, against random pruning and the full-data ground truth ('original').")
     for score in a.scores:
@@ -131,17 +200,27 @@ def cmd_demo(a) -> int:
     print(f"\nfigures and tables in {out}/ ({', '.join(sorted(p.name for p in out.glob('*.png')))}); total {time.perf_counter() - t0:.0f} s")
     return 0
 
+# %% ../nbs/13_cli.ipynb #b46dd15c
+def _one_line(e:BaseException) -> str:
+    "The message of `e` on one line: KeyError without its quotes, OSError with its file."
+    if isinstance(e, KeyError) and e.args: msg = str(e.args[0])
+    elif isinstance(e, OSError) and e.filename: msg = f"{e.strerror or e}: {e.filename}"
+    else: msg = str(e) or type(e).__name__
+    return " ".join(msg.split())
+
 def main(argv=None) -> int:
     "Entry point of the `scoreextra` command."
-    import signal
-    from scoreextra.core import ConfigMismatch
-    from scoreextra.pipeline import ConfigError
-    a = build_parser().parse_args(argv)
+    import signal, threading
+    try: a = build_parser().parse_args(argv)
+    except SystemExit as e: return e.code if isinstance(e.code, int) else 2     # --help (0) or a bad argument (2, printed)
     # `kill` (SIGTERM, also what Slurm sends at the time limit) unwinds like Ctrl-C, so the phase
     # timers write the seconds already spent to meta.json before the process exits; the stage
     # resumes from its last checkpoint next time.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try: return {"run": cmd_run, "sweep": cmd_sweep, "report": cmd_report, "demo": cmd_demo}[a.command](a)
-    except (ConfigError, ConfigMismatch, FileNotFoundError, KeyError) as e:   # bad input: a message, not a traceback
-        print(f"scoreextra {a.command}: error: {e.args[0] if e.args else e}", file=sys.stderr)
+    # bad input, a bad path or a damaged run folder (ConfigError, ConfigMismatch, DamagedArtefact, UnknownName are
+    # ValueErrors): a message, not a traceback
+    except (ValueError, TypeError, KeyError, OSError) as e:
+        if os.environ.get("SCOREEXTRA_TRACEBACK"): raise
+        print(f"scoreextra {a.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2

@@ -6,18 +6,20 @@ Docs: https://scoreextra.github.io/scoreextra/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #0ef77a55
 from __future__ import annotations
-import hashlib, json, os, random, resource, subprocess, sys, tempfile, time
+import errno, hashlib, json, os, random, resource, socket, subprocess, sys, tempfile, threading, time, uuid, warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['seed_everything', 'rng', 'get_device', 'check_fraction', 'to_numpy', 'check_1d', 'check_indices', 'atomic_path',
-           'save_json', 'load_json', 'save_npy', 'save_torch', 'Registry', 'config_hash', 'git_commit',
-           'peak_memory_mb', 'ConfigMismatch', 'RunFolder', 'run_status']
+__all__ = ['seed_everything', 'rng', 'get_device', 'OutOfRange', 'check_fraction', 'to_numpy', 'check_1d', 'check_indices',
+           'DamagedArtefact', 'atomic_path', 'save_json', 'load_json', 'save_npy', 'file_record', 'save_torch',
+           'load_torch', 'UnknownName', 'Registry', 'config_hash', 'git_commit', 'peak_memory_mb', 'ConfigMismatch',
+           'RunFolder', 'run_status', 'wait_for_lock']
 
 # %% ../nbs/00_core.ipynb #0bf5ecc7
 def seed_everything(seed:int, # any non-negative int
@@ -38,16 +40,23 @@ def rng(seed:int) -> np.random.Generator:
 def get_device(device:str|torch.device|None=None) -> torch.device:
     "`device` if given, else CUDA when available, else CPU."
     if device is not None:
-        d = torch.device(device)
+        try: d = torch.device(device)
+        except (RuntimeError, TypeError) as e: raise ValueError(f"device must be e.g. 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
         if d.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {device!r} was asked for but torch sees no CUDA device "
                                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda})")
+        if d.type == "cuda" and d.index is not None and d.index >= torch.cuda.device_count():
+            raise RuntimeError(f"device {device!r} was asked for but torch sees {torch.cuda.device_count()} CUDA device(s)")
         return d
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 # %% ../nbs/00_core.ipynb #3e0e5848
+class OutOfRange(ValueError, IndexError):
+    "An index outside [0, n): a `ValueError` (bad argument) that old callers still catch as an `IndexError`."
+
 def check_fraction(name:str, value, lo:float=0.0, hi:float=1.0, lo_open:bool=True, hi_open:bool=False) -> float:
     "Return `value` as float if it lies in the interval, else raise `ValueError` naming it."
+    if isinstance(value, (str, bytes)): raise TypeError(f"{name} must be a number, got {value!r}")
     try: v = float(value)
     except (TypeError, ValueError): raise TypeError(f"{name} must be a number, got {value!r}") from None
     ok_lo = v > lo if lo_open else v >= lo
@@ -62,31 +71,41 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 def check_1d(name:str, x, n:int|None=None, finite:bool=True, dtype=np.float64) -> np.ndarray:
-    "`x` as a 1-D array of `dtype`; raise naming `name` if it is not 1-D, has the wrong length or holds NaN/inf."
-    a = to_numpy(x)
+    "`x` as a 1-D array of `dtype`; raise naming `name` if it is not 1-D, has the wrong length, is not numeric or holds NaN/inf."
+    try: a = to_numpy(x)
+    except (TypeError, ValueError) as e: raise TypeError(f"{name} must be a 1-D array, got {type(x).__name__} ({e})") from None
     if a.ndim != 1: raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
     if n is not None and len(a) != n: raise ValueError(f"{name} must have length {n}, got {len(a)}")
-    if dtype is not None: a = a.astype(dtype, copy=False)
+    if dtype is not None:
+        if a.size and np.dtype(dtype).kind in "iuf" and a.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
+        a = a.astype(dtype, copy=False)
     if finite and a.dtype.kind == "f" and not np.isfinite(a).all():
         bad = np.flatnonzero(~np.isfinite(a))
         raise ValueError(f"{name} holds {len(bad)} NaN/inf value(s), first at position {bad[0]}")
     return a
 
 def check_indices(name:str, idx, n:int, unique:bool=True) -> np.ndarray:
-    "`idx` as int64 dataset indices in [0, n); raise naming `name` on out-of-range or duplicate entries."
-    a = to_numpy(idx)
+    "`idx` as int64 dataset indices in [0, n); raise naming `name` on out-of-range (`OutOfRange`) or duplicate entries."
+    try: a = to_numpy(idx)
+    except (TypeError, ValueError) as e: raise TypeError(f"{name} must be a 1-D array of ints, got {type(idx).__name__} ({e})") from None
     if a.ndim != 1: raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
     if a.size and a.dtype.kind not in "iu": raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
     a = a.astype(np.int64, copy=False)
     if a.size and (a.min() < 0 or a.max() >= n):
         bad = a[(a < 0) | (a >= n)]
-        raise IndexError(f"{name} must lie in [0, {n}), got {bad[:5].tolist()}{'…' if len(bad) > 5 else ''}")
+        raise OutOfRange(f"{name} must lie in [0, {n}), got {bad[:5].tolist()}{'…' if len(bad) > 5 else ''}")
     if unique and len(np.unique(a)) != len(a):
         vals, cnt = np.unique(a, return_counts=True)
         raise ValueError(f"{name} holds duplicate indices, e.g. {vals[cnt > 1][:5].tolist()}")
     return a
 
 # %% ../nbs/00_core.ipynb #573efdf1
+class DamagedArtefact(ValueError):
+    "A file is truncated, garbage, or differs from the size/sha256 recorded when it was written; `.path` names it."
+    def __init__(self, path, reason:str):
+        self.path = Path(path); super().__init__(f"{path}: {reason}")
+
 @contextmanager
 def atomic_path(path:str|Path):
     "Yield a temporary path beside `path`; rename it onto `path` only if the block finishes."
@@ -106,18 +125,16 @@ def save_json(path:str|Path, obj) -> Path:
     return Path(path)
 
 def load_json(path:str|Path):
-    "Read a JSON file."
-    return json.loads(Path(path).read_text())
+    "Read a JSON file; `DamagedArtefact` naming it if it is empty, truncated or not JSON."
+    path = Path(path)
+    try: return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DamagedArtefact(path, f"not valid JSON, truncated or garbage ({type(e).__name__}: {e})") from None
 
 def save_npy(path:str|Path, arr) -> Path:
     "Write `arr` as `.npy`, atomically."
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f: np.save(f, to_numpy(arr), allow_pickle=False)
-    return Path(path)
-
-def save_torch(path:str|Path, obj) -> Path:
-    "`torch.save` `obj`, atomically (checkpoints)."
-    with atomic_path(path) as tmp: torch.save(obj, tmp)
     return Path(path)
 
 def _json_default(o):
@@ -128,7 +145,49 @@ def _json_default(o):
     if isinstance(o, torch.device): return str(o)
     raise TypeError(f"cannot write {type(o).__name__} to JSON: {o!r}")
 
+# %% ../nbs/00_core.ipynb #6c1c4dcf
+def file_record(path:str|Path) -> dict:
+    "`{'bytes': size, 'sha256': hex digest}` of a file, read in 1 MiB blocks (about 1 s per GB on one core)."
+    h, n = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): h.update(block); n += len(block)
+    return {"bytes": n, "sha256": h.hexdigest()}
+
+def _sidecar(path:Path) -> Path: return path.with_name(path.name + ".sha256")
+
+def _sidecar_records(path:Path) -> list:
+    try: recs = load_json(_sidecar(path))
+    except (OSError, DamagedArtefact): return []
+    return recs if isinstance(recs, list) else []
+
+def save_torch(path:str|Path, obj,
+               checksum:bool=False, # also keep `<name>.sha256` for `load_torch` to verify (checkpoints)
+              ) -> Path:
+    "`torch.save` `obj`, atomically."
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+        # the new record and the previous one: whether a crash comes before or after the rename, the file matches one
+        if checksum: save_json(_sidecar(path), [file_record(tmp)] + _sidecar_records(path)[:1])
+    return path
+
+def load_torch(path:str|Path, map_location="cpu", weights_only:bool=False):
+    "`torch.load` a file written by `save_torch`, checked against its `.sha256` if it has one; `DamagedArtefact` if damaged."
+    path = Path(path)
+    if _sidecar(path).exists():
+        rec, recs = file_record(path), _sidecar_records(path)
+        if rec not in recs:
+            raise DamagedArtefact(path, f"{rec['bytes']} bytes with sha256 {rec['sha256'][:12]}…, but {_sidecar(path).name} "
+                                        f"records {[(r.get('bytes'), str(r.get('sha256'))[:12]) for r in recs if isinstance(r, dict)]}")
+    try: return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except (OSError, MemoryError): raise        # unreadable (permissions) or too big: not damage
+    except Exception as e: raise DamagedArtefact(path, f"torch.load cannot read it ({type(e).__name__}: {e})") from e
+
 # %% ../nbs/00_core.ipynb #4190daeb
+class UnknownName(KeyError, ValueError):
+    "A name that is not registered: a `KeyError` (lookup) and a `ValueError` (bad argument); prints without quotes."
+    def __str__(self): return str(self.args[0]) if self.args else ""
+
 class Registry(dict):
     "Name → object, with a decorator to register and a lookup that lists the names on a miss."
     def __init__(self, kind:str): super().__init__(); self.kind = kind
@@ -140,9 +199,10 @@ class Registry(dict):
             self[key] = obj; return obj
         return _reg
     def get(self, name:str):
-        "The object registered as `name`; `KeyError` listing the known names otherwise."
-        if name not in self:
-            raise KeyError(f"unknown {self.kind} {name!r}; expected one of {sorted(self)}")
+        "The object registered as `name`; `UnknownName` (a `KeyError` and `ValueError`) listing the known names otherwise."
+        try: known = name in self
+        except TypeError: known = False     # an unhashable name (a list, a dict) is unknown too
+        if not known: raise UnknownName(f"unknown {self.kind} {name!r}; expected one of {sorted(self)}")
         return self[name]
 
 # %% ../nbs/00_core.ipynb #930f3a0c
@@ -173,34 +233,41 @@ def _pid_alive(pid:int) -> bool:
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: return True
+    except OverflowError: return False
     return pid > 0
 
 class ConfigMismatch(ValueError):
     "A run folder exists for this hash but holds a different config."
 
 class RunFolder:
-    "One stage's run folder: config, meta (status, phase seconds), atomic artefacts."
+    "One stage's run folder: config, meta (status, phase seconds), verified artefacts, a lock with a heartbeat."
+    lock_timeout = float(os.environ.get("SCOREEXTRA_LOCK_TIMEOUT", 600))   # s without a heartbeat before a lock is stale
+    lock_heartbeat = 30.0        # s between the holder's heartbeats (at most lock_timeout / 4)
+    lock_grace = 10.0            # s after which an empty or unreadable lock is stale
+    checksum_max_bytes = 1 << 30 # artefacts up to this size get their sha256 checked on first load (size always)
     def __init__(self, root:str|Path, # the runs directory, e.g. `runs/`
                  stage:str, # stage name, e.g. `score_subset`
                  config:dict, # every parameter of the stage (JSON-able)
-                 create:bool=True, # write config.json if the folder is new; False only looks (see `run_status`)
+                 create:bool=True, # write config.json if the folder is new (or rewrite a damaged one); False only looks
                 ):
-        from scoreextra import __version__
         self.config, self.stage = dict(config), stage
         self.path = Path(root)/stage/config_hash(self.config)
+        self._config_damage, self.taken_over = None, None    # taken_over: the stale holder `try_lock` replaced
         cfg_file = self.path/"config.json"
         if cfg_file.exists():
-            old = load_json(cfg_file)
-            if old.get("config") != json.loads(json.dumps(self.config, default=_json_default)):
+            try:
+                old = load_json(cfg_file)
+                if not isinstance(old, dict): raise DamagedArtefact(cfg_file, f"not a JSON object ({type(old).__name__})")
+            except DamagedArtefact as e: old = self._config_damaged(e, create)
+            if old is not None and old.get("config") != json.loads(json.dumps(self.config, default=_json_default)):
                 diff = sorted(k for k in set(old.get("config", {})) | set(self.config)
                               if old.get("config", {}).get(k) != self.config.get(k))
                 raise ConfigMismatch(f"run folder {self.path} holds a different config (keys {diff}); "
                                      f"refusing to overwrite it: move it away or change the runs root")
-        elif create:
-            save_json(cfg_file, {"config": self.config, "stage": stage, "version": __version__,
-                                 "git_commit": git_commit(), "python": sys.version.split()[0],
-                                 "torch": torch.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        self.meta = load_json(self.path/"meta.json") if (self.path/"meta.json").exists() else {"status": "new", "seconds": {}}
+        elif create: self._write_config()
+        self.meta = self._read_meta()
+        if self._config_damage and create:   # persisted: later readers find a good config.json and status damaged
+            self.mark_damaged("config.json", self._config_damage); self._config_damage = None
 
     def __repr__(self): return f"RunFolder({self.path}, status={self.status})"
     @property
@@ -209,33 +276,14 @@ class RunFolder:
     def done(self) -> bool: return self.status == "done"
 
     def update_meta(self, **kw):
-        "Merge `kw` into meta.json (atomic)."
+        "Merge `kw` into meta.json (atomic); also a heartbeat of the lock if this process holds it."
         self.meta.update(kw); save_json(self.path/"meta.json", self.meta)
+        self._beat()
 
     def reload(self):
         "Re-read meta.json (another process may have finished the stage)."
-        if (self.path/"meta.json").exists(): self.meta = load_json(self.path/"meta.json")
+        self.meta = self._read_meta()
         return self
-
-    def try_lock(self) -> bool:
-        "Claim the folder for this process (a `lock` file naming host and pid); False if a live process holds it."
-        import socket
-        lock, me = self.path/"lock", f"{socket.gethostname()} {os.getpid()}"
-        for _ in range(2):
-            try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                with os.fdopen(fd, "w") as f: f.write(me)
-                return True
-            except FileExistsError:
-                try: host, pid = lock.read_text().split()
-                except (OSError, ValueError): host, pid = "", "0"
-                if host == socket.gethostname() and not _pid_alive(int(pid)): lock.unlink(missing_ok=True)   # stale: its process died
-                else: return host == socket.gethostname() and int(pid) == os.getpid()
-        return False
-
-    def unlock(self):
-        "Release the lock taken by `try_lock`."
-        (self.path/"lock").unlink(missing_ok=True)
 
     @contextmanager
     def phase(self, name:str):
@@ -248,24 +296,308 @@ class RunFolder:
             secs[name] = round(secs.get(name, 0.0) + time.perf_counter() - t0, 3)
             self.update_meta(**peak_memory_mb())
 
-    def finish(self, **kw):
-        "Mark the stage done (atomic), merging `kw` into meta."
-        self.update_meta(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), **kw)
-
     def file(self, name:str) -> Path: return self.path/name
     def has(self, name:str) -> bool: return (self.path/name).exists()
-    def save(self, name:str, arr) -> Path:
-        "Save an array artefact `name` (`.npy`) atomically."
-        return save_npy(self.path/name, arr)
-    def load(self, name:str, mmap:bool=False) -> np.ndarray:
-        "Load an array artefact; `mmap=True` memory-maps it."
-        f = self.path/name
-        if not f.exists(): raise FileNotFoundError(f"{f} does not exist (run status: {self.status})")
-        return np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
-    def save_json(self, name:str, obj) -> Path: return save_json(self.path/name, obj)
-    def load_json(self, name:str): return load_json(self.path/name)
 
-# %% ../nbs/00_core.ipynb #2956cf90
 def run_status(root:str|Path, stage:str, config:dict) -> str:
     "Status of the run folder for (`stage`, `config`) — 'new' if there is none — without creating anything."
     return RunFolder(root, stage, config, create=False).status
+
+# %% ../nbs/00_core.ipynb #425ea86c
+@patch
+def _write_config(self:RunFolder):
+    from scoreextra import __version__
+    save_json(self.path/"config.json", {"config": self.config, "stage": self.stage, "version": __version__,
+                                         "git_commit": git_commit(), "python": sys.version.split()[0],
+                                         "torch": torch.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+@patch
+def _config_damaged(self:RunFolder, e:DamagedArtefact, create:bool):
+    "A config.json that cannot be read: warn, rewrite it (the hash names this config) and treat the folder as damaged."
+    self._config_damage = str(e)
+    warnings.warn(f"{e}; run folder {self.path} is treated as damaged and will be recomputed", stacklevel=3)
+    if create: self._write_config()
+    return None
+
+@patch
+def _read_meta(self:RunFolder) -> dict:
+    "meta.json, or status `damaged` (with a warning naming the file) when it, or config.json, cannot be read."
+    f = self.path/"meta.json"
+    if not f.exists(): meta = {"status": "new", "seconds": {}}
+    else:
+        try: meta = load_json(f)
+        except DamagedArtefact as e: meta = e
+        if not isinstance(meta, dict):
+            reason = str(meta) if isinstance(meta, Exception) else f"{f}: not a JSON object"
+            warnings.warn(f"{reason}; run folder {self.path} is treated as damaged and will be recomputed", stacklevel=3)
+            meta = {"status": "damaged", "seconds": {}, "damaged": {"meta.json": reason}}
+    if self._config_damage: meta = {**meta, "status": "damaged", "damaged": {**meta.get("damaged", {}), "config.json": self._config_damage}}
+    return meta
+
+# %% ../nbs/00_core.ipynb #e9b770a5
+_BREAK_TIMEOUT = 30.0     # s after which a `lock.break` left by a killed taker is stale
+
+def _proc_start(pid:int) -> int|None:
+    "Start time of process `pid` in clock ticks since boot (Linux /proc), to tell a reused pid from the lock's owner."
+    try: return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError): return None
+
+def _lock_text() -> str:
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _proc_start(os.getpid()),
+                       "started": time.time(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "token": uuid.uuid4().hex})
+
+def _parse_lock(text:str) -> dict:
+    "Owner record of a lock's text: the JSON of `_lock_text`, the older `host pid`, or `{'unreadable': ...}`."
+    try:
+        d = json.loads(text)
+        if isinstance(d, dict) and isinstance(d.get("host"), str) and isinstance(d.get("pid"), int): return d
+    except ValueError: pass
+    parts = text.split()
+    if len(parts) == 2 and parts[1].isdigit(): return {"host": parts[0], "pid": int(parts[1])}
+    return {"unreadable": text[:60]}
+
+def _read_lock(lock:Path) -> dict|None:
+    "The lock's owner record plus its inode and `age` (s since its last heartbeat); None when there is no lock."
+    try: fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError: return None
+    try: st, raw = os.fstat(fd), os.read(fd, 4096)
+    finally: os.close(fd)
+    return {**_parse_lock(raw.decode("utf-8", "replace")), "ino": st.st_ino, "age": time.time() - st.st_mtime}
+
+def _stale_reason(info:dict, timeout:float, grace:float) -> str|None:
+    "Why the lock described by `info` may be taken over, or None while its holder may be alive."
+    age, pid = info["age"], info.get("pid")
+    if "unreadable" in info: return f"empty or unreadable lock, {age:.0f}s old" if age > grace else None
+    if info["host"] == socket.gethostname():
+        if not _pid_alive(pid): return f"its process {pid} on this host is gone"
+        if info.get("pid_start") is not None and _proc_start(pid) not in (None, info["pid_start"]):
+            return f"pid {pid} now belongs to another process"
+    if age > timeout: return f"no heartbeat for {age:.0f}s (timeout {timeout:.0f}s)"
+    return None
+
+def _describe(info:dict) -> str:
+    if "unreadable" in info: return f"an unreadable lock ({info['unreadable']!r})"
+    since = f", since {info['started_at']}" if "started_at" in info else ""
+    return f"host {info['host']} pid {info['pid']}{since}"
+
+# %% ../nbs/00_core.ipynb #22a911c7
+def _create_lock(lock:Path, text:str) -> bool:
+    "Create `lock` holding `text` whole (a temporary file hard-linked into place): True if created, False if one exists."
+    fd, tmp = tempfile.mkstemp(prefix=".lock.", suffix=".tmp", dir=lock.parent)
+    try:
+        try:
+            with os.fdopen(fd, "w") as f: f.write(text)
+        except OSError as e: raise OSError(e.errno, f"cannot write the lock of {lock.parent}: {e.strerror}", str(lock)) from e
+        try: os.link(tmp, lock); return True
+        except FileExistsError: return False
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK): raise
+        # a filesystem without hard links: exclusive create, then write (an empty lock left by a crash is stale after lock_grace)
+        try: fd2 = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError: return False
+        with os.fdopen(fd2, "w") as f: f.write(text)
+        return True
+    finally:
+        if os.path.exists(tmp): os.unlink(tmp)
+
+def _remove_if_unchanged(path:Path, ino:int) -> bool:
+    "Delete `path` if it is still the file with inode `ino` (atomic rename to a unique name, then check); put back anything else."
+    grave = path.with_name(f"{path.name}.stale.{uuid.uuid4().hex[:12]}")
+    try: os.rename(path, grave)
+    except FileNotFoundError: return False
+    same = os.stat(grave).st_ino == ino
+    if not same:
+        try: os.link(grave, path)            # another process's fresh file: back where it was
+        except FileExistsError: pass
+    os.unlink(grave)
+    return same
+
+def _break_lock(lock:Path, info:dict, timeout:float, grace:float) -> bool:
+    "Remove the stale `lock` that `info` describes, unless it changed meanwhile; of several takers at most one succeeds."
+    brk = lock.with_name("lock.break")
+    if not _create_lock(brk, _lock_text()):
+        b = _read_lock(brk)
+        if b is not None and _stale_reason(b, _BREAK_TIMEOUT, grace): _remove_if_unchanged(brk, b["ino"])
+        return False
+    try:
+        now = _read_lock(lock)
+        if now is None or now["ino"] != info["ino"] or _stale_reason(now, timeout, grace) is None: return False
+        return _remove_if_unchanged(lock, now["ino"])
+    finally:
+        try: os.unlink(brk)
+        except FileNotFoundError: pass
+
+# %% ../nbs/00_core.ipynb #f2166671
+class _Heartbeat(threading.Thread):
+    "Touches a held lock every `every` s; stops when released, or warns once when another process took the lock."
+    def __init__(self, lock:Path, token:str|None, every:float):
+        super().__init__(daemon=True, name=f"lock heartbeat {lock}")
+        self.lock, self.token, self.every, self.stopped = lock, token, every, threading.Event()
+    def run(self):
+        while not self.stopped.wait(self.every):
+            info = _read_lock(self.lock)
+            if info is None or info.get("token", self.token) != self.token:
+                warnings.warn(f"lost the lock {self.lock}: {'removed' if info is None else 'now held by ' + _describe(info)}")
+                return
+            try: os.utime(self.lock)
+            except FileNotFoundError: pass   # released between the read and the touch: the next beat reports it
+
+_HEARTBEATS: dict[Path, _Heartbeat] = {}
+
+@patch
+def _beat(self:RunFolder):
+    "Touch the lock now if this process holds it (called by `update_meta`)."
+    hb = _HEARTBEATS.get(self.path/"lock")
+    if hb is not None and hb.is_alive():
+        try: os.utime(hb.lock)
+        except FileNotFoundError: pass
+
+@patch
+def _hold(self:RunFolder, info:dict|None):
+    lock = self.path/"lock"
+    hb = _HEARTBEATS.get(lock)
+    if hb is not None and hb.is_alive(): return
+    hb = _HEARTBEATS[lock] = _Heartbeat(lock, (info or {}).get("token"), min(self.lock_heartbeat, self.lock_timeout / 4))
+    hb.start()
+
+# %% ../nbs/00_core.ipynb #aafa28dc
+@patch
+def try_lock(self:RunFolder) -> bool:
+    "Claim the folder for this process; False while another live holder has it (a stale lock is taken over, see above)."
+    lock, took = self.path/"lock", None
+    for _ in range(3):
+        if _create_lock(lock, _lock_text()):
+            if took: warnings.warn(f"took over the lock of {self.path} from {took}")
+            self._hold(_read_lock(lock)); return True
+        info = _read_lock(lock)
+        if info is None: continue                                   # released meanwhile
+        if info.get("host") == socket.gethostname() and info.get("pid") == os.getpid():
+            self._hold(info); return True                           # ours already: re-entrant
+        reason = _stale_reason(info, self.lock_timeout, self.lock_grace)
+        if reason is None or not _break_lock(lock, info, self.lock_timeout, self.lock_grace): return False
+        took = f"{_describe(info)}: {reason}"
+        self.taken_over = {k: v for k, v in info.items() if k not in ("ino", "age", "token")} | {"reason": reason,
+                           # the dead attempt ran from its start to its last heartbeat: seconds a ledger would otherwise lose
+                           "seconds": round(time.time() - info["age"] - info["started"], 3) if "started" in info else None}
+    return False
+
+@patch
+def unlock(self:RunFolder):
+    "Release the lock taken by `try_lock` (left alone if another process has taken it over)."
+    lock = self.path/"lock"
+    hb = _HEARTBEATS.pop(lock, None)
+    if hb is not None: hb.stopped.set()
+    info = _read_lock(lock)
+    if info is not None and info.get("host") == socket.gethostname() and info.get("pid") == os.getpid():
+        _remove_if_unchanged(lock, info["ino"])
+
+@patch
+def lock_info(self:RunFolder) -> dict|None:
+    "Who holds the folder's lock (host, pid, started_at, …) and `age`, s since its last heartbeat; None if unlocked."
+    return _read_lock(self.path/"lock")
+
+@patch
+def wait_message(self:RunFolder) -> str:
+    "One line saying what a process waiting for this folder waits for."
+    info = self.lock_info()
+    if info is None: return f"{self.path} is not locked"
+    return (f"waiting for {self.path}: locked by {_describe(info)}, last heartbeat {info['age']:.0f}s ago; taken over "
+            f"once that process is gone or after {self.lock_timeout:.0f}s without a heartbeat")
+
+def wait_for_lock(folder:RunFolder, *, poll:float=5.0, # s between tries
+                  log:Callable|None=print, # called with `folder.wait_message()` when the wait starts and every `every` s
+                  every:float=60.0, timeout:float|None=None, # give up (TimeoutError) after this many s
+                 ) -> bool:
+    "Wait until this process holds `folder`'s lock (True) or another process finished the stage (False)."
+    t0 = last = None
+    while not folder.reload().done:
+        if folder.try_lock(): return True
+        now = time.monotonic()
+        if t0 is None: t0 = now
+        if log is not None and (last is None or now - last >= every): log(folder.wait_message()); last = now
+        if timeout is not None and now - t0 > timeout: raise TimeoutError(f"gave up after {now - t0:.0f}s: {folder.wait_message()}")
+        time.sleep(poll)
+    return False
+
+# %% ../nbs/00_core.ipynb #87d1a6c2
+_SKIP = ("config.json", "meta.json")
+_VERIFIED: set = set()    # (path, size, mtime_ns, sha256) of files whose checksum this process has checked
+
+@patch
+def _artefact_records(self:RunFolder) -> dict:
+    return {p.name: file_record(p) for p in sorted(self.path.iterdir())
+            if p.is_file() and p.name not in _SKIP and not p.name.startswith((".", "lock")) and not p.name.endswith(".tmp")
+            and not (p.name.startswith("notebook") and p.name.endswith(".ipynb"))}
+
+@patch
+def finish(self:RunFolder, **kw):
+    "Mark the stage done (atomic), recording every artefact's size and sha256 and merging `kw` into meta."
+    self.meta.pop("damaged", None)
+    self.update_meta(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), artefacts=self._artefact_records(), **kw)
+
+@patch
+def mark_damaged(self:RunFolder, name:str, reason:str):
+    "Mark the folder for recompute: status `damaged` (with `name`'s `reason`), so `run_stage` runs the stage again."
+    self.meta.update(status="damaged", damaged={**self.meta.get("damaged", {}), name: reason})
+    try: save_json(self.path/"meta.json", self.meta)
+    except OSError as e: warnings.warn(f"could not mark {self.path} as damaged: {e}")
+
+@patch
+def _damaged(self:RunFolder, name:str, reason:str):
+    self.mark_damaged(name, reason)
+    raise DamagedArtefact(self.path/name, f"{reason}; run folder marked for recompute (status 'damaged'): rerun the stage")
+
+# %% ../nbs/00_core.ipynb #4c6c0abc
+@patch
+def verify(self:RunFolder, name:str, checksum:bool|None=None, # None: sha256 up to `checksum_max_bytes`, first load only
+          ) -> Path:
+    "Path of artefact `name` once it matches the size and sha256 recorded by `finish`; `DamagedArtefact` otherwise."
+    f = self.path/name
+    if self.status == "damaged":
+        raise DamagedArtefact(f, f"run folder marked damaged ({'; '.join(self.meta.get('damaged', {}))}): rerun the stage to recompute it")
+    if not f.exists(): raise FileNotFoundError(f"{f} does not exist (run status: {self.status})")
+    rec = self.meta.get("artefacts", {}).get(name) if self.done else None
+    if rec is None: return f                                  # finished before records existed, or still running
+    st = f.stat()
+    if st.st_size != rec["bytes"]: self._damaged(name, f"{st.st_size} bytes, but {rec['bytes']} were written")
+    key = (str(f.resolve()), st.st_size, st.st_mtime_ns, rec["sha256"])
+    if key in _VERIFIED or not (checksum if checksum is not None else st.st_size <= self.checksum_max_bytes): return f
+    got = file_record(f)["sha256"]
+    if got != rec["sha256"]: self._damaged(name, f"sha256 {got[:12]}… differs from the {rec['sha256'][:12]}… written")
+    _VERIFIED.add(key)
+    return f
+
+@patch
+def load(self:RunFolder, name:str, mmap:bool=False, # memory-map it
+         n:int|None=None, # the number of rows it must have (e.g. the dataset size)
+        ) -> np.ndarray:
+    "Load an array artefact, verified (see above)."
+    f = self.verify(name)
+    try: a = np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, EOFError) as e: self._damaged(name, f"not a readable .npy file ({e})")
+    if n is not None and (a.ndim == 0 or len(a) != n): self._damaged(name, f"shape {a.shape}, expected {n} rows")
+    return a
+
+@patch
+def load_json(self:RunFolder, name:str):
+    "Load a JSON artefact, verified (see above)."
+    f = self.verify(name)
+    try: return load_json(f)
+    except DamagedArtefact as e: self._damaged(name, str(e).removeprefix(f"{f}: "))
+
+@patch
+def _rerecord(self:RunFolder, name:str):
+    "After a save into a finished folder: update `name`'s record if its content changed."
+    if not (self.done and "artefacts" in self.meta): return
+    rec = file_record(self.path/name)
+    if self.meta["artefacts"].get(name) != rec: self.update_meta(artefacts={**self.meta["artefacts"], name: rec})
+
+@patch
+def save(self:RunFolder, name:str, arr) -> Path:
+    "Save an array artefact `name` (`.npy`) atomically."
+    p = save_npy(self.path/name, arr); self._rerecord(name); return p
+
+@patch
+def save_json(self:RunFolder, name:str, obj) -> Path:
+    "Save a JSON artefact `name` atomically."
+    p = save_json(self.path/name, obj); self._rerecord(name); return p

@@ -16,11 +16,11 @@ import numpy as np
 from fastcore.basics import patch
 from scipy.stats import rankdata
 
-from .core import Registry, check_1d, check_indices, rng, to_numpy
+from .core import Registry, check_1d, check_fraction, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['METHODS', 'AUTO_EXACT_WORK', 'EXTRAPOLATORS', 'MERGES', 'faiss_gpu_available', 'faiss_threads', 'KNNIndex',
-           'recall_at_k', 'knn_search', 'knn_extrapolate', 'KNNExtrapolator', 'KNNLabelExtrapolator',
+__all__ = ['METHODS', 'AUTO_EXACT_WORK', 'SAFE_MAGNITUDE', 'EXTRAPOLATORS', 'MERGES', 'faiss_gpu_available', 'faiss_threads',
+           'KNNIndex', 'recall_at_k', 'knn_search', 'knn_extrapolate', 'KNNExtrapolator', 'KNNLabelExtrapolator',
            'KNNEnsembleExtrapolator', 'KNNStackExtrapolator', 'merge']
 
 # %% ../nbs/06_knn.ipynb #4318e4c1
@@ -33,12 +33,21 @@ def faiss_gpu_available() -> bool:
 
 def _rows_f32(name:str, x, offset:int=0, step:int=1 << 16) -> np.ndarray:
     "`x` as a C-contiguous float32 (rows, d) array (a view when it already is one), raising on NaN/inf with the first bad row."
-    a = np.ascontiguousarray(to_numpy(x), dtype=np.float32)
+    try: a = np.ascontiguousarray(to_numpy(x), dtype=np.float32)
+    except (TypeError, ValueError) as e: raise TypeError(f"{name} must be a 2-D array of numbers, got {type(x).__name__} ({e})") from None
     if a.ndim != 2: raise ValueError(f"{name} must be 2-D (rows, dim), got shape {a.shape}")
     for s in range(0, len(a), step):          # row blocks: the check's temporaries stay O(step · d)
         bad = ~np.isfinite(a[s:s + step]).all(1)
         if bad.any(): raise ValueError(f"{name} holds NaN/inf values, first in row {offset + s + int(np.flatnonzero(bad)[0])}")
     return a
+
+SAFE_MAGNITUDE = (1e-15, 1e15)   # coordinates whose squared distances stay normal float32 numbers for d up to ~1e8
+
+def _scale_for(a:np.ndarray, step:int=1 << 16) -> float:
+    "1, or the power of two that brings the largest |coordinate| of `a` into [1, 2) when it lies outside `SAFE_MAGNITUDE`."
+    m = max((float(np.abs(a[s:s + step]).max()) for s in range(0, len(a), step) if a[s:s + step].size), default=0.0)
+    lo, hi = SAFE_MAGNITUDE
+    return 1.0 if m == 0 or lo <= m <= hi else float(2.0 ** -math.floor(math.log2(m)))
 
 def _check_k(k, n_base:int, what:str="base points") -> int:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral): raise TypeError(f"k must be an int, got {k!r}")
@@ -78,6 +87,9 @@ class KNNIndex:
         self.base = _rows_f32("base", base)
         self.n, self.d = self.base.shape
         if self.n < 1: raise ValueError("base must hold at least one point")
+        if self.d < 1: raise ValueError(f"base must have at least one dimension, got shape {self.base.shape}")
+        self.scale = _scale_for(self.base)           # 1 unless coordinates would over/underflow float32 squares
+        if self.scale != 1.0: self.base = self.base * np.float32(self.scale)
         n_q = self.n if n_queries is None else int(n_queries)
         self.method = ("exact" if n_q * self.n * self.d < exact_below else "ivf") if method == "auto" else method
         self.ef_search, self.seed, self.threads = ef_search, int(seed), threads
@@ -90,7 +102,8 @@ class KNNIndex:
             n_threads = faiss.omp_get_max_threads()
         self.info = dict(method=self.method, requested=method, n_base=self.n, d=self.d, n_queries=n_q,
                          exact_below=float(exact_below), params=self.params, threads=n_threads, gpu=self.use_gpu,
-                         recall=1.0 if self.method == "exact" else None)    # None: not measured (see `tune`)
+                         recall=1.0 if self.method == "exact" else None,    # None: not measured (see `tune`)
+                         **({"scale": self.scale} if self.scale != 1.0 else {}))
 
     def __repr__(self): return f"KNNIndex({self.method}, n={self.n}, d={self.d}, gpu={self.use_gpu}, {self.params})"
 
@@ -159,16 +172,28 @@ class KNNIndex:
             exclude = to_numpy(exclude).astype(np.int64)
             if exclude.shape != (len(qs),): raise ValueError(f"exclude must have shape ({len(qs)},), got {exclude.shape}")
         k = _check_k(k, self.n - (exclude is not None))
+        if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1: raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
         kk = self._kk(k, exclude)
         dist, idx = np.empty((len(qs), k), dtype), np.empty((len(qs), k), np.int64)
         with faiss_threads(self.threads):
             for s in range(0, len(qs), chunk):
-                q = _rows_f32("queries", qs[s:s + chunk], offset + s)
+                q = self._scaled(_rows_f32("queries", qs[s:s + chunk], offset + s), offset + s)
                 d2, cand = self._refine(q, self._candidates(q, kk, exact), None if exclude is None else exclude[s:s + chunk])
                 order = np.lexsort((cand, d2))[:, :k]
                 idx[s:s + chunk] = np.take_along_axis(cand, order, 1)
-                dist[s:s + chunk] = np.sqrt(np.take_along_axis(d2, order, 1))
+                dist[s:s + chunk] = np.sqrt(np.take_along_axis(d2, order, 1)) / self.scale
         return dist, idx
+
+    def _scaled(self, q:np.ndarray, offset:int) -> np.ndarray:
+        "Queries in the base's scale; refused when their squared distances would still overflow float32."
+        if self.scale != 1.0: q = q * np.float32(self.scale)
+        big = np.abs(q).max(1) > SAFE_MAGNITUDE[1] if q.size else np.zeros(0, bool)
+        if big.any():
+            r = int(np.flatnonzero(big)[0])
+            raise ValueError(f"queries row {offset + r} has coordinates up to {np.abs(q[r]).max() / self.scale:.3g}, far beyond the base's "
+                             f"(largest {SAFE_MAGNITUDE[1] / self.scale:.3g} after scaling): its squared distances would overflow float32; "
+                             f"rescale the embeddings")
+        return q
 
     def _refine(self, q, cand, excl, max_elems:int=2**19):
         "Squared distances of each (query, candidate) pair from their difference vectors; excluded pairs get +inf."
@@ -233,6 +258,7 @@ def tune(self:KNNIndex, queries, # (N, d) array holding the queries; a memmap is
 def _index_for(base, method:str, queries, k:int, *, rows=None, exclude=None, target_recall:float|None=None,
                recall_sample:int=1000, **kw) -> KNNIndex:
     "A `KNNIndex` for `queries[rows]`, tuned to `target_recall` (None: 0.95 when `method='auto'`, else not measured)."
+    if target_recall is not None: check_fraction("target_recall", target_recall)
     index = KNNIndex(base, method, n_queries=len(queries) if rows is None else len(rows), **kw)
     target = 0.95 if target_recall is None and method == "auto" else target_recall
     if target is not None: index.tune(queries, k, rows=rows, exclude=exclude, target=target, sample=recall_sample)
@@ -274,9 +300,15 @@ def _eq6(dist:np.ndarray, vals:np.ndarray, weighted:bool=True) -> np.ndarray:
     return (w * vals).sum(1) / w.sum(1)
 
 def _check_embeddings(embeddings):
-    e = to_numpy(embeddings)
+    try: e = to_numpy(embeddings)
+    except (TypeError, ValueError) as err: raise TypeError(f"embeddings must be a 2-D array (n, d), got {type(embeddings).__name__} ({err})") from None
     if e.ndim != 2: raise ValueError(f"embeddings must be 2-D (n, d), got shape {e.shape}")
     if len(e) < 1: raise ValueError("embeddings must hold at least one sample")
+    if e.shape[1] < 1: raise ValueError(f"embeddings must have at least one dimension (d >= 1), got shape {e.shape}")
+    if e.dtype.kind not in "biuf": raise TypeError(f"embeddings must hold numbers, got dtype {e.dtype}")
+    for s in range(0, len(e), 1 << 16):            # row blocks, so a memmap is read, never copied whole
+        bad = ~np.isfinite(e[s:s + (1 << 16)]).all(1)
+        if bad.any(): raise ValueError(f"embeddings hold NaN/inf values, first in row {s + int(np.flatnonzero(bad)[0])}")
     return e
 
 def _check_seeds(n:int, seed_idx, seed_scores):
@@ -312,6 +344,7 @@ def knn_extrapolate(embeddings, # (n, d) embeddings of every sample, dataset ord
     e = _check_embeddings(embeddings); n = len(e)
     seed_idx, seed_scores = _check_seeds(n, seed_idx, seed_scores)
     k = _check_k(k, len(seed_idx), "seed samples")
+    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1: raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
     out, info = np.empty(n), {}
     out[seed_idx] = seed_scores
     rest = _non_seeds(n, seed_idx)
@@ -495,6 +528,11 @@ def merge(seed_idx, # (m,) dataset indices of the seeds
     "(n,) float64 scores: seeds keep `seed_scores` exactly, the rest get `extrapolated` (raw or quantile-mapped)."
     if how not in MERGES: raise ValueError(f"how must be one of {MERGES}, got {how!r}")
     ex = check_1d("extrapolated", extrapolated, finite=False)
+    if n is None:
+        si = to_numpy(seed_idx)
+        if si.ndim == 1 and si.size and si.dtype.kind in "iu" and si.max() >= len(ex):
+            raise ValueError(f"extrapolated has length {len(ex)}, but seed_idx holds index {si.max()}: extrapolated must have "
+                             f"length n (or pass n= when it holds the non-seed scores alone)")
     n = len(ex) if n is None else int(n)
     seed_idx, seed_scores = _check_seeds(n, seed_idx, seed_scores)
     rest = _non_seeds(n, seed_idx)

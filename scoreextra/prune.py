@@ -6,6 +6,7 @@ Docs: https://scoreextra.github.io/scoreextra/prune.html.md"""
 
 # %% ../nbs/08_prune.ipynb #e2fefbf4
 from __future__ import annotations
+import numbers
 import numpy as np
 from .core import Registry, check_1d, check_fraction, check_indices, rng, to_numpy
 
@@ -19,6 +20,7 @@ def n_keep(n:int, # dataset size
            rounding:str="round", # "round": round(keep_frac·n); "paper": int(keep_frac·n) as the paper's code
           ) -> int:
     "Number of samples kept out of `n` at `keep_frac`."
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0: raise ValueError(f"n must be an int >= 0, got {n!r}")
     keep_frac = check_fraction("keep_frac", keep_frac)
     if rounding == "round": k = int(np.floor(keep_frac * n + 0.5))
     elif rounding == "paper": k = int(keep_frac * n)
@@ -41,11 +43,21 @@ def select(scores, # (n,) scores, higher = keep
     fn = SELECTIONS.get(strategy)
     keep_frac = check_fraction("keep_frac", keep_frac)
     if not class_balanced: return np.sort(fn(s, keep_frac, rounding=rounding, seed=seed, **strategy_kw))
-    if labels is None: raise ValueError("class_balanced=True needs labels")
-    y = check_1d("labels", labels, n=len(s), dtype=np.int64)
+    y = _class_labels(labels, len(s))
     kept = [np.flatnonzero(y == c)[fn(s[y == c], keep_frac, rounding=rounding, seed=seed + i, **strategy_kw)]
             for i, c in enumerate(np.unique(y))]
     return np.sort(np.concatenate(kept))
+
+def _class_labels(labels, n:int) -> np.ndarray:
+    "`labels` as (n,) class ids: ints, bools or strings, or floats that are whole numbers; NaN and 1.5 are refused, not truncated."
+    if labels is None: raise ValueError("class_balanced=True needs labels")
+    y = check_1d("labels", labels, n=n, finite=False, dtype=None)
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any(): raise ValueError(f"labels must be class ids (whole numbers), got {y[bad][:5].tolist()} at positions {np.flatnonzero(bad)[:5].tolist()}")
+        return y.astype(np.int64)
+    if y.dtype.kind not in "biuUS": raise TypeError(f"labels must hold class ids (ints or strings), got dtype {y.dtype}")
+    return y
 
 def top_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round", seed:int=0) -> np.ndarray:
     "The paper's rule: indices of the `n_keep` highest scores (stable: ties keep the smaller index)."

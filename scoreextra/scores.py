@@ -7,25 +7,26 @@ Docs: https://scoreextra.github.io/scoreextra/scores.html.md"""
 
 # %% ../nbs/04_scores.ipynb #f40ff75a
 from __future__ import annotations
-import inspect
+import inspect, numbers
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from .core import Registry, check_indices, get_device, to_numpy
+from .core import OutOfRange, Registry, check_1d, check_indices, get_device, to_numpy
 
 # %% auto #0
 __all__ = ['TDDS_EPS', 'DU_RECIPE', 'TDDS_RECIPE', 'SCORES', 'du_windows', 'dynamic_uncertainty', 'softmax64', 'tdds_step',
-           'tdds', 'trajectory_slice', 'el2n', 'forgetting_events', 'aum', 'clean_logits', 'Recorder',
+           'tdds', 'trajectory_slice', 'el2n', 'forgetting_events', 'finite_scores', 'aum', 'clean_logits', 'Recorder',
            'true_class_prob', 'DURecorder', 'TDDSRecorder', 'ForgettingRecorder', 'AUMRecorder', 'ScoreDef',
            'score_subset', 'score_full']
 
 # %% ../nbs/04_scores.ipynb #9cc0de3f
 def _history(name:str, x, ndim:int, what:str) -> np.ndarray:
     "`x` as a finite float64 array with `ndim` dimensions; errors name `name` and the expected layout."
-    a = to_numpy(x)
+    try: a = to_numpy(x)
+    except (TypeError, ValueError) as e: raise TypeError(f"{name} must be a {ndim}-D array {what}, got {type(x).__name__} ({e})") from None
     if a.ndim != ndim: raise ValueError(f"{name} must be {ndim}-D {what}, got shape {a.shape}")
     if a.dtype.kind not in "fiub": raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
     a = a.astype(np.float64, copy=False)
@@ -35,10 +36,18 @@ def _history(name:str, x, ndim:int, what:str) -> np.ndarray:
         raise ValueError(f"{name} holds {int(bad.sum())} NaN/inf value(s), first {a[pos]} at {pos}")
     return a
 
-def _check_window(window, lo:int=2) -> int:
+def _check_window(window, lo:int=2, why:str="") -> int:
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < lo:
-        raise ValueError(f"window must be an int >= {lo}, got {window!r}")
+        raise ValueError(f"window must be an int >= {lo}, got {window!r}{why}")
     return int(window)
+
+_TDDS_W = (" (TDDS is the spread of the W-1 prediction changes in a window: with W = 2 there is one change, "
+           "whose deviation from its own mean is 0 for every sample)")
+
+def _check_decay(decay) -> float:
+    if isinstance(decay, bool) or not isinstance(decay, numbers.Real): raise TypeError(f"decay must be a number in (0, 1], got {decay!r}")
+    if not 0 < float(decay) <= 1: raise ValueError(f"decay must be in (0, 1], got {decay!r}")
+    return float(decay)
 
 def _check_mode(mode:str, allowed=("original", "paper_code")) -> str:
     if mode not in allowed: raise ValueError(f"mode must be one of {list(allowed)}, got {mode!r}")
@@ -51,7 +60,7 @@ def _check_labels(y, n:int, C:int) -> np.ndarray:
     if y.size and y.dtype.kind not in "iu": raise TypeError(f"y must hold integer labels, got dtype {y.dtype}")
     y = y.astype(np.int64, copy=False)
     if y.size and (y.min() < 0 or y.max() >= C):
-        raise IndexError(f"y must lie in [0, {C}) (C = {C} classes), got {y[(y < 0) | (y >= C)][:5].tolist()}")
+        raise OutOfRange(f"y must lie in [0, {C}) (C = {C} classes), got {y[(y < 0) | (y >= C)][:5].tolist()}")
     return y
 
 # %% ../nbs/04_scores.ipynb #d36eba33
@@ -98,8 +107,8 @@ def tdds(logits, # (T, n, C) training logits of the T consecutive trajectory epo
         ) -> np.ndarray: # (n,) float64; higher = kept first
     "TDDS: decayed sum over windows of the L2 spread of per-epoch prediction changes; keep the highest."
     z = _history("logits", logits, 3, "(epochs, samples, classes)")
-    W, T = _check_window(window), z.shape[0]
-    if not (0 < float(decay) <= 1): raise ValueError(f"decay must be in (0, 1], got {decay!r}")
+    decay = _check_decay(decay)
+    W, T = _check_window(window, 3, _TDDS_W), z.shape[0]
     if T < W: raise ValueError(f"tdds needs at least window = {W} trajectory epochs, got {T}")
     prev, d = softmax64(z[0]), np.empty((T - 1, z.shape[1]))
     for e in range(1, T):
@@ -145,6 +154,18 @@ def forgetting_events(correct, # (P, n) 1/0 or bool: was sample i classified cor
     events = ((c[:-1] == 1) & (c[1:] == 0)).sum(0).astype(np.float64)
     if mode == "original": events[c.max(axis=0, initial=0) == 0] = np.inf
     return events
+
+def finite_scores(scores, # (n,) scores that may be ±inf by definition (forgetting's never-learned samples are +inf)
+                  name:str="scores", # what errors call them
+                 ) -> np.ndarray: # (n,) float64, finite, in the same order
+    "`scores` with +inf mapped to (largest finite score + 1) and −inf to (smallest − 1): same ranking, numbers an extrapolator can average."
+    s = check_1d(name, scores, finite=False)
+    if np.isnan(s).any(): raise ValueError(f"{name} holds {int(np.isnan(s).sum())} NaN value(s), first at position {int(np.flatnonzero(np.isnan(s))[0])}")
+    fin = np.isfinite(s)
+    if fin.all(): return s
+    hi, lo = (s[fin].max(), s[fin].min()) if fin.any() else (0.0, 0.0)
+    out = s.copy(); out[s == np.inf] = hi + 1; out[s == -np.inf] = lo - 1
+    return out
 
 # %% ../nbs/04_scores.ipynb #7b1a1585
 def aum(logits, # (E, n, C) training logits per epoch
@@ -366,8 +387,8 @@ class TDDSRecorder(Recorder):
                  where:str="train", # "train" (official: training logits) or "clean"
                 ):
         super().__init__(where)
-        self.window = _check_window(window)
-        if not (0 < float(decay) <= 1): raise ValueError(f"decay must be in (0, 1], got {decay!r}")
+        self.window = _check_window(window, 3, _TDDS_W)
+        decay = _check_decay(decay)
         if trajectory not in ("first", "last"): raise ValueError(f"trajectory must be 'first' or 'last', got {trajectory!r}")
         if trajectory_epochs is not None and int(trajectory_epochs) < self.window:
             raise ValueError(f"trajectory_epochs must be >= window = {self.window}, got {trajectory_epochs}")

@@ -8,7 +8,7 @@ Docs: https://scoreextra.github.io/scoreextra/train.html.md"""
 
 # %% ../nbs/03_train.ipynb #06f308ad
 from __future__ import annotations
-import hashlib, random, time, types
+import hashlib, random, time, types, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .core import check_indices, get_device, save_torch, seed_everything
+from .core import DamagedArtefact, check_indices, get_device, load_torch, save_torch, seed_everything
 from .data import BatchLoader, Dataset, augment_batch
 
 # %% auto #0
@@ -190,19 +190,28 @@ class Trainer:
 # %% ../nbs/03_train.ipynb #de0223f3
 @patch
 def _save(self:Trainer):
-    "Write `ckpt_dir/last.pt` atomically with everything a resume needs."
+    "Write `ckpt_dir/last.pt` atomically with everything a resume needs, and its sha256 beside it (`last.pt.sha256`)."
     save_torch(self.ckpt, {"format": 1, "config": self.config, "epochs_done": self.epochs_done, "step": self.step, "log": self.log,
                            "model": self.model.state_dict(), "opt": self.opt.state_dict(),
                            "sched": None if self.sched is None else self.sched.state_dict(),
                            "callbacks": [cb.state_dict() for cb in self.callbacks], "callback_names": self._cb_names(),
                            "loss_fn": self.loss_fn.state_dict() if hasattr(self.loss_fn, "state_dict") else None,
-                           "rng": _rng_state(self.gen, self.device)})
+                           "rng": _rng_state(self.gen, self.device)}, checksum=True)
+
+def _read_checkpoint(path:Path) -> dict|None:
+    "The checkpoint at `path`, or None (with a warning) when it is damaged: it is moved to `<name>.damaged` and the run starts over."
+    try: return load_torch(path, map_location="cpu", weights_only=False)
+    except DamagedArtefact as e:
+        path.replace(path.with_name(path.name + ".damaged"))
+        warnings.warn(f"checkpoint {e}; moved to {path.name}.damaged, training starts from scratch")
+        return None
 
 @patch
 def _load(self:Trainer) -> list[dict]|None:
     "Restore the run from `ckpt_dir/last.pt` if it exists; return the callbacks' saved states (None on a fresh start)."
     if self.ckpt is None or not self.ckpt.exists(): return None
-    ck = torch.load(self.ckpt, map_location="cpu", weights_only=False)
+    ck = _read_checkpoint(self.ckpt)
+    if ck is None: return None
     if ck.get("config") != self.config:
         old = ck.get("config", {})
         diff = {k: (old.get(k), self.config.get(k)) for k in sorted(set(old) | set(self.config)) if old.get(k) != self.config.get(k)}

@@ -96,9 +96,12 @@ def test_tdds_single_window_by_hand():
 
 def test_tdds_matches_official_loops_several_windows():
     z = np.random.default_rng(1).normal(size=(7, 5, 4)).astype(np.float32)
-    for W, beta in [(3, 0.9), (4, 0.5), (7, 0.9), (2, 0.3)]:
+    for W, beta in [(3, 0.9), (4, 0.5), (7, 0.9), (3, 0.3)]:
         np.testing.assert_allclose(tdds(z, window=W, decay=beta), _tdds_loops(z.astype(np.float64), W, beta),
                                    rtol=1e-10, atol=1e-14)
+    # W = 2: one change per window, zero spread for every sample by definition; refused instead of returning zeros
+    np.testing.assert_array_equal(_tdds_loops(z.astype(np.float64), 2, 0.3), 0.0)
+    with pytest.raises(ValueError, match="window must be an int >= 3, got 2"): tdds(z, window=2)
 
 
 def test_tdds_abs_is_per_class_not_abs_kl():
@@ -132,8 +135,8 @@ def test_el2n_forgetting_aum_by_hand():
     (lambda a: dynamic_uncertainty(a, window=1), np.full((5, 3), 0.5), "window must be an int >= 2, got 1"),
     (lambda a: tdds(a, window=10), np.zeros((9, 2, 3)), "at least window = 10 trajectory epochs, got 9"),
     (lambda a: tdds(a), np.zeros((10, 3)), "logits must be 3-D"),
-    (lambda a: tdds(a, window=2), np.array([[[0., np.nan]], [[0., 1.]]]), "NaN/inf"),
-    (lambda a: tdds(a, window=2, decay=0), np.zeros((2, 1, 2)), "decay must be in (0, 1], got 0"),
+    (lambda a: tdds(a, window=3), np.array([[[0., np.nan]], [[0., 1.]]]), "NaN/inf"),
+    (lambda a: tdds(a, window=3, decay=0), np.zeros((2, 1, 2)), "decay must be in (0, 1], got 0"),
     (lambda a: aum(a, [0, 5]), np.zeros((2, 2, 3)), "y must lie in [0, 3)"),
     (lambda a: forgetting_events(a), np.array([[0, 2]]), "0/1 or bools, got [2.0]"),
 ])
@@ -155,7 +158,7 @@ def _batch(idx, C=3):
                            x_clean=torch.zeros(len(idx), 2))
 
 
-@pytest.mark.parametrize("make", [lambda: DURecorder(window=2), lambda: TDDSRecorder(window=2), ForgettingRecorder, AUMRecorder])
+@pytest.mark.parametrize("make", [lambda: DURecorder(window=2), lambda: TDDSRecorder(window=3), ForgettingRecorder, AUMRecorder])
 def test_recorders_enforce_exactly_once(make):
     tr = _fake_trainer([3, 7, 9])
     rec = make(); rec.before_fit(tr); rec.before_epoch(tr)
@@ -262,7 +265,7 @@ def test_resumed_fit_gives_the_same_recorder_scores(digits, tmp_path):
     sub = np.arange(0, len(digits), 4)
     def run(ckpt=None, stop_at=None):
         recs = [DURecorder(window=2), DURecorder(where="clean", window=2, mode="paper_code"),
-                TDDSRecorder(window=2, trajectory_epochs=3, trajectory="last"), ForgettingRecorder(), AUMRecorder()]
+                TDDSRecorder(window=3, trajectory_epochs=3, trajectory="last"), ForgettingRecorder(), AUMRecorder()]
         fit(get_model("cnn", 10, digits.in_shape, seed=0), digits, sub, epochs=5, batch_size=64, schedule="cosine",
             optimizer="sgd", lr=0.05, nesterov=True, callbacks=[*recs, Kill(stop_at)], ckpt_dir=ckpt,
             progress=False, verbose=False)
@@ -296,11 +299,11 @@ def test_score_subset_order_recipe_and_registry(digits):
     assert SCORES["tdds"].settings == dict(window=10, decay=0.9, trajectory_epochs=10, trajectory="last")
     assert SCORES["du"].recipe["epochs"] == 50 == t["epochs"]
     idx = np.random.default_rng(3).permutation(len(digits))[:200]
-    s, model, log = score_subset(digits, idx, "tdds", model="mlp", epochs=3, window=2, trajectory_epochs=3, batch_size=64)
-    s_sorted, _, _ = score_subset(digits, np.sort(idx), "tdds", model="mlp", epochs=3, window=2, trajectory_epochs=3, batch_size=64)
+    s, model, log = score_subset(digits, idx, "tdds", model="mlp", epochs=3, window=3, trajectory_epochs=3, batch_size=64)
+    s_sorted, _, _ = score_subset(digits, np.sort(idx), "tdds", model="mlp", epochs=3, window=3, trajectory_epochs=3, batch_size=64)
     assert s.dtype == np.float64 and s.shape == (200,) and len(log) == 3
     np.testing.assert_array_equal(s, s_sorted[np.searchsorted(np.sort(idx), idx)])
-    both, _, _ = score_subset(digits, idx, ["tdds", "du"], model="mlp", epochs=3, batch_size=64, window=2, trajectory_epochs=3)
+    both, _, _ = score_subset(digits, idx, ["tdds", "du"], model="mlp", epochs=3, batch_size=64, du_window=2, tdds_window=3, trajectory_epochs=3)
     np.testing.assert_array_equal(both["tdds"], s)        # same recipe (the first score's) and seed → same run
     with pytest.raises(IndexError, match=r"\[-1\]"): score_subset(digits, [0, -1], "du")
     with pytest.raises(KeyError, match="unknown score 'dux'"): score_subset(digits, idx, "dux")
