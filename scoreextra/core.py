@@ -372,6 +372,9 @@ def _stale_reason(info:dict, timeout:float, grace:float) -> str|None:
         if not _pid_alive(pid): return f"its process {pid} on this host is gone"
         if info.get("pid_start") is not None and _proc_start(pid) not in (None, info["pid_start"]):
             return f"pid {pid} now belongs to another process"
+        # a live holder of this host that wrote an old-format "host pid" lock runs an older scoreextra, which never
+        # refreshes a heartbeat: its lock's age says nothing, so it is not stale while that process lives
+        if "token" not in info: return None
     if age > timeout: return f"no heartbeat for {age:.0f}s (timeout {timeout:.0f}s)"
     return None
 

@@ -54,6 +54,19 @@ def test_stale_locks_are_taken_over_within_a_bounded_time(tmp_path, short_locks,
     assert not (f.path / "lock").exists()
 
 
+def test_an_old_format_lock_of_a_live_process_on_this_host_is_never_taken_over(tmp_path, short_locks):
+    "A sweep worker of an older version writes `host pid` and never beats: its lock's age means nothing while it lives."
+    f = RunFolder(tmp_path, "score_subset", {"legacy": 1})
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        _put_lock(f, f"{socket.gethostname()} {holder.pid}", age=3600.0)
+        assert not f.try_lock()
+        with pytest.raises(TimeoutError): wait_for_lock(f, poll=0.05, log=None, timeout=1.5)
+    finally: holder.kill(); holder.wait()
+    assert wait_for_lock(f, poll=0.05, log=None, timeout=10)   # gone: taken over
+    f.unlock()
+
+
 def test_a_fresh_lock_of_another_host_is_respected_until_its_heartbeat_is_old(tmp_path, short_locks):
     f = RunFolder(tmp_path, "score_subset", {"a": 1})
     _put_lock(f, "node17 4242")
