@@ -12,6 +12,8 @@ Variants (`--variants`, each in a fresh subprocess so that `ru_maxrss` is its ow
 |                | model selection on the validation rows only                                              |
 | gcn_fullbatch  | the paper-size GCN trained full-batch (one step an epoch on all train seeds, 200 epochs) |
 | gcn_cpu        | the CPU sweep's GCN (hidden 128-64, 10 epochs, minibatch), fast                          |
+| gcn_steps      | `--steps` paper-size minibatch steps, before and after alternating on the same sampled   |
+|                | subgraphs in one process: the before/after ratio least disturbed by other load           |
 | knn            | the paper's kNN (Eq. 6, k=10)                                                            |
 | propagate, sgc, cs | the graph extrapolators of 07_gnn with their defaults (graph built inside, counted)  |
 
@@ -43,7 +45,7 @@ and scored by `scoreextra.metrics.extrapolation_correlations` on the non-seeds; 
 writes the table (mean ± std over subset seeds) with the command line. Run folders are only
 read.
 
-    OMP_NUM_THREADS=1 nice .venv/bin/python bench/gnn_cost.py [--n 60000 --probe-epochs 2 --subset-seconds 146]
+    OMP_NUM_THREADS=1 nice .venv/bin/python bench/gnn_cost.py [--n 60000 --probe-epochs 1 --steps 30 --subset-seconds 146]
     OMP_NUM_THREADS=1 nice .venv/bin/python bench/gnn_cost.py --runs runs/fm_evidence --md bench/extrapolators_fashion_mnist.md
 """
 import argparse, json, math, platform, resource, subprocess, sys, tempfile, time
@@ -58,6 +60,7 @@ GCN = {  # variant -> GNNExtrapolator keyword arguments (k=10 throughout)
     "gcn_cpu": dict(mode="minibatch", hidden=(128, 64), epochs=10),
 }
 OTHERS = ("knn", "propagate", "sgc", "cs")
+STEPS = "gcn_steps"
 
 
 def synthetic(n, d=128, classes=10, seed=0):
@@ -133,6 +136,34 @@ def gcn_worker(a, name, emb, lab, idx, s, graph):
                        graph_s=graph_s, total_s=est, extrapolated=e < target.epochs)
 
 
+def step_worker(a, emb, lab, idx, s, graph):
+    "Median seconds of paper-size training steps, before and after, alternating on the same batches and subgraphs."
+    import torch, torch.nn.functional as F
+    from scoreextra.gnn import GCN, NeighborSampler, gcn_adjacency_from_edges, node_features
+    x, y = torch.from_numpy(node_features(emb, lab)), torch.zeros(len(emb))
+    y[torch.from_numpy(idx)] = torch.from_numpy(np.asarray(s)).float()
+    torch.manual_seed(0)
+    models = {"after": GCN(x.shape[1], mask_rng=np.random.default_rng(3)), "before": GCN(x.shape[1])}
+    opts = {k: torch.optim.Adam(m.parameters(), 1e-3) for k, m in models.items()}
+    sampler, r, ts, sizes = NeighborSampler(graph, (10, 10), seed=1), np.random.default_rng(0), {"after": [], "before": []}, []
+    for _ in range(a.steps):
+        b = r.choice(idx, 128, replace=False)
+        t0 = time.perf_counter()
+        nodes, t, so, w = sampler.sample(b)              # the sampler is the same code in both: timed once, added to both
+        t_sample = time.perf_counter() - t0
+        sizes.append(len(nodes))
+        for k, m in models.items():
+            t0 = time.perf_counter()
+            sub = gcn_adjacency_from_edges(*(torch.from_numpy(v) for v in (t, so, w)), len(nodes))
+            xs = x[torch.from_numpy(nodes)]
+            out = m(xs, sub, rows=torch.arange(len(b))) if k == "after" else m.forward_reference(xs, sub)[:len(b)]
+            loss = F.mse_loss(out, y[torch.from_numpy(b)])
+            opts[k].zero_grad(); loss.backward(); opts[k].step()
+            ts[k].append(time.perf_counter() - t0 + t_sample)
+    med = {k: float(np.median(v)) for k, v in ts.items()}
+    return dict(step_before_s=med["before"], step_after_s=med["after"], steps=a.steps, nodes_median=float(np.median(sizes)))
+
+
 def other_worker(a, name, emb, lab, idx, s):
     "A cheap extrapolator, run to the end (its own graph included)."
     from scoreextra.knn import EXTRAPOLATORS
@@ -156,6 +187,12 @@ def worker(a):
     emb, lab, idx, s, full, desc = load_run(a.run_folder, a.gt_folder) if a.run_folder else load(a)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     w0 = time.time()
+    if a.worker == STEPS:
+        g = np.load(a.graph)
+        row = step_worker(a, emb, lab, idx, s, CSRGraph(g["indptr"], g["indices"], g["weights"], int(g["n"])))
+        row.update(variant=STEPS, data=desc, m=len(idx), clock=a.clock, torch_threads=torch.get_num_threads())
+        print("RESULT " + json.dumps(row), flush=True)
+        return
     if a.worker in GCN:
         graph = None
         if a.graph and Path(a.graph).exists():
@@ -188,6 +225,8 @@ def build_graph(a, path):
 
 def report(rows, a):
     "Fixed-width table, and the before/after summary."
+    steps = [r for r in rows if r["variant"] == STEPS]
+    rows = [r for r in rows if r["variant"] != STEPS]
     print(f"\n{rows[0]['data']}; m={rows[0]['m']} seeds, k=10, clock {a.clock}, {rows[0]['torch_threads']} torch threads")
     print(f"{'variant':>14} {'epochs':>9} {'graph s':>8} {'train s/ep':>10} {'select s':>9} {'predict s':>9} "
           f"{'total s':>8} {'/ subset':>8} {'peak MB':>8} {'pearson':>8} {'spearman':>8}")
@@ -204,6 +243,10 @@ def report(rows, a):
         b, af = by["gcn_before"]["total_s"], by["gcn_after"]["total_s"]
         print(f"paper-size GCN: before {b:.0f} s ({b / a.subset_seconds:.2f}× subset training), "
               f"after {af:.0f} s ({af / a.subset_seconds:.2f}×), {b / af:.1f}× faster")
+    for r in steps:
+        print(f"paper-size training step, interleaved ({r['steps']} steps, median {r['nodes_median']:.0f} sampled nodes): "
+              f"before {1000 * r['step_before_s']:.0f} ms, after {1000 * r['step_after_s']:.0f} ms, "
+              f"{r['step_before_s'] / r['step_after_s']:.1f}× faster")
 
 
 def markdown(rows, a, argv):
@@ -233,11 +276,12 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=60_000, help="synthetic data size (Fashion-MNIST train: 60,000)")
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--seed-frac", type=float, default=0.2)
-    ap.add_argument("--variants", nargs="+", choices=[*GCN, *OTHERS],
+    ap.add_argument("--variants", nargs="+", choices=[*GCN, STEPS, *OTHERS],
                     help="default: all (synthetic data), knn gcn_cpu propagate sgc cs (--runs)")
     ap.add_argument("--runs", help="a runs root with ground_truth/ and score_subset/ folders: quality on real runs")
     ap.add_argument("--md", help="with --runs: write the table to this markdown file (between the RESULTS markers)")
-    ap.add_argument("--probe-epochs", type=int, default=2, help="epochs each GCN variant runs before extrapolating")
+    ap.add_argument("--probe-epochs", type=int, default=1, help="epochs each GCN variant runs before extrapolating")
+    ap.add_argument("--steps", type=int, default=30, help="gcn_steps: interleaved training steps of each")
     ap.add_argument("--subset-seconds", type=float, default=146.0,
                     help="seconds of the subset training the totals are divided by (default: 20 epochs × 7.3 s)")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
@@ -250,11 +294,11 @@ def main(argv=None):
     if a.worker: return worker(a)
     args = [x for x in (argv if argv is not None else sys.argv[1:])]
     if a.runs: return main_runs(a, args)
-    a.variants = a.variants or [*GCN, *OTHERS]
+    a.variants = a.variants or [*GCN, STEPS, *OTHERS]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         gpath, gsec = Path(tmp) / "graph.npz", 0.0
-        if any(v in GCN for v in a.variants):
+        if any(v in GCN or v == STEPS for v in a.variants):
             gsec = build_graph(a, gpath)
             print(f"exact kNN graph for the GCN variants: {gsec:.1f} s", flush=True)
         for v in a.variants:
@@ -263,7 +307,8 @@ def main(argv=None):
             line = [l for l in p.stdout.splitlines() if l.startswith("RESULT ")]
             if p.returncode or not line: sys.exit(f"{v} run failed:\n{p.stderr[-3000:]}")
             rows.append(json.loads(line[-1][7:]))
-            print(f"{v} done: {rows[-1]['total_s']:.1f} s{' (extrapolated)' if rows[-1]['extrapolated'] else ''}", flush=True)
+            r = rows[-1]
+            print(f"{v} done" + ("" if v == STEPS else f": {r['total_s']:.1f} s{' (extrapolated)' if r['extrapolated'] else ''}"), flush=True)
     report(rows, a)
     res = {"rows": rows, "subset_seconds": a.subset_seconds, "machine": platform.processor() or platform.machine(),
            "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}

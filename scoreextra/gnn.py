@@ -712,16 +712,18 @@ class SGCExtrapolator(_GraphExtrapolator):
     "Simplified GCN: features Â^K X propagated once, a ridge head fitted on the seeds; K and the penalty by closed-form LOO."
     def __init__(self, k:int=10, # neighbours per node in the graph
                  *,
-                 K=(0, 1, 2, 3), # propagation steps of the features; a value or a grid
-                 ridge=tuple(np.logspace(-2, 4, 13)), # ridge penalties on standardised features, a value or a grid
+                 K=(0, 1, 2, 4, 8, 16, 32), # propagation steps of the features; a value or a grid
+                 ridge=tuple(np.logspace(-4, 4, 17)), # ridge penalties on standardised features, a value or a grid
                  labels:bool=True, # append one-hot labels to the embedding (when labels are given), as `node_features`
+                 clip:bool=True, # clip predictions to the seed scores' range (a linear head extrapolates beyond it)
                  criterion:str="pearson", # what the leave-one-out predictions maximise
                  dim:int|None=32, # PCA dimensions of the graph search (`propagation_graph`)
                  method:str="auto", # graph search
                  seed:int=0, # unused (no randomness); accepted for the shared interface
                 ):
         if criterion not in CRITERIA: raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-        self.k, self.K, self.ridge, self.labels, self.criterion = k, tuple(int(x) for x in np.atleast_1d(K)), _grid(ridge), labels, criterion
+        self.k, self.K, self.ridge, self.labels, self.clip = k, tuple(int(x) for x in np.atleast_1d(K)), _grid(ridge), labels, clip
+        self.criterion = criterion
         if min(self.K) < 0: raise ValueError(f"K must be >= 0, got {K}")
         self.dim, self.method, self.seed = dim, method, int(seed)
 
@@ -730,15 +732,16 @@ class SGCExtrapolator(_GraphExtrapolator):
         emb, labels, idx, scores = self._setup(embeddings, labels, seed_idx, seed_scores, graph)
         t0 = time.perf_counter()
         A, H = gcn_matrix(self.graph_), node_features(emb, labels if self.labels else None)
-        feats, self.cv_ = {}, {}
+        self.cv_, kept = {}, {}                                   # kept: features of the best K so far only
         for K in range(max(self.K) + 1):
             if K in self.K:
-                feats[K] = H
                 for lam, loo in zip(self.ridge, ridge_loo(H[idx], scores, self.ridge)):
                     self.cv_[(K, lam)] = _agreement(loo, scores, self.criterion)
+                if not kept or best_of(self.cv_)[0] == K: kept = {K: H}
             if K < max(self.K): H = A @ H
         self.K_, self.ridge_ = best_of(self.cv_)
-        self.pred_ = ridge_fit(feats[self.K_][idx], scores, self.ridge_)(feats[self.K_])
+        pred = ridge_fit(kept[self.K_][idx], scores, self.ridge_)(kept[self.K_])
+        self.pred_ = np.clip(pred, scores.min(), scores.max()) if self.clip else pred
         self.seconds["fit"] = time.perf_counter() - t0
         return self
 

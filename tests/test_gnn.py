@@ -372,10 +372,14 @@ def test_sgc_recovers_a_score_linear_in_propagated_features():
     A = gcn_matrix(g)
     target = np.asarray(A @ (A @ (A @ emb)), np.float64) @ np.array([1.0, -1, 2, 0, 0, 0.5])
     seeds = seeds_of(600, 0.2)
-    ex = SGCExtrapolator(8, labels=False).fit(emb, None, seeds, target[seeds], graph=g)
+    ex = SGCExtrapolator(8, K=(0, 1, 2, 3, 4), labels=False, clip=False).fit(emb, None, seeds, target[seeds], graph=g)
     assert ex.K_ == 3
     rest = np.setdiff1d(np.arange(600), seeds)
     assert pearson(ex.predict()[rest], target[rest]) > 0.999
+    clipped = SGCExtrapolator(8, K=3, labels=False).fit(emb, None, seeds, target[seeds], graph=g).predict()
+    lo, hi = target[seeds].min(), target[seeds].max()
+    assert clipped.min() >= lo and clipped.max() <= hi and ((ex.predict() < lo) | (ex.predict() > hi)).any()
+    np.testing.assert_allclose(clipped, np.clip(ex.predict(), lo, hi), rtol=1e-9)
 
 
 def test_cs_off_is_the_knn_and_correction_helps_a_biased_base():
