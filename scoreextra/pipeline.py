@@ -7,7 +7,7 @@ Docs: https://scoreextra.github.io/scoreextra/pipeline.html.md"""
 
 # %% ../nbs/12_pipeline.ipynb #62e6b18d
 from __future__ import annotations
-import copy, itertools, json, os, shutil, subprocess, sys, time
+import copy, itertools, json, os, shutil, subprocess, sys, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -17,11 +17,11 @@ import pandas as pd
 import torch
 
 from .core import (Registry, RunFolder, run_status, check_fraction, config_hash, get_device, load_json, peak_memory_mb,
-                             save_json, save_torch, seed_everything)
+                             save_json, save_torch, seed_everything, wait_for_lock)
 from .data import DATASETS, load_dataset
 from .models import MODELS, get_model
 from .train import fit, evaluate, embed_all
-from .scores import SCORES, score_subset
+from .scores import SCORES, finite_scores, score_subset
 from .sampling import SAMPLERS, sample_subset
 from .knn import EXTRAPOLATORS, MERGES, merge
 import scoreextra.gnn  # registers "gnn" in EXTRAPOLATORS
@@ -63,25 +63,45 @@ def _dataset(name:str, split:str="train"):
     if (name, split) not in _DS_CACHE: _DS_CACHE[name, split] = load_dataset(name, split)
     return _DS_CACHE[name, split]
 
+def _compute_setting(device) -> dict:
+    "What can change a stage's numbers besides its config: device, threads, default dtype (recorded in meta.json)."
+    return dict(device=str(get_device(device)), threads=torch.get_num_threads(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+                dtype=str(torch.get_default_dtype()).replace("torch.", ""))
+
+def _claim(folder:RunFolder, wait:bool, poll:float, log) -> bool:
+    "Take the folder's lock (True), or find the stage done by another process (False); `Busy` if taken and not `wait`."
+    if folder.reload().done: return False
+    if folder.try_lock(): return True
+    if not wait: raise Busy(folder.wait_message())
+    return wait_for_lock(folder, poll=poll, log=log)
+
 def run_stage(stage:str, # a name in STAGES
               config:dict, # the stage's full config (see the table above)
               runs_root:str|Path="runs", # root of the run folders
               *, device=None, progress:bool=False,
               wait:bool=True, # if another live process is running this stage: wait for it (True) or raise `Busy`
-              poll:float=5.0) -> RunFolder:
+              poll:float=5.0, log=print) -> RunFolder:
     "Run `stage` for `config` unless its run folder says it is done; return the folder."
     fn = STAGES.get(stage)
     folder = RunFolder(runs_root, stage, config)
-    while not folder.reload().done:
-        if folder.try_lock(): break
-        if not wait: raise Busy(f"{folder.path} is being run by another process")
-        time.sleep(poll)
-    else: return folder
+    if not _claim(folder, wait, poll, log): return folder
     try:
         if folder.reload().done: return folder
-        folder.update_meta(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), device=str(get_device(device)),
-                           attempts=folder.meta.get("attempts", 0) + 1)
-        fn(config, folder, runs_root=Path(runs_root), device=device, progress=progress)
+        setting = _compute_setting(device)
+        before = folder.meta.get("setting")
+        if before and before != setting:
+            warnings.warn(f"{folder.path} was started with {before} and resumes with {setting}: results may differ")
+        lost = (folder.taken_over or {}).get("seconds")
+        if lost:   # a killed attempt ran from its start to its last heartbeat: the ledger keeps those seconds (its phases
+                   # that finished are in meta already, so this over-counts them slightly; an unfinished phase is lost otherwise)
+            secs = folder.meta.setdefault("seconds", {})
+            secs["killed_attempts"] = round(secs.get("killed_attempts", 0.0) + float(lost), 3)
+        folder.update_meta(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), device=setting["device"], setting=setting,
+                           threads=setting["threads"], attempts=folder.meta.get("attempts", 0) + 1)
+        try: fn(config, folder, runs_root=Path(runs_root), device=device, progress=progress)
+        except BaseException as e:
+            folder.update_meta(status="failed" if isinstance(e, Exception) else "interrupted", error=f"{type(e).__name__}: {e}"[:2000])
+            raise
         folder.finish(**peak_memory_mb())
     finally: folder.unlock()
     return folder
@@ -203,7 +223,8 @@ def _make_extrapolator(name:str, k:int, seed:int, params:dict, device=None):
 def _extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     sub = run_stage("score_subset", cfg["subset"], runs_root, device=device, progress=progress)
     ds = _dataset(cfg["subset"]["dataset"])
-    emb, seed_idx, seed_scores = subset_embeddings(sub, device), sub.load("seed_idx.npy"), sub.load("seed_scores.npy")
+    emb, seed_idx = subset_embeddings(sub, device), sub.load("seed_idx.npy")
+    seed_scores = finite_scores(sub.load("seed_scores.npy", n=len(seed_idx)), "seed_scores")   # forgetting: never learned = +inf
     with folder.phase("extrapolation"):
         ext = _make_extrapolator(cfg["extrapolator"], cfg["k"], cfg["seed"], cfg["params"], device)
         raw = ext.fit(emb, ds.y, seed_idx, seed_scores).predict()
@@ -277,7 +298,7 @@ def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
     src = run_stage(cfg["source"]["stage"], cfg["source"]["config"], runs_root, device=device, progress=progress)
     keep = 1.0 - cfg["prune_rate"]
     with folder.phase("selection"):
-        scores = src.load("scores.npy")
+        scores = finite_scores(src.load("scores.npy", n=len(ds)))
         kept = select(scores, keep, rounding=cfg["rounding"], labels=ds.y, class_balanced=cfg["class_balanced"],
                       seed=cfg["seed"], **_selection(cfg.get("selection")))
         folder.save("kept_idx.npy", kept)
@@ -296,10 +317,15 @@ def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
 LEDGER_PHASES = ("sampling", "subset_training", "embedding", "extrapolation", "baseline_scoring", "full_scoring",
                  "selection", "final_training")
 
+_MAIN_PHASE = {"score_subset": "subset_training", "ground_truth": "full_scoring", "extrapolate": "extrapolation",
+               "baseline": "baseline_scoring", "prune_train": "final_training"}
+
 def _seconds(stage:str, cfg:dict, runs_root) -> dict:
     f = RunFolder(runs_root, stage, cfg, create=False)
     if not f.done: raise RuntimeError(f"{stage} run {f.path} is not finished (status {f.status})")
     s = {k: v for k, v in f.meta.get("seconds", {}).items() if not (stage == "ground_truth" and k == "embedding")}
+    if "killed_attempts" in s:   # attempts killed mid-phase are charged to the stage's main phase
+        main = _MAIN_PHASE.get(stage, stage); s[main] = s.get(main, 0.0) + s.pop("killed_attempts")
     parent = {"extrapolate": ("score_subset", cfg.get("subset")), "baseline": ("score_subset", cfg.get("embeddings_from")),
               "prune_train": (cfg.get("source", {}).get("stage"), cfg.get("source", {}).get("config"))}.get(stage)
     if parent and parent[1] is not None:
@@ -398,6 +424,10 @@ def extrapolate_scores(ds, # a `scoreextra.data.Dataset` (or your own with x, y,
                        merge_how:str="raw", sampler:str="random", seed:int=0, model:str="cnn", epochs:int|None=None,
                        batch_size:int|None=None, device=None, schedule:str=DEFAULT_SCHEDULE, **overrides) -> tuple[np.ndarray, np.ndarray]:
     "Score a seed subset of `ds`, embed all, extrapolate: (scores for all n, seed indices)."
+    EXTRAPOLATORS.get(extrapolator)   # every argument is checked before the subset training
+    if merge_how not in MERGES: raise ValueError(f"merge_how must be one of {list(MERGES)}, got {merge_how!r}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"k must be an int >= 1, got {k!r}")
+    subset_schedule(schedule, 1, 1, 0.5)
     seed_idx = sample_subset(len(ds), seed_size, sampler, labels=ds.y, seed=seed)
     seed_everything(seed)
     net = get_model(model, ds.num_classes, ds.in_shape)
@@ -405,6 +435,7 @@ def extrapolate_scores(ds, # a `scoreextra.data.Dataset` (or your own with x, y,
     epochs, batch_size = subset_schedule(schedule, epochs or recipe["epochs"], batch_size or recipe["batch_size"], len(seed_idx) / len(ds))
     s_s, net, _ = score_subset(ds, seed_idx, score, model=net, epochs=epochs, batch_size=batch_size, seed=seed,
                                device=device, **overrides)
+    s_s = finite_scores(s_s, "seed_scores")
     emb = embed_all(net, ds, device=device)
     ext = _make_extrapolator(extrapolator, k, seed, {}, device)
     return merge(seed_idx, s_s, ext.fit(emb, ds.y, seed_idx, s_s).predict(), how=merge_how), seed_idx
@@ -460,6 +491,7 @@ def validate_config(cfg:dict, where:str="config") -> dict:
     unknown = set(cfg) - SWEEP_KEYS
     _need(not unknown, f"unknown key(s) {sorted(unknown)}; expected some of {sorted(SWEEP_KEYS)}", where)
     for key in ("dataset", "scores", "seed_sizes", "seeds"): _need(key in cfg, f"missing key {key!r}", where)
+    _check_types(cfg, where)
     _need(cfg["dataset"] in DATASETS, f"unknown dataset {cfg['dataset']!r}; expected one of {sorted(DATASETS)}", where)
     for s in cfg["scores"]: _need(s in SCORES, f"unknown score {s!r}; expected one of {sorted(SCORES)}", where)
     if "model" in cfg: _need(cfg["model"] in MODELS, f"unknown model {cfg['model']!r}; expected one of {sorted(MODELS)}", where)
@@ -485,6 +517,29 @@ def validate_config(cfg:dict, where:str="config") -> dict:
     if "final_model" in cfg: _need(cfg["final_model"] in MODELS, f"unknown final_model {cfg['final_model']!r}; expected one of {sorted(MODELS)}", where)
     for sz in p.get("seed_sizes", []): _need(sz in cfg["seed_sizes"], f"prune seed size {sz!r} is not among seed_sizes", where)
     return cfg
+
+def _is_int(v, lo:int) -> bool: return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+def _check_types(cfg:dict, where:str):
+    "Shapes and types of the config's values (names and ranges are checked by `validate_config`)."
+    for key in ("scores", "seed_sizes", "seeds", "schedules", "extrapolators"):
+        if key in cfg: _need(isinstance(cfg[key], list), f"{key} must be a list, got {cfg[key]!r}", where)
+    for s in cfg["seeds"]: _need(_is_int(s, 0), f"seeds must be ints >= 0, got {s!r}", where)
+    gt = cfg.get("ground_truth") or {}
+    _need(isinstance(gt, dict), f"ground_truth must be a mapping like {{seeds: [1000]}}, got {gt!r}", where)
+    _need(isinstance(gt.get("seeds", []), list) and all(_is_int(s, 0) for s in gt.get("seeds", [])),
+          f"ground_truth.seeds must be a list of ints >= 0, got {gt.get('seeds')!r}", where)
+    for key in ("score_epochs", "final_epochs", "batch_size", "final_batch_size"):
+        if key in cfg: _need(_is_int(cfg[key], 1), f"{key} must be an int >= 1, got {cfg[key]!r}", where)
+    p = cfg.get("prune") or {}
+    _need(isinstance(p, dict), f"prune must be a mapping (rates, extrapolators, baselines, ...), got {p!r}", where)
+    for key in ("rates", "seeds", "seed_sizes", "extrapolators", "baselines", "selections", "budgets"):
+        if key in p: _need(isinstance(p[key], list), f"prune.{key} must be a list, got {p[key]!r}", where)
+    for s in p.get("seeds", []): _need(_is_int(s, 0), f"prune.seeds must be ints >= 0, got {s!r}", where)
+    for e in cfg.get("extrapolators", []) + p.get("extrapolators", []):
+        ks = e.get("k", 10) if isinstance(e, dict) else 10
+        for k in (ks if isinstance(ks, list) else [ks]):
+            _need(_is_int(k, 1), f"extrapolator {e!r}: k must be an int >= 1 or a list of them, got {k!r}", where)
 
 def _selection_ok(s) -> bool:
     try: _selection(s); return True
@@ -592,6 +647,7 @@ def sweep(config:str|Path|dict, # a YAML path or a config dict
     jobs = expand_config(cfg)
     pending = [j for j in jobs if run_status(runs_root, j.stage, j.config) != "done"]
     summary = dict(total=len(jobs), done_before=len(jobs) - len(pending), ran=0, failed=[], runs_root=str(runs_root))
+    skipped = []
     if limit is not None: pending = pending[:int(limit)]
     log(f"sweep {cfg.get('name', cfg['dataset'])}: {len(jobs)} jobs, {summary['done_before']} done, running {len(pending)} ({executor})")
     mode = "papermill" if executor in ("papermill", "local", "slurm") else "inline"
@@ -605,7 +661,7 @@ def sweep(config:str|Path|dict, # a YAML path or a config dict
                     log(f"  {j.key}: finished by another worker"); continue
                 try: run_job(j, runs_root, mode=mode, device=device, progress=progress); results.append((j, None))
                 except Busy:
-                    log(f"  {j.key}: running in another worker, skipped"); continue
+                    skipped.append(j); log(f"  {j.key}: running in another worker, skipped"); continue
                 except Exception as e:
                     if not keep_going: raise
                     results.append((j, e))
@@ -626,6 +682,9 @@ def sweep(config:str|Path|dict, # a YAML path or a config dict
         else: raise ValueError(f"executor must be inline, papermill, local or slurm, got {executor!r}")
         summary["ran"] += sum(e is None for _, e in results)
         summary["failed"] += [(j.key, repr(e)) for j, e in results if e is not None]
+    # jobs another worker held: fine if it finished them meanwhile; still blocked ones are reported (the CLI exits 1)
+    blocked = [j.key for j in skipped if run_status(runs_root, j.stage, j.config) != "done"]
+    if blocked: summary["busy"] = blocked
     return summary
 
 # %% ../nbs/12_pipeline.ipynb #ba681460

@@ -359,7 +359,7 @@ PIPELINE_CLI = [  # value validation that lives in 12_pipeline's validate_config
 ]
 
 
-@pytest.mark.xfail(reason="needs 12_pipeline: validate_config must check these values (list of changes in the issue note)")
+
 @pytest.mark.parametrize("name,change,msg", PIPELINE_CLI, ids=[c[0] for c in PIPELINE_CLI])
 def test_cli_sweep_config_values_checked_before_any_job(cli_dir, name, change, msg):
     from scoreextra.pipeline import ConfigError, load_config
@@ -367,7 +367,7 @@ def test_cli_sweep_config_values_checked_before_any_job(cli_dir, name, change, m
     with pytest.raises(ConfigError, match=msg): load_config(p)
 
 
-@pytest.mark.xfail(reason="needs 12_pipeline: extrapolate_scores must check extrapolator, merge_how and k before training")
+
 @pytest.mark.parametrize("kw,msg", [(dict(merge_how="rank"), "merge"), (dict(extrapolator="knnn"), "extrapolator"), (dict(k=0), "k")])
 def test_extrapolate_scores_checks_before_training(monkeypatch, kw, msg):
     import scoreextra.pipeline as pl
@@ -417,7 +417,7 @@ def test_forgetting_never_learned_is_finite_before_extrapolation():
 
 
 # ---------------------------------------------------------------- 6./7. books and thread counts (pipeline)
-@pytest.mark.xfail(reason="needs 12_pipeline: _extrapolate (and extrapolate_scores) must map seed scores through scores.finite_scores")
+
 def test_forgetting_seed_scores_extrapolate_end_to_end(tmp_path):
     "`--score forgetting` failed after training: never-learned seeds are +inf. A finished subset folder with +inf scores."
     from scoreextra.pipeline import extrapolate_config, run_stage, subset_config
@@ -430,7 +430,7 @@ def test_forgetting_seed_scores_extrapolate_end_to_end(tmp_path):
     assert np.isfinite(e.load("scores.npy")).all()
 
 
-@pytest.mark.xfail(reason="needs 12_pipeline: run_stage must write status 'failed' with the error when the stage raises")
+
 def test_a_failed_stage_says_failed(tmp_path):
     from scoreextra.pipeline import STAGES, run_stage
     if "fault_raise" not in STAGES:
@@ -448,7 +448,7 @@ def _killed_attempt(root):
     finally: os._exit(9)
 
 
-@pytest.mark.xfail(reason="needs 12_pipeline: run_stage must add a killed attempt's seconds (folder.taken_over['seconds']) to the ledger")
+
 def test_a_killed_attempts_seconds_are_kept(tmp_path, monkeypatch):
     from scoreextra.pipeline import STAGES, run_stage
     monkeypatch.setattr(RunFolder, "lock_heartbeat", 0.1)
@@ -465,7 +465,7 @@ def test_a_killed_attempts_seconds_are_kept(tmp_path, monkeypatch):
     assert sum(f.meta["seconds"].values()) >= 1.0, f.meta["seconds"]
 
 
-@pytest.mark.xfail(reason="needs 12_pipeline: run_stage must record the thread count (and device, dtype) in meta.json")
+
 def test_thread_count_is_recorded(tmp_path):
     from scoreextra.pipeline import STAGES, run_stage
     if "fault_threads" not in STAGES:

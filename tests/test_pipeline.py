@@ -133,7 +133,7 @@ def test_cli_run_killed_then_rerun_resumes_and_keeps_the_seconds(tmp_path):
     p.send_signal(signal.SIGTERM); p.wait(timeout=60)
     assert p.returncode == 143
     meta = load_json(next(tmp_path.glob("score_subset/*/meta.json")))
-    assert meta["status"] == "running" and meta["seconds"]["subset_training"] > 0 and meta["attempts"] == 1
+    assert meta["status"] == "interrupted" and meta["seconds"]["subset_training"] > 0 and meta["attempts"] == 1
     r = subprocess.run(args, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     meta = load_json(next(tmp_path.glob("score_subset/*/meta.json")))
