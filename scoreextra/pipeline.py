@@ -286,7 +286,7 @@ def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:in
     check_fraction("prune_rate", prune_rate, lo_open=False, hi_open=True)
     model = model or d["model"]; MODELS.get(model)
     sel = _selection(selection)
-    final_epochs(1, 1.0, budget, max_epochs)   # checks the budget name
+    if budget not in BUDGETS: raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
     extra = {**({"selection": sel} if sel != {"strategy": "top"} else {}),   # only when not the paper's: earlier folders keep their hashes
              **({"budget": budget} if budget != "epochs" else {}), **({"max_epochs": int(max_epochs)} if max_epochs else {})}
     return dict(dataset=dataset, source={"stage": source_stage, "config": source_config}, prune_rate=float(prune_rate),
@@ -430,7 +430,7 @@ def extrapolate_scores(ds, # a `scoreextra.data.Dataset` (or your own with x, y,
     EXTRAPOLATORS.get(extrapolator)   # every argument is checked before the subset training
     if merge_how not in MERGES: raise ValueError(f"merge_how must be one of {list(MERGES)}, got {merge_how!r}")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"k must be an int >= 1, got {k!r}")
-    subset_schedule(schedule, 1, 1, 0.5)
+    if schedule not in SUBSET_SCHEDULES: raise ValueError(f"schedule must be one of {SUBSET_SCHEDULES}, got {schedule!r}")
     seed_idx = sample_subset(len(ds), seed_size, sampler, labels=ds.y, seed=seed)
     seed_everything(seed)
     net = get_model(model, ds.num_classes, ds.in_shape)
@@ -740,10 +740,13 @@ def collect(runs_root:str|Path) -> dict:
     "Data frames of the finished runs under `runs_root`: `extrapolations` (with correlations) and `prunes` (with ledgers)."
     runs_root = Path(runs_root)
     gts = _ground_truths(runs_root)
-    gt_cache, ext_rows = {}, []
+    gt_cache, gt_means, ext_rows = {}, {}, []
     def gt_scores(p):
         if p not in gt_cache: gt_cache[p] = np.load(p/"scores.npy")
         return gt_cache[p]
+    def gt_mean(key):   # mean of the standardised ground truths of one score and recipe, once per key
+        if key not in gt_means: gt_means[key] = np.mean([_z(gt_scores(p)) for _, p in gts[key]], axis=0)
+        return gt_means[key]
     for path, c, meta in _finished(runs_root, "extrapolate"):
         sc = c["subset"]
         sub = RunFolder(runs_root, "score_subset", sc, create=False)
@@ -761,8 +764,7 @@ def collect(runs_root:str|Path) -> dict:
                        full_scoring_s=load_json(gp/"meta.json")["seconds"].get("full_scoring", np.nan))
             others = [p for _, p in sorted(gts[key]) if p != gp]
             if others:   # the reproducibility ceiling on the same D_r, and the correlation with the mean ground truth
-                gmean = np.mean([_z(gt_scores(p)) for _, p in gts[key]], axis=0)
-                cm = extrapolation_correlations(s, gmean, seed_idx, seed_scores)
+                cm = extrapolation_correlations(s, gt_mean(key), seed_idx, seed_scores)
                 cg = extrapolation_correlations(gt_scores(others[0]), gt_scores(gp), seed_idx)
                 row.update(pearson_gtmean=cm["pearson"], spearman_gtmean=cm["spearman"], ceiling_pearson_gtmean=cm["ceiling_pearson"],
                            gt_vs_gt_pearson=cg["pearson"], gt_vs_gt_spearman=cg["spearman"], gt_replicas=len(gts[key]))
@@ -876,7 +878,7 @@ def report(runs_root:str|Path, # a sweep's runs root
         gts = _ground_truths(runs_root)
         panels = []
         for _, row in pick.iterrows():
-            gp = _gt_for(gts, _gt_key(RunFolder(runs_root, "extrapolate", load_json(Path(row.path)/"config.json")["config"], create=False).config["subset"]), row.seed)
+            gp = _gt_for(gts, _gt_key(load_json(Path(row.path)/"config.json")["config"]["subset"]), row.seed)
             panels.append(dict(title=f"{row.score} {row.extrapolator} k={row.k} subset {row.seed_size}", truth=np.load(gp/"scores.npy"),
                                extrapolated=np.load(Path(row.path)/"scores.npy")))
         plot_score_distributions(panels).savefig(out/"fig5_score_distributions.png", dpi=130, bbox_inches="tight")

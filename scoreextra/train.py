@@ -18,7 +18,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from tqdm.auto import tqdm
+import warnings
+with warnings.catch_warnings():   # in a kernel without ipywidgets tqdm.auto warns on import and falls back to the text bar
+    warnings.simplefilter("ignore"); from tqdm.auto import tqdm
 
 from .core import DamagedArtefact, check_indices, get_device, load_torch, save_torch, seed_everything
 from .data import BatchLoader, Dataset, augment_batch
