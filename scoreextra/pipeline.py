@@ -88,16 +88,16 @@ def run_stage(stage:str, # a name in STAGES
     try:
         if folder.reload().done: return folder
         setting = _compute_setting(device)
-        before = folder.meta.get("setting")
-        if before and before != setting:
+        before = {k: folder.meta[k] for k in setting if k in folder.meta}
+        if any(before[k] != setting[k] for k in before):   # keys an older version did not record are not compared
             warnings.warn(f"{folder.path} was started with {before} and resumes with {setting}: results may differ")
         lost = (folder.taken_over or {}).get("seconds")
         if lost:   # a killed attempt ran from its start to its last heartbeat: the ledger keeps those seconds (its phases
                    # that finished are in meta already, so this over-counts them slightly; an unfinished phase is lost otherwise)
             secs = folder.meta.setdefault("seconds", {})
             secs["killed_attempts"] = round(secs.get("killed_attempts", 0.0) + float(lost), 3)
-        folder.update_meta(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), device=setting["device"], setting=setting,
-                           threads=setting["threads"], attempts=folder.meta.get("attempts", 0) + 1)
+        folder.update_meta(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), **setting,
+                           attempts=folder.meta.get("attempts", 0) + 1)
         try: fn(config, folder, runs_root=Path(runs_root), device=device, progress=progress)
         except BaseException as e:
             folder.update_meta(status="failed" if isinstance(e, Exception) else "interrupted", error=f"{type(e).__name__}: {e}"[:2000])
