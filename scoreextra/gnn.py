@@ -21,7 +21,7 @@ from torch import nn
 from torch_geometric.nn import GCNConv
 
 from .core import check_1d, check_indices, get_device, rng, to_numpy
-from .knn import EXTRAPOLATORS, KNNIndex, knn_search
+from .knn import EXTRAPOLATORS, KNNIndex, _scale_for, knn_search
 
 # %% auto #0
 __all__ = ['SPARSE_COST', 'MODES', 'CRITERIA', 'CSRGraph', 'edges_to_csr', 'edge_weights', 'knn_graph',
@@ -345,7 +345,9 @@ def _check_inputs(embeddings, labels, seed_idx, seed_scores, k):
     if len(idx) == 0: raise ValueError("seed_idx is empty: extrapolation needs seed scores")
     scores = check_1d("seed_scores", seed_scores, n=len(idx))
     if not (isinstance(k, (int, np.integer)) and 1 <= k < n): raise ValueError(f"k must be an int in [1, n) = [1, {n}), got {k!r}")
-    return emb, labels, idx, scores
+    scale = _scale_for(emb)   # 1 for ordinary embeddings; an exact power of two when |x| would overflow float32 maths
+    if scale != 1.0: emb = emb * np.float32(scale)
+    return emb, labels, np.ascontiguousarray(idx), np.ascontiguousarray(scores)   # views (e.g. reversed) reach torch as copies
 
 # %% ../nbs/07_gnn.ipynb #91475f94
 MODES = ("auto", "full", "minibatch", "fullbatch")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import (Registry, RunFolder, run_status, check_fraction, config_hash, get_device, load_json, peak_memory_mb,
+from .core import (DamagedArtefact, Registry, RunFolder, run_status, check_fraction, config_hash, get_device, load_json, peak_memory_mb,
                              save_json, save_torch, seed_everything, wait_for_lock)
 from .data import DATASETS, load_dataset
 from .models import MODELS, get_model
@@ -691,12 +691,26 @@ def sweep(config:str|Path|dict, # a YAML path or a config dict
     return summary
 
 # %% ../nbs/12_pipeline.ipynb #ba681460
-def _finished(runs_root, stage):
+def _finished(runs_root, stage, damaged:list|None=None):
+    "(path, config, meta) of every finished run of `stage`; folders whose config/meta cannot be read go to `damaged`."
     d = Path(runs_root)/stage
     for p in sorted(d.glob("*/config.json")) if d.is_dir() else []:
-        meta = p.parent/"meta.json"
-        if meta.exists() and load_json(meta).get("status") == "done":
-            yield p.parent, load_json(p)["config"], load_json(meta)
+        try:
+            f = RunFolder(runs_root, stage, load_json(p)["config"], create=False)
+            if f.done: yield f.path, f.config, f.meta
+        except (DamagedArtefact, KeyError, TypeError) as e:
+            if damaged is None: raise
+            damaged.append((str(p.parent), str(e)))
+
+def _folder_at(path) -> RunFolder:
+    "The run folder at `path` (runs_root/stage/hash), so artefacts load verified against the sizes/checksums in meta.json."
+    path = Path(path)
+    return RunFolder(path.parent.parent, path.parent.name, load_json(path/"config.json")["config"], create=False)
+
+def _load(path, name:str, n:int|None=None):
+    "A verified artefact of the finished run at `path` (`.npy` array or JSON); `DamagedArtefact` names the file."
+    f = _folder_at(path)
+    return f.load_json(name) if name.endswith(".json") else f.load(name, n=n)
 
 def _gt_key(c:dict) -> tuple:
     "Which ground truths a run is compared with: same dataset, score, scoring model and recipe overrides."
@@ -707,9 +721,9 @@ def _gt_for(gts:dict, key:tuple, seed:int):
     cands = sorted(gts.get(key, []), key=lambda t: t[0])
     return None if not cands else cands[seed % len(cands)][1]
 
-def _ground_truths(runs_root) -> dict:
+def _ground_truths(runs_root, damaged:list|None=None) -> dict:
     gts = {}
-    for path, c, _ in _finished(runs_root, "ground_truth"): gts.setdefault(_gt_key(c), []).append((c["seed"], path))
+    for path, c, _ in _finished(runs_root, "ground_truth", damaged): gts.setdefault(_gt_key(c), []).append((c["seed"], path))
     return gts
 
 def _z(x:np.ndarray) -> np.ndarray: return (x - x.mean()) / (x.std() + 1e-300)
@@ -720,10 +734,10 @@ def gt_reproducibility(runs_root:str|Path) -> pd.DataFrame:
     for key, runs in _ground_truths(runs_root).items():
         runs = sorted(runs, key=lambda t: t[0])
         for (s1, p1), (s2, p2) in itertools.combinations(runs, 2):
-            a, b = np.load(p1/"scores.npy"), np.load(p2/"scores.npy")
+            a, b = _load(p1, "scores.npy"), _load(p2, "scores.npy")
             rows.append(dict(dataset=key[0], score=key[1], model=key[2], overrides=key[3], gt_seeds=f"{s1}, {s2}",
                              pearson=pearson(a, b), spearman=spearman(a, b),
-                             full_scoring_s=np.mean([load_json(p/"meta.json")["seconds"].get("full_scoring", np.nan) for p in (p1, p2)])))
+                             full_scoring_s=np.mean([_folder_at(p).meta["seconds"].get("full_scoring", np.nan) for p in (p1, p2)])))
     return pd.DataFrame(rows)
 
 def _method_name(st:str, sc:dict, c:dict) -> str:
@@ -737,17 +751,18 @@ def _method_name(st:str, sc:dict, c:dict) -> str:
     return m if sel == {"strategy": "top"} else m + f" [{', '.join(f'{v}' if k == 'strategy' else f'{k}={v}' for k, v in sel.items())}]"
 
 def collect(runs_root:str|Path) -> dict:
-    "Data frames of the finished runs under `runs_root`: `extrapolations` (with correlations) and `prunes` (with ledgers)."
-    runs_root = Path(runs_root)
-    gts = _ground_truths(runs_root)
+    """Data frames of the finished runs under `runs_root`: `extrapolations` (with correlations) and `prunes` (with ledgers).
+    Artefacts load verified; a run whose files are damaged is left out with a warning and listed in `damaged` (path, reason)."""
+    runs_root, damaged = Path(runs_root), []
+    gts = _ground_truths(runs_root, damaged)
     gt_cache, gt_means, ext_rows = {}, {}, []
     def gt_scores(p):
-        if p not in gt_cache: gt_cache[p] = np.load(p/"scores.npy")
+        if p not in gt_cache: gt_cache[p] = _load(p, "scores.npy")
         return gt_cache[p]
     def gt_mean(key):   # mean of the standardised ground truths of one score and recipe, once per key
         if key not in gt_means: gt_means[key] = np.mean([_z(gt_scores(p)) for _, p in gts[key]], axis=0)
         return gt_means[key]
-    for path, c, meta in _finished(runs_root, "extrapolate"):
+    def extrapolation_row(path, c, meta):
         sc = c["subset"]
         sub = RunFolder(runs_root, "score_subset", sc, create=False)
         row = dict(dataset=sc["dataset"], score=sc["score"], seed_size=sc["seed_size"], seed=sc["seed"], sampler=sc["sampler"],
@@ -757,29 +772,36 @@ def collect(runs_root:str|Path) -> dict:
                    embedding_s=sub.meta.get("seconds", {}).get("embedding", np.nan), path=str(path))
         key = _gt_key(sc)
         gp = _gt_for(gts, key, sc["seed"])
-        if gp is not None:
-            s, seed_idx, seed_scores = np.load(path/"scores.npy"), sub.load("seed_idx.npy"), sub.load("seed_scores.npy")
-            cr = extrapolation_correlations(s, gt_scores(gp), seed_idx, seed_scores)
-            row.update({k: cr[k] for k in ("pearson", "spearman", "pearson_all", "ceiling_pearson")},
-                       full_scoring_s=load_json(gp/"meta.json")["seconds"].get("full_scoring", np.nan))
-            others = [p for _, p in sorted(gts[key]) if p != gp]
-            if others:   # the reproducibility ceiling on the same D_r, and the correlation with the mean ground truth
-                cm = extrapolation_correlations(s, gt_mean(key), seed_idx, seed_scores)
-                cg = extrapolation_correlations(gt_scores(others[0]), gt_scores(gp), seed_idx)
-                row.update(pearson_gtmean=cm["pearson"], spearman_gtmean=cm["spearman"], ceiling_pearson_gtmean=cm["ceiling_pearson"],
-                           gt_vs_gt_pearson=cg["pearson"], gt_vs_gt_spearman=cg["spearman"], gt_replicas=len(gts[key]))
-        ext_rows.append(row)
-    pr_rows = []
-    for path, c, meta in _finished(runs_root, "prune_train"):
+        if gp is None: return row
+        s, seed_idx, seed_scores = _load(path, "scores.npy"), sub.load("seed_idx.npy"), sub.load("seed_scores.npy")
+        cr = extrapolation_correlations(s, gt_scores(gp), seed_idx, seed_scores)
+        row.update({k: cr[k] for k in ("pearson", "spearman", "pearson_all", "ceiling_pearson")},
+                   full_scoring_s=_folder_at(gp).meta["seconds"].get("full_scoring", np.nan))
+        others = [p for _, p in sorted(gts[key]) if p != gp]
+        if others:   # the reproducibility ceiling on the same D_r, and the correlation with the mean ground truth
+            cm = extrapolation_correlations(s, gt_mean(key), seed_idx, seed_scores)
+            cg = extrapolation_correlations(gt_scores(others[0]), gt_scores(gp), seed_idx)
+            row.update(pearson_gtmean=cm["pearson"], spearman_gtmean=cm["spearman"], ceiling_pearson_gtmean=cm["ceiling_pearson"],
+                       gt_vs_gt_pearson=cg["pearson"], gt_vs_gt_spearman=cg["spearman"], gt_replicas=len(gts[key]))
+        return row
+    def prune_row(path, c, meta):
         st, sc = c["source"]["stage"], c["source"]["config"]
         score = sc["subset"]["score"] if st == "extrapolate" else sc["score"] if st == "ground_truth" else None
         sz = sc["subset"]["seed_size"] if st == "extrapolate" else None
         led = ledger("prune_train", c, runs_root)
-        mt = load_json(path/"metrics.json")
-        pr_rows.append(dict(dataset=c["dataset"], score=score, method=_method_name(st, sc, c), seed_size=sz, prune_rate=c["prune_rate"],
-                            budget=c.get("budget", "epochs"), epochs=mt.get("epochs", c["epochs"]), seed=c["seed"], test_acc=mt["test_acc"],
-                            **{f"{k}_s": v for k, v in led.items()}, path=str(path)))
-    return dict(extrapolations=pd.DataFrame(ext_rows), prunes=pd.DataFrame(pr_rows))
+        mt = _load(path, "metrics.json")
+        return dict(dataset=c["dataset"], score=score, method=_method_name(st, sc, c), seed_size=sz, prune_rate=c["prune_rate"],
+                    budget=c.get("budget", "epochs"), epochs=mt.get("epochs", c["epochs"]), seed=c["seed"], test_acc=mt["test_acc"],
+                    **{f"{k}_s": v for k, v in led.items()}, path=str(path))
+    def rows(stage, make):
+        out = []
+        for path, c, meta in _finished(runs_root, stage, damaged):
+            try: out.append(make(path, c, meta))
+            except DamagedArtefact as e: damaged.append((str(path), str(e)))
+        return out
+    ext_rows, pr_rows = rows("extrapolate", extrapolation_row), rows("prune_train", prune_row)
+    for path, why in damaged: warnings.warn(f"left out of the report, damaged: {why} (rerun its stage to recompute it)")
+    return dict(extrapolations=pd.DataFrame(ext_rows), prunes=pd.DataFrame(pr_rows), damaged=damaged)
 
 def _pm(mean, std, digits=4):
     return [f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s) else f"{m:.{digits}f}" for m, s in zip(mean, std)]

@@ -599,3 +599,45 @@ def test_valid_extreme_inputs_give_finite_outputs():
     assert np.isfinite(knn_extrapolate(_EMB, [4], [2.0], k=1)).all()
     assert np.isfinite(merge(_SEEDS, _SS, np.zeros(N), how="quantile")).all()
     assert len(select(np.zeros(N), 0.5)) == 6
+
+
+def test_gnn_on_huge_embeddings_and_reversed_seed_views():
+    from scoreextra.gnn import GNNExtrapolator, SGCExtrapolator
+    e = np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)
+    seeds, s = np.arange(0, 200, 5), np.linspace(0, 1, 40).astype(np.float32)
+    fit = lambda x, i=seeds, v=s: GNNExtrapolator(k=5, epochs=3, hidden=[8], seed=0).fit(x, None, i, v).predict()
+    big = fit(e * np.float32(2.0 ** 80))   # squared distances and GCN activations would overflow float32 unscaled
+    assert np.isfinite(big).all()
+    # inputs outside the safe range are rescaled by an exact power of two, so two such scales give the same scores
+    np.testing.assert_array_equal(big, fit(e * np.float32(2.0 ** 100)))
+    # a reversed (negative-stride) view of the seeds is accepted and means what its copy means
+    np.testing.assert_array_equal(fit(e, seeds[::-1], s[::-1]), fit(e, seeds[::-1].copy(), s[::-1].copy()))
+    assert np.isfinite(SGCExtrapolator(k=5).fit(e * np.float32(1e20), None, seeds[::-1], s[::-1]).predict()).all()
+
+
+def test_collect_leaves_a_damaged_run_out_of_the_report_and_names_it(tmp_path):
+    "The report reads artefacts verified: truncated extrapolated scores are never correlated, the folder is named."
+    from scoreextra.pipeline import collect, extrapolate_config, ground_truth_config, subset_config
+    n, rng = 100, np.random.default_rng(0)
+    truth = rng.normal(size=n)
+    for s in (1000, 1001):
+        f = RunFolder(tmp_path, "ground_truth", ground_truth_config("digits", "du", s))
+        with f.phase("full_scoring"): f.save("scores.npy", truth + 0.1 * rng.normal(size=n))
+        f.finish()
+    exts = []
+    for seed in (0, 1):
+        sc = subset_config("digits", "du", 0.2, seed)
+        sub = RunFolder(tmp_path, "score_subset", sc)
+        idx = np.sort(rng.choice(n, 20, replace=False))
+        with sub.phase("subset_training"): sub.save("seed_idx.npy", idx); sub.save("seed_scores.npy", truth[idx])
+        sub.finish()
+        e = RunFolder(tmp_path, "extrapolate", extrapolate_config(sc, "knn", 10))
+        with e.phase("extrapolation"): e.save("scores.npy", truth + 0.5 * rng.normal(size=n))
+        e.finish(); exts.append(e)
+    assert len(collect(tmp_path)["extrapolations"]) == 2
+    save_npy(exts[1].file("scores.npy"), truth[:-30])                    # truncated after the run finished
+    with pytest.warns(UserWarning, match=f"left out of the report, damaged: {exts[1].path}/scores.npy"):
+        c = collect(tmp_path)
+    assert c["extrapolations"]["path"].tolist() == [str(exts[0].path)]
+    assert [p for p, _ in c["damaged"]] == [str(exts[1].path)]
+    assert run_status(tmp_path, "extrapolate", exts[1].config) == "damaged"
