@@ -726,6 +726,11 @@ def _ground_truths(runs_root, damaged:list|None=None) -> dict:
     for path, c, _ in _finished(runs_root, "ground_truth", damaged): gts.setdefault(_gt_key(c), []).append((c["seed"], path))
     return gts
 
+def _setting(meta:dict) -> str:
+    "What a run's numbers were computed with, e.g. 'cpu, 1 thread': reports group by it, so settings are never mixed."
+    if "threads" not in meta: return "unrecorded"
+    return f"{meta.get('device', '?')}, {meta['threads']} thread{'s' if meta['threads'] != 1 else ''}"
+
 def _z(x:np.ndarray) -> np.ndarray: return (x - x.mean()) / (x.std() + 1e-300)
 
 def gt_reproducibility(runs_root:str|Path) -> pd.DataFrame:
@@ -769,7 +774,7 @@ def collect(runs_root:str|Path) -> dict:
                    schedule=sc.get("schedule", "paper"), extrapolator=c["extrapolator"], k=c["k"], merge=c["merge"],
                    extrapolation_s=meta["seconds"].get("extrapolation", np.nan),
                    subset_training_s=sub.meta.get("seconds", {}).get("subset_training", np.nan),
-                   embedding_s=sub.meta.get("seconds", {}).get("embedding", np.nan), path=str(path))
+                   embedding_s=sub.meta.get("seconds", {}).get("embedding", np.nan), setting=_setting(meta), path=str(path))
         key = _gt_key(sc)
         gp = _gt_for(gts, key, sc["seed"])
         if gp is None: return row
@@ -792,7 +797,7 @@ def collect(runs_root:str|Path) -> dict:
         mt = _load(path, "metrics.json")
         return dict(dataset=c["dataset"], score=score, method=_method_name(st, sc, c), seed_size=sz, prune_rate=c["prune_rate"],
                     budget=c.get("budget", "epochs"), epochs=mt.get("epochs", c["epochs"]), seed=c["seed"], test_acc=mt["test_acc"],
-                    **{f"{k}_s": v for k, v in led.items()}, path=str(path))
+                    **{f"{k}_s": v for k, v in led.items()}, setting=_setting(meta), path=str(path))
     def rows(stage, make):
         out = []
         for path, c, meta in _finished(runs_root, stage, damaged):
@@ -810,7 +815,8 @@ def correlation_summary(ext:pd.DataFrame) -> pd.DataFrame:
     "Table 2 / 10 / 11 analogue: Pearson and Spearman on D_r, mean ± std over subset seeds, with seconds per phase."
     if ext.empty or "pearson" not in ext: return pd.DataFrame()
     ext = ext.assign(schedule=ext.get("schedule", pd.Series("paper", index=ext.index)).fillna("paper"))
-    g = ext.groupby(["dataset", "score", "seed_size", "schedule", "extrapolator", "k", "merge"])
+    if "setting" not in ext: ext = ext.assign(setting="unrecorded")
+    g = ext.groupby(["dataset", "score", "seed_size", "schedule", "extrapolator", "k", "merge", "setting"])
     extra = {c: (c, "mean") for c in ("pearson_gtmean", "spearman_gtmean", "gt_vs_gt_pearson", "gt_vs_gt_spearman") if c in ext}
     t = g.agg(pearson=("pearson", "mean"), pearson_std=("pearson", "std"), spearman=("spearman", "mean"),
               spearman_std=("spearman", "std"), ceiling=("ceiling_pearson", "mean"), seeds=("seed", "nunique"), **extra,
@@ -823,7 +829,8 @@ def accuracy_summary(pr:pd.DataFrame) -> pd.DataFrame:
     if pr.empty: return pd.DataFrame()
     pr = pr.assign(score=pr.score.fillna("—"), seed_size=pr.seed_size.fillna(0.0))
     if "budget" not in pr: pr = pr.assign(budget="epochs")
-    return (pr.groupby(["dataset", "score", "method", "seed_size", "budget", "prune_rate"])
+    if "setting" not in pr: pr = pr.assign(setting="unrecorded")
+    return (pr.groupby(["dataset", "score", "method", "seed_size", "budget", "setting", "prune_rate"])
               .agg(acc=("test_acc", "mean"), acc_std=("test_acc", "std"), seeds=("seed", "nunique"), total_s=("total_s", "mean"),
                    final_training_s=("final_training_s", "mean")).reset_index())
 
@@ -838,7 +845,8 @@ def table1(acc:pd.DataFrame) -> pd.DataFrame:
     "Table 1 analogue: at the highest prune rate where the original score beats random, accuracy relative to original."
     rows = []
     acc = acc if "budget" in acc else acc.assign(budget="epochs")
-    for (dsn, score, budget), a in _expand_baselines(acc).groupby(["dataset", "score", "budget"]):
+    acc = acc if "setting" in acc else acc.assign(setting="unrecorded")
+    for (dsn, score, budget, setting), a in _expand_baselines(acc).groupby(["dataset", "score", "budget", "setting"]):
         piv = a.pivot_table(index="prune_rate", columns="method", values="acc")
         if "original" not in piv or "random" not in piv: continue
         ok = piv.index[(piv["original"] > piv["random"]).to_numpy()]
@@ -847,7 +855,7 @@ def table1(acc:pd.DataFrame) -> pd.DataFrame:
         for m in piv.columns:
             sub = a[(a.prune_rate == r) & (a.method == m)]
             rel = 100 * piv.loc[r, m] / orig
-            rows.append(dict(dataset=dsn, score=score, budget=budget, prune_rate=r, method=m, seed_size=float(sub.seed_size.iloc[0]),
+            rows.append(dict(dataset=dsn, score=score, budget=budget, setting=setting, prune_rate=r, method=m, seed_size=float(sub.seed_size.iloc[0]),
                              relative_acc=round(rel, 2), gain_over_random_pp=round(rel - 100 * rand / orig, 2),
                              acc=round(piv.loc[r, m], 4), total_min=round(float(sub.total_s.mean()) / 60, 2)))
     return pd.DataFrame(rows)
@@ -873,21 +881,22 @@ def report(runs_root:str|Path, # a sweep's runs root
     if len(corr):
         show = corr.assign(pearson=_pm(corr.pearson, corr.pearson_std), spearman=_pm(corr.spearman, corr.spearman_std)).drop(columns=["pearson_std", "spearman_std"])
         _save_table(show, out, "correlations", "Correlation of extrapolated scores with the full-data ground truth on D_r (mean ± std over subset seeds; seconds per phase)", csv=corr)
-        best = corr.loc[corr.groupby(["dataset", "score", "seed_size", "extrapolator", "merge"]).pearson.idxmax()]
+        best = corr.loc[corr.groupby(["dataset", "score", "seed_size", "extrapolator", "merge", "setting"]).pearson.idxmax()]
         _save_table(best, out, "correlations_best_k", "Best k by ground-truth Pearson (the paper's oracle choice, Table 2)")
     if len(acc):
         a = _expand_baselines(acc)
         subset = [f"{x:.0%}" if x else "—" for x in a.seed_size]
-        wide = a.assign(v=_pm(a.acc, a.acc_std), subset=subset).pivot_table(index=["dataset", "score", "budget", "method", "subset"], columns="prune_rate", values="v", aggfunc="first")
+        wide = a.assign(v=_pm(a.acc, a.acc_std), subset=subset).pivot_table(index=["dataset", "score", "budget", "method", "subset", "setting"], columns="prune_rate", values="v", aggfunc="first")   # one value per cell: setting is in the index
         wide.columns = [f"prune {r:.0%}" for r in wide.columns]
         _save_table(wide.reset_index(), out, "accuracy", "Test accuracy after pruning (mean ± std over seeds)", csv=a)
-        led = c["prunes"].groupby(["dataset", "score", "method", "seed_size", "budget", "prune_rate"], dropna=False)[[f"{p}_s" for p in LEDGER_PHASES] + ["total_s"]].mean().reset_index()
+        led = c["prunes"].groupby(["dataset", "score", "method", "seed_size", "budget", "setting", "prune_rate"], dropna=False)[[f"{p}_s" for p in LEDGER_PHASES] + ["total_s"]].mean().reset_index()
         _save_table(led, out, "ledger", "Cost ledger: mean seconds per phase of every pruned training, all phases counted")
         if len(t1): _save_table(t1, out, "table1", "Table 1 analogue: highest prune rate where the original score beats random")
         r = rate_for_figs if rate_for_figs is not None else float(a.prune_rate.max())
         if len(corr) and (a.budget == "epochs").any():
             plot_corr_vs_acc(a[a.budget == "epochs"], corr[corr.schedule == "paper"], r).savefig(out/"fig4_correlation_vs_accuracy.png", dpi=130, bbox_inches="tight")
         a = a.assign(method=[m if not sz else f"{m} · {sz:.0%}" for m, sz in zip(a.method, a.seed_size)])   # one line per subset size
+        if a.setting.nunique() > 1: a = a.assign(method=a.method + " · " + a.setting)                     # and per compute setting
         for budget, ab in a.groupby("budget"):
             sfx = "" if budget == "epochs" else f"_{budget}"
             plot_pruning_curves(ab).savefig(out/f"fig2_pruning_curves{sfx}.png", dpi=130, bbox_inches="tight")
@@ -901,8 +910,8 @@ def report(runs_root:str|Path, # a sweep's runs root
         panels = []
         for _, row in pick.iterrows():
             gp = _gt_for(gts, _gt_key(load_json(Path(row.path)/"config.json")["config"]["subset"]), row.seed)
-            panels.append(dict(title=f"{row.score} {row.extrapolator} k={row.k} subset {row.seed_size}", truth=np.load(gp/"scores.npy"),
-                               extrapolated=np.load(Path(row.path)/"scores.npy")))
+            panels.append(dict(title=f"{row.score} {row.extrapolator} k={row.k} subset {row.seed_size}", truth=_load(gp, "scores.npy"),
+                               extrapolated=_load(row.path, "scores.npy")))
         plot_score_distributions(panels).savefig(out/"fig5_score_distributions.png", dpi=130, bbox_inches="tight")
     extra = {name: fn(runs_root, out) for name, fn in REPORTERS.items()}
     import matplotlib.pyplot as plt; plt.close("all")

@@ -641,3 +641,18 @@ def test_collect_leaves_a_damaged_run_out_of_the_report_and_names_it(tmp_path):
     assert c["extrapolations"]["path"].tolist() == [str(exts[0].path)]
     assert [p for p, _ in c["damaged"]] == [str(exts[1].path)]
     assert run_status(tmp_path, "extrapolate", exts[1].config) == "damaged"
+
+
+def test_reports_never_average_across_thread_settings():
+    "Item 7: a thread count changes results, so the summaries keep each (device, threads) setting apart."
+    import pandas as pd
+    from scoreextra.pipeline import _setting, accuracy_summary, table1
+    assert _setting({"device": "cpu", "threads": 2}) == "cpu, 2 threads" and _setting({}) == "unrecorded"
+    rows = [dict(dataset="d", score=sc, method=m, seed_size=None, prune_rate=0.5, budget="epochs", seed=0, test_acc=acc,
+                 total_s=1.0, final_training_s=1.0, setting=st)
+            for st, accs in [("cpu, 1 thread", (0.90, 0.80)), ("cpu, 2 threads", (0.70, 0.85))]
+            for (sc, m), acc in zip([("du", "original"), (None, "random")], accs)]
+    acc = accuracy_summary(pd.DataFrame(rows))
+    assert sorted(acc.acc.round(2)) == [0.7, 0.8, 0.85, 0.9] and acc.setting.nunique() == 2   # not averaged: 0.8 / 0.825
+    t1 = table1(acc)
+    assert t1.setting.unique().tolist() == ["cpu, 1 thread"]   # original beats random only under one thread
