@@ -1,0 +1,43 @@
+"""Existing run folders stay valid: every experiment config expands to the same (stage, config hash) jobs as when
+tests/config_hashes.json was written (tools/config_hashes.py, before the upper floors were refactored), and every
+committed run folder of the evidence sweep is found again by expanding its configs."""
+import hashlib, json
+from pathlib import Path
+
+import pytest
+
+from scoreextra.core import config_hash, load_json
+from scoreextra.pipeline import expand_config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = json.loads((ROOT / "tests" / "config_hashes.json").read_text())
+CONFIGS = ROOT / "experiments" / "configs"
+EVIDENCE = ("fashion_mnist_evidence.yaml", "fashion_mnist_evidence_budget.yaml", "fashion_mnist_evidence_selection.yaml")
+
+
+def _jobs(path) -> list:
+    return sorted([j.stage, config_hash(j.config)] for j in expand_config(load_config(path)))
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE["configs"]))
+def test_config_expands_to_the_recorded_hashes(name):
+    path, rec = CONFIGS / name, FIXTURE["configs"][name]
+    if not path.exists(): pytest.skip(f"{name} was removed")
+    if hashlib.sha1(path.read_bytes()).hexdigest() != rec["yaml_sha"]:
+        pytest.skip(f"{name} was edited since the fixture was written (its folders are checked by the run-folder test)")
+    assert _jobs(path) == rec["jobs"]
+
+
+def test_every_shipped_config_is_in_the_fixture():
+    assert {p.name for p in CONFIGS.glob("*.yaml")} <= set(FIXTURE["configs"]) | set(EVIDENCE)
+
+
+def test_committed_run_folders_hash_to_their_names_and_are_expanded_again():
+    folders = sorted((ROOT / "runs" / "fm_evidence").glob("*/*/config.json"))
+    if not folders: pytest.skip("no run folders of the evidence sweep here")
+    expected = set()
+    for name in EVIDENCE: expected |= {tuple(j) for j in _jobs(CONFIGS / name)}
+    for p in folders:
+        cfg = load_json(p)["config"]
+        assert config_hash(cfg) == p.parent.name, p
+        assert (p.parent.parent.name, p.parent.name) in expected, f"{p} is no job of the evidence configs"
