@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv data readme clean-venv
+.PHONY: demo test venv data readme docs clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
 	  echo "torch $$($(BIN)/python -c 'import torch; print(torch.__version__)') already in $(VENV)"; \
 	else $(BIN)/python -m pip install -q $(TORCH_SPEC); fi
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,docs]"
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -38,6 +38,11 @@ test: venv data
 # README.md is generated from nbs/index.ipynb (nbdev-readme needs Quarto, absent here).
 readme: venv
 	$(BIN)/python tools/make_readme.py
+
+# The documentation site, built offline into _docs/ (open _docs/index.html): README as the landing
+# page, every notebook with its stored outputs (never executed here), the API reference, the reports.
+docs: venv
+	$(BIN)/python tools/build_docs.py
 
 clean-venv:
 	rm -rf $(VENV)

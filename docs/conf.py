@@ -1,0 +1,84 @@
+"""Sphinx configuration of the scoreextra documentation site.
+
+`make docs` (tools/build_docs.py) lays out a source tree in _docs_src/ (README as the landing
+page, the notebooks of nbs/ with their stored outputs, one API page per module, the committed
+reports) and builds it with this configuration into _docs/. Nothing is executed and nothing is
+fetched: notebooks are rendered as stored (nb_execution_mode = "off") and the theme ships its
+assets, so the build works offline.
+"""
+import re
+
+project = "scoreextra"
+author = "scoreextra developers"
+copyright = "scoreextra developers"
+
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]
+source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
+exclude_patterns = ["**/.ipynb_checkpoints"]
+
+# Notebooks are shown with the outputs committed with them; the docs build never runs them
+# (`make notebooks` does, and tests/test_notebooks.py checks that the outputs are current).
+nb_execution_mode = "off"
+nb_merge_streams = True
+nb_render_markdown_format = "gfm"        # show_doc tables and pandas markdown in outputs
+myst_enable_extensions = ["colon_fence"]
+myst_heading_anchors = 3                 # links such as README.md#install resolve
+suppress_warnings = ["myst.header"]      # notebooks jump heading levels (## after #) on purpose
+
+# Docstrings here are markdown (nbdev renders them so): `x` is code, and a `|`, a lone `*` or a
+# trailing `_` is plain text, not reStructuredText markup.
+default_role = "code"
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+
+html_theme = "furo"
+html_title = "scoreextra"
+html_show_sourcelink = False
+html_copy_source = False
+
+
+_CODE = re.compile(r"(``.*?``|`[^`]*`)")
+_EMPH = re.compile(r"\*\*[^*\s][^*]*?\*\*|\*[^*\s][^*]*?\*")
+
+
+def _md_text(line: str) -> str:
+    "Escape the characters reStructuredText would read as markup in a markdown docstring line."
+    parts = _CODE.split(line)
+    for i in range(0, len(parts), 2):            # even parts are outside `code` spans
+        t = parts[i].replace("\\", "\\\\").replace("|", "\\|")
+        keep = _EMPH.findall(t)
+        t = _EMPH.sub("\0", t).replace("*", "\\*")
+        for k in keep: t = t.replace("\0", k, 1)
+        parts[i] = re.sub(r"(\w)_(?=\W|$)", r"\1\\_", t)
+    return "".join(parts)
+
+
+def _markdown_docstring(app, what, name, obj, options, lines):
+    # nbdev ends a module docstring with "Docs: <its page on the nbdev site>": that page is this one
+    lines[:] = [_md_text(l) for l in lines if not (what == "module" and l.startswith("Docs: http"))]
+
+
+def _docments_fields(app, what, name, obj, options, lines):
+    """Add nbdev docments (parameter docs written as trailing comments) as `:param:` fields.
+
+    autodoc reads docstrings only; scoreextra documents parameters the nbdev way, so without
+    this the API pages would show signatures with no parameter descriptions."""
+    if what not in ("function", "method", "class") or any(l.lstrip().startswith(":param") for l in lines): return
+    try:
+        from fastcore.docments import docments
+        docs = docments(obj, full=True)
+    except Exception: return        # builtins, C extensions, objects without source
+    fields = []
+    for p, d in docs.items():
+        if p in ("self", "cls") or not d or not d.get("docment"): continue
+        text = _md_text(" ".join(d["docment"].split()))
+        fields.append(f":returns: {text}" if p == "return" else f":param {p}: {text}")
+    if fields:
+        if lines and lines[-1].strip(): lines.append("")
+        lines.extend(fields)
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _markdown_docstring)
+    app.connect("autodoc-process-docstring", _docments_fields)

@@ -1,0 +1,156 @@
+"""Build the documentation site offline: `python tools/build_docs.py` (what `make docs` runs).
+
+Lays out a Sphinx source tree in _docs_src/ that mirrors the repository, so that relative links
+written in README.md and the reports resolve as they do on a code host:
+
+- index.md: README.md (generated from nbs/index.ipynb), the landing page, with the site's tables
+  of contents appended;
+- nbs/NN_name.ipynb: every notebook with its stored outputs; nbdev directives are turned into
+  the renderer's tags on the copy (`#| hide` cells removed, directive lines dropped), the
+  notebook in nbs/ is never touched or executed;
+- api/<module>.md: autodoc of every scoreextra module (docstrings + docments, see docs/conf.py);
+- reports/<name>/README.md: each committed report with its tables, figures and CSV downloads
+  appended (those its README does not already show), and report.ipynb as a sub-page.
+
+then runs sphinx-build with docs/conf.py into _docs/. Both folders are git-ignored.
+Usage: python tools/build_docs.py [--out DIR] [--quiet]
+"""
+import argparse, json, re, shutil, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC, OUT = ROOT / "_docs_src", ROOT / "_docs"
+DIRECTIVE = re.compile(r"^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$")
+
+
+def notebooks(root=ROOT):
+    "The tutorial notebooks in reading order; index.ipynb is the landing page (README.md)."
+    return sorted(p for p in (root / "nbs").glob("*.ipynb") if p.name != "index.ipynb")
+
+
+def modules(root=ROOT):
+    "The package's public modules (nbdev-generated), in notebook order of their names."
+    return sorted(p.stem for p in (root / "scoreextra").glob("*.py") if not p.stem.startswith("_"))
+
+
+def directives(src: str) -> dict:
+    "nbdev `#| name: value` lines at the top of a cell, as {name: value}."
+    out = {}
+    for line in src.splitlines():
+        if not line.strip(): continue
+        m = DIRECTIVE.match(line)
+        if not m: break
+        out[m.group(1)] = m.group(2)
+    return out
+
+
+def _source(cell) -> str:
+    s = cell.get("source", "")
+    return "".join(s) if isinstance(s, list) else s
+
+
+def doc_notebook(nb: dict) -> dict:
+    "A copy of `nb` as the site shows it: nbdev directives become myst-nb tags, directive lines go."
+    nb = json.loads(json.dumps(nb))
+    cells = []
+    for c in nb["cells"]:
+        if c["cell_type"] != "code": cells.append(c); continue
+        src = _source(c)
+        d = directives(src)
+        tags = set(c.setdefault("metadata", {}).get("tags", []))
+        if "hide" in d or "default_exp" in d: tags.add("remove-cell")
+        if d.get("echo") == "false": tags.add("remove-input")
+        if d.get("output") == "false": tags.add("remove-output")
+        code = "\n".join(l for l in src.splitlines() if not DIRECTIVE.match(l)).strip("\n")
+        if not code and not c.get("outputs"): continue
+        c["source"], c["metadata"]["tags"] = code, sorted(tags)
+        cells.append(c)
+    nb["cells"] = cells
+    # nbdev-clean drops language_info; the renderer needs it to highlight the code cells
+    nb["metadata"].setdefault("language_info", {"name": "python", "pygments_lexer": "ipython3"})
+    return nb
+
+
+def _demote(md: str, by: int = 2) -> str:
+    "Markdown with every ATX heading `by` levels deeper (outside code fences)."
+    out, fence = [], False
+    for line in md.splitlines():
+        if line.lstrip().startswith("```"): fence = not fence
+        if not fence and re.match(r"#{1,6} ", line): line = "#" * by + line
+        out.append(line)
+    return "\n".join(out)
+
+
+def _title(name: str) -> str:
+    t = name.replace("_", " ").replace("fashion mnist", "Fashion-MNIST")
+    return t[:1].upper() + t[1:]
+
+
+def report_page(folder: Path) -> str:
+    """The page of one report: its README (or a title) and what the README does not show yet:
+    the figures (*.png), the tables (*.md) inline, the CSV files as downloads, report.ipynb."""
+    readme = folder / "README.md"
+    text = readme.read_text() if readme.exists() else f"# Report: {_title(folder.name)}\n"
+    parts = [text.rstrip("\n")]
+    shown = lambda p: f"]({p.name}" in text or f"](./{p.name}" in text   # linked or embedded already
+    tables = sorted(p for p in folder.glob("*.md") if p.name != "README.md")
+    figures = sorted(p for p in folder.glob("*.png") if not shown(p))
+    csvs = sorted(p for p in folder.glob("*.csv") if not shown(p))
+    if figures:
+        parts.append("## Figures")
+        for f in figures: parts.append(f"### {_title(f.stem)}\n\n![{f.stem}]({f.name})")
+    if any(not shown(t) for t in tables):
+        parts.append("## Tables")
+        for t in (t for t in tables if not shown(t)): parts.append(_demote(t.read_text().strip("\n")) + f"\n\n(from [{t.name}]({t.name}))")
+    if csvs:
+        parts.append("## Data\n\n" + "\n".join(f"- [{c.name}]({c.name})" for c in csvs))
+    subpages = [p.stem for p in sorted(folder.glob("*.ipynb"))] + [t.stem for t in tables]
+    if subpages:
+        parts.append("```{toctree}\n:hidden:\n\n" + "\n".join(subpages) + "\n```")
+    return "\n\n".join(parts) + "\n"
+
+
+def _toctree(caption: str, entries) -> str:
+    return f"```{{toctree}}\n:caption: {caption}\n:maxdepth: 1\n\n" + "\n".join(entries) + "\n```\n"
+
+
+def stage(src: Path = SRC, root: Path = ROOT) -> dict:
+    "Lay out the Sphinx source tree in `src`; returns what it holds (for tests)."
+    if src.exists(): shutil.rmtree(src)
+    (src / "nbs").mkdir(parents=True)
+    nbs = notebooks(root)
+    for p in nbs:
+        (src / "nbs" / p.name).write_text(json.dumps(doc_notebook(json.loads(p.read_text())), indent=1))
+    (src / "api").mkdir()
+    mods = modules(root)
+    for m in mods:
+        (src / "api" / f"{m}.md").write_text(f"# scoreextra.{m}\n\n```{{eval-rst}}\n.. automodule:: scoreextra.{m}\n```\n")
+    reports = sorted(d for d in (root / "reports").glob("*") if d.is_dir()) if (root / "reports").exists() else []
+    for d in reports:
+        shutil.copytree(d, src / "reports" / d.name, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        (src / "reports" / d.name / "README.md").write_text(report_page(d))
+    index = (root / "README.md").read_text().rstrip("\n") + "\n\n"
+    index += _toctree("Tutorial (the notebooks)", [f"nbs/{p.stem}" for p in nbs])
+    index += _toctree("API reference", [f"api/{m}" for m in mods])
+    if reports: index += _toctree("Reports", [f"reports/{d.name}/README" for d in reports])
+    (src / "index.md").write_text(index)
+    return {"notebooks": [p.stem for p in nbs], "modules": mods, "reports": [d.name for d in reports]}
+
+
+def build(out: Path = OUT, src: Path = SRC, quiet: bool = False) -> int:
+    info = stage(src)
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(ROOT / "docs"), "-j", "1",
+           "--keep-going", str(src), str(out)] + (["-q"] if quiet else [])
+    r = subprocess.run(cmd, cwd=ROOT, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    if r.returncode == 0:
+        print(f"built {len(info['notebooks'])} notebook pages, {len(info['modules'])} API pages and "
+              f"{len(info['reports'])} report pages into {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}/index.html")
+    return r.returncode
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args()
+    sys.exit(build(a.out.resolve(), quiet=a.quiet))
