@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv data readme docs clean-venv
+.PHONY: demo test venv data browser readme docs clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,11 +27,15 @@ venv: $(STAMP)
 data:
 	@bash tools/install_data.sh
 
+# Headless Chromium from Debian for the docs browser test (tests/test_docs.py); skipped with a message elsewhere.
+browser:
+	@bash tools/install_chromium.sh
+
 demo: venv data
 	$(BIN)/scoreextra demo
 
 # nbdev-test runs one notebook per core; one BLAS/OpenMP thread each avoids oversubscribing them.
-test: venv data
+test: venv data browser
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test
 	$(BIN)/pytest
 

@@ -1,0 +1,153 @@
+"""The documentation site: built offline from the sources, then opened in a real browser.
+
+One build (about a minute on 2 cores) into a temporary folder, then headless Chromium (Debian's
+package, driven over the DevTools protocol) loads every page: the notebook pages show the figures
+stored in their notebooks, the report pages show their PNGs, no page links to a missing local
+file or anchor, nothing is fetched from the network, no script fails. Two screenshots are left in
+the build folder (the test prints where) for a person to look at.
+Skipped only where there is neither chromium nor apt-get to install it (`make browser`).
+"""
+import importlib, json, shutil, subprocess, sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+try:
+    import build_docs, site_check
+finally:
+    sys.path.pop(0)
+
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+
+
+def _chromium():
+    exe = site_check.find_browser()
+    if exe: return exe
+    if not shutil.which("apt-get"):
+        pytest.skip("neither chromium nor apt-get: the docs browser test needs Debian's chromium (make browser)")
+    subprocess.run(["bash", str(ROOT / "tools" / "install_chromium.sh")], check=False)
+    exe = site_check.find_browser()
+    if not exe: pytest.fail("apt-get is there but chromium could not be installed: run `make browser` (needs root)")
+    return exe
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("docs")
+    rc, warnings = build_docs.build(out=tmp / "html", src=tmp / "src", quiet=True)
+    assert rc == 0, "sphinx-build failed"
+    # a markdown link to a missing document is a warning and rendered without <a>: the browser can't see it
+    assert not warnings, "the docs build warned:\n" + "\n".join(warnings)
+    return tmp / "html"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with site_check.Chromium(_chromium()) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def pages(site, browser):
+    "Every page of the site, checked in the browser: {path relative to the site: check_page's dict}."
+    return {p.relative_to(site).as_posix(): site_check.check_page(browser, p) for p in site_check.site_pages(site)}
+
+
+def _figures(nb_path: Path) -> int:
+    "How many figures the site should show for a notebook: image outputs of the cells it keeps."
+    nb = build_docs.doc_notebook(json.loads(nb_path.read_text()))
+    return sum(any(m in o.get("data", {}) for m in IMAGE_MIMES)
+               for c in nb["cells"] if c["cell_type"] == "code"
+               and not {"remove-cell", "remove-output"} & set(c["metadata"].get("tags", []))
+               for o in c.get("outputs", []))
+
+
+def test_every_notebook_module_and_report_has_a_page(site):
+    for nb in build_docs.notebooks():
+        assert (site / "nbs" / f"{nb.stem}.html").exists(), nb
+    for m in build_docs.modules():
+        assert (site / "api" / f"{m}.html").exists(), m
+    for d in (ROOT / "reports").glob("*/"):
+        assert (site / "reports" / d.name / "README.html").exists(), d
+    assert "Score-based data pruning" in (site / "index.html").read_text()   # README is the landing page
+
+
+def test_api_pages_document_every_public_function_and_class(site):
+    "autodoc only warns when a module fails to import: an empty API page would pass unnoticed."
+    import inspect
+    for m in build_docs.modules():
+        mod = importlib.import_module(f"scoreextra.{m}")
+        html = (site / "api" / f"{m}.html").read_text()
+        documented = [n for n in getattr(mod, "__all__", []) if (inspect.isfunction(o := getattr(mod, n)) or inspect.isclass(o)) and o.__doc__]
+        missing = [n for n in documented if f'id="scoreextra.{m}.{n}"' not in html]
+        assert not missing, f"scoreextra.{m}: not on its API page: {missing}"
+    # docments (trailing comments) become parameter fields: select's keep_frac is described
+    html = (site / "api" / "prune.html").read_text()
+    assert "keep_frac" in html and "Parameters" in html
+
+
+def test_notebook_pages_show_their_figures(pages):
+    for nb in build_docs.notebooks():
+        r = pages[f"nbs/{nb.stem}.html"]
+        shown = [i for i in r["loaded_images"] if i["in_article"]]
+        assert not r["broken_images"], f"{nb.name}: images that did not load: {r['broken_images']}"
+        assert len(shown) >= _figures(nb), f"{nb.name}: {_figures(nb)} figures stored, {len(shown)} shown"
+
+
+def test_report_pages_show_their_figures(pages):
+    for d in (ROOT / "reports").glob("*/"):
+        n = len(list(d.glob("*.png")))
+        r = pages[f"reports/{d.name}/README.html"]
+        assert not r["broken_images"], f"{d.name}: {r['broken_images']}"
+        assert len([i for i in r["loaded_images"] if i["in_article"]]) >= n, f"{d.name}: {n} PNGs, fewer shown"
+
+
+def test_no_page_links_to_a_missing_target_or_the_network(pages):
+    bad = {p: {k: r[k] for k in ("broken_links", "broken_images", "network", "js_errors") if r[k]} for p, r in pages.items()}
+    bad = {p: v for p, v in bad.items() if v}
+    assert not bad, json.dumps(bad, indent=1)
+    assert len(pages) >= len(build_docs.notebooks()) + len(build_docs.modules())
+
+
+def test_checker_sees_broken_images_links_and_network(tmp_path, browser):
+    "The browser checks would pass vacuously if they could not see a broken page: show that they do."
+    png = next((ROOT / "reports").rglob("*.png"))
+    shutil.copy(png, tmp_path / "ok.png")
+    (tmp_path / "ok.html").write_text('<html><body><p id="here">target</p></body></html>')
+    (tmp_path / "bad.html").write_text(
+        '<html><body><article><img src="ok.png"><img src="missing.png"><a href="ok.html#here">fine</a>'
+        '<a href="nope.html">gone</a><a href="ok.html#nowhere">no anchor</a>'
+        '<script src="https://example.invalid/x.js"></script></article></body></html>')
+    r = site_check.check_page(browser, tmp_path / "bad.html")
+    assert [Path(i["src"]).name for i in r["loaded_images"]] == ["ok.png"]
+    assert [Path(s).name for s in r["broken_images"]] == ["missing.png"]
+    assert len(r["broken_links"]) == 2 and any("nope.html" in l for l in r["broken_links"]) \
+        and any("#nowhere" in l for l in r["broken_links"])
+    assert r["network"] == ["https://example.invalid/x.js"]
+
+
+def test_screenshots_of_two_pages(site, browser, pages):
+    "Left in the build folder for a person to look at (the path is printed with -s)."
+    out = site.parent / "screenshots"
+    out.mkdir(exist_ok=True)
+    for pg in ("index.html", "reports/fashion_mnist/README.html"):
+        if not (site / pg).exists(): continue
+        browser.load((site / pg).as_uri()); browser.inspect()
+        shot = browser.screenshot(out / (pg.replace("/", "_").removesuffix(".html") + ".png"))
+        assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    print("screenshots in", out)
+
+
+def test_doc_notebook_applies_nbdev_directives():
+    cell = lambda src, outs=(): {"cell_type": "code", "metadata": {}, "source": src, "outputs": list(outs), "execution_count": None}
+    nb = {"cells": [cell("#| default_exp core"), cell("#| hide\nimport secret"), cell("#| export\ndef f(): pass"),
+                    cell("#| echo: false\nprint(1)", [{"output_type": "stream", "name": "stdout", "text": "1\n"}]),
+                    cell("#|hide\n"), {"cell_type": "markdown", "metadata": {}, "source": "# t"}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    out = build_docs.doc_notebook(nb)
+    code = [c for c in out["cells"] if c["cell_type"] == "code"]
+    assert [(c["source"], c["metadata"]["tags"]) for c in code] == [
+        ("import secret", ["remove-cell"]), ("def f(): pass", []), ("print(1)", ["remove-input"])]
+    assert out["metadata"]["language_info"]["name"] == "python" and nb["cells"][1]["source"].startswith("#| hide")
