@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv data browser readme docs clean-venv
+.PHONY: demo test venv data browser readme notebooks docs clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,14 @@ test: venv data browser
 readme: venv
 	$(BIN)/python tools/make_readme.py
 
-# The documentation site, built offline into _docs/ (open _docs/index.html): README as the landing
+# Re-execute the notebooks in place, keeping their outputs (tools/execute_notebooks.py: cwd nbs/, one
+# thread, stderr dropped, the code cells' hash stored for tests/test_notebooks.py, nbdev-clean).
+# One notebook: make notebooks NBS=nbs/07_gnn.ipynb
+NBS ?= nbs/*.ipynb
+notebooks: venv data
+	OMP_NUM_THREADS=1 $(BIN)/python tools/execute_notebooks.py $(NBS)
+
+# The documentation site, built offline into _docs/html/ (open _docs/html/index.html): README as the landing
 # page, every notebook with its stored outputs (never executed here), the API reference, the reports.
 docs: venv
 	$(BIN)/python tools/build_docs.py

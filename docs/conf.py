@@ -1,9 +1,9 @@
 """Sphinx configuration of the scoreextra documentation site.
 
-`make docs` (tools/build_docs.py) lays out a source tree in _docs_src/ (README as the landing
+`make docs` (tools/build_docs.py) lays out a source tree in _docs/src/ (README as the landing
 page, the notebooks of nbs/ with their stored outputs, one API page per module, the committed
-reports) and builds it with this configuration into _docs/. Nothing is executed and nothing is
-fetched: notebooks are rendered as stored (nb_execution_mode = "off") and the theme ships its
+reports) and builds it with this configuration into _docs/html/. Nothing is executed and nothing
+is fetched: notebooks are rendered as stored (nb_execution_mode = "off") and the theme ships its
 assets, so the build works offline.
 """
 import re

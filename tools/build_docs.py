@@ -1,6 +1,6 @@
 """Build the documentation site offline: `python tools/build_docs.py` (what `make docs` runs).
 
-Lays out a Sphinx source tree in _docs_src/ that mirrors the repository, so that relative links
+Lays out a Sphinx source tree in _docs/src/ that mirrors the repository, so that relative links
 written in README.md and the reports resolve as they do on a code host:
 
 - index.md: README.md (generated from nbs/index.ipynb), the landing page, with the site's tables
@@ -12,14 +12,16 @@ written in README.md and the reports resolve as they do on a code host:
 - reports/<name>/README.md: each committed report with its tables, figures and CSV downloads
   appended (those its README does not already show), and report.ipynb as a sub-page.
 
-then runs sphinx-build with docs/conf.py into _docs/. Both folders are git-ignored.
+then runs sphinx-build with docs/conf.py into _docs/html/ (open _docs/html/index.html); _docs/ is
+git-ignored.
 Usage: python tools/build_docs.py [--out DIR] [--quiet]
 """
 import argparse, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SRC, OUT = ROOT / "_docs_src", ROOT / "_docs"
+DOCS = ROOT / "_docs"                     # git-ignored; myst-nb also writes _docs/jupyter_execute/
+SRC, OUT = DOCS / "src", DOCS / "html"
 DIRECTIVE = re.compile(r"^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$")
 
 

@@ -6,7 +6,7 @@ exist (or to an anchor the target page does not have), resources fetched from th
 site must work offline) and JavaScript exceptions. tests/test_docs.py runs it on a fresh build.
 
 Usage: python tools/site_check.py [SITE_DIR] [--shots DIR PAGE...]
-       (SITE_DIR defaults to _docs/; --shots saves a 1280-wide screenshot of each PAGE, e.g. nbs/07_gnn.html)
+       (SITE_DIR defaults to _docs/html/; --shots saves a 1280-wide screenshot of each PAGE, e.g. nbs/07_gnn.html)
 """
 import base64, json, os, re, shutil, subprocess, tempfile, time
 from html.parser import HTMLParser
@@ -164,7 +164,7 @@ def site_pages(site: Path):
 def main(argv=None):
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("site", nargs="?", type=Path, default=Path(__file__).resolve().parents[1] / "_docs")
+    ap.add_argument("site", nargs="?", type=Path, default=Path(__file__).resolve().parents[1] / "_docs" / "html")
     ap.add_argument("--shots", nargs="+", metavar=("DIR", "PAGE"))
     a = ap.parse_args(argv)
     bad = 0
