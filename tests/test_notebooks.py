@@ -86,7 +86,8 @@ def test_unstable_outputs_are_found():
 
 def test_execute_keeps_outputs_drops_stderr_and_stores_hash_through_clean(tmp_path):
     cell = lambda i, src: {"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {}, "outputs": [], "source": src}
-    nb = {"cells": [cell(0, "import os, sys\nprint('threads', os.environ['OMP_NUM_THREADS'], os.path.basename(os.getcwd()))"),
+    nb = {"cells": [cell(0, "import os, sys, time\nprint('threads', os.environ['OMP_NUM_THREADS'], flush=True); time.sleep(0.3)\n"
+                            "print(os.path.basename(os.getcwd()))"),
                     cell(1, "sys.stderr.write('progress 50%\\n')\n6 * 7"),
                     cell(2, "#| eval: false\nraise RuntimeError('eval: false cells must not run')"),
                     cell(3, "import matplotlib.pyplot as plt\nplt.plot([0, 1]); plt.show()")],
@@ -98,7 +99,8 @@ def test_execute_keeps_outputs_drops_stderr_and_stores_hash_through_clean(tmp_pa
     assert r.returncode == 0, r.stdout + r.stderr
     out = _load(p)
     c = out["cells"]
-    assert "".join(c[0]["outputs"][0]["text"]) == "threads 1 nbs\n"                       # OMP_NUM_THREADS=1, cwd nbs/
+    assert len(c[0]["outputs"]) == 1 and "".join(c[0]["outputs"][0]["text"]) == "threads 1\nnbs\n"  # one thread, cwd nbs/,
+                                                                                    # chunks merged
     assert [o["output_type"] for o in c[1]["outputs"]] == ["execute_result"]        # stderr stream dropped
     assert "".join(c[1]["outputs"][0]["data"]["text/plain"]) == "42"
     assert c[2]["outputs"] == [] and c[2]["metadata"] == {}                         # not run, no leftover tag

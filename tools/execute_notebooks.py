@@ -5,7 +5,8 @@ nbs/*.ipynb). For each notebook it:
 
 - executes it top to bottom with nbclient (working directory nbs/ unless --cwd, OMP_NUM_THREADS=1,
   a generous per-cell timeout); cells marked `#| eval: false` (or `#| gpu`) are not run;
-- drops stderr stream outputs (progress bars, warnings that print local paths);
+- drops stderr stream outputs (progress bars, warnings that print local paths) and merges the
+  stdout chunks of a cell into one output;
 - stores a hash of its code-cell sources in the notebook metadata (`scoreextra.source_hash`;
   nbdev-clean keeps it: `allowed_metadata_keys` in pyproject.toml), so that
   tests/test_notebooks.py can tell when a code cell changed after the outputs were made;
@@ -107,6 +108,17 @@ def unstable_outputs(nb: dict):
     return found
 
 
+def _merge_streams(outputs):
+    "Consecutive stdout chunks as one output, as a reader sees them (and as stable diffs want them)."
+    merged = []
+    for o in outputs:
+        if merged and o.get("output_type") == "stream" and merged[-1].get("output_type") == "stream" \
+                and merged[-1].get("name") == o.get("name"):
+            merged[-1]["text"] = "".join(merged[-1]["text"]) + "".join(o["text"])
+        else: merged.append(o)
+    return merged
+
+
 def execute(path: Path, timeout: int = 1800, skip_flags=("gpu",), cwd: Path = ROOT / "nbs") -> dict:
     "Execute one notebook in place (see the module docstring); returns it as written."
     import nbformat
@@ -124,13 +136,15 @@ def execute(path: Path, timeout: int = 1800, skip_flags=("gpu",), cwd: Path = RO
     # ipc: the kernel talks over local sockets, not TCP (no "running over TCP without encryption" warning)
     with tempfile.TemporaryDirectory(prefix="nbexec-") as sock:
         km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sock) / "kernel"))
-        NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
+        try: NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(cwd)}}).execute()
+        finally:      # a client given its km leaves the kernel running
+            if km.has_kernel: km.shutdown_kernel(now=True)
     for c in nb.cells:
         if c.cell_type != "code": continue
         if id(c) in skipped:
             c.metadata.tags.remove(SKIP_TAG)
             if not c.metadata.tags: del c.metadata["tags"]
-        c.outputs = [o for o in c.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+        c.outputs = _merge_streams([o for o in c.outputs if not (o.output_type == "stream" and o.name == "stderr")])
     assert source_hash(nb) == h, "sources changed during execution"
     nb.metadata[META_KEY] = {"source_hash": h}
     nbformat.write(nb, path)
