@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .core import check_indices, get_device
 from .data import BatchLoader, Dataset, to_tensor
-from .train import Callback, fit
+from .train import Callback, eval_mode, fit
 from .scores import DURecorder, dynamic_uncertainty
 from .turtle import to_pixels
 
@@ -277,12 +277,10 @@ class EpochEndDURecorder(DURecorder):
 
     def after_epoch(self, trainer):
         ds, model, dev = trainer.ds, trainer.model, trainer.device
-        was_training = model.training
-        pm = pixel_model(model, ds).eval()
         gen = torch.Generator().manual_seed(_subseed(self.seed, trainer.epoch))
         clip = (0.0, 1.0) if ds.is_image else None
         p_epoch = np.empty(len(self.idx), dtype=np.float32)
-        try:
+        with eval_mode(pixel_model(model, ds)) as pm:
             for x, y, bidx in BatchLoader(ds, self.idx, batch_size=self.batch_size, device=dev):
                 xp = to_pixels(x, ds)
                 if self.adversarial: xp = pgd(pm, xp, y, clip=clip, generator=gen, **self.attack)
@@ -290,7 +288,6 @@ class EpochEndDURecorder(DURecorder):
                 pos = self._positions(bidx, trainer.epoch)
                 self._record(pos, logits, y); self.seen[pos] = True
                 if self.keep_history: p_epoch[pos] = self.ring[pos, self.epochs_recorded % self.window]
-        finally: model.train(was_training)
         if self.keep_history: self._hist.append(p_epoch)
         super().after_epoch(trainer)
 
@@ -317,10 +314,7 @@ def _eval_batches(model, ds, idx, batch_size, device):
     dev = get_device(device)
     idx = np.arange(len(ds)) if idx is None else check_indices("idx", idx, len(ds))
     if len(idx) == 0: raise ValueError("idx is empty: nothing to evaluate")
-    was_training = model.training
-    model.to(dev).eval()
-    try: yield pixel_model(model, ds).to(dev), BatchLoader(ds, idx, batch_size=batch_size, device=dev)
-    finally: model.train(was_training)
+    with eval_mode(model.to(dev)): yield pixel_model(model, ds).to(dev), BatchLoader(ds, idx, batch_size=batch_size, device=dev)
 
 def robust_accuracy(model:nn.Module, # trained on `ds`'s normalised inputs (as from `fit`)
                     ds:Dataset, idx=None, # samples to evaluate (default all)

@@ -348,14 +348,17 @@ def knn_extrapolate(embeddings, # (n, d) embeddings of every sample, dataset ord
     out, info = np.empty(n), {}
     out[seed_idx] = seed_scores
     rest = _non_seeds(n, seed_idx)
-    if len(rest):
-        index = _index_for(e[seed_idx], method, e, k, rows=rest, target_recall=target_recall, threads=threads, **search_kw)
-        for s in range(0, len(rest), chunk):
-            r = rest[s:s + chunk]
-            d, i = index.search(e[r], k, chunk=chunk, dtype=np.float64)
-            out[r] = _eq6(d, seed_scores[i], weighted)
-        info = index.info
+    if len(rest): out[rest], info = _eq6_rest(e, seed_idx, seed_scores, rest, k, weighted=weighted, method=method, chunk=chunk,
+                                             target_recall=target_recall, threads=threads, **search_kw)
     return (out, info) if return_info else out
+
+def _eq6_rest(e:np.ndarray, seed_idx, seed_scores, rest:np.ndarray, k:int, *, weighted:bool, method:str, chunk:int, **search_kw):
+    "(Eq. 6 scores of the samples `rest` from their k nearest seeds, the search index's `info`); inputs already checked."
+    index, vals = _index_for(e[seed_idx], method, e, k, rows=rest, **search_kw), np.empty(len(rest))
+    for s in range(0, len(rest), chunk):
+        d, i = index.search(e[rest[s:s + chunk]], k, chunk=chunk, dtype=np.float64)
+        vals[s:s + chunk] = _eq6(d, seed_scores[i], weighted)
+    return vals, index.info
 
 # %% ../nbs/06_knn.ipynb #944a0dc7
 EXTRAPOLATORS = Registry("extrapolator")
@@ -422,10 +425,9 @@ class KNNExtrapolator:
                                 exclude=None if exclude is None else exclude[sl])
             yield sl, d, i
 
-    def _extrapolate(self, rest:np.ndarray) -> np.ndarray:
-        out = np.empty(len(rest))
-        for sl, d, i in self._search(np.arange(len(self.seed_idx)), rest, self.k):
-            out[sl] = _eq6(d, self.seed_scores[i], self.weighted)
+    def _extrapolate(self, rest:np.ndarray) -> np.ndarray:   # the search and Eq. 6 of `knn_extrapolate`, on the checked inputs
+        out, self.search_info["seeds"] = _eq6_rest(self.emb, self.seed_idx, self.seed_scores, rest, self.k, weighted=self.weighted,
+                                                   method=self.method, chunk=self.chunk, **self.search_kw)
         return out
 
 # %% ../nbs/06_knn.ipynb #4b75a642

@@ -185,7 +185,7 @@ def _margins(z:np.ndarray, y:np.ndarray) -> np.ndarray:
     return zy - other.max(-1)
 
 # %% ../nbs/04_scores.ipynb #b2c87720
-from .train import Callback
+from .train import Callback, eval_mode
 
 def _rowwise(fn:Callable, a:np.ndarray, chunk:int=1 << 16) -> np.ndarray:
     "`fn` applied to row chunks of `a` (bounds the float64 temporaries to chunk × a.shape[1])."
@@ -193,19 +193,11 @@ def _rowwise(fn:Callable, a:np.ndarray, chunk:int=1 << 16) -> np.ndarray:
     for s in range(0, len(a), chunk): out[s:s + chunk] = fn(a[s:s + chunk])
     return out
 
-def _module_modes(model:torch.nn.Module) -> list[bool]: return [m.training for m in model.modules()]
-def _restore_modes(model:torch.nn.Module, modes:list[bool]):
-    for m, t in zip(model.modules(), modes): m.training = t
-
 def clean_logits(trainer, out) -> torch.Tensor:
     "Logits of an extra no-grad forward on `out.x_clean` in eval mode (R-clean-batch); every module's mode is restored after."
     cached = getattr(out, "_clean_logits", None)   # DU and TDDS recorders on one run share the forward
     if cached is not None: return cached
-    model, modes = trainer.model, _module_modes(trainer.model)
-    try:
-        model.eval()
-        with torch.no_grad(): z = model(out.x_clean).detach()
-    finally: _restore_modes(model, modes)
+    with eval_mode(trainer.model) as model, torch.no_grad(): z = model(out.x_clean).detach()
     try: out._clean_logits = z
     except AttributeError: pass                   # slotted BatchOut: no sharing, still correct
     return z

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from contextlib import contextmanager
 from fastcore.basics import patch
 import warnings
 with warnings.catch_warnings():   # in a kernel without ipywidgets tqdm.auto warns on import and falls back to the text bar
@@ -26,8 +27,8 @@ from .core import DamagedArtefact, check_indices, get_device, load_torch, save_t
 from .data import BatchLoader, Dataset, augment_batch
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'SCHEDULES', 'BatchOut', 'Callback', 'make_optimizer', 'make_schedule', 'evaluate', 'predict_logits',
-           'embed_all', 'Trainer', 'fit']
+__all__ = ['OPTIMIZERS', 'SCHEDULES', 'BatchOut', 'Callback', 'make_optimizer', 'make_schedule', 'eval_mode', 'evaluate',
+           'predict_logits', 'embed_all', 'Trainer', 'fit']
 
 # %% ../nbs/03_train.ipynb #7d202035
 @dataclass
@@ -74,6 +75,16 @@ def make_schedule(name:str|None, # None, "onecycle" or "cosine"
     if name == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
     raise ValueError(f"unknown schedule {name!r}; expected one of {list(SCHEDULES)}")
 
+# %% ../nbs/03_train.ipynb #ced1e935
+@contextmanager
+def eval_mode(model:nn.Module):
+    "Within the block `model` is in eval mode; afterwards every submodule has its own mode back."
+    modes = [m.training for m in model.modules()]
+    model.eval()
+    try: yield model
+    finally:
+        for m, t in zip(model.modules(), modes): m.training = t
+
 # %% ../nbs/03_train.ipynb #907780e8
 def _model_device(model:nn.Module) -> torch.device:
     p = next(model.parameters(), None)
@@ -85,15 +96,12 @@ def _eval_pass(model:nn.Module, ds:Dataset, idx, batch_size:int, device, fn:Call
     device = _model_device(model) if device is None else get_device(device)
     idx = np.arange(len(ds), dtype=np.int64) if idx is None else check_indices("idx", idx, len(ds))
     if len(idx) == 0: raise ValueError("idx is empty: nothing to evaluate")
-    was_training = model.training
-    model.to(device).eval()
-    try:
-        i = 0
+    i = 0
+    with eval_mode(model.to(device)):
         for x, y, _ in BatchLoader(ds, idx, batch_size=batch_size, shuffle=False, device=device):
             r = fn(model, x, y).float().cpu().numpy()
             if out is None: out = np.empty((len(idx),) + r.shape[1:], dtype=np.float32)
             out[i:i + len(r)] = r; i += len(r)
-    finally: model.train(was_training)
     return out
 
 def evaluate(model:nn.Module, ds:Dataset, idx=None, *, batch_size:int=1024, device=None) -> float:

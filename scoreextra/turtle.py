@@ -20,6 +20,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .core import atomic_path, check_indices, get_device, to_numpy
 from .data import BatchLoader, Dataset
+from .train import eval_mode
 from .scores import dynamic_uncertainty
 
 # %% auto #0
@@ -246,14 +247,9 @@ def embed_with(model:nn.Module, # any module mapping a batch to (B, d) features 
         if not arr.is_floating_point(): raise TypeError(f"data must be a Dataset or a float array, got dtype {arr.dtype}")
         if pixels: raise ValueError("pixels=True needs a Dataset (its mean/std); pass [0, 1] arrays directly instead")
         batches = (arr[i:i+batch_size].to(dev, torch.float32) for i in range(0, len(arr), batch_size))
-    was_training = model.training
-    model.to(dev).eval()
     out = []
-    try:
-        with torch.no_grad():
-            for x in batches:
-                out.append(model(transform(x) if transform else x).flatten(1).float().cpu())
-    finally: model.train(was_training)
+    with eval_mode(model.to(dev)), torch.no_grad():
+        for x in batches: out.append(model(transform(x) if transform else x).flatten(1).float().cpu())
     return torch.cat(out).numpy()
 
 # %% ../nbs/09_turtle.ipynb #408c15e6
