@@ -8,7 +8,7 @@ Docs: https://scoreextra.github.io/scoreextra/paradigms.html.md"""
 
 # %% ../nbs/14_paradigms.ipynb #b0254145
 from __future__ import annotations
-import dataclasses, inspect, json, shutil, time
+import dataclasses, json, shutil, time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,8 +26,9 @@ from .prune import select, random_scores
 from .metrics import extrapolation_correlations
 from .turtle import turtle, turtle_du, cluster_accuracy, pca_whitened_pixels
 from .adversarial import AT_METHODS, ATTACK_LOSSES, EpochEndDURecorder, adversarial_fit, robust_accuracy, _check_attack
-from .pipeline import (STAGES, EXPANDERS, REPORTERS, STAGE_LEVELS, ConfigError, Job, run_stage, dataset_defaults,
-                                 _dataset, _make_extrapolator, _finished, _need, _pm)
+from .stages import (STAGES, EXPANDERS, REPORTERS, ConfigError, Job, cached_dataset, finished_runs, job_order, mean_pm, need,
+                               run_stage, stage_seconds)
+from .supervised import dataset_defaults, make_extrapolator
 
 # %% auto #0
 __all__ = ['EMBEDDING_DEFAULTS', 'TURTLE_DEFAULTS', 'UNSUP_SAMPLERS', 'AT_DEFAULTS', 'RECIPE_KEYS', 'RECORD_DEFAULTS',
@@ -71,10 +72,10 @@ def compute_embedding(dataset:str, # a name in DATASETS; its train split is embe
                       spec:dict, # see `embedding_spec`
                       *, device=None) -> tuple[np.ndarray, dict]:
     "(n, d) float32 representations of `dataset`'s train split, and a dict of facts about them."
-    spec, ds, info = embedding_spec(spec), _dataset(dataset), {}
+    spec, ds, info = embedding_spec(spec), cached_dataset(dataset), {}
     if spec["kind"] == "pca_whitened": z = pca_whitened_pixels(ds, spec["dim"], seed=spec["seed"])
     elif spec["kind"] == "cnn_other_split":
-        other = _dataset(dataset, spec["split"])
+        other = cached_dataset(dataset, spec["split"])
         seed_everything(spec["seed"])
         net = get_model(spec["model"], other.num_classes, other.in_shape)
         fit(net, other, epochs=spec["epochs"], batch_size=spec["batch_size"], lr=spec["lr"], schedule=spec["schedule"],
@@ -97,13 +98,12 @@ def embed_config(dataset:str, embedding:dict) -> dict:
     DATASETS.get(dataset)
     return dict(dataset=dataset, embedding=embedding_spec(embedding))
 
+@STAGES.register("turtle_embed", level=0, main_phase="embedding")
 def _turtle_embed(cfg, folder, *, runs_root, device=None, progress=False):
     with folder.phase("embedding"):
         z, info = compute_embedding(cfg["dataset"], cfg["embedding"], device=device)
         folder.save("embeddings.npy", z)
     folder.save_json("metrics.json", info)
-
-STAGES["turtle_embed"] = _turtle_embed   # set, not `register`: reloading the module must not fail
 
 # %% ../nbs/14_paradigms.ipynb #d30e5cdb
 TURTLE_DEFAULTS = dict(epochs=400, batch_size=10_000, inner_steps=10, gamma=10.0, inner_lr=1e-3, outer_lr=1e-3, warm_start=False)
@@ -153,9 +153,11 @@ def _embedding_of(cfg, runs_root, device=None) -> tuple[np.ndarray, RunFolder]:
     f = run_stage("turtle_embed", embed_config(cfg["dataset"], cfg["embedding"]), runs_root, device=device)
     return f.load("embeddings.npy"), f
 
+@STAGES.register("turtle_score", level=1, main_phase=lambda c: "full_scoring" if c["seed_size"] is None else "subset_training",
+                 parents=lambda c: [("turtle_embed", embed_config(c["dataset"], c["embedding"]))])
 def _turtle_score(cfg, folder, *, runs_root, device=None, progress=False):
     Z, _ = _embedding_of(cfg, runs_root, device)
-    ds = _dataset(cfg["dataset"]); n, full = len(ds), cfg["seed_size"] is None
+    ds = cached_dataset(cfg["dataset"]); n, full = len(ds), cfg["seed_size"] is None
     with folder.phase("sampling"):
         idx = np.arange(n) if full else sample_subset(n, cfg["seed_size"], cfg["sampler"], embeddings=Z, seed=cfg["seed"])
         folder.save("seed_idx.npy", idx)
@@ -171,8 +173,6 @@ def _turtle_score(cfg, folder, *, runs_root, device=None, progress=False):
     folder.save_json("log.json", log)
     folder.save_json("metrics.json", dict(cluster_acc=cluster_accuracy(ds.y, labels), cluster_acc_trained=cluster_accuracy(ds.y[idx], labels[idx]),
                                           clusters=int(len(np.unique(labels))), n=int(n), m=int(len(idx))))
-
-STAGES["turtle_score"] = _turtle_score
 
 # %% ../nbs/14_paradigms.ipynb #f48483ca
 _GRAPHS: dict = {}
@@ -190,7 +190,7 @@ def _graph_for(key:str, emb:np.ndarray, ext:GNNExtrapolator):
 def extrapolate_in_space(name:str, k:int, emb:np.ndarray, labels, seed_idx, seed_scores, *, seed:int=0, params:dict|None=None,
                          device=None, graph_key:str|None=None) -> tuple[np.ndarray, dict]:
     "Scores for all n from the seeds' scores with extrapolator `name` (seeds keep theirs), and facts about the fit."
-    ext = _make_extrapolator(name, k, seed, dict(params or {}), device)
+    ext = make_extrapolator(name, k, seed, dict(params or {}), device)
     info = {}
     if isinstance(ext, GNNExtrapolator) and graph_key is not None:
         g, info["graph_build_s"] = _graph_for(graph_key, emb, ext)
@@ -212,6 +212,7 @@ def turtle_extrapolate_config(score:dict, # a subset `turtle_score` config
     "Config of a `turtle_extrapolate` stage on top of the subset TURTLE run `score` (no labels: knn, gnn)."
     return _extrapolation_config("turtle_extrapolate", score, extrapolator, k, seed, params, unsupervised=True)
 
+@STAGES.register("turtle_extrapolate", level=2, parents=lambda c: [("turtle_score", c["score"])], main_phase="extrapolation")
 def _turtle_extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     sub = run_stage("turtle_score", cfg["score"], runs_root, device=device)
     Z, ef = _embedding_of(cfg["score"], runs_root, device)
@@ -220,8 +221,6 @@ def _turtle_extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
                                        seed=cfg["seed"], params=cfg["params"], device=device, graph_key=str(ef.path))
         folder.save("scores.npy", s)
     folder.save_json("metrics.json", info)
-
-STAGES["turtle_extrapolate"] = _turtle_extrapolate
 
 # %% ../nbs/14_paradigms.ipynb #31757b18
 _POOLS: dict = {}
@@ -244,7 +243,7 @@ def adv_data(dataset:str, train_subset:dict|None=None) -> tuple[Dataset, np.ndar
     spec = train_subset_spec(train_subset)
     key = (dataset, json.dumps(spec, sort_keys=True))
     if key not in _POOLS:
-        ds = _dataset(dataset)
+        ds = cached_dataset(dataset)
         if spec is None: _POOLS[key] = (ds, np.arange(len(ds)))
         else:
             if "drop_first" in spec: pool = np.arange(min(spec["drop_first"], len(ds)), len(ds))
@@ -324,6 +323,8 @@ def adv_score_config(dataset:str, seed_size:float|int|None=None, seed:int=0, *, 
     return dict(dataset=dataset, train_subset=train_subset_spec(train_subset), seed_size=seed_size,
                 sampler=None if seed_size is None else sampler, seed=_check_int("seed", seed, 0), at=at, record=record_spec(record, at))
 
+@STAGES.register("adv_score", level=0, main_phase=lambda c: "full_scoring" if c["seed_size"] is None else "subset_training",
+                 unledgered=lambda c: {"embedding"} if c["seed_size"] is None else set())   # the ground truth needs no embedding
 def _adv_score(cfg, folder, *, runs_root, device=None, progress=False):
     ds, pool = adv_data(cfg["dataset"], cfg["train_subset"])
     full, n = cfg["seed_size"] is None, len(ds)
@@ -342,8 +343,6 @@ def _adv_score(cfg, folder, *, runs_root, device=None, progress=False):
     folder.save_json("log.json", tr.log)
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
 
-STAGES["adv_score"] = _adv_score
-
 # %% ../nbs/14_paradigms.ipynb #7d191b4b
 ADV_SOURCES = ("random", "adv_extrapolate", "adv_score")
 
@@ -352,6 +351,7 @@ def adv_extrapolate_config(score:dict, # a subset `adv_score` config
     "Config of an `adv_extrapolate` stage (the AT code: knn, k = 12, params {weighted: False})."
     return _extrapolation_config("adv_extrapolate", score, extrapolator, k, seed, params, unsupervised=False)
 
+@STAGES.register("adv_extrapolate", level=1, parents=lambda c: [("adv_score", c["score"])], main_phase="extrapolation")
 def _adv_extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     sub = run_stage("adv_score", cfg["score"], runs_root, device=device, progress=progress)
     ds, _ = adv_data(cfg["score"]["dataset"], cfg["score"]["train_subset"])
@@ -374,9 +374,11 @@ def adv_prune_config(source_stage:str, # random | adv_extrapolate | adv_score (f
                 source={"stage": source_stage, "config": None if source_stage == "random" else source_config},
                 prune_rate=float(prune_rate), seed=_check_int("seed", seed, 0), at=at_spec(dataset, at), eval=eval_spec(eval))
 
+@STAGES.register("adv_prune_train", level=2, main_phase="final_training",
+                 parents=lambda c: [] if c["source"]["stage"] == "random" else [(c["source"]["stage"], c["source"]["config"])])
 def _adv_prune_train(cfg, folder, *, runs_root, device=None, progress=False):
     ds, _ = adv_data(cfg["dataset"], cfg["train_subset"])
-    test, st = _dataset(cfg["dataset"], "test"), cfg["source"]["stage"]
+    test, st = cached_dataset(cfg["dataset"], "test"), cfg["source"]["stage"]
     src = None if st == "random" else run_stage(st, cfg["source"]["config"], runs_root, device=device, progress=progress)
     with folder.phase("selection"):
         scores = random_scores(len(ds), cfg["seed"]) if src is None else src.load("scores.npy")
@@ -396,8 +398,6 @@ def _adv_prune_train(cfg, folder, *, runs_root, device=None, progress=False):
     folder.save_json("log.json", tr.log)
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
 
-STAGES["adv_extrapolate"], STAGES["adv_prune_train"] = _adv_extrapolate, _adv_prune_train
-
 # %% ../nbs/14_paradigms.ipynb #59318ce0
 UNSUP_KEYS = {"paradigm", "name", "description", "dataset", "embedding", "seed_sizes", "seeds", "sampler", "turtle", "window",
               "ground_truth", "extrapolators", "runs_root", "report_dir", "paper", "notes"}
@@ -413,15 +413,15 @@ def _config_errors(where:str):
     except (ValueError, KeyError, TypeError) as e: raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from e
 
 def _common_checks(cfg, keys:set, required:tuple, where:str):
-    _need(isinstance(cfg, dict), f"expected a mapping, got {type(cfg).__name__}", where)
+    need(isinstance(cfg, dict), f"expected a mapping, got {type(cfg).__name__}", where)
     unknown = set(cfg) - keys
-    _need(not unknown, f"unknown key(s) {sorted(unknown)}; expected some of {sorted(keys)}", where)
-    for key in required: _need(key in cfg, f"missing key {key!r}", where)
-    _need(cfg["dataset"] in DATASETS, f"unknown dataset {cfg['dataset']!r}; expected one of {sorted(DATASETS)}", where)
-    _need(isinstance(cfg["seeds"], list) and cfg["seeds"] and all(isinstance(s, int) and s >= 0 for s in cfg["seeds"]),
+    need(not unknown, f"unknown key(s) {sorted(unknown)}; expected some of {sorted(keys)}", where)
+    for key in required: need(key in cfg, f"missing key {key!r}", where)
+    need(cfg["dataset"] in DATASETS, f"unknown dataset {cfg['dataset']!r}; expected one of {sorted(DATASETS)}", where)
+    need(isinstance(cfg["seeds"], list) and cfg["seeds"] and all(isinstance(s, int) and s >= 0 for s in cfg["seeds"]),
           f"seeds must be a non-empty list of ints >= 0, got {cfg['seeds']!r}", where)
     gt = cfg.get("ground_truth") or {}
-    _need(isinstance(gt, dict) and set(gt) <= {"seeds"}, f"ground_truth must be {{seeds: [...]}}, got {gt!r}", where)
+    need(isinstance(gt, dict) and set(gt) <= {"seeds"}, f"ground_truth must be {{seeds: [...]}}, got {gt!r}", where)
 
 def _adder():
     jobs, seen = [], set()
@@ -431,14 +431,12 @@ def _adder():
         return c
     return jobs, add
 
-def _sorted(jobs): return sorted(jobs, key=lambda j: STAGE_LEVELS.get(j.stage, 0))
-
 def expand_unsupervised(cfg:dict, where:str="config") -> list[Job]:
     "Validate an unsupervised (TURTLE-DU) experiment config; its jobs in dependency order."
     _common_checks(cfg, UNSUP_KEYS, ("dataset", "embedding", "seed_sizes", "seeds"), where)
     exts = cfg.get("extrapolators", [])
     for e in exts:
-        _need(isinstance(e, dict) and set(e) <= {"name", "k", "params"} and e.get("name") in EXTRAPOLATORS,
+        need(isinstance(e, dict) and set(e) <= {"name", "k", "params"} and e.get("name") in EXTRAPOLATORS,
               f"extrapolator {e!r} must be {{name: one of {sorted(EXTRAPOLATORS)}, k: [...], params: {{...}}}}", where)
     jobs, add = _adder()
     ds = cfg["dataset"]
@@ -454,20 +452,20 @@ def expand_unsupervised(cfg:dict, where:str="config") -> list[Job]:
                 for e in exts:
                     for k in np.atleast_1d(e.get("k", 10)).tolist():
                         add("turtle_extrapolate", turtle_extrapolate_config(sc, e["name"], k, seed=seed, params=e.get("params")))
-    return _sorted(jobs)
+    return job_order(jobs)
 
 def expand_adversarial(cfg:dict, where:str="config") -> list[Job]:
     "Validate an adversarial-training experiment config; its jobs in dependency order."
     _common_checks(cfg, ADV_KEYS, ("dataset", "seed_size", "seeds", "at", "prune"), where)
     p = cfg["prune"]
-    _need(isinstance(p, dict) and set(p) <= {"rate", "methods", "seeds", "epochs"} and "rate" in p,
+    need(isinstance(p, dict) and set(p) <= {"rate", "methods", "seeds", "epochs"} and "rate" in p,
           f"prune must be {{rate, methods, seeds, epochs}} with a rate, got {p!r}", where)
     methods = p.get("methods", list(ADV_METHODS))
-    for m in methods: _need(m in ADV_METHODS, f"prune: unknown method {m!r}; expected some of {list(ADV_METHODS)}", where)
+    for m in methods: need(m in ADV_METHODS, f"prune: unknown method {m!r}; expected some of {list(ADV_METHODS)}", where)
     e = cfg.get("extrapolator") or {"name": "knn", "k": 12, "params": {"weighted": False}}
-    _need(isinstance(e, dict) and set(e) <= {"name", "k", "params"}, f"extrapolator must be {{name, k, params}}, got {e!r}", where)
+    need(isinstance(e, dict) and set(e) <= {"name", "k", "params"}, f"extrapolator must be {{name, k, params}}, got {e!r}", where)
     gt_seeds = (cfg.get("ground_truth") or {"seeds": [1000]}).get("seeds", [])
-    _need(gt_seeds or "ground_truth" not in methods, "prune method 'ground_truth' needs ground_truth seeds", where)
+    need(gt_seeds or "ground_truth" not in methods, "prune method 'ground_truth' needs ground_truth seeds", where)
     jobs, add = _adder()
     ds, pool = cfg["dataset"], cfg.get("train_subset")
     with _config_errors(where):
@@ -486,9 +484,8 @@ def expand_adversarial(cfg:dict, where:str="config") -> list[Job]:
                 else:
                     src = exts.get(seed) or exts[cfg["seeds"][seed % len(cfg["seeds"])]]
                     add("adv_prune_train", adv_prune_config("adv_extrapolate", src, p["rate"], seed, **fin))
-    return _sorted(jobs)
+    return job_order(jobs)
 
-STAGE_LEVELS.update(turtle_embed=0, turtle_score=1, turtle_extrapolate=2, adv_score=0, adv_extrapolate=1, adv_prune_train=2)
 EXPANDERS["unsupervised"], EXPANDERS["adversarial"] = expand_unsupervised, expand_adversarial
 
 # %% ../nbs/14_paradigms.ipynb #96ff6276
@@ -498,7 +495,7 @@ def _adv_key(c:dict) -> str: return config_hash({k: c[k] for k in ("dataset", "t
 def _gt_index(runs_root, stage:str, keyfn) -> dict:
     "key → [(seed, folder path)] of the finished full-data runs of `stage`."
     out = {}
-    for path, c, _ in _finished(runs_root, stage):
+    for path, c, _ in finished_runs(runs_root, stage):
         if c["seed_size"] is None: out.setdefault(keyfn(c), []).append((c["seed"], path))
     return {k: [p for _, p in sorted(v)] for k, v in out.items()}
 
@@ -513,12 +510,12 @@ def _save(df:pd.DataFrame, out:Path, name:str, title:str):
     (out/f"{name}.md").write_text(f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=fmt) + "\n")
 
 def _ms(s:pd.Series, digits:int=4) -> str:
-    return _pm([s.mean()], [s.std()], digits)[0] if s.notna().any() else "—"
+    return mean_pm([s.mean()], [s.std()], digits)[0] if s.notna().any() else "—"
 
 def _extrapolation_rows(runs_root, stage:str, score_stage:str, keyfn):
     "Per finished `stage` run: (row with Pearson/Spearman on D_r against the paired full-data `score_stage` run, config, meta, subset folder)."
     gts = _gt_index(runs_root, score_stage, keyfn)
-    for path, c, meta in _finished(runs_root, stage):
+    for path, c, meta in finished_runs(runs_root, stage):
         sc = c["score"]; sub = RunFolder(runs_root, score_stage, sc, create=False)
         row = dict(dataset=sc["dataset"], seed_size=sc["seed_size"], seed=sc["seed"], extrapolator=c["extrapolator"], k=c["k"], path=str(path))
         cands = gts.get(keyfn(sc), [])
@@ -529,7 +526,7 @@ def collect_unsupervised(runs_root) -> dict:
     "Data frames of the finished TURTLE runs (`turtle`) and extrapolations with correlations (`extrapolations`)."
     runs_root = Path(runs_root)
     runs = []
-    for path, c, meta in _finished(runs_root, "turtle_score"):
+    for path, c, meta in finished_runs(runs_root, "turtle_score"):
         m = load_json(path/"metrics.json"); sec = meta.get("seconds", {})
         runs.append(dict(dataset=c["dataset"], seed_size=c["seed_size"], seed=c["seed"], cluster_acc=m["cluster_acc"],
                          cluster_acc_trained=m["cluster_acc_trained"], clusters=m["clusters"],
@@ -580,35 +577,22 @@ def report_unsupervised(runs_root, out_dir) -> dict:
     if len(t3):
         _save(t3, out, "table3_unsupervised", "Table 3 analogue: extrapolated TURTLE-DU vs full-data TURTLE-DU on D_r "
                     "(mean ± std over subset seeds; best k by mean Pearson; TURTLE cluster accuracy by Hungarian matching; seconds per phase)")
-        show = byk.assign(pearson=_pm(byk.pearson, byk.pearson_std), spearman=_pm(byk.spearman, byk.spearman_std)).drop(columns=["pearson_std", "spearman_std"])
+        show = byk.assign(pearson=mean_pm(byk.pearson, byk.pearson_std), spearman=mean_pm(byk.spearman, byk.spearman_std)).drop(columns=["pearson_std", "spearman_std"])
         _save(show, out, "table3_unsupervised_by_k", "Unsupervised TURTLE-DU: correlation on D_r for every extrapolator and k")
     return dict(table3=t3, table3_by_k=byk, **{f"unsupervised_{k}": v for k, v in c.items()})
 
-REPORTERS["unsupervised"] = report_unsupervised
-
 # %% ../nbs/14_paradigms.ipynb #626530bf
 ADV_PHASES = ("sampling", "subset_training", "full_scoring", "embedding", "extrapolation", "selection", "final_training", "evaluation")
-
-def _adv_seconds(runs_root, stage:str, cfg:dict|None) -> dict:
-    "Seconds of every phase that produced the run (`stage`, `cfg`), its parents included."
-    if stage == "random" or cfg is None: return {}
-    f = RunFolder(runs_root, stage, cfg, create=False)
-    s = dict(f.meta.get("seconds", {}))
-    if stage == "adv_score" and cfg["seed_size"] is None: s.pop("embedding", None)   # the ground truth needs no embedding
-    parent = {"adv_extrapolate": ("adv_score", cfg.get("score")), "adv_prune_train": (cfg.get("source", {}).get("stage"), cfg.get("source", {}).get("config"))}.get(stage)
-    if parent and parent[0]:
-        for k, v in _adv_seconds(runs_root, *parent).items(): s[k] = s.get(k, 0.0) + v
-    return s
 
 def collect_adversarial(runs_root) -> dict:
     "Data frames of the finished pruned AT runs (`prunes`, with seconds per phase) and extrapolations (`extrapolations`, with correlations)."
     runs_root = Path(runs_root)
     ext_rows = [row for row, *_ in _extrapolation_rows(runs_root, "adv_extrapolate", "adv_score", _adv_key)]
     rows = []
-    for path, c, meta in _finished(runs_root, "adv_prune_train"):
+    for path, c, meta in finished_runs(runs_root, "adv_prune_train"):
         st, sc = c["source"]["stage"], c["source"]["config"]
         method = {"random": "random", "adv_score": "ground truth"}.get(st) or f"extrapolated ({sc['extrapolator']} k={sc['k']}, seed subset {sc['score']['seed_size']:.0%})"
-        m, s = load_json(path/"metrics.json"), _adv_seconds(runs_root, "adv_prune_train", c)
+        m, s = load_json(path/"metrics.json"), stage_seconds("adv_prune_train", c, runs_root)
         rows.append(dict(dataset=c["dataset"], method=method, prune_rate=c["prune_rate"], seed=c["seed"], clean_acc=m["clean_acc"],
                          robust_acc=m["robust_acc"], n_kept=m["n_kept"], n=m["n"], n_attacked=m["n_attacked"],
                          source_path=None if st == "random" else str(RunFolder(runs_root, st, sc, create=False).path),

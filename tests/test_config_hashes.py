@@ -41,3 +41,19 @@ def test_committed_run_folders_hash_to_their_names_and_are_expanded_again():
         cfg = load_json(p)["config"]
         assert config_hash(cfg) == p.parent.name, p
         assert (p.parent.parent.name, p.parent.name) in expected, f"{p} is no job of the evidence configs"
+
+
+@pytest.mark.parametrize("i", range(len(FIXTURE["run"])))
+def test_run_builds_the_recorded_jobs(i):
+    "`run()` expands its arguments into the jobs it started before the refactor (plus the subset runs they contain)."
+    from scoreextra.pipeline import run_config
+    kw = dict(seed_size=0.2, extrapolators=("knn", "gnn"), k=10, prune_rates=(0.1, 0.3, 0.5, 0.7, 0.9), seed=0, ground_truth=True,
+              baselines=("random",), sampler="random", merge="raw", where="train", schedule="steps_per_epoch", model=None,
+              score_epochs=None, final_epochs=None, batch_size=None)   # run()'s defaults
+    kw.update(FIXTURE["run"][i]["kwargs"])
+    kw["extrapolators"] = [tuple(e) if isinstance(e, list) else e for e in kw["extrapolators"]]
+    jobs = expand_config(run_config(kw.pop("dataset"), kw.pop("score"), **kw))
+    got = sorted([j.stage, config_hash(j.config)] for j in jobs if j.stage != "score_subset")
+    assert got == FIXTURE["run"][i]["jobs"]
+    subsets = {config_hash(j.config["subset"]) for j in jobs if j.stage == "extrapolate"}
+    assert {config_hash(j.config) for j in jobs if j.stage == "score_subset"} == subsets

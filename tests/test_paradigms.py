@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 import yaml
 
-import scoreextra.paradigms  # registers the paradigm stages (until pipeline imports it itself)
 from scoreextra.core import RunFolder, load_json
 from scoreextra.data import load_dataset
 from scoreextra.metrics import pearson

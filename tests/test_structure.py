@@ -1,0 +1,84 @@
+"""The upper floors' shape: no import cycle (each module imports alone; a notebook numbered N imports only notebooks
+below N), pipeline-level modules stay short, and a stage is one declaration that sweep order, ledger and the papermill
+template pick up without another edit."""
+import json, re, subprocess, sys, textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS = sorted(p for p in (ROOT / "nbs").glob("[0-9][0-9]_*.ipynb"))
+MODULE_OF = {}   # module name -> notebook number
+for p in NBS:
+    m = re.search(r"#\|\s*default_exp\s+(\w+)", p.read_text())
+    if m: MODULE_OF[m.group(1)] = int(p.name[:2])
+IMPORT = re.compile(r"^\s*(?:from\s+(?:scoreextra\.|\.)(\w+)\s+import|import\s+scoreextra\.(\w+))", re.M)
+
+
+def _imports(nb:Path) -> set:
+    "Modules of scoreextra a notebook imports anywhere (export, hidden and example cells)."
+    cells = json.loads(nb.read_text())["cells"]
+    src = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    return {a or b for a, b in IMPORT.findall(src)}
+
+
+def test_every_module_has_one_notebook():
+    assert {"stages", "supervised", "paradigms", "experiments", "reporting", "pipeline", "cli"} <= set(MODULE_OF)
+
+
+@pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
+def test_notebook_imports_only_lower_numbered_notebooks(nb):
+    n = int(nb.name[:2])
+    upward = {m: MODULE_OF[m] for m in _imports(nb) if m in MODULE_OF and MODULE_OF[m] >= n and m != "_modidx"}
+    upward.pop(next((m for m, k in MODULE_OF.items() if k == n), None), None)   # a notebook may use its own module
+    assert not upward, f"{nb.name} imports later notebooks {upward}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULE_OF))
+def test_module_imports_in_isolation(module):
+    r = subprocess.run([sys.executable, "-c", f"import scoreextra.{module}"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("module", ["stages", "supervised", "experiments", "reporting", "pipeline", "cli"])
+def test_pipeline_level_modules_are_short(module):
+    lines = len((ROOT / "scoreextra" / f"{module}.py").read_text().splitlines())
+    assert lines <= 350, f"scoreextra/{module}.py has {lines} lines"
+
+
+TOY = '''
+import numpy as np
+from scoreextra.stages import STAGES, run_stage
+
+@STAGES.register("toy_values", level=0, main_phase="drawing")
+def _toy_values(cfg, folder, *, runs_root, device=None, progress=False):
+    with folder.phase("drawing"): folder.save("values.npy", np.random.default_rng(cfg["seed"]).normal(size=cfg["n"]))
+
+@STAGES.register("toy_mean", level=1, parents=lambda c: [("toy_values", c["of"])], main_phase="averaging")
+def _toy_mean(cfg, folder, *, runs_root, device=None, progress=False):
+    v = run_stage("toy_values", cfg["of"], runs_root, device=device).load("values.npy")
+    with folder.phase("averaging"): folder.save_json("metrics.json", {"mean": float(v.mean())})
+'''
+
+
+def test_a_toy_stage_is_one_declaration(tmp_path, monkeypatch):
+    "Declared in its own module, a stage joins the sweep order, the ledger and a papermill run with no other edit."
+    pytest.importorskip("papermill")
+    (tmp_path / "toy_stages.py").write_text(textwrap.dedent(TOY))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{ROOT}")        # the papermill kernel imports the declaring module too
+    import toy_stages  # noqa: F401  (the one declaration)
+    from scoreextra.stages import Job, job_levels, job_order, ledger, run_job, STAGES
+    values, mean = {"n": 50, "seed": 3}, {"of": {"n": 50, "seed": 3}}
+    jobs = [Job("toy_mean", mean), Job("score_subset", {}) if "score_subset" in STAGES else Job("toy_values", values), Job("toy_values", values)]
+    assert [j.stage for j in job_order(jobs)][-1] == "toy_mean"
+    assert [[j.stage for j in lv] for lv in job_levels([jobs[0], jobs[2]])] == [["toy_values"], ["toy_mean"]]
+    root = tmp_path / "runs"
+    run_job(Job("toy_mean", mean), root, mode="papermill")
+    f = next((root / "toy_mean").glob("*/"))
+    assert (f / "notebook.ipynb").exists()                          # the one template ran it
+    want = np.random.default_rng(3).normal(size=50).mean()
+    assert abs(json.loads((f / "metrics.json").read_text())["mean"] - want) < 1e-12
+    led = ledger("toy_mean", mean, root, phases=("drawing", "averaging"))
+    assert led["drawing"] > 0 and led["averaging"] > 0 and led["total"] == pytest.approx(led["drawing"] + led["averaging"], abs=2e-3)
