@@ -20,9 +20,11 @@ import argparse, json, os, re, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from execute_notebooks import DIRECTIVE, _source, directives   # nbdev's `#| name: value` cell directives
+sys.path.pop(0)
 DOCS = ROOT / "_docs"                     # git-ignored; myst-nb also writes _docs/jupyter_execute/
 SRC, OUT = DOCS / "src", DOCS / "html"
-DIRECTIVE = re.compile(r"^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$")
 
 
 def notebooks(root=ROOT):
@@ -31,24 +33,8 @@ def notebooks(root=ROOT):
 
 
 def modules(root=ROOT):
-    "The package's public modules (nbdev-generated), in notebook order of their names."
+    "The package's public modules (nbdev-generated), by name."
     return sorted(p.stem for p in (root / "scoreextra").glob("*.py") if not p.stem.startswith("_"))
-
-
-def directives(src: str) -> dict:
-    "nbdev `#| name: value` lines at the top of a cell, as {name: value}."
-    out = {}
-    for line in src.splitlines():
-        if not line.strip(): continue
-        m = DIRECTIVE.match(line)
-        if not m: break
-        out[m.group(1)] = m.group(2)
-    return out
-
-
-def _source(cell) -> str:
-    s = cell.get("source", "")
-    return "".join(s) if isinstance(s, list) else s
 
 
 def doc_notebook(nb: dict) -> dict:
