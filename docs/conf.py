@@ -6,7 +6,11 @@ reports) and builds it with this configuration into _docs/html/. Nothing is exec
 is fetched: notebooks are rendered as stored (nb_execution_mode = "off") and the theme ships its
 assets, so the build works offline.
 """
-import re
+import re, sys
+from pathlib import Path
+
+# document the package of this checkout, whatever scoreextra the environment has installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 project = "scoreextra"
 author = "scoreextra developers"
