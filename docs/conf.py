@@ -6,7 +6,7 @@ reports) and builds it with this configuration into _docs/html/. Nothing is exec
 is fetched: notebooks are rendered as stored (nb_execution_mode = "off") and the theme ships its
 assets, so the build works offline.
 """
-import re, sys
+import inspect, re, sys
 from pathlib import Path
 
 # document the package of this checkout, whatever scoreextra the environment has installed
@@ -63,6 +63,20 @@ def _markdown_docstring(app, what, name, obj, options, lines):
     lines[:] = [_md_text(l) for l in lines if not (what == "module" and l.startswith("Docs: http"))]
 
 
+def _star_args_docments(obj, docs):
+    "fastcore gives the comment after `*args,`/`**kw,` to the return value: give it back to the parameter."
+    try:
+        src = inspect.getsource(obj.__init__ if inspect.isclass(obj) else obj)
+        star = [p for p in inspect.signature(obj).parameters.values() if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    except (TypeError, ValueError, OSError): return
+    for p in star:
+        m = re.search(r"\*{1,2}" + p.name + r"\b[^#\n]*#\s*(.+)", src)
+        if m and p.name in docs:
+            text = m.group(1).strip()
+            docs[p.name]["docment"] = text
+            if (docs.get("return") or {}).get("docment") == text: docs["return"]["docment"] = None
+
+
 def _docments_fields(app, what, name, obj, options, lines):
     """Add nbdev docments (parameter docs written as trailing comments) as `:param:` fields.
 
@@ -73,6 +87,7 @@ def _docments_fields(app, what, name, obj, options, lines):
         from fastcore.docments import docments
         docs = docments(obj, full=True)
     except Exception: return        # builtins, C extensions, objects without source
+    _star_args_docments(obj, docs)
     fields = []
     for p, d in docs.items():
         if p in ("self", "cls") or not d or not d.get("docment"): continue

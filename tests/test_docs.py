@@ -83,9 +83,10 @@ def test_api_pages_document_every_public_function_and_class(site):
         documented = [n for n in getattr(mod, "__all__", []) if (inspect.isfunction(o := getattr(mod, n)) or inspect.isclass(o)) and o.__doc__]
         missing = [n for n in documented if f'id="scoreextra.{m}.{n}"' not in html]
         assert not missing, f"scoreextra.{m}: not on its API page: {missing}"
-    # docments (trailing comments) become parameter fields: select's keep_frac is described
+    # docments (trailing comments) become parameter fields, `**kw`'s comment included (fastcore gives it to the return)
     html = (site / "api" / "prune.html").read_text()
-    assert "keep_frac" in html and "Parameters" in html
+    assert "<strong>keep_frac</strong> – fraction kept" in html
+    assert "<strong>strategy_kw</strong> – options of the strategy" in html and "Returns" not in html
 
 
 def test_notebook_pages_show_their_figures(pages):
