@@ -45,10 +45,11 @@ readme: venv
 
 # Re-execute the notebooks in place, keeping their outputs (tools/execute_notebooks.py: cwd nbs/, one
 # thread, stderr dropped, the code cells' hash stored for tests/test_notebooks.py, nbdev-clean).
-# One notebook: make notebooks NBS=nbs/07_gnn.ipynb
+# One notebook: make notebooks NBS=nbs/07_gnn.ipynb; two at a time on two free cores: make notebooks JOBS=2
 NBS ?= nbs/*.ipynb
+JOBS ?= 1
 notebooks: venv data
-	OMP_NUM_THREADS=1 $(BIN)/python tools/execute_notebooks.py $(NBS)
+	OMP_NUM_THREADS=1 $(BIN)/python tools/execute_notebooks.py -j $(JOBS) $(NBS)
 
 # The documentation site, built offline into _docs/html/ (open _docs/html/index.html): README as the landing
 # page, every notebook with its stored outputs (never executed here), the API reference, the reports.

@@ -13,7 +13,7 @@ nbs/*.ipynb). For each notebook it:
 - writes it back and runs nbdev-clean on it (no execution counts, no cell metadata but tags).
 
 A notebook whose run fails is left as it was and the tool exits 1 after the others.
-Usage: python tools/execute_notebooks.py NB.ipynb [NB.ipynb ...] [--timeout S]
+Usage: python tools/execute_notebooks.py NB.ipynb [NB.ipynb ...] [--timeout S] [-j JOBS]
 """
 import argparse, ast, hashlib, json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -154,24 +154,35 @@ def execute(path: Path, timeout: int = 1800, skip_flags=("gpu",), cwd: Path = RO
     return json.loads(path.read_text())
 
 
+def _run_one(p: Path, timeout: int, skip_flags: tuple, cwd: Path) -> tuple:
+    "Execute one notebook; (path, ok, report lines)."
+    t0 = time.time()
+    try:
+        nb = execute(p, timeout, skip_flags, cwd)
+    except Exception as e:
+        return p, False, [f"FAILED {p}: {type(e).__name__}: {str(e)[-2000:]}"]
+    n_out = sum(bool(c.get("outputs")) for c in nb["cells"] if c["cell_type"] == "code")
+    lines = [f"executed {p} in {time.time() - t0:.0f} s: {n_out} cells with output, {stored_hash(nb)}"]
+    return p, True, lines + [f"  warning: cell {i} output shows a {kind}: …{snip}…" for i, kind, snip in unstable_outputs(nb)]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="+", type=Path)
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
     ap.add_argument("--skip-flags", default="gpu", help="nbdev flags whose cells are not run (default: gpu)")
     ap.add_argument("--cwd", type=Path, default=ROOT / "nbs", help="the kernel's working directory (default nbs/)")
+    ap.add_argument("-j", "--jobs", type=int, default=1, help="notebooks executed at once, one kernel each (default 1)")
     a = ap.parse_args(argv)
+    args = (a.timeout, tuple(a.skip_flags.split()), a.cwd.resolve())
+    if a.jobs > 1:      # kernels are processes: threads only wait on them
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(a.jobs) as pool: results = pool.map(lambda p: _run_one(p, *args), a.notebooks)
+    else: results = (_run_one(p, *args) for p in a.notebooks)
     failed = []
-    for p in a.notebooks:
-        t0 = time.time()
-        try:
-            nb = execute(p, a.timeout, tuple(a.skip_flags.split()), a.cwd.resolve())
-        except Exception as e:
-            failed.append(p); print(f"FAILED {p}: {type(e).__name__}: {str(e)[-2000:]}", flush=True); continue
-        n_out = sum(bool(c.get("outputs")) for c in nb["cells"] if c["cell_type"] == "code")
-        print(f"executed {p} in {time.time() - t0:.0f} s: {n_out} cells with output, {stored_hash(nb)}", flush=True)
-        for i, kind, snip in unstable_outputs(nb):
-            print(f"  warning: cell {i} output shows a {kind}: …{snip}…", flush=True)
+    for p, ok, lines in results:
+        print("\n".join(lines), flush=True)
+        if not ok: failed.append(p)
     if failed: print(f"{len(failed)} failed: {' '.join(map(str, failed))}")
     return 1 if failed else 0
 
