@@ -6,7 +6,7 @@ Docs: https://scoreextra.github.io/scoreextra/cli.html.md"""
 
 # %% ../nbs/18_cli.ipynb #37eaf6e0
 from __future__ import annotations
-import argparse, math, os, sys, tempfile, time
+import argparse, importlib, os, sys, tempfile, time
 from pathlib import Path
 
 # %% auto #0
@@ -34,26 +34,30 @@ def _int(lo:int):
     conv.__name__ = f"int>={lo}"
     return conv
 
+def _scalar(s:str):
+    "`s` read as a YAML scalar (`200` int, `0.2` float, `true` bool, else the string): the value a config file would give."
+    import yaml
+    try: v = yaml.safe_load(s)
+    except yaml.YAMLError: return s
+    return v if isinstance(v, (bool, int, float, str)) else s
+
+def _owned(module:str, check:str, *args):
+    "An argparse type: the value as a config file reads it, checked by `module.check` (imported when used: `--help` stays fast)."
+    def conv(s:str):
+        try: return getattr(importlib.import_module(module), check)(_scalar(s), *args)
+        except (TypeError, ValueError) as e: _bad(str(e))
+    conv.__name__ = check
+    return conv
+
+_size = _owned("scoreextra.sampling", "check_size", "seed_size")
+_k = _owned("scoreextra.knn", "check_k")
+_rate = _owned("scoreextra.prune", "check_prune_rate")
+
 def _ext_spec(s:str):
+    "NAME or NAME:K."
     name, sep, k = s.partition(":")
-    if not name or (sep and not k.isdigit()): _bad(f"extrapolator must be NAME or NAME:K with K an int >= 1, got {s!r}")
-    if sep and int(k) < 1: _bad(f"extrapolator {name}'s k must be >= 1, got {s!r}")
-    return (name, int(k)) if sep else name
-
-def _rate(s:str) -> float:
-    try: r = float(s)
-    except ValueError: _bad(f"prune rate must be a number in [0, 1), got {s!r}")
-    if not 0 <= r < 1: _bad(f"prune rate must be in [0, 1) (the fraction removed), got {s!r}")
-    return r
-
-def _size(s:str):
-    "A seed-subset size: a fraction in (0, 1), or a whole count >= 1."
-    try: v = float(s)
-    except ValueError: v = float("nan")
-    if not (math.isfinite(v) and v > 0): _bad(f"seed size must be a fraction in (0, 1) or a whole count >= 1, got {s!r}")
-    if v < 1: return v
-    if not s.strip().isdigit(): _bad(f"seed size {s!r} is neither a fraction in (0, 1) nor a whole count (e.g. 200)")
-    return int(s)
+    if not name: _bad(f"extrapolator must be NAME or NAME:K, got {s!r}")
+    return (name, _k(k)) if sep else name
 
 def _device(s:str) -> str:
     "A torch device that exists here (`cuda` on a machine without CUDA is refused at once)."
@@ -78,9 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run paper Fig. 1 end to end for one dataset, score and seed; print correlations, accuracy and the cost ledger.")
     r.add_argument("--dataset", default="digits", help="dataset name (digits, fashion_mnist, cifar10, cifar100, imagenet64, places365_64, synthetic_cifar100_1m, ...)")
     r.add_argument("--score", default="du", help="score to extrapolate: du or tdds (also forgetting, aum)")
-    r.add_argument("--seed-size", type=_size, default=0.2, help="seed subset: a fraction in (0, 1) or a whole count (default 0.2)")
+    r.add_argument("--seed-size", type=_size, default=0.2, help="seed subset: a fraction in (0, 1) or a whole count >= 1 (default 0.2)")
     r.add_argument("--extrapolator", nargs="+", type=_ext_spec, default=["knn", "gnn"], help="NAME or NAME:K, e.g. knn:10 gnn:10 knn_label:20")
-    r.add_argument("--k", type=_int(1), default=10, help="k for extrapolators given without one (default 10)")
+    r.add_argument("--k", type=_k, default=10, help="k for extrapolators given without one (default 10)")
     r.add_argument("--prune-rates", nargs="+", type=_rate, default=[0.1, 0.3, 0.5, 0.7, 0.9], help="fractions REMOVED, each in [0, 1)")
     r.add_argument("--baselines", nargs="*", default=["random"], help="pruning baselines beside the scores: random ssp zcore")
     r.add_argument("--no-ground-truth", action="store_true", help="skip the full-data scoring run (no correlations, no 'original')")

@@ -16,9 +16,10 @@ from .core import run_status
 from .data import DATASETS
 from .models import MODELS
 from .scores import SCORES
-from .knn import EXTRAPOLATORS, MERGES
-from .prune import BASELINES, SELECTIONS
-from .stages import EXPANDERS, STAGES, Busy, ConfigError, Job, job_levels, job_order, need, run_job
+from .sampling import check_size
+from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k
+from .prune import BASELINES, SELECTIONS, check_prune_rate
+from .stages import EXPANDERS, STAGES, Busy, ConfigError, Job, job_levels, job_order, need, need_valid, run_job
 from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate_config, ground_truth_config, prune_config,
                                    selection_spec, subset_config)
 import scoreextra.paradigms  # the unsupervised and adversarial stages and their config expanders: a sweep runs them too
@@ -65,9 +66,7 @@ def validate_config(cfg:dict, where:str="config") -> dict:
     need(cfg["dataset"] in DATASETS, f"unknown dataset {cfg['dataset']!r}; expected one of {sorted(DATASETS)}", where)
     for s in cfg["scores"]: need(s in SCORES, f"unknown score {s!r}; expected one of {sorted(SCORES)}", where)
     if "model" in cfg: need(cfg["model"] in MODELS, f"unknown model {cfg['model']!r}; expected one of {sorted(MODELS)}", where)
-    for sz in cfg["seed_sizes"]:
-        need((isinstance(sz, float) and 0 < sz < 1) or (isinstance(sz, int) and sz >= 1),
-              f"seed size {sz!r} must be a fraction in (0, 1) or a count ≥ 1", where)
+    for sz in cfg["seed_sizes"]: need_valid(check_size, sz, where, "seed_size")   # the message of sampling, as from run() and the CLI
     for e in cfg.get("extrapolators", []) + (cfg.get("prune") or {}).get("extrapolators", []):
         need(isinstance(e, dict) and e.get("name") in EXTRAPOLATORS,
               f"unknown extrapolator {e!r}; expected {{name: one of {sorted(EXTRAPOLATORS)}, k: [...]}}", where)
@@ -77,8 +76,7 @@ def validate_config(cfg:dict, where:str="config") -> dict:
     p = cfg.get("prune") or {}
     unknown = set(p) - PRUNE_KEYS
     need(not unknown, f"prune: unknown key(s) {sorted(unknown)}; expected some of {sorted(PRUNE_KEYS)}", where)
-    for r in p.get("rates", []):
-        need(isinstance(r, (int, float)) and 0 <= r < 1, f"prune rate {r!r} must be in [0, 1) (the fraction removed)", where)
+    for r in p.get("rates", []): need_valid(check_prune_rate, r, where)
     for b in p.get("baselines", []): need(b in BASELINES, f"unknown baseline {b!r}; expected one of {sorted(BASELINES)}", where)
     for s in p.get("selections", []):
         need(_selection_ok(s), f"unknown selection {s!r}; expected a name or {{strategy: ...}} with strategy one of {sorted(SELECTIONS)}", where)
@@ -107,9 +105,8 @@ def _check_types(cfg:dict, where:str):
         if key in p: need(isinstance(p[key], list), f"prune.{key} must be a list, got {p[key]!r}", where)
     for s in p.get("seeds", []): need(_is_int(s, 0), f"prune.seeds must be ints >= 0, got {s!r}", where)
     for e in cfg.get("extrapolators", []) + p.get("extrapolators", []):
-        ks = e.get("k", 10) if isinstance(e, dict) else 10
-        for k in (ks if isinstance(ks, list) else [ks]):
-            need(_is_int(k, 1), f"extrapolator {e!r}: k must be an int >= 1 or a list of them, got {k!r}", where)
+        ks = e.get("k", DEFAULT_K) if isinstance(e, dict) else DEFAULT_K
+        for k in (ks if isinstance(ks, list) else [ks]): need_valid(check_k, k, where)
 
 def _selection_ok(s) -> bool:
     try: selection_spec(s); return True
@@ -143,7 +140,7 @@ def expand_config(cfg:dict) -> list[Job]:
                                              sampler_embeddings=cfg.get("sampler_embeddings"), schedule=sch, **common))
             for e in cfg.get("extrapolators", []):
                 if not applies(e, sz, seed, sch): continue
-                for k in np.atleast_1d(e.get("k", 10)).tolist(): add_ext(e, score, sz, seed, k, sch)
+                for k in np.atleast_1d(e.get("k", DEFAULT_K)).tolist(): add_ext(e, score, sz, seed, k, sch)
     p = cfg.get("prune") or {}
     fin = dict(model=cfg.get("final_model", cfg.get("model")), epochs=cfg.get("final_epochs"),
                batch_size=cfg.get("final_batch_size", cfg.get("batch_size")), recipe=cfg.get("final_recipe"))
@@ -158,7 +155,7 @@ def expand_config(cfg:dict) -> list[Job]:
                 for sz in p.get("seed_sizes", cfg["seed_sizes"][:1]):
                     for e in p.get("extrapolators", []):
                         if not applies(e, sz, seed): continue
-                        for k in np.atleast_1d(e.get("k", 10)).tolist():
+                        for k in np.atleast_1d(e.get("k", DEFAULT_K)).tolist():
                             add_prune("extrapolate", add_ext(e, score, sz, seed, k, e.get("schedule", schedules[0])), rate, seed, True)
                 if p.get("ground_truth", True) and gt_seeds:
                     add_prune("ground_truth", gts[score, gt_seeds[seed % len(gt_seeds)]], rate, seed, True)

@@ -19,9 +19,9 @@ from scipy.stats import rankdata
 from .core import Registry, check_1d, check_fraction, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['METHODS', 'AUTO_EXACT_WORK', 'SAFE_MAGNITUDE', 'EXTRAPOLATORS', 'MERGES', 'faiss_gpu_available', 'faiss_threads',
-           'KNNIndex', 'recall_at_k', 'knn_search', 'knn_extrapolate', 'KNNExtrapolator', 'KNNLabelExtrapolator',
-           'KNNEnsembleExtrapolator', 'KNNStackExtrapolator', 'merge']
+__all__ = ['METHODS', 'AUTO_EXACT_WORK', 'SAFE_MAGNITUDE', 'DEFAULT_K', 'EXTRAPOLATORS', 'MERGES', 'faiss_gpu_available',
+           'check_k', 'faiss_threads', 'KNNIndex', 'recall_at_k', 'knn_search', 'knn_extrapolate', 'KNNExtrapolator',
+           'KNNLabelExtrapolator', 'KNNEnsembleExtrapolator', 'KNNStackExtrapolator', 'merge']
 
 # %% ../nbs/06_knn.ipynb #4318e4c1
 METHODS = ("auto", "exact", "ivf", "hnsw")
@@ -49,9 +49,16 @@ def _scale_for(a:np.ndarray, step:int=1 << 16) -> float:
     lo, hi = SAFE_MAGNITUDE
     return 1.0 if m == 0 or lo <= m <= hi else float(2.0 ** -math.floor(math.log2(m)))
 
-def _check_k(k, n_base:int, what:str="base points") -> int:
+DEFAULT_K = 10   # the paper's k for KNN and GNN extrapolation (Table 9), the default wherever a config names no k
+
+def check_k(k) -> int:
+    "`k` (neighbours) as an int >= 1: the check every config that names a k goes through when it is built."
     if isinstance(k, bool) or not isinstance(k, numbers.Integral): raise TypeError(f"k must be an int, got {k!r}")
     if k < 1: raise ValueError(f"k must be >= 1, got {k}")
+    return int(k)
+
+def _check_k(k, n_base:int, what:str="base points") -> int:
+    k = check_k(k)
     if k > n_base: raise ValueError(f"k={k} is larger than the number of {what} ({n_base})")
     return int(k)
 

@@ -19,15 +19,15 @@ from .core import RunFolder, config_hash, load_json, seed_everything
 from .data import DATASETS, Dataset, take_rows
 from .models import MODELS, get_model
 from .train import OPTIMIZERS, SCHEDULES, fit, embed_all, evaluate
-from .sampling import SAMPLERS, sample_subset
-from .knn import EXTRAPOLATORS
+from .sampling import SAMPLERS, check_size, sample_subset
+from .knn import DEFAULT_K, EXTRAPOLATORS, check_k
 from .gnn import GNNExtrapolator, knn_graph
 from .prune import select, random_scores
 from .metrics import extrapolation_correlations
 from .turtle import turtle, turtle_du, cluster_accuracy, pca_whitened_pixels
 from .adversarial import AT_METHODS, ATTACK_LOSSES, EpochEndDURecorder, adversarial_fit, robust_accuracy, _check_attack
-from .stages import (STAGES, EXPANDERS, REPORTERS, ConfigError, Job, cached_dataset, finished_runs, job_order, mean_pm, need,
-                               run_stage, stage_seconds)
+from .stages import (STAGES, EXPANDERS, REPORTERS, ConfigError, Job, cached_dataset, finished_runs, int_min, job_order,
+                               mean_pm, need, run_stage, stage_seconds)
 from .supervised import dataset_defaults, make_extrapolator
 
 # %% auto #0
@@ -110,14 +110,10 @@ TURTLE_DEFAULTS = dict(epochs=400, batch_size=10_000, inner_steps=10, gamma=10.0
 UNSUP_SAMPLERS = ("random", "zcore")   # drawn without labels (zcore uses the representation space)
 
 def _check_seed_size(seed_size, allow_none:bool=True, name:str="seed_size"):
-    if seed_size is None and allow_none: return None
-    if isinstance(seed_size, float) and 0 < seed_size < 1: return seed_size
-    if isinstance(seed_size, int) and not isinstance(seed_size, bool) and seed_size >= 1: return seed_size
-    raise ValueError(f"{name} must be a fraction in (0, 1), a count >= 1{' or null (all: the ground truth)' if allow_none else ''}, got {seed_size!r}")
+    "None (all samples: the ground truth) where allowed, else `sampling.check_size`: the supervised runs' rule and message."
+    return None if seed_size is None and allow_none else check_size(seed_size, name)
 
-def _check_int(name, v, lo=1):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo: raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
-    return int(v)
+def _check_int(name, v, lo=1): return int_min(name, lo)(v)
 
 def turtle_hparams(turtle:dict|None, window:int=10) -> dict:
     "TURTLE hyperparameters with the paper's defaults (Table 9) filled in and checked."
@@ -205,10 +201,10 @@ def _extrapolation_config(stage:str, score:dict, extrapolator:str, k, seed, para
     cls = EXTRAPOLATORS.get(extrapolator)
     if unsupervised and getattr(cls, "needs_labels", False):
         raise ValueError(f"extrapolator {extrapolator!r} needs labels; unsupervised extrapolation uses the embedding only (e.g. knn, gnn)")
-    return dict(score=score, extrapolator=extrapolator, k=_check_int("k", k), seed=_check_int("seed", seed, 0), params=dict(params or {}))
+    return dict(score=score, extrapolator=extrapolator, k=check_k(k), seed=_check_int("seed", seed, 0), params=dict(params or {}))
 
 def turtle_extrapolate_config(score:dict, # a subset `turtle_score` config
-                              extrapolator:str="knn", k:int=10, *, seed:int=0, params:dict|None=None) -> dict:
+                              extrapolator:str="knn", k:int=DEFAULT_K, *, seed:int=0, params:dict|None=None) -> dict:
     "Config of a `turtle_extrapolate` stage on top of the subset TURTLE run `score` (no labels: knn, gnn)."
     return _extrapolation_config("turtle_extrapolate", score, extrapolator, k, seed, params, unsupervised=True)
 
@@ -450,7 +446,7 @@ def expand_unsupervised(cfg:dict, where:str="config") -> list[Job]:
             for seed in cfg["seeds"]:
                 sc = add("turtle_score", turtle_score_config(ds, emb, sz, seed, **common))
                 for e in exts:
-                    for k in np.atleast_1d(e.get("k", 10)).tolist():
+                    for k in np.atleast_1d(e.get("k", DEFAULT_K)).tolist():
                         add("turtle_extrapolate", turtle_extrapolate_config(sc, e["name"], k, seed=seed, params=e.get("params")))
     return job_order(jobs)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .core import RunFolder
-from .knn import EXTRAPOLATORS
+from .knn import DEFAULT_K, EXTRAPOLATORS
 from .metrics import extrapolation_correlations
 from .stages import (STAGES, EXPANDERS, REPORTERS, LEDGER_PHASES, Busy, ConfigError, Job, job_levels, job_order, ledger,
                                run_job, run_stage, stage_seconds, templates_dir, setting_label as _setting)
@@ -81,7 +81,7 @@ def run(dataset:str="digits", # a name in DATASETS
         score:str="du", # a name in SCORES
         *, seed_size:float|int=0.2, # seed subset: fraction of n or a count
         extrapolators=("knn", "gnn"), # names, (name, k) pairs or {"name", "k": [..]} dicts
-        k:int=10, # k for extrapolators named without one
+        k:int=DEFAULT_K, # k for extrapolators named without one
         prune_rates:Sequence[float]=(0.1, 0.3, 0.5, 0.7, 0.9), # fractions pruned (kept = 1 − rate)
         seed:int=0, # seed of the subset draw, the scoring model and the final trainings
         ground_truth:bool=True, # also score the full data (the "original" method and the correlation reference)

@@ -11,8 +11,8 @@ import numpy as np
 from .core import Registry, check_1d, check_fraction, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['SELECTIONS', 'BASELINES', 'n_keep', 'select', 'top_select', 'random_scores', 'ssp_scores', 'ccs_select', 'ccs_cutoff',
-           'moderate_select']
+__all__ = ['SELECTIONS', 'BASELINES', 'n_keep', 'check_prune_rate', 'select', 'top_select', 'random_scores', 'ssp_scores',
+           'ccs_select', 'ccs_cutoff', 'moderate_select']
 
 # %% ../nbs/08_prune.ipynb #fc4d0c49
 def n_keep(n:int, # dataset size
@@ -26,6 +26,10 @@ def n_keep(n:int, # dataset size
     elif rounding == "paper": k = int(keep_frac * n)
     else: raise ValueError(f"rounding must be 'round' or 'paper', got {rounding!r}")
     return max(k, 1) if n > 0 else 0
+
+def check_prune_rate(prune_rate) -> float:
+    "`prune_rate` (the fraction REMOVED) as a float in [0, 1): the check every config that names one goes through."
+    return check_fraction("prune_rate", prune_rate, lo_open=False, hi_open=True)
 
 # %% ../nbs/08_prune.ipynb #c9e4b1aa
 def select(scores, # (n,) scores, higher = keep
@@ -132,7 +136,7 @@ BASELINES["zcore"] = _zcore
 # %% ../nbs/08_prune.ipynb #aebe6dc8
 def ccs_cutoff(prune_rate:float) -> float:
     "CCS hard cutoff β for `prune_rate`: 0 up to 0.5, linear through 0.1 @ 0.7, 0.2 @ 0.8, 0.3 @ 0.9, capped at 0.3."
-    p = check_fraction("prune_rate", prune_rate, lo_open=False, hi_open=True)
+    p = check_prune_rate(prune_rate)
     return float(np.interp(p, [0.5, 0.7, 0.8, 0.9], [0.0, 0.1, 0.2, 0.3]))
 
 def _ccs_strategy(scores, keep_frac, *, rounding="round", seed=0, hard_cutoff=None, bins=50):

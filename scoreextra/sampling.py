@@ -13,28 +13,36 @@ import numpy as np
 from .core import Registry, check_1d, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'subset_count', 'random_sampler', 'stratified_counts', 'stratified_sampler', 'zcore_scores',
+__all__ = ['SAMPLERS', 'check_size', 'subset_count', 'random_sampler', 'stratified_counts', 'stratified_sampler', 'zcore_scores',
            'zcore_sampler', 'sample_subset']
 
 # %% ../nbs/05_sampling.ipynb #36a61a65
+def check_size(size, # a subset size: a fraction in (0, 1) or an int count >= 1
+               name:str="size", # how the error names it, e.g. "seed_size"
+              ) -> float|int:
+    "`size` as a float fraction in (0, 1) or an int count >= 1 (the checks that need no n); the error names `name`."
+    bad = f"{name} must be a fraction in (0, 1) or an int count >= 1, got {size!r}"
+    if isinstance(size, bool) or not isinstance(size, numbers.Real): raise TypeError(bad)
+    if isinstance(size, numbers.Integral):
+        if size < 1: raise ValueError(bad)
+        return int(size)
+    if float(size) == 1.0: raise ValueError(f"{name}=1.0 is ambiguous: pass an int count (n for the whole set) or a fraction in (0, 1)")
+    if not 0.0 < float(size) < 1.0: raise ValueError(bad)
+    return float(size)
+
 def subset_count(n:int, # dataset size
                  size:float|int, # fraction in (0, 1), or an int count in [1, n]
                 ) -> int:
     "Number of samples that `size` names out of `n`: a fraction in (0, 1) or an int count."
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
-    if isinstance(size, bool): raise TypeError(f"size must be a fraction in (0, 1) or an int count, got {size!r}")
-    if isinstance(size, numbers.Integral):
-        if not 1 <= size <= n: raise ValueError(f"size as a count must be in [1, {n}], got {size}")
-        return int(size)
-    if isinstance(size, numbers.Real):
-        size = float(size)
-        if size == 1.0: raise ValueError(f"size=1.0 is ambiguous: pass the int {n} for the whole set, or a fraction in (0, 1)")
-        if not 0.0 < size < 1.0: raise ValueError(f"size as a fraction must be in (0, 1), got {size}; pass an int for a count")
-        m = int(np.floor(size * n + 0.5))
-        if m < 1: raise ValueError(f"size={size} of n={n} rounds to 0 samples; pass a larger fraction or an int count")
-        return m
-    raise TypeError(f"size must be a fraction in (0, 1) or an int count, got {size!r}")
+    size = check_size(size)
+    if isinstance(size, int):
+        if size > n: raise ValueError(f"size as a count must be in [1, {n}], got {size}")
+        return size
+    m = int(np.floor(size * n + 0.5))
+    if m < 1: raise ValueError(f"size={size} of n={n} rounds to 0 samples; pass a larger fraction or an int count")
+    return m
 
 # %% ../nbs/05_sampling.ipynb #95a98385
 SAMPLERS = Registry("sampler")

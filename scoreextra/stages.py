@@ -8,8 +8,8 @@ Docs: https://scoreextra.github.io/scoreextra/stages.html.md"""
 
 # %% ../nbs/12_stages.ipynb #e1eaf2d9
 from __future__ import annotations
-import importlib, json, os, time, warnings
-from dataclasses import dataclass, field
+import importlib, json, numbers, os, time, warnings
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -21,13 +21,74 @@ from .core import (DamagedArtefact, Registry, RunFolder, config_hash, get_device
 from .data import load_dataset
 
 # %% auto #0
-__all__ = ['STAGES', 'LEDGER_PHASES', 'EXPANDERS', 'REPORTERS', 'Stage', 'StageRegistry', 'cached_dataset', 'run_stage', 'Busy',
-           'stage_seconds', 'ledger', 'Job', 'job_order', 'job_levels', 'templates_dir', 'run_job', 'ConfigError',
-           'need', 'finished_runs', 'folder_at', 'load_verified', 'setting_label', 'mean_pm']
+__all__ = ['STAGES', 'LEDGER_PHASES', 'EXPANDERS', 'REPORTERS', 'checked', 'TypedConfig', 'known', 'int_min', 'one_of', 'mapping',
+           'or_none', 'Stage', 'StageRegistry', 'cached_dataset', 'run_stage', 'Busy', 'stage_seconds', 'ledger', 'Job',
+           'job_order', 'job_levels', 'templates_dir', 'run_job', 'ConfigError', 'need', 'need_valid', 'finished_runs',
+           'folder_at', 'load_verified', 'setting_label', 'mean_pm']
 
 # %% ../nbs/12_stages.ipynb #27d70e80
 def _no_parents(cfg:dict) -> list: return []
 def _nothing(cfg:dict) -> set: return set()
+
+def checked(check:Callable|None=None, # value -> value (normalised), raising with the owner's message
+            default=MISSING, *, optional:bool=False, # optional: left out of `to_dict` while at its default
+           ):
+    "A `TypedConfig` field validated by `check` when the config is built."
+    md = dict(check=check, optional=optional)
+    if isinstance(default, (dict, list)): return field(default_factory=lambda: type(default)(default), metadata=md)
+    return field(default=default, metadata=md)
+
+class TypedConfig:
+    "Base of a stage's config type (a frozen, keyword-only dataclass of `checked` fields)."
+    def __post_init__(self):
+        for f in fields(self):
+            if f.metadata.get("check"): object.__setattr__(self, f.name, f.metadata["check"](getattr(self, f.name)))
+        self.check_across()
+    def check_across(self):
+        "Checks that involve several fields (none unless a subclass says)."
+    def to_dict(self) -> dict:
+        "The serialised config, which the run folder stores and hashes."
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if not (f.metadata.get("optional") and getattr(self, f.name) == (f.default if f.default is not MISSING else f.default_factory()))}
+    @classmethod
+    def from_dict(cls, cfg:dict):
+        "The typed config of a serialised one (a run folder's, a papermill parameter), checked as when it was built."
+        if not isinstance(cfg, dict): raise TypeError(f"a {cls.__name__} must be a mapping, got {cfg!r}")
+        names = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        if set(cfg) - names: raise ValueError(f"{cls.__name__}: unknown key(s) {sorted(set(cfg) - names)}; expected some of {sorted(names)}")
+        if required - set(cfg): raise ValueError(f"{cls.__name__}: missing key(s) {sorted(required - set(cfg))}")
+        return cls(**cfg)
+
+def known(registry:Registry):
+    "A check: a name in `registry` (whose error lists the known names)."
+    def chk(v): registry.get(v); return v
+    return chk
+
+def int_min(name:str, lo:int):
+    "A check: an int >= `lo`."
+    def chk(v):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo: raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+        return int(v)
+    return chk
+
+def one_of(name:str, options):
+    "A check: one of `options`."
+    def chk(v):
+        if not isinstance(v, str) or v not in options: raise ValueError(f"{name} must be one of {tuple(options)}, got {v!r}")
+        return v
+    return chk
+
+def mapping(name:str):
+    "A check: a dict."
+    def chk(v):
+        if not isinstance(v, dict): raise TypeError(f"{name} must be a mapping, got {v!r}")
+        return v
+    return chk
+
+def or_none(check:Callable):
+    "A check: None, or what `check` accepts."
+    return lambda v: None if v is None else check(v)
 
 @dataclass(frozen=True)
 class Stage:
@@ -38,7 +99,12 @@ class Stage:
     parents: Callable = _no_parents   # cfg -> [(stage, config)] whose artefacts it reads (ledger, docs)
     main_phase: str|Callable|None = None   # phase charged with killed attempts (a name, or cfg -> name); default: the stage's name
     unledgered: Callable = _nothing   # cfg -> phases it runs that are not the method's cost (e.g. the ground truth's embedding)
+    config: type|None = None     # its `TypedConfig`; None: the stage checks its config itself
     def __call__(self, *a, **kw): return self.fn(*a, **kw)
+    def check(self, cfg:dict) -> dict:
+        "`cfg`, checked against the declared config type: raises with the message of the module owning the bad value."
+        if self.config is not None: self.config.from_dict(cfg)
+        return cfg
     @property
     def module(self) -> str: return self.fn.__module__   # imported by the papermill template before it runs the stage
     def phase(self, cfg:dict) -> str:
@@ -48,13 +114,14 @@ class Stage:
 
 class StageRegistry(Registry):
     "Name → `Stage`; `register(name, level=..., parents=..., ...)` declares one."
-    def register(self, name:str, *, level:int=0, parents:Callable=_no_parents, main_phase=None, unledgered:Callable=_nothing):
+    def register(self, name:str, *, level:int=0, parents:Callable=_no_parents, main_phase=None, unledgered:Callable=_nothing,
+                 config:type|None=None):
         "Decorator: declare the decorated function as stage `name`."
         def _reg(fn):
             old = self.get(name).fn if name in self else None
             if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
                 raise KeyError(f"stage {name!r} is already declared by {old.__module__}.{old.__qualname__}")
-            self[name] = Stage(name, fn, int(level), parents, main_phase, unledgered)
+            self[name] = Stage(name, fn, int(level), parents, main_phase, unledgered, config)
             return fn
         return _reg
 
@@ -86,7 +153,9 @@ def run_stage(stage:str, # a name in STAGES
               wait:bool=True, # if another live process is running this stage: wait for it (True) or raise `Busy`
               poll:float=5.0, log=print) -> RunFolder:
     "Run `stage` for `config` unless its run folder says it is done; return the folder."
-    fn = STAGES.get(stage).fn
+    st = STAGES.get(stage)
+    st.check(config)                       # a bad config is refused before its folder exists
+    fn = st.fn
     folder = RunFolder(runs_root, stage, config)
     if not _claim(folder, wait, poll, log): return folder
     try:
@@ -167,8 +236,9 @@ def run_job(job:Job, runs_root:str|Path, *, mode:str="inline", device=None, prog
     "Run one job unless done: in this process (`inline`) or as the papermill stage template (`papermill`). Returns its key."
     if module and job.stage not in STAGES: importlib.import_module(module)
     if mode not in ("inline", "papermill"): raise ValueError(f"mode must be 'inline' or 'papermill', got {mode!r}")
-    if run_status(runs_root, job.stage, job.config) == "done": return job.key
     st = STAGES.get(job.stage)
+    st.check(job.config)                   # before a folder or a notebook exists
+    if run_status(runs_root, job.stage, job.config) == "done": return job.key
     if mode == "inline": run_stage(job.stage, job.config, runs_root, device=device, progress=progress, wait=False); return job.key
     import papermill as pm
     folder = RunFolder(runs_root, job.stage, job.config)
@@ -187,6 +257,11 @@ class ConfigError(ValueError):
 def need(cond, msg:str, where:str):
     "Raise `ConfigError(f'{where}: {msg}')` unless `cond`."
     if not cond: raise ConfigError(f"{where}: {msg}")
+
+def need_valid(check:Callable, value, where:str, *args):
+    "`check(value, *args)`; its `TypeError`/`ValueError` becomes `ConfigError(f'{where}: {message}')`, the owner's message kept."
+    try: return check(value, *args)
+    except (TypeError, ValueError) as e: raise ConfigError(f"{where}: {e}") from None
 
 EXPANDERS = Registry("paradigm")
 REPORTERS = Registry("reporter")

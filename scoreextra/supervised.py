@@ -8,7 +8,8 @@ Docs: https://scoreextra.github.io/scoreextra/supervised.html.md"""
 
 # %% ../nbs/13_supervised.ipynb #504148d9
 from __future__ import annotations
-import inspect, shutil
+import inspect, numbers, shutil
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,16 +19,18 @@ from .data import DATASETS
 from .models import MODELS, get_model
 from .train import fit, evaluate, embed_all
 from .scores import SCORES, finite_scores, score_subset
-from .sampling import SAMPLERS, sample_subset
-from .knn import EXTRAPOLATORS, MERGES, merge
+from .sampling import SAMPLERS, check_size, sample_subset
+from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k, merge
 import scoreextra.gnn  # registers "gnn" in EXTRAPOLATORS
-from .prune import BASELINES, SELECTIONS, select
-from .stages import STAGES, cached_dataset, ledger, run_stage
+from .prune import BASELINES, SELECTIONS, check_prune_rate, select
+from .stages import (STAGES, TypedConfig, cached_dataset, checked, int_min, known, ledger, mapping, one_of, or_none,
+                               run_stage)
 
 # %% auto #0
-__all__ = ['DATASET_DEFAULTS', 'FINAL_RECIPE', 'SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'dataset_defaults',
-           'subset_schedule', 'subset_config', 'ground_truth_config', 'subset_embeddings', 'extrapolate_config',
-           'make_extrapolator', 'baseline_config', 'selection_spec', 'final_epochs', 'prune_config',
+__all__ = ['DATASET_DEFAULTS', 'FINAL_RECIPE', 'SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'SOURCE_STAGES',
+           'dataset_defaults', 'subset_schedule', 'GroundTruthConfig', 'SubsetConfig', 'subset_config',
+           'ground_truth_config', 'subset_embeddings', 'ExtrapolateConfig', 'extrapolate_config', 'make_extrapolator',
+           'BaselineConfig', 'baseline_config', 'selection_spec', 'final_epochs', 'PruneConfig', 'prune_config',
            'extrapolate_scores']
 
 # %% ../nbs/13_supervised.ipynb #8c91a37c
@@ -66,31 +69,52 @@ def subset_schedule(schedule:str, # "paper", "steps_per_epoch" or "total_steps"
     if schedule == "total_steps": return max(int(epochs), int(round(epochs / frac))), int(batch_size)   # epochs / f: as many steps in all
     return int(epochs), int(batch_size)                                                                   # the paper: same epochs and batch
 
+@dataclass(frozen=True, kw_only=True)
+class GroundTruthConfig(TypedConfig):
+    "Config of a `ground_truth` stage: the score recorded over a training run on all samples."
+    dataset: str = checked(known(DATASETS))
+    score: str = checked(known(SCORES))
+    seed: int = checked(int_min("seed", 0), 0)
+    model: str = checked(known(MODELS))
+    model_kw: dict = checked(mapping("model_kw"), {})
+    epochs: int = checked(int_min("epochs", 1))
+    batch_size: int = checked(int_min("batch_size", 1))
+    where: str = checked(one_of("where", ("train", "clean")), "train")
+    overrides: dict = checked(mapping("overrides"), {})
+
+@dataclass(frozen=True, kw_only=True)
+class SubsetConfig(GroundTruthConfig):
+    "Config of a `score_subset` stage: the score recorded while training on a seed subset."
+    seed_size: float|int = checked(lambda v: check_size(v, "seed_size"))
+    sampler: str = checked(known(SAMPLERS), "random")
+    sampler_embeddings: str|None = checked(or_none(str), None, optional=True)   # (n, D) .npy path of the zcore sampler
+    # written only when not the paper's, so that the folders of earlier runs keep their hashes
+    schedule: str = checked(one_of("schedule", SUBSET_SCHEDULES), "paper", optional=True)
+    def check_across(self):
+        if self.sampler == "zcore" and not self.sampler_embeddings:
+            raise ValueError("sampler 'zcore' needs sampler_embeddings: the path of an (n, D) .npy of foundation-model features")
+
+def _scoring(dataset:str, model, epochs, batch_size) -> dict:
+    "Dataset, model (+ options), epochs and batch size of a scoring run: `dataset_defaults` where not given."
+    d = dataset_defaults(dataset); model = model or d["model"]
+    return dict(dataset=dataset, model=model, model_kw=d.get("model_kw", {}) if model == d["model"] else {},
+                epochs=epochs or d["score_epochs"], batch_size=batch_size or d["batch_size"])
+
 def subset_config(dataset:str, score:str, seed_size:float|int, seed:int=0, *, sampler:str="random",
                   model:str|None=None, epochs:int|None=None, batch_size:int|None=None, where:str="train",
                   overrides:dict|None=None, sampler_embeddings:str|None=None, schedule:str="paper") -> dict:
     "The full, validated config of a `score_subset` stage (defaults filled in from `dataset_defaults`)."
-    d = dataset_defaults(dataset); SCORES.get(score); SAMPLERS.get(sampler)
-    if sampler == "zcore" and not sampler_embeddings:
-        raise ValueError("sampler 'zcore' needs sampler_embeddings: the path of an (n, D) .npy of foundation-model features")
-    if isinstance(seed_size, float): check_fraction("seed_size", seed_size, hi_open=True)
-    elif not (isinstance(seed_size, int) and seed_size >= 1): raise ValueError(f"seed_size must be a fraction in (0, 1) or a count ≥ 1, got {seed_size!r}")
-    if where not in ("train", "clean"): raise ValueError(f"where must be 'train' or 'clean', got {where!r}")
-    if schedule not in SUBSET_SCHEDULES: raise ValueError(f"schedule must be one of {SUBSET_SCHEDULES}, got {schedule!r}")
-    model = model or d["model"]; MODELS.get(model)
-    return dict(dataset=dataset, score=score, seed_size=seed_size, sampler=sampler, seed=int(seed), model=model,
-                model_kw=d.get("model_kw", {}) if model == d["model"] else {},
-                epochs=int(epochs or d["score_epochs"]), batch_size=int(batch_size or d["batch_size"]), where=where,
-                overrides=dict(overrides or {}), **({"sampler_embeddings": str(sampler_embeddings)} if sampler_embeddings else {}),
-                # written only when not the paper's, so that the folders of earlier runs keep their hashes
-                **({"schedule": schedule} if schedule != "paper" else {}))
+    return SubsetConfig(score=score, seed_size=seed_size, sampler=sampler, seed=seed, where=where, overrides=dict(overrides or {}),
+                        sampler_embeddings=str(sampler_embeddings) if sampler_embeddings else None, schedule=schedule,
+                        **_scoring(dataset, model, epochs, batch_size)).to_dict()
 
-def ground_truth_config(dataset:str, score:str, seed:int=0, **kw) -> dict:
+def ground_truth_config(dataset:str, score:str, seed:int=0, *, model:str|None=None, epochs:int|None=None,
+                        batch_size:int|None=None, where:str="train", overrides:dict|None=None,
+                        **subset_only, # sampler, sampler_embeddings, schedule: ignored (the full run is their reference)
+                       ) -> dict:
     "Config of a full-data scoring run (the ground truth S the extrapolations are compared with)."
-    kw.pop("schedule", None)   # the full run is the reference the subset schedules relate to
-    c = subset_config(dataset, score, 0.5, seed, **kw)
-    for k in ("seed_size", "sampler"): c.pop(k)
-    return c
+    return GroundTruthConfig(score=score, seed=seed, where=where, overrides=dict(overrides or {}),
+                             **_scoring(dataset, model, epochs, batch_size)).to_dict()
 
 def _new_model(cfg:dict, ds):
     seed_everything(cfg["seed"])
@@ -105,7 +129,7 @@ def _train_and_record(cfg:dict, folder:RunFolder, idx, device, progress):
     folder.save_json("log.json", log)
     return scores, model
 
-@STAGES.register("score_subset", level=0, main_phase="subset_training")
+@STAGES.register("score_subset", level=0, main_phase="subset_training", config=SubsetConfig)
 def _score_subset(cfg, folder, *, runs_root, device=None, progress=False):
     ds = cached_dataset(cfg["dataset"])
     with folder.phase("sampling"):
@@ -132,7 +156,7 @@ def subset_embeddings(folder:RunFolder, device=None) -> np.ndarray:
     folder.save("embeddings.npy", emb)
     return emb
 
-@STAGES.register("ground_truth", level=0, main_phase="full_scoring",
+@STAGES.register("ground_truth", level=0, main_phase="full_scoring", config=GroundTruthConfig,
                  unledgered=lambda c: {"embedding"})   # its embedding serves the figures, not the method
 def _ground_truth(cfg, folder, *, runs_root, device=None, progress=False):
     ds = cached_dataset(cfg["dataset"])
@@ -144,13 +168,20 @@ def _ground_truth(cfg, folder, *, runs_root, device=None, progress=False):
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
 
 # %% ../nbs/13_supervised.ipynb #220a9435
-def extrapolate_config(subset:dict, extrapolator:str="knn", k:int=10, *, merge:str="raw", seed:int=0,
+@dataclass(frozen=True, kw_only=True)
+class ExtrapolateConfig(TypedConfig):
+    "Config of an `extrapolate` stage: the seed scores of the `score_subset` run `subset` extrapolated to all samples."
+    subset: dict = checked(mapping("subset"))   # checked as a SubsetConfig when the stage runs it
+    extrapolator: str = checked(known(EXTRAPOLATORS), "knn")
+    k: int = checked(check_k, DEFAULT_K)
+    merge: str = checked(one_of("merge", MERGES), "raw")
+    seed: int = checked(int_min("seed", 0), 0)
+    params: dict = checked(mapping("params"), {})   # more options of the extrapolator's constructor
+
+def extrapolate_config(subset:dict, extrapolator:str="knn", k:int=DEFAULT_K, *, merge:str="raw", seed:int=0,
                        params:dict|None=None) -> dict:
     "Config of an `extrapolate` stage on top of the `score_subset` config `subset`."
-    EXTRAPOLATORS.get(extrapolator)
-    if merge not in MERGES: raise ValueError(f"merge must be one of {MERGES}, got {merge!r}")
-    if not (isinstance(k, int) and k >= 1): raise ValueError(f"k must be an int ≥ 1, got {k!r}")
-    return dict(subset=subset, extrapolator=extrapolator, k=int(k), merge=merge, seed=int(seed), params=dict(params or {}))
+    return ExtrapolateConfig(subset=subset, extrapolator=extrapolator, k=k, merge=merge, seed=seed, params=dict(params or {})).to_dict()
 
 def make_extrapolator(name:str, k:int, seed:int, params:dict, device=None):
     "An unfitted extrapolator `name` with `k`, `seed` and `device` passed where its constructor takes them, and `params`."
@@ -162,7 +193,8 @@ def make_extrapolator(name:str, k:int, seed:int, params:dict, device=None):
     if "device" in sig.parameters and device is not None: kw.setdefault("device", device)
     return cls(**kw)
 
-@STAGES.register("extrapolate", level=1, parents=lambda c: [("score_subset", c["subset"])], main_phase="extrapolation")
+@STAGES.register("extrapolate", level=1, parents=lambda c: [("score_subset", c["subset"])], main_phase="extrapolation",
+                 config=ExtrapolateConfig)
 def _extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     sub = run_stage("score_subset", cfg["subset"], runs_root, device=device, progress=progress)
     ds = cached_dataset(cfg["subset"]["dataset"])
@@ -176,14 +208,23 @@ def _extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     if getattr(ext, "search_info", None): folder.update_meta(search=ext.search_info)   # kNN method, parameters, measured recall
 
 # %% ../nbs/13_supervised.ipynb #516e43ac
+@dataclass(frozen=True, kw_only=True)
+class BaselineConfig(TypedConfig):
+    "Config of a `baseline` stage: a pruning baseline's scores."
+    dataset: str = checked(known(DATASETS))
+    baseline: str = checked(known(BASELINES))
+    seed: int = checked(int_min("seed", 0), 0)
+    embeddings_from: dict|None = checked(or_none(mapping("embeddings_from")), None)   # a score_subset config
+    params: dict = checked(mapping("params"), {})
+    def check_across(self):
+        if self.baseline in ("ssp", "zcore") and self.embeddings_from is None:
+            raise ValueError(f"baseline {self.baseline!r} needs embeddings_from (a score_subset config whose embeddings it uses)")
+
 def baseline_config(dataset:str, baseline:str, seed:int=0, *, embeddings_from:dict|None=None, params:dict|None=None) -> dict:
     "Config of a `baseline` stage; SSP/ZCore take the embeddings of the `score_subset` config `embeddings_from`."
-    BASELINES.get(baseline)
-    if baseline in ("ssp", "zcore") and embeddings_from is None:
-        raise ValueError(f"baseline {baseline!r} needs embeddings_from (a score_subset config whose embeddings it uses)")
-    return dict(dataset=dataset, baseline=baseline, seed=int(seed), embeddings_from=embeddings_from, params=dict(params or {}))
+    return BaselineConfig(dataset=dataset, baseline=baseline, seed=seed, embeddings_from=embeddings_from, params=dict(params or {})).to_dict()
 
-@STAGES.register("baseline", level=1, main_phase="baseline_scoring",
+@STAGES.register("baseline", level=1, main_phase="baseline_scoring", config=BaselineConfig,
                  parents=lambda c: [] if c["embeddings_from"] is None else [("score_subset", c["embeddings_from"])])
 def _baseline(cfg, folder, *, runs_root, device=None, progress=False):
     ds = cached_dataset(cfg["dataset"])
@@ -211,6 +252,32 @@ def final_epochs(epochs:int, keep_frac:float, budget:str="epochs", max_epochs:in
     e = int(round(epochs / check_fraction("keep_frac", keep_frac)))
     return e if max_epochs is None else min(e, int(max_epochs))
 
+SOURCE_STAGES = ("ground_truth", "extrapolate", "baseline")   # stages whose scores.npy a prune_train prunes by
+
+def _source(src) -> dict:
+    if not (isinstance(src, dict) and set(src) == {"stage", "config"}): raise ValueError(f"source must be {{stage, config}}, got {src!r}")
+    if src["stage"] not in SOURCE_STAGES: raise ValueError(f"source_stage must be one of {SOURCE_STAGES}, got {src['stage']!r}")
+    return src
+
+@dataclass(frozen=True, kw_only=True)
+class PruneConfig(TypedConfig):
+    "Config of a `prune_train` stage: keep the highest scores of `source` and train the final model on them."
+    dataset: str = checked(known(DATASETS))
+    source: dict = checked(_source)
+    prune_rate: float = checked(check_prune_rate)
+    seed: int = checked(int_min("seed", 0), 0)
+    model: str = checked(known(MODELS))
+    model_kw: dict = checked(mapping("model_kw"), {})
+    epochs: int = checked(int_min("epochs", 1))
+    batch_size: int = checked(int_min("batch_size", 1))
+    rounding: str = checked(one_of("rounding", ("round", "paper")), "round")
+    class_balanced: bool = checked(bool, False)
+    recipe: dict = checked(mapping("recipe"), {})
+    # the keys below are written only when not the paper's choice, so that earlier folders keep their hashes
+    selection: dict = checked(selection_spec, {"strategy": "top"}, optional=True)
+    budget: str = checked(one_of("budget", BUDGETS), "epochs", optional=True)
+    max_epochs: int|None = checked(or_none(int_min("max_epochs", 1)), None, optional=True)
+
 def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:int=0, *, dataset:str|None=None,
                  model:str|None=None, epochs:int|None=None, batch_size:int|None=None, rounding:str="round",
                  class_balanced:bool=False, recipe:dict|None=None,
@@ -220,23 +287,15 @@ def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:in
                  model_kw:dict|None=None, # options of `model` (default: the dataset default's when `model` is the default)
                 ) -> dict:
     "Config of a `prune_train` stage: prune by the scores of (`source_stage`, `source_config`) and train."
-    if source_stage not in ("ground_truth", "extrapolate", "baseline"):
-        raise ValueError(f"source_stage must be ground_truth, extrapolate or baseline, got {source_stage!r}")
     dataset = dataset or source_config.get("dataset") or source_config["subset"]["dataset"]
-    d = dataset_defaults(dataset)
-    check_fraction("prune_rate", prune_rate, lo_open=False, hi_open=True)
-    model = model or d["model"]; MODELS.get(model)
-    sel = selection_spec(selection)
-    if budget not in BUDGETS: raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
-    extra = {**({"selection": sel} if sel != {"strategy": "top"} else {}),   # only when not the paper's: earlier folders keep their hashes
-             **({"budget": budget} if budget != "epochs" else {}), **({"max_epochs": int(max_epochs)} if max_epochs else {})}
-    return dict(dataset=dataset, source={"stage": source_stage, "config": source_config}, prune_rate=float(prune_rate),
-                seed=int(seed), model=model,
-                model_kw=dict(model_kw) if model_kw is not None else (d.get("model_kw", {}) if model == d["model"] else {}),
-                epochs=int(epochs or d["final_epochs"]), batch_size=int(batch_size or d["batch_size"]),
-                rounding=rounding, class_balanced=bool(class_balanced), recipe={**FINAL_RECIPE, **(recipe or {})}, **extra)
+    d = dataset_defaults(dataset); model = model or d["model"]
+    return PruneConfig(dataset=dataset, source={"stage": source_stage, "config": source_config}, prune_rate=prune_rate, seed=seed,
+                       model=model, model_kw=dict(model_kw) if model_kw is not None else (d.get("model_kw", {}) if model == d["model"] else {}),
+                       epochs=epochs or d["final_epochs"], batch_size=batch_size or d["batch_size"], rounding=rounding,
+                       class_balanced=class_balanced, recipe={**FINAL_RECIPE, **(recipe or {})}, selection=selection,
+                       budget=budget, max_epochs=max_epochs or None).to_dict()
 
-@STAGES.register("prune_train", level=2, main_phase="final_training",
+@STAGES.register("prune_train", level=2, main_phase="final_training", config=PruneConfig,
                  parents=lambda c: [(c["source"]["stage"], c["source"]["config"])])
 def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
     ds, test = cached_dataset(cfg["dataset"]), cached_dataset(cfg["dataset"], "test")
@@ -260,13 +319,13 @@ def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
 
 # %% ../nbs/13_supervised.ipynb #0897d90c
 def extrapolate_scores(ds, # a `scoreextra.data.Dataset` (or your own with x, y, classes)
-                       score:str="du", *, seed_size:float|int=0.2, extrapolator:str="knn", k:int=10,
+                       score:str="du", *, seed_size:float|int=0.2, extrapolator:str="knn", k:int=DEFAULT_K,
                        merge_how:str="raw", sampler:str="random", seed:int=0, model:str="cnn", epochs:int|None=None,
                        batch_size:int|None=None, device=None, schedule:str=DEFAULT_SCHEDULE, **overrides) -> tuple[np.ndarray, np.ndarray]:
     "Score a seed subset of `ds`, embed all, extrapolate: (scores for all n, seed indices)."
     EXTRAPOLATORS.get(extrapolator)   # every argument is checked before the subset training
     if merge_how not in MERGES: raise ValueError(f"merge_how must be one of {list(MERGES)}, got {merge_how!r}")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"k must be an int >= 1, got {k!r}")
+    check_k(k); check_size(seed_size, "seed_size")
     if schedule not in SUBSET_SCHEDULES: raise ValueError(f"schedule must be one of {SUBSET_SCHEDULES}, got {schedule!r}")
     seed_idx = sample_subset(len(ds), seed_size, sampler, labels=ds.y, seed=seed)
     seed_everything(seed)

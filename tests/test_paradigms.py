@@ -116,7 +116,7 @@ def test_bad_unsupervised_config_names_key_and_value(change, message):
     ({"at": {"epochs": 4}, "record": {"window": 10}}, "at epochs must be >= record window + 1 = 11"),
     ({"prune": {"rate": 1.2}}, "prune_rate must be in [0, 1), got 1.2"),
     ({"prune": {"rate": 0.25, "methods": ["zcore"]}}, "unknown method 'zcore'"),
-    ({"train_subset": {"size": 0}}, "train_subset size must be a fraction in (0, 1), a count >= 1, got 0"),
+    ({"train_subset": {"size": 0}}, "train_subset size must be a fraction in (0, 1) or an int count >= 1, got 0"),
     ({"eval": {"stepz": 3}}, "eval: unknown key(s) ['stepz']"),
     ({"seeds": "0"}, "seeds must be a non-empty list"),
 ])

@@ -65,9 +65,9 @@ def test_config_mismatch_refuses_and_keeps_files(tmp_path):
     ({"dataset": "mnist"}, "unknown dataset 'mnist'"),
     ({"scores": ["du", "dux"]}, "unknown score 'dux'"),
     ({"extrapolators": [{"name": "svm", "k": [3]}]}, "unknown extrapolator"),
-    ({"prune": {"rates": [0.5, 1.0]}}, "prune rate 1.0 must be in [0, 1)"),
-    ({"prune": {"rates": [-0.1]}}, "prune rate -0.1 must be in [0, 1)"),
-    ({"seed_sizes": [1.5]}, "seed size 1.5"),
+    ({"prune": {"rates": [0.5, 1.0]}}, "prune_rate must be in [0.0, 1.0), got 1.0"),
+    ({"prune": {"rates": [-0.1]}}, "prune_rate must be in [0.0, 1.0), got -0.1"),
+    ({"seed_sizes": [1.5]}, "seed_size must be a fraction in (0, 1) or an int count >= 1, got 1.5"),
     ({"learning_rate": 3}, "unknown key(s) ['learning_rate']"),
 ])
 def test_bad_config_is_a_clear_error_and_writes_nothing(tmp_path, change, msg):
