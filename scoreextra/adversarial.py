@@ -23,9 +23,9 @@ from .scores import DURecorder, dynamic_uncertainty
 from .turtle import to_pixels
 
 # %% auto #0
-__all__ = ['NORMS', 'ATTACK_LOSSES', 'AT_METHODS', 'AUTOATTACK_INSTALL', 'PAPER_AT_CONFIGS', 'Normalize', 'with_normalization',
-           'pixel_model', 'frozen_bn_stats', 'attack_loss', 'pgd', 'trades_loss', 'pgd_at_loss', 'AdversarialLoss',
-           'adversarial_fit', 'EpochEndDURecorder', 'robust_accuracy', 'autoattack_accuracy']
+__all__ = ['NORMS', 'ATTACK_LOSSES', 'AT_METHODS', 'AUTOATTACK_INSTALL', 'Normalize', 'with_normalization', 'pixel_model',
+           'frozen_bn_stats', 'attack_loss', 'pgd', 'trades_loss', 'pgd_at_loss', 'AdversarialLoss', 'adversarial_fit',
+           'EpochEndDURecorder', 'robust_accuracy', 'autoattack_accuracy']
 
 # %% ../nbs/10_adversarial.ipynb #7c2765aa
 class Normalize(nn.Module):
@@ -360,34 +360,3 @@ def autoattack_accuracy(model:nn.Module, ds:Dataset, idx=None, *, eps:float, nor
             ok = torch.cat([pm(x[i:i+batch_size]).argmax(1) == y[i:i+batch_size] for i in range(0, len(y), batch_size)])
             ok_adv = torch.cat([pm(x_adv[i:i+batch_size]).argmax(1) == y[i:i+batch_size] for i in range(0, len(y), batch_size)])
         return float(ok.float().mean()), float((ok & ok_adv).float().mean())
-
-# %% ../nbs/10_adversarial.ipynb #14b84cd7
-_AT_COMMON = dict(
-    model="wrn28_10", model_kw=dict(activation="swish"), normalize=False,
-    val_idx=(0, 1024), # CIFAR-10 train images [0, 1024) form the validation split; training uses the other 48,976
-    method="trades", beta=5.0, label_smoothing=0.1, augment=dict(pad=4, flip=True),
-    optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4, batch_size=512,
-    schedule="cosinew", # OneCycleLR(max_lr=lr, pct_start=0.025, total_steps=epochs), stepped per epoch
-    epochs=400, early_stop_patience=30, ema_tau=0.995, ema_warmup_frac=0.025, bn_momentum=0.01, seed=23,
-    select=dict(attack="pgd", loss="cw", steps=40, data="val"), # per epoch, EMA model
-    final_eval=dict(attack="autoattack", version="standard", data="test"),
-    record=dict(recorder="EpochEndDURecorder", adversarial=True, loss="ce", steps=10, window=10, mode="original"),
-    knn=dict(k=12, weighted=False, metric="euclidean"),
-    notes=["EMA: decay 0 during warm-up (0.025·epochs·(⌊n/bs⌋+1) steps), then min(τ, (1+t)/(10+t)); BN buffers copied from the live model each epoch",
-           "OneCycleLR also cycles momentum 0.85–0.95 (overrides 0.9): mirror only in paper mode",
-           "no weight decay on parameters whose name contains 'batchnorm'; live-model BN momentum 1.0 at step 0, then 0.01",
-           "KNN features: SSCD ResNet-50 descriptors (AT code) or the WRN embedding (paper text); label which reproduces the table"],
-)
-
-PAPER_AT_CONFIGS = {
-    "cifar10_linf_table4": dict(_AT_COMMON, dataset="cifar10", norm="linf", eps=8/255, steps=10, step_size=2/255, prune_frac=0.25),
-    "cifar10_2m_linf_table5": dict(_AT_COMMON, dataset="cifar10+synthetic_cifar10_2m", norm="linf", eps=8/255, steps=10,
-        step_size=2/255, prune_frac=0.5, prune_base=False, synthetic_frac=0.8, epoch_batches=96,
-        du_source="ambiguous: AT-run DU or a standard CIFAR-10 training run (--use-normal-predictions); record the choice",
-        seed_set="CIFAR-10 scores + 50k synthetic with known scores (50k_random_without100k.npz), ~5% of 2M"),
-    "cifar10_2m_l2_table5": dict(_AT_COMMON, dataset="cifar10+synthetic_cifar10_2m", norm="l2", eps=128/255,
-        steps=None, step_size=None, # not stated; the AT code's fallback eval attack uses 20 steps of 15/255 — ask before assuming
-        prune_frac=0.5, prune_base=False, synthetic_frac=0.8, epoch_batches=96,
-        du_source="ambiguous: AT-run DU or a standard CIFAR-10 training run (--use-normal-predictions); record the choice",
-        seed_set="CIFAR-10 scores + 50k synthetic with known scores (50k_random_without100k.npz), ~5% of 2M"),
-}

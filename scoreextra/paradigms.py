@@ -26,18 +26,19 @@ from .prune import select, random_scores
 from .metrics import extrapolation_correlations
 from .turtle import turtle, turtle_du, cluster_accuracy, pca_whitened_pixels
 from .adversarial import AT_METHODS, ATTACK_LOSSES, EpochEndDURecorder, adversarial_fit, robust_accuracy, _check_attack
+from .recipes import AT_DEFAULTS, TURTLE_DEFAULTS, paper_at
 from .stages import (STAGES, EXPANDERS, REPORTERS, ConfigError, Job, cached_dataset, finished_runs, int_min, job_order,
                                mean_pm, need, run_stage, stage_seconds)
 from .supervised import dataset_defaults, make_extrapolator
 
 # %% auto #0
-__all__ = ['EMBEDDING_DEFAULTS', 'TURTLE_DEFAULTS', 'UNSUP_SAMPLERS', 'AT_DEFAULTS', 'RECIPE_KEYS', 'RECORD_DEFAULTS',
-           'EVAL_DEFAULTS', 'ADV_SOURCES', 'UNSUP_KEYS', 'ADV_KEYS', 'ADV_METHODS', 'ADV_PHASES', 'embedding_spec',
-           'compute_embedding', 'embed_config', 'turtle_hparams', 'turtle_score_config', 'extrapolate_in_space',
-           'turtle_extrapolate_config', 'train_subset_spec', 'adv_data', 'at_spec', 'record_spec', 'eval_spec',
-           'adv_score_config', 'adv_extrapolate_config', 'adv_prune_config', 'expand_unsupervised',
-           'expand_adversarial', 'collect_unsupervised', 'unsupervised_tables', 'report_unsupervised',
-           'collect_adversarial', 'adversarial_table', 'report_adversarial']
+__all__ = ['EMBEDDING_DEFAULTS', 'UNSUP_SAMPLERS', 'RECIPE_KEYS', 'RECORD_DEFAULTS', 'EVAL_DEFAULTS', 'ADV_SOURCES', 'UNSUP_KEYS',
+           'ADV_KEYS', 'ADV_METHODS', 'ADV_PHASES', 'embedding_spec', 'compute_embedding', 'embed_config',
+           'turtle_hparams', 'turtle_score_config', 'extrapolate_in_space', 'turtle_extrapolate_config',
+           'train_subset_spec', 'adv_data', 'at_of', 'at_spec', 'record_spec', 'eval_spec', 'adv_score_config',
+           'adv_extrapolate_config', 'adv_prune_config', 'expand_unsupervised', 'expand_adversarial',
+           'collect_unsupervised', 'unsupervised_tables', 'report_unsupervised', 'collect_adversarial',
+           'adversarial_table', 'report_adversarial']
 
 # %% ../nbs/14_paradigms.ipynb #09f76ebe
 EMBEDDING_DEFAULTS = {
@@ -106,7 +107,6 @@ def _turtle_embed(cfg, folder, *, runs_root, device=None, progress=False):
     folder.save_json("metrics.json", info)
 
 # %% ../nbs/14_paradigms.ipynb #d30e5cdb
-TURTLE_DEFAULTS = dict(epochs=400, batch_size=10_000, inner_steps=10, gamma=10.0, inner_lr=1e-3, outer_lr=1e-3, warm_start=False)
 UNSUP_SAMPLERS = ("random", "zcore")   # drawn without labels (zcore uses the representation space)
 
 def _check_seed_size(seed_size, allow_none:bool=True, name:str="seed_size"):
@@ -250,9 +250,6 @@ def adv_data(dataset:str, train_subset:dict|None=None) -> tuple[Dataset, np.ndar
     return _POOLS[key]
 
 # %% ../nbs/14_paradigms.ipynb #d53638b0
-AT_DEFAULTS = dict(model=None, model_kw={}, method="pgd", attack=dict(norm="linf", eps=8/255, steps=10, step_size=None),
-                   beta=6.0, label_smoothing=0.0, epochs=12, batch_size=128, augment=None,
-                   recipe=dict(optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="onecycle"))
 RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule")
 RECORD_DEFAULTS = dict(adversarial=True, steps=None, step_size=None, loss="ce", window=10)
 EVAL_DEFAULTS = dict(steps=20, step_size=None, loss="ce", n_test=None, batch_size=256)
@@ -263,8 +260,13 @@ def _fill(name:str, given:dict|None, defaults:dict) -> dict:
     if unknown: raise ValueError(f"{name}: unknown key(s) {sorted(unknown)}; expected some of {sorted(defaults)}")
     return {**defaults, **given}
 
-def at_spec(dataset:str, at:dict|None) -> dict:
-    "The full, validated adversarial-training recipe for `dataset` (model default from `dataset_defaults`)."
+def at_of(at:dict|str|None) -> dict|None:
+    "An `at` recipe as a dict: a str names one of the paper's runs (`recipes.PAPER_AT`), a dict is itself."
+    return paper_at(at) if isinstance(at, str) else at
+
+def at_spec(dataset:str, at:dict|str|None) -> dict:
+    "The full, validated adversarial-training recipe for `dataset` (model default from `dataset_defaults`); a str names a paper run."
+    at = at_of(at)
     a = _fill("at", at, AT_DEFAULTS)
     d = dataset_defaults(dataset)
     a["model"] = a["model"] or d["model"]; MODELS.get(a["model"])
@@ -465,13 +467,14 @@ def expand_adversarial(cfg:dict, where:str="config") -> list[Job]:
     jobs, add = _adder()
     ds, pool = cfg["dataset"], cfg.get("train_subset")
     with _config_errors(where):
-        common = dict(train_subset=pool, at=cfg["at"], record=cfg.get("record"))
+        at = at_of(cfg["at"])
+        common = dict(train_subset=pool, at=at, record=cfg.get("record"))
         gts = [add("adv_score", adv_score_config(ds, None, gs, **common)) for gs in gt_seeds]
         exts = {}
         for seed in cfg["seeds"]:
             sc = add("adv_score", adv_score_config(ds, cfg["seed_size"], seed, sampler=cfg.get("sampler", "random"), **common))
             exts[seed] = add("adv_extrapolate", adv_extrapolate_config(sc, e.get("name", "knn"), e.get("k", 12), seed=seed, params=e.get("params")))
-        final_at = {**cfg["at"], **({"epochs": p["epochs"]} if "epochs" in p else {})}
+        final_at = {**at, **({"epochs": p["epochs"]} if "epochs" in p else {})}
         for seed in p.get("seeds", cfg["seeds"]):
             fin = dict(dataset=ds, train_subset=pool, at=final_at, eval=cfg.get("eval"))
             for m in methods:

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from .core import OutOfRange, Registry, check_1d, check_indices, get_device, to_numpy
+from .recipes import DU_RECIPE, DU_SETTINGS, TDDS_RECIPE, TDDS_SETTINGS
 
 # %% auto #0
-__all__ = ['TDDS_EPS', 'DU_RECIPE', 'TDDS_RECIPE', 'SCORES', 'du_windows', 'dynamic_uncertainty', 'softmax64', 'tdds_step',
-           'tdds', 'trajectory_slice', 'el2n', 'forgetting_events', 'finite_scores', 'aum', 'clean_logits', 'Recorder',
-           'true_class_prob', 'DURecorder', 'TDDSRecorder', 'ForgettingRecorder', 'AUMRecorder', 'ScoreDef',
-           'score_subset', 'score_full']
+__all__ = ['TDDS_EPS', 'SCORES', 'du_windows', 'dynamic_uncertainty', 'softmax64', 'tdds_step', 'tdds', 'trajectory_slice',
+           'el2n', 'forgetting_events', 'finite_scores', 'aum', 'clean_logits', 'Recorder', 'true_class_prob',
+           'DURecorder', 'TDDSRecorder', 'ForgettingRecorder', 'AUMRecorder', 'ScoreDef', 'score_subset', 'score_full']
 
 # %% ../nbs/04_scores.ipynb #9cc0de3f
 def _history(name:str, x, ndim:int, what:str) -> np.ndarray:
@@ -485,15 +485,11 @@ class ScoreDef:
     recipe: dict = field(default_factory=dict)     # `fit` keyword arguments of the paper's scoring run
     settings: dict = field(default_factory=dict)   # the recorder's paper defaults
 
-DU_RECIPE = dict(epochs=50, batch_size=256, optimizer="adam", lr=1e-3, weight_decay=1e-4, schedule=None)
-TDDS_RECIPE = dict(epochs=50, batch_size=256, optimizer="sgd", lr=1e-3, momentum=0.9, nesterov=True,
-                   weight_decay=5e-4, schedule="cosine")
-
+# the paper's recipes and recorder settings live in `recipes` (one place for every paper number)
 SCORES = Registry("score")
-SCORES["du"] = ScoreDef(dynamic_uncertainty, DURecorder, DU_RECIPE, dict(window=10, mode="original"))
-SCORES["tdds"] = ScoreDef(tdds, TDDSRecorder, TDDS_RECIPE,
-                          dict(window=10, decay=0.9, trajectory_epochs=10, trajectory="last"))
-SCORES["forgetting"] = ScoreDef(forgetting_events, ForgettingRecorder, DU_RECIPE, dict(mode="original"))  # no paper recipe: DU's
+SCORES["du"] = ScoreDef(dynamic_uncertainty, DURecorder, DU_RECIPE, dict(DU_SETTINGS))
+SCORES["tdds"] = ScoreDef(tdds, TDDSRecorder, TDDS_RECIPE, dict(TDDS_SETTINGS))
+SCORES["forgetting"] = ScoreDef(forgetting_events, ForgettingRecorder, DU_RECIPE, dict(mode=DU_SETTINGS["mode"]))  # no paper recipe: DU's
 SCORES["aum"] = ScoreDef(aum, AUMRecorder, DU_RECIPE)                                                       # no paper recipe: DU's
 SCORES["el2n"] = ScoreDef(el2n)   # needs R independent runs evaluated at epoch t: compute with `el2n` on `predict_logits`
 

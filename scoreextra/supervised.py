@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .core import RunFolder, check_fraction, get_device, save_torch, seed_everything
+from .recipes import DATASET_DEFAULTS, FINAL_RECIPE, OTHER_DATASET
 from .data import DATASETS
 from .models import MODELS, get_model
 from .train import fit, evaluate, embed_all
@@ -27,29 +28,17 @@ from .stages import (STAGES, TypedConfig, cached_dataset, checked, int_min, know
                                run_stage)
 
 # %% auto #0
-__all__ = ['DATASET_DEFAULTS', 'FINAL_RECIPE', 'SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'SOURCE_STAGES',
-           'dataset_defaults', 'subset_schedule', 'GroundTruthConfig', 'SubsetConfig', 'subset_config',
-           'ground_truth_config', 'subset_embeddings', 'ExtrapolateConfig', 'extrapolate_config', 'make_extrapolator',
-           'BaselineConfig', 'baseline_config', 'selection_spec', 'final_epochs', 'PruneConfig', 'prune_config',
-           'extrapolate_scores']
+__all__ = ['SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'SOURCE_STAGES', 'dataset_defaults', 'subset_schedule',
+           'GroundTruthConfig', 'SubsetConfig', 'subset_config', 'ground_truth_config', 'subset_embeddings',
+           'ExtrapolateConfig', 'extrapolate_config', 'make_extrapolator', 'BaselineConfig', 'baseline_config',
+           'selection_spec', 'final_epochs', 'PruneConfig', 'prune_config', 'extrapolate_scores']
 
 # %% ../nbs/13_supervised.ipynb #8c91a37c
-DATASET_DEFAULTS = {
-    "digits":        dict(model="cnn", batch_size=32, score_epochs=30, final_epochs=30),
-    "fashion_mnist": dict(model="cnn", batch_size=256, score_epochs=20, final_epochs=8),
-    "cifar10":       dict(model="resnet18", batch_size=256, score_epochs=50, final_epochs=50),
-    "cifar100":      dict(model="resnet18", batch_size=256, score_epochs=50, final_epochs=50),
-    "synthetic_cifar100_1m": dict(model="resnet50", batch_size=256, score_epochs=50, final_epochs=50),
-    "places365_64":  dict(model="resnet50", model_kw=dict(stem="imagenet"), batch_size=128, score_epochs=50, final_epochs=50),
-    "imagenet64":    dict(model="resnet18", batch_size=256, score_epochs=90, final_epochs=90),
-}
-# paper Table 8: the final training on the pruned data (the same for every method)
-FINAL_RECIPE = dict(optimizer="adam", lr=1e-3, weight_decay=1e-4, schedule="onecycle")
-
+# the recipes (DATASET_DEFAULTS, OTHER_DATASET, FINAL_RECIPE) live in `recipes`, with the tables they come from
 def dataset_defaults(dataset:str) -> dict:
     "Model, batch size and epochs used for `dataset` unless a config says otherwise."
     DATASETS.get(dataset)   # a clear error for an unknown name
-    return dict(DATASET_DEFAULTS.get(dataset, dict(model="cnn", batch_size=256, score_epochs=50, final_epochs=50)))
+    return dict(DATASET_DEFAULTS.get(dataset, OTHER_DATASET))
 
 # %% ../nbs/13_supervised.ipynb #d33dc33d
 SUBSET_SCHEDULES = ("paper", "steps_per_epoch", "total_steps")

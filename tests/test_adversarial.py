@@ -12,7 +12,7 @@ from scoreextra.models import get_model
 from scoreextra.scores import dynamic_uncertainty
 from scoreextra.train import fit
 from scoreextra.turtle import to_pixels
-from scoreextra.adversarial import (AdversarialLoss, EpochEndDURecorder, PAPER_AT_CONFIGS, adversarial_fit,
+from scoreextra.adversarial import (AdversarialLoss, EpochEndDURecorder, adversarial_fit,
                                     autoattack_accuracy, frozen_bn_stats, pgd, pixel_model, robust_accuracy,
                                     trades_loss, with_normalization)
 
@@ -191,11 +191,17 @@ def test_autoattack_missing_package_message(data, undefended):
             autoattack_accuracy(undefended, te, eps=0.1)
 
 
-def test_paper_configs_name_tables():
-    t4 = PAPER_AT_CONFIGS["cifar10_linf_table4"]
-    assert (t4["norm"], t4["beta"], t4["label_smoothing"], t4["batch_size"], t4["epochs"]) == ("linf", 5.0, 0.1, 512, 400)
-    assert t4["eps"] == pytest.approx(8 / 255) and t4["step_size"] == pytest.approx(2 / 255)
-    assert PAPER_AT_CONFIGS["cifar10_2m_l2_table5"]["eps"] == pytest.approx(128 / 255)
+def test_paper_recipes_name_tables_in_the_at_schema():
+    "The paper's Table 4 run is an `at` recipe the stages validate as is; the l2 run's unstated attack is refused, not guessed."
+    from scoreextra.recipes import PAPER_AT, paper_at
+    from scoreextra.paradigms import at_spec
+    t4 = at_spec("cifar10", "cifar10_linf_table4")
+    assert (t4["method"], t4["model"], t4["beta"], t4["label_smoothing"], t4["batch_size"], t4["epochs"]) == ("trades", "wrn28_10", 5.0, 0.1, 512, 400)
+    assert t4["attack"]["norm"] == "linf" and t4["attack"]["eps"] == pytest.approx(8 / 255) and t4["attack"]["step_size"] == pytest.approx(2 / 255)
+    assert t4 == at_spec("cifar10", paper_at("cifar10_linf_table4"))
+    assert PAPER_AT["cifar10_2m_l2_table5"]["at"]["attack"]["eps"] == pytest.approx(128 / 255)
+    with pytest.raises((ValueError, TypeError)):
+        at_spec("cifar10", "cifar10_2m_l2_table5")
 
 
 @pytest.mark.parametrize("kw, match", [
