@@ -112,6 +112,7 @@ def plot_pruning_curves(acc:pd.DataFrame, # accuracy_summary rows: score, method
     fig.tight_layout()
     return fig
 
+# %% ../nbs/11_metrics.ipynb #m11ex002
 def plot_pareto(acc:pd.DataFrame, rate:float):
     "Fig. 3: accuracy against total wall-clock seconds (all phases) at prune rate `rate`, Pareto front marked."
     import matplotlib.pyplot as plt
@@ -130,6 +131,7 @@ def plot_pareto(acc:pd.DataFrame, rate:float):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/11_metrics.ipynb #m11ex003
 def plot_corr_vs_acc(acc:pd.DataFrame, corr:pd.DataFrame, rate:float):
     "Fig. 4: accuracy at `rate` against the Pearson correlation of each method's scores with the ground truth (random 0, original 1)."
     import matplotlib.pyplot as plt
@@ -153,6 +155,7 @@ def plot_corr_vs_acc(acc:pd.DataFrame, corr:pd.DataFrame, rate:float):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/11_metrics.ipynb #m11ex004
 def plot_score_distributions(panels:list[dict], # each: title, truth (n,), extrapolated (n,)
                             ):
     "Fig. 5: histograms of the ground-truth scores and the extrapolated ones, one panel each."
