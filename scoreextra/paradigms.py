@@ -158,14 +158,13 @@ def _turtle_score(cfg, folder, *, runs_root, device=None, progress=False):
         idx = np.arange(n) if full else sample_subset(n, cfg["seed_size"], cfg["sampler"], embeddings=Z, seed=cfg["seed"])
         folder.save("seed_idx.npy", idx)
     with folder.phase("full_scoring" if full else "subset_training"):
-        res = turtle([Z], ds.num_classes, idx=idx, seed=cfg["seed"], device=device, record_dir=folder.path, y=ds.y, **cfg["turtle"])
-        du = turtle_du(res, window=cfg["window"])
+        res = turtle([Z], ds.num_classes, idx=idx, seed=cfg["seed"], device=device, window=cfg["window"], y=ds.y, **cfg["turtle"])
+        du = turtle_du(res)
         folder.save("seed_scores.npy", du)
         if full: folder.save("scores.npy", du)
         folder.save("pseudo_labels.npy", res.labels)
     labels, log = res.labels, res.log
     del res, du
-    folder.file("turtle_history.npy").unlink(missing_ok=True)   # DU is saved; the history was O(E·m·C)
     folder.save_json("log.json", log)
     folder.save_json("metrics.json", dict(cluster_acc=cluster_accuracy(ds.y, labels), cluster_acc_trained=cluster_accuracy(ds.y[idx], labels[idx]),
                                           clusters=int(len(np.unique(labels))), n=int(n), m=int(len(idx))))

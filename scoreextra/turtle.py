@@ -21,11 +21,12 @@ from scipy.optimize import linear_sum_assignment
 from .core import atomic_path, check_indices, get_device, to_numpy
 from .data import BatchLoader, Dataset
 from .train import eval_mode
-from .scores import dynamic_uncertainty
+from .scores import du_windows
+from .recipes import TURTLE_DEFAULTS
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'cluster_accuracy', 'TurtleResult', 'turtle', 'turtle_du', 'imagenet_transform',
-           'to_pixels', 'embed_with', 'pca_whitened_pixels']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'cluster_accuracy', 'TurtleResult', 'TurtleDURecorder', 'turtle', 'turtle_du',
+           'imagenet_transform', 'to_pixels', 'embed_with', 'pca_whitened_pixels']
 
 # %% ../nbs/09_turtle.ipynb #82f258eb
 def _check_labels(name:str, a) -> np.ndarray:
@@ -52,14 +53,14 @@ def cluster_accuracy(y_true, # (n,) int ground-truth classes
 # %% ../nbs/09_turtle.ipynb #7bbdf60e
 @dataclass
 class TurtleResult:
-    "What `turtle` returns: pseudo-labels over all n, the final label distribution and the recorded history."
+    "What `turtle` returns: pseudo-labels over all n, the final label distribution and the streamed DU recorder."
     labels: np.ndarray # (n,) int64 argmax of the final l(x), every sample
     probs: np.ndarray # (n, C) float32 final l(x)
-    idx: np.ndarray # (m,) sorted dataset indices TURTLE trained on (rows of `history`)
-    history: np.ndarray|None # (E, m, C) float32 l(x) per epoch, or (E, m) at `record_at`; None when not recorded
+    idx: np.ndarray # (m,) sorted dataset indices TURTLE trained on (rows of the recorder)
+    recorder: TurtleDURecorder|None # DU streamed during training; None when turtle ran with window=None
     log: list = field(default_factory=list) # one dict per epoch: pred_error, entropy, clusters (, cluster_acc)
     heads: list = field(default_factory=list) # the trained task-encoder heads (CPU), one per space
-    record_at: np.ndarray|None = None # (n,) labels the (E, m) history was recorded at, if any
+    record_at: np.ndarray|None = None # (n,) labels l(x) was recorded at, if any
 
     def predict(self, spaces:Sequence) -> np.ndarray:
         "l(x) = mean_s softmax(θ_s z_s) for new representations (one array per space), (N, C) float32."
@@ -93,116 +94,153 @@ def _encode(heads, zs, chunk:int=65536) -> torch.Tensor:
                           for i in range(0, len(zs[0]), chunk)])
 
 # %% ../nbs/09_turtle.ipynb #b577d059
-def turtle(spaces:Sequence, # one (n, d_s) float array per representation space (numpy or torch)
-           num_classes:int, # C, the number of clusters (known in advance)
-           *, epochs:int=400, # passes over the (subset) indices; the paper scores with 400
-           batch_size:int=10_000, # outer batch size B
-           inner_steps:int=10, # M inner Adam steps per outer iteration
-           gamma:float=10.0, # weight γ of the entropy regulariser
-           inner_lr:float=1e-3, # Adam lr of the inner linear classifiers
-           outer_lr:float=1e-3, # Adam lr of the task encoder (no weight decay, as the code)
-           warm_start:bool=False, # keep the inner classifiers across iterations (default: cold start)
-           seed:int=0, # fixes the initialisations and the epoch orders (the paper uses 42)
-           device=None, # torch device (default: CUDA if available)
-           record:bool=True, # store l(x) of every trained sample in every epoch
-           idx=None, # dataset indices to train on (default: all n); labels/probs still cover all n
-           record_dir:str|Path|None=None, # write the history as a memmapped `turtle_history.npy` here (else RAM)
-           record_at=None, # (n,) int labels: record only l_{record_at[x]}(x), an (E, m) history
-           y=None, # (n,) true labels, only to log the per-epoch cluster accuracy of the recorded argmax
-          ) -> TurtleResult:
-    "Train TURTLE on frozen representations, recording l(x) of each sample once per epoch; pseudo-labels for all n."
-    zs = _check_spaces(spaces)
-    n, C = len(zs[0]), num_classes
-    if int(C) != C or C < 2: raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    C = int(C)
+class TurtleDURecorder:
+    "Streams TURTLE's DU: a ring of the last J epochs of l(x) and per-class sums of window stds, O(m·J·C) memory (O(m·J) at fixed labels)."
+    def __init__(self, m:int, # trained samples (rows, in sorted `idx` order)
+                 num_classes:int, # C
+                 window:int=10, # J
+                 at=None, # (m,) labels to record l_at(x) only (a second run at the first run's pseudo-labels)
+                ):
+        if int(window) != window or window < 2: raise ValueError(f"window must be an int >= 2, got {window!r}")
+        self.window, self.at = int(window), at
+        k = 1 if at is not None else int(num_classes)   # ŷ is known only after training: keep every class until then
+        self.ring = np.zeros((m, self.window, k), dtype=np.float32)
+        self.total = np.zeros((m, k), dtype=np.float64)
+        self.epochs = self.n_windows = 0
+
+    @staticmethod
+    def memory_bytes(m:int, num_classes:int, window:int=10) -> int:
+        "Bytes of the buffers: ring m·J·C·4 + window-std sums m·C·8 (C = 1 at fixed labels)."
+        return m * num_classes * (4 * window + 8)
+
+    def start_epoch(self, chunk:int=65536):
+        "The official window rule: the window ending at the previous epoch is complete once another epoch starts."
+        if self.epochs < self.window: return
+        for i in range(0, len(self.ring), chunk):
+            self.total[i:i+chunk] += self.ring[i:i+chunk].astype(np.float64).std(axis=1, ddof=1)
+        self.n_windows += 1
+
+    def record(self, rows:np.ndarray, l:np.ndarray):
+        "Store l(x) (b, C) of the samples at recorder rows `rows` for the current epoch."
+        self.ring[rows, self.epochs % self.window] = l if self.at is None else l[np.arange(len(rows)), self.at[rows]][:, None]
+
+    def end_epoch(self): self.epochs += 1
+
+    def scores(self, yhat:np.ndarray) -> np.ndarray:
+        "DU at the (m,) final pseudo-labels: mean over windows of the ddof-0 std of l_ŷ(x), float64."
+        if self.n_windows == 0: du_windows(self.epochs, self.window, "original")   # raises "needs at least … epochs"
+        col = self.total[:, 0] if self.at is not None else self.total[np.arange(len(yhat)), yhat]
+        J = self.window
+        return col / self.n_windows * np.sqrt((J - 1) / J)
+
+# %% ../nbs/09_turtle.ipynb #b7436768
+def _check_turtle_args(num_classes, epochs, batch_size, inner_steps, inner_lr, outer_lr, gamma) -> int:
+    "The hyperparameters checked, errors naming the bad value; C as an int."
+    if int(num_classes) != num_classes or num_classes < 2: raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
     for nm, v, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("inner_steps", inner_steps, 1)):
         if int(v) != v or v < lo: raise ValueError(f"{nm} must be an int >= {lo}, got {v!r}")
     for nm, v in (("inner_lr", inner_lr), ("outer_lr", outer_lr)):
         if not v > 0: raise ValueError(f"{nm} must be > 0, got {v!r}")
     if not (np.isfinite(gamma) and gamma >= 0): raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
+    return int(num_classes)
+
+def _labels_for(name, a, n, C=None):
+    "Optional (n,) int labels checked (in [0, C) when C is given); None stays None."
+    if a is None: return None
+    a = _check_labels(name, a)
+    if len(a) != n or (C is not None and a.max() >= C): raise ValueError(f"{name} must be {n} labels" + (f" in [0, {C})" if C else "") + f", got length {len(a)}, max {a.max()}")
+    return a
+
+def _task_encoder(dims, C, dev) -> list:
+    "One weight-normalised linear head θ_s per space."
+    return [nn.utils.parametrizations.weight_norm(nn.Linear(d, C)).to(dev) for d in dims]
+
+def _inner_classifiers(dims, C, dev, lr) -> tuple:
+    "Fresh inner linear classifiers W_s (nn.Linear init) and their Adam."
+    W = [nn.Linear(d, C).to(dev) for d in dims]
+    return W, torch.optim.Adam([p for w in W for p in w.parameters()], lr=lr, betas=(0.9, 0.999))
+
+def _bilevel_step(opt, inner, zb, per_space, l, inner_steps:int, gamma:float) -> tuple:
+    "After l(batch): M inner Adam steps of W on CE(W z, l.detach()), then one outer step on the task encoder."
+    W, inner_opt = inner
+    for _ in range(inner_steps):
+        inner_opt.zero_grad()
+        sum(F.cross_entropy(w(z), l.detach()) for w, z in zip(W, zb)).backward()
+        inner_opt.step()
+    opt.zero_grad()
+    pred_error = sum(F.cross_entropy(w(z).detach(), l) for w, z in zip(W, zb))
+    entropy = sum(torch.special.entr(p.mean(0)).sum() for p in per_space)
+    (pred_error - gamma * entropy).backward()
+    opt.step()
+    return float(pred_error.detach()), float(entropy.detach())
+
+# %% ../nbs/09_turtle.ipynb #1813cc96
+def turtle(spaces:Sequence, # one (n, d_s) float array per representation space (numpy or torch)
+           num_classes:int, # C, the number of clusters (known in advance)
+           *, epochs:int=TURTLE_DEFAULTS["epochs"], # passes over the (subset) indices; the paper scores with 400
+           batch_size:int=TURTLE_DEFAULTS["batch_size"], # outer batch size B
+           inner_steps:int=TURTLE_DEFAULTS["inner_steps"], # M inner Adam steps per outer iteration
+           gamma:float=TURTLE_DEFAULTS["gamma"], # weight γ of the entropy regulariser
+           inner_lr:float=TURTLE_DEFAULTS["inner_lr"], # Adam lr of the inner linear classifiers
+           outer_lr:float=TURTLE_DEFAULTS["outer_lr"], # Adam lr of the task encoder (no weight decay, as the code)
+           warm_start:bool=TURTLE_DEFAULTS["warm_start"], # keep the inner classifiers across iterations (default: cold start)
+           seed:int=0, # fixes the initialisations and the epoch orders (the paper uses 42)
+           device=None, # torch device (default: CUDA if available)
+           window:int|None=10, # J of the DU streamed while training (`turtle_du`); None records nothing
+           idx=None, # dataset indices to train on (default: all n); labels/probs still cover all n
+           record_at=None, # (n,) int labels: record only l_{record_at[x]}(x) (O(m·J) memory)
+           y=None, # (n,) true labels, only to log the per-epoch cluster accuracy of the recorded argmax
+          ) -> TurtleResult:
+    "Train TURTLE on frozen representations, streaming DU of each trained sample; pseudo-labels for all n."
+    zs = _check_spaces(spaces)
+    n = len(zs[0])
+    C = _check_turtle_args(num_classes, epochs, batch_size, inner_steps, inner_lr, outer_lr, gamma)
     idx = np.arange(n) if idx is None else np.sort(check_indices("idx", idx, n))
     if len(idx) == 0: raise ValueError("idx is empty")
-    if record_at is not None:
-        record_at = _check_labels("record_at", record_at)
-        if len(record_at) != n or record_at.max() >= C: raise ValueError(f"record_at must be {n} labels in [0, {C}), got length {len(record_at)}, max {record_at.max()}")
-    if y is not None:
-        y = _check_labels("y", y)
-        if len(y) != n: raise ValueError(f"y must have length {n}, got {len(y)}")
+    record_at, y = _labels_for("record_at", record_at, n, C), _labels_for("y", y, n)
     epochs, batch_size, m, dev = int(epochs), min(int(batch_size), len(idx)), len(idx), get_device(device)
-    pos = np.full(n, -1, dtype=np.int64); pos[idx] = np.arange(m)   # dataset index -> history row
-    Z = [torch.from_numpy(z).to(dev) for z in zs]
-    dims = [z.shape[1] for z in zs]
-    hshape = (epochs, m) if record_at is not None else (epochs, m, C)
-
-    with ExitStack() as stack:
-        history = None
-        if record and record_dir is not None:
-            tmp = stack.enter_context(atomic_path(Path(record_dir)/"turtle_history.npy"))
-            history = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=hshape)
-        elif record: history = np.empty(hshape, dtype=np.float32)
-        stack.enter_context(torch.random.fork_rng(devices=[]))
+    pos = np.full(n, -1, dtype=np.int64); pos[idx] = np.arange(m)   # dataset index -> recorder row
+    Z, dims = [torch.from_numpy(z).to(dev) for z in zs], [z.shape[1] for z in zs]
+    rec = None if window is None else TurtleDURecorder(m, C, window, at=None if record_at is None else record_at[idx])
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         gen = torch.Generator().manual_seed(int(seed))
-        heads = [nn.utils.parametrizations.weight_norm(nn.Linear(d, C)).to(dev) for d in dims]
+        heads = _task_encoder(dims, C, dev)
         opt = torch.optim.Adam([p for h in heads for p in h.parameters()], lr=outer_lr, betas=(0.9, 0.999))
-        def init_inner():
-            W = [nn.Linear(d, C).to(dev) for d in dims]
-            return W, torch.optim.Adam([p for w in W for p in w.parameters()], lr=inner_lr, betas=(0.9, 0.999))
-        W, inner_opt = init_inner()
-        log = []
-        ep_vals = np.empty(hshape[1:], dtype=np.float32) if record else None
-        ep_arg = np.empty(m, dtype=np.int64)
+        inner, log, ep_arg = _inner_classifiers(dims, C, dev, inner_lr), [], np.empty(m, dtype=np.int64)
         for e in range(epochs):
+            if rec: rec.start_epoch()
             order = idx[torch.randperm(m, generator=gen).numpy()]
             for b in range(0, m, batch_size):
                 bi = order[b:b+batch_size]
-                bt = torch.from_numpy(bi).to(dev)
-                zb = [z[bt] for z in Z]
+                zb = [z[torch.from_numpy(bi).to(dev)] for z in Z]
                 per_space = [F.softmax(h(z), dim=1) for h, z in zip(heads, zb)]
                 l = torch.stack(per_space).mean(0)
-                lv = l.detach().cpu().numpy()
-                rows = pos[bi]
+                lv, rows = l.detach().cpu().numpy(), pos[bi]
                 ep_arg[rows] = lv.argmax(1)
-                if record: ep_vals[rows] = lv if record_at is None else lv[np.arange(len(bi)), record_at[bi]]
-                if not warm_start: W, inner_opt = init_inner()
-                for _ in range(int(inner_steps)):
-                    inner_opt.zero_grad()
-                    sum(F.cross_entropy(w(z), l.detach()) for w, z in zip(W, zb)).backward()
-                    inner_opt.step()
-                opt.zero_grad()
-                pred_error = sum(F.cross_entropy(w(z).detach(), l) for w, z in zip(W, zb))
-                entropy = sum(torch.special.entr(p.mean(0)).sum() for p in per_space)
-                (pred_error - gamma * entropy).backward()
-                opt.step()
-            if record: history[e] = ep_vals
-            row = {"epoch": e, "pred_error": float(pred_error.detach()), "entropy": float(entropy.detach()), "clusters": int(len(np.unique(ep_arg)))}
-            if y is not None: row["cluster_acc"] = cluster_accuracy(y[idx], ep_arg)
-            log.append(row)
+                if rec: rec.record(rows, lv)   # before the inner loop and the outer step
+                if not warm_start: inner = _inner_classifiers(dims, C, dev, inner_lr)
+                pred_error, entropy = _bilevel_step(opt, inner, zb, per_space, l, int(inner_steps), gamma)
+            if rec: rec.end_epoch()
+            log.append({"epoch": e, "pred_error": pred_error, "entropy": entropy, "clusters": int(len(np.unique(ep_arg))),
+                        **({"cluster_acc": cluster_accuracy(y[idx], ep_arg)} if y is not None else {})})
         probs = _encode(heads, Z).cpu().numpy()
-        if isinstance(history, np.memmap): history.flush(); del history; history = None
-    if record and record_dir is not None: history = np.load(Path(record_dir)/"turtle_history.npy", mmap_mode="r")
-    heads = [h.cpu().eval() for h in heads]
-    return TurtleResult(probs.argmax(1).astype(np.int64), probs, idx, history, log, heads, record_at)
+    return TurtleResult(probs.argmax(1).astype(np.int64), probs, idx, rec, log, [h.cpu().eval() for h in heads], record_at)
 
 # %% ../nbs/09_turtle.ipynb #fb1b17e9
 def turtle_du(result:TurtleResult, # a recorded `turtle` run
-              window:int=10, # J, the window length; needs E >= J+1 recorded epochs
+              window:int|None=None, # J, to check it is the window the run recorded with (default: that one)
              ) -> np.ndarray:
     "Unsupervised DU of the samples `result.idx`: mean over official windows of the ddof-0 std of l_ŷ(x), ŷ = final argmax."
-    H = result.history
-    if H is None: raise ValueError("result holds no history: run turtle with record=True")
-    m = len(result.idx)
+    rec = result.recorder
+    if rec is None: raise ValueError("result holds no DU recorder: run turtle with window=J (not None)")
+    if window is not None and int(window) != rec.window:
+        raise ValueError(f"this run streamed DU with window {rec.window}, got window={window!r}: rerun turtle with window={window}")
     yhat = result.labels[result.idx]
-    if H.ndim == 2:
-        if result.record_at is None or not np.array_equal(result.record_at[result.idx], yhat):
-            raise ValueError("the (E, m) history was recorded at labels that differ from this run's pseudo-labels; "
-                             "rerun with the same seed and device, record_at=<first run>.labels")
-        P = np.asarray(H, dtype=np.float64)
-    else:
-        ar = np.arange(m)
-        P = np.stack([np.asarray(H[e])[ar, yhat] for e in range(len(H))]).astype(np.float64)
-    J = int(window)
-    return dynamic_uncertainty(P, window=J, mode="original") * np.sqrt((J - 1) / J)
+    if rec.at is not None and not np.array_equal(rec.at, yhat):
+        raise ValueError("l(x) was recorded at labels that differ from this run's pseudo-labels; "
+                         "rerun with the same seed and device, record_at=<first run>.labels")
+    return rec.scores(yhat)
 
 # %% ../nbs/09_turtle.ipynb #0a8d4e7f
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
