@@ -38,7 +38,7 @@ def modules(root=ROOT):
 
 
 def doc_notebook(nb: dict) -> dict:
-    "A copy of `nb` as the site shows it: nbdev directives become myst-nb tags, directive lines go."
+    "A copy of `nb` as the site shows it: nbdev directives become myst-nb tags, directive lines go, `show_doc` outputs lose their Quarto-only head."
     nb = json.loads(json.dumps(nb))
     cells = []
     for c in nb["cells"]:
@@ -52,11 +52,26 @@ def doc_notebook(nb: dict) -> dict:
         code = "\n".join(l for l in src.splitlines() if not DIRECTIVE.match(l)).strip("\n")
         if not code and not c.get("outputs"): continue
         c["source"], c["metadata"]["tags"] = code, sorted(tags)
+        for o in c.get("outputs", []):
+            if "text/markdown" in o.get("data", {}): o["data"]["text/markdown"] = _site_markdown(o["data"]["text/markdown"])
         cells.append(c)
     nb["cells"] = cells
     # nbdev-clean drops language_info; the renderer needs it to highlight the code cells
     nb["metadata"].setdefault("language_info", {"name": "python", "pygments_lexer": "ipython3"})
     return nb
+
+
+SHOW_DOC_SOURCE = re.compile(r"^\[source\]\([^)]*\)\{[^}]*\}\s*$")
+
+
+def _site_markdown(md) -> str:
+    """A markdown output as the site renders it. `show_doc` (nbdev) opens with a `---` rule, which
+    docutils refuses inside an output (a transition must be a child of a section), and a `[source](…){…}`
+    link in Quarto's attribute syntax (its line number is unknown outside Quarto: `#LNone`); both go."""
+    lines = ("".join(md) if isinstance(md, list) else md).splitlines()
+    while lines and (not lines[0].strip() or lines[0].strip() == "---" or SHOW_DOC_SOURCE.match(lines[0].strip())):
+        lines.pop(0)
+    return "\n".join(lines)
 
 
 def _demote(md: str, by: int = 2) -> str:
