@@ -9,6 +9,7 @@ Docs: https://scoreextra.github.io/scoreextra/paradigms.html.md"""
 # %% ../nbs/14_paradigms.ipynb #b0254145
 from __future__ import annotations
 import dataclasses, json, shutil, time
+from dataclasses import dataclass
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,23 +23,24 @@ from .train import OPTIMIZERS, SCHEDULES, fit, embed_all, evaluate
 from .sampling import SAMPLERS, check_size, sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS, check_k
 from .gnn import GNNExtrapolator, knn_graph
-from .prune import select, random_scores
+from .prune import check_prune_rate, select, random_scores
 from .metrics import extrapolation_correlations
 from .turtle import turtle, turtle_du, cluster_accuracy, pca_whitened_pixels
 from .adversarial import AT_METHODS, ATTACK_LOSSES, EpochEndDURecorder, adversarial_fit, robust_accuracy, _check_attack
 from .recipes import AT_DEFAULTS, TURTLE_DEFAULTS, paper_at
-from .stages import (STAGES, EXPANDERS, REPORTERS, ConfigError, Job, cached_dataset, finished_runs, int_min, job_order,
-                               mean_pm, need, run_stage, stage_seconds)
+from .stages import (STAGES, EXPANDERS, REPORTERS, ConfigError, Job, TypedConfig, cached_dataset, checked, finished_runs, int_min,
+                               job_order, known, mapping, mean_pm, need, or_none, run_stage, stage_seconds)
 from .supervised import dataset_defaults, make_extrapolator
 
 # %% auto #0
-__all__ = ['EMBEDDING_DEFAULTS', 'UNSUP_SAMPLERS', 'RECIPE_KEYS', 'RECORD_DEFAULTS', 'EVAL_DEFAULTS', 'ADV_SOURCES', 'UNSUP_KEYS',
-           'ADV_KEYS', 'ADV_METHODS', 'ADV_PHASES', 'embedding_spec', 'compute_embedding', 'embed_config',
-           'turtle_hparams', 'turtle_score_config', 'extrapolate_in_space', 'turtle_extrapolate_config',
-           'train_subset_spec', 'adv_data', 'at_of', 'at_spec', 'record_spec', 'eval_spec', 'adv_score_config',
-           'adv_extrapolate_config', 'adv_prune_config', 'expand_unsupervised', 'expand_adversarial',
-           'collect_unsupervised', 'unsupervised_tables', 'report_unsupervised', 'collect_adversarial',
-           'adversarial_table', 'report_adversarial']
+__all__ = ['EMBEDDING_DEFAULTS', 'UNSUP_SAMPLERS', 'RECIPE_KEYS', 'RECORD_DEFAULTS', 'EVAL_DEFAULTS', 'ADV_SOURCES', 'ADV_K',
+           'UNSUP_KEYS', 'ADV_KEYS', 'ADV_METHODS', 'ADV_PHASES', 'embedding_spec', 'compute_embedding',
+           'TurtleEmbedConfig', 'embed_config', 'turtle_hparams', 'TurtleScoreConfig', 'turtle_score_config',
+           'extrapolate_in_space', 'SpaceExtrapolationConfig', 'TurtleExtrapolateConfig', 'turtle_extrapolate_config',
+           'train_subset_spec', 'adv_data', 'at_of', 'at_spec', 'record_spec', 'eval_spec', 'AdvScoreConfig',
+           'adv_score_config', 'AdvExtrapolateConfig', 'adv_extrapolate_config', 'AdvPruneConfig', 'adv_prune_config',
+           'expand_unsupervised', 'expand_adversarial', 'collect_unsupervised', 'unsupervised_tables',
+           'report_unsupervised', 'collect_adversarial', 'adversarial_table', 'report_adversarial']
 
 # %% ../nbs/14_paradigms.ipynb #09f76ebe
 EMBEDDING_DEFAULTS = {
@@ -94,12 +96,17 @@ def compute_embedding(dataset:str, # a name in DATASETS; its train split is embe
     return np.ascontiguousarray(z, dtype=np.float32), {**info, "n": int(len(z)), "dim": int(z.shape[1])}
 
 # %% ../nbs/14_paradigms.ipynb #c959b078
+@dataclass(frozen=True, kw_only=True)
+class TurtleEmbedConfig(TypedConfig):
+    "Config of a `turtle_embed` stage: one representation space of a dataset's train split."
+    dataset: str = checked(known(DATASETS))
+    embedding: dict = checked(embedding_spec)   # stored with its kind's defaults filled in
+
 def embed_config(dataset:str, embedding:dict) -> dict:
     "Config of a `turtle_embed` stage."
-    DATASETS.get(dataset)
-    return dict(dataset=dataset, embedding=embedding_spec(embedding))
+    return TurtleEmbedConfig(dataset=dataset, embedding=embedding).to_dict()
 
-@STAGES.register("turtle_embed", level=0, main_phase="embedding")
+@STAGES.register("turtle_embed", level=0, main_phase="embedding", config=TurtleEmbedConfig)
 def _turtle_embed(cfg, folder, *, runs_root, device=None, progress=False):
     with folder.phase("embedding"):
         z, info = compute_embedding(cfg["dataset"], cfg["embedding"], device=device)
@@ -130,27 +137,37 @@ def turtle_hparams(turtle:dict|None, window:int=10) -> dict:
     t["gamma"], t["warm_start"] = float(t["gamma"]), bool(t["warm_start"])
     return t
 
+@dataclass(frozen=True, kw_only=True)
+class TurtleScoreConfig(TypedConfig):
+    "Config of a `turtle_score` stage: TURTLE (and DU of its pseudo-labels) on a subset, or on all samples (`seed_size` None)."
+    dataset: str = checked(known(DATASETS))
+    embedding: dict = checked(embedding_spec)
+    seed_size: float|int|None = checked(_check_seed_size, None)   # None: all samples (the ground truth)
+    sampler: str|None = checked(None, "random")   # random or zcore (no labels); stored as None for the ground truth
+    seed: int = checked(int_min("seed", 0), 0)
+    turtle: dict|None = checked(or_none(mapping("turtle")), None)   # stored with TURTLE_DEFAULTS filled in
+    window: int = checked(int_min("window", 2), 10)   # J of DU
+    def check_across(self):
+        if self.seed_size is not None and self.sampler not in UNSUP_SAMPLERS:
+            raise ValueError(f"sampler must be one of {UNSUP_SAMPLERS} (unsupervised: no labels), got {self.sampler!r}")
+        object.__setattr__(self, "sampler", None if self.seed_size is None else self.sampler)
+        object.__setattr__(self, "turtle", turtle_hparams(self.turtle, self.window))
+
 def turtle_score_config(dataset:str, embedding:dict, seed_size:float|int|None=None, seed:int=0, *,
                         sampler:str="random", # how the subset is drawn (no labels: random or zcore)
                         turtle:dict|None=None, # TURTLE hyperparameters (see TURTLE_DEFAULTS)
                         window:int=10, # J of DU
                        ) -> dict:
     "Config of a `turtle_score` stage; `seed_size=None` scores all samples (the ground truth)."
-    DATASETS.get(dataset)
-    window = _check_int("window", window, 2)
-    seed_size = _check_seed_size(seed_size)
-    if seed_size is not None and sampler not in UNSUP_SAMPLERS:
-        raise ValueError(f"sampler must be one of {UNSUP_SAMPLERS} (unsupervised: no labels), got {sampler!r}")
-    return dict(dataset=dataset, embedding=embedding_spec(embedding), seed_size=seed_size,
-                sampler=None if seed_size is None else sampler, seed=_check_int("seed", seed, 0),
-                turtle=turtle_hparams(turtle, window), window=window)
+    return TurtleScoreConfig(dataset=dataset, embedding=embedding, seed_size=seed_size, sampler=sampler, seed=seed, turtle=turtle,
+                             window=window).to_dict()
 
 def _embedding_of(cfg, runs_root, device=None) -> tuple[np.ndarray, RunFolder]:
     f = run_stage("turtle_embed", embed_config(cfg["dataset"], cfg["embedding"]), runs_root, device=device)
     return f.load("embeddings.npy"), f
 
 @STAGES.register("turtle_score", level=1, main_phase=lambda c: "full_scoring" if c["seed_size"] is None else "subset_training",
-                 parents=lambda c: [("turtle_embed", embed_config(c["dataset"], c["embedding"]))])
+                 config=TurtleScoreConfig, parents=lambda c: [("turtle_embed", embed_config(c["dataset"], c["embedding"]))])
 def _turtle_score(cfg, folder, *, runs_root, device=None, progress=False):
     Z, _ = _embedding_of(cfg, runs_root, device)
     ds = cached_dataset(cfg["dataset"]); n, full = len(ds), cfg["seed_size"] is None
@@ -194,20 +211,33 @@ def extrapolate_in_space(name:str, k:int, emb:np.ndarray, labels, seed_idx, seed
     if isinstance(ext, GNNExtrapolator): info.update(best_epoch=int(ext.best_epoch), epochs=ext.epochs, mode=ext.mode_)
     return ext.predict(), info
 
-def _extrapolation_config(stage:str, score:dict, extrapolator:str, k, seed, params, *, unsupervised:bool) -> dict:
-    "Config of an extrapolation `stage` on top of the subset scoring run `score` (both paradigms)."
-    if score.get("seed_size") is None: raise ValueError(f"{stage} needs a subset scoring config (seed_size set), got the full-data one")
-    cls = EXTRAPOLATORS.get(extrapolator)
-    if unsupervised and getattr(cls, "needs_labels", False):
-        raise ValueError(f"extrapolator {extrapolator!r} needs labels; unsupervised extrapolation uses the embedding only (e.g. knn, gnn)")
-    return dict(score=score, extrapolator=extrapolator, k=check_k(k), seed=_check_int("seed", seed, 0), params=dict(params or {}))
+@dataclass(frozen=True, kw_only=True)
+class SpaceExtrapolationConfig(TypedConfig):
+    "Base of the paradigms' extrapolation configs: the seed scores of the subset scoring run `score` extrapolated to all samples."
+    score: dict = checked(mapping("score"))   # a subset config of `score_type`, checked by it
+    extrapolator: str = checked(known(EXTRAPOLATORS), "knn")
+    k: int = checked(check_k, DEFAULT_K)
+    seed: int = checked(int_min("seed", 0), 0)
+    params: dict = checked(mapping("params"), {})   # more options of the extrapolator's constructor
+    stage, score_type, unsupervised = "", None, False   # set by each paradigm's subclass (class attributes, not fields)
+    def check_across(self):
+        self.score_type.from_dict(self.score)
+        if self.score.get("seed_size") is None: raise ValueError(f"{self.stage} needs a subset scoring config (seed_size set), got the full-data one")
+        if self.unsupervised and getattr(EXTRAPOLATORS.get(self.extrapolator), "needs_labels", False):
+            raise ValueError(f"extrapolator {self.extrapolator!r} needs labels; unsupervised extrapolation uses the embedding only (e.g. knn, gnn)")
+
+@dataclass(frozen=True, kw_only=True)
+class TurtleExtrapolateConfig(SpaceExtrapolationConfig):
+    "Config of a `turtle_extrapolate` stage (no labels: knn, gnn)."
+    stage, score_type, unsupervised = "turtle_extrapolate", TurtleScoreConfig, True
 
 def turtle_extrapolate_config(score:dict, # a subset `turtle_score` config
                               extrapolator:str="knn", k:int=DEFAULT_K, *, seed:int=0, params:dict|None=None) -> dict:
     "Config of a `turtle_extrapolate` stage on top of the subset TURTLE run `score` (no labels: knn, gnn)."
-    return _extrapolation_config("turtle_extrapolate", score, extrapolator, k, seed, params, unsupervised=True)
+    return TurtleExtrapolateConfig(score=score, extrapolator=extrapolator, k=k, seed=seed, params=dict(params or {})).to_dict()
 
-@STAGES.register("turtle_extrapolate", level=2, parents=lambda c: [("turtle_score", c["score"])], main_phase="extrapolation")
+@STAGES.register("turtle_extrapolate", level=2, parents=lambda c: [("turtle_score", c["score"])], main_phase="extrapolation",
+                 config=TurtleExtrapolateConfig)
 def _turtle_extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     sub = run_stage("turtle_score", cfg["score"], runs_root, device=device)
     Z, ef = _embedding_of(cfg["score"], runs_root, device)
@@ -310,17 +340,29 @@ def _adv_train(at:dict, ds:Dataset, idx, seed:int, *, callbacks=(), ckpt_dir=Non
                            verbose=False, **at["recipe"])
 
 # %% ../nbs/14_paradigms.ipynb #9ba07c71
-def adv_score_config(dataset:str, seed_size:float|int|None=None, seed:int=0, *, train_subset:dict|None=None,
-                     sampler:str="random", at:dict|None=None, record:dict|None=None) -> dict:
-    "Config of an `adv_score` stage; `seed_size=None` trains on the whole pool (the ground-truth DU)."
-    DATASETS.get(dataset)
-    seed_size = _check_seed_size(seed_size)
-    if seed_size is not None: SAMPLERS.get(sampler)
-    at = at_spec(dataset, at)
-    return dict(dataset=dataset, train_subset=train_subset_spec(train_subset), seed_size=seed_size,
-                sampler=None if seed_size is None else sampler, seed=_check_int("seed", seed, 0), at=at, record=record_spec(record, at))
+@dataclass(frozen=True, kw_only=True)
+class AdvScoreConfig(TypedConfig):
+    "Config of an `adv_score` stage: adversarial training on a subset of the pool (or all of it) with DU recorded."
+    dataset: str = checked(known(DATASETS))
+    train_subset: dict|None = checked(train_subset_spec, None)   # the pool (see `train_subset_spec`)
+    seed_size: float|int|None = checked(_check_seed_size, None)   # None: the whole pool (the ground-truth DU)
+    sampler: str|None = checked(None, "random")   # stored as None for the ground truth
+    seed: int = checked(int_min("seed", 0), 0)
+    at: dict|str|None = checked(None, None)   # stored as the full `at_spec`
+    record: dict|None = checked(None, None)   # stored as the full `record_spec`
+    def check_across(self):
+        if self.seed_size is not None: SAMPLERS.get(self.sampler)
+        at = at_spec(self.dataset, self.at)
+        for k, v in dict(sampler=None if self.seed_size is None else self.sampler, at=at, record=record_spec(self.record, at)).items():
+            object.__setattr__(self, k, v)
 
-@STAGES.register("adv_score", level=0, main_phase=lambda c: "full_scoring" if c["seed_size"] is None else "subset_training",
+def adv_score_config(dataset:str, seed_size:float|int|None=None, seed:int=0, *, train_subset:dict|None=None,
+                     sampler:str="random", at:dict|str|None=None, record:dict|None=None) -> dict:
+    "Config of an `adv_score` stage; `seed_size=None` trains on the whole pool (the ground-truth DU)."
+    return AdvScoreConfig(dataset=dataset, train_subset=train_subset, seed_size=seed_size, sampler=sampler, seed=seed, at=at,
+                          record=record).to_dict()
+
+@STAGES.register("adv_score", level=0, config=AdvScoreConfig, main_phase=lambda c: "full_scoring" if c["seed_size"] is None else "subset_training",
                  unledgered=lambda c: {"embedding"} if c["seed_size"] is None else set())   # the ground truth needs no embedding
 def _adv_score(cfg, folder, *, runs_root, device=None, progress=False):
     ds, pool = adv_data(cfg["dataset"], cfg["train_subset"])
@@ -343,12 +385,21 @@ def _adv_score(cfg, folder, *, runs_root, device=None, progress=False):
 # %% ../nbs/14_paradigms.ipynb #7d191b4b
 ADV_SOURCES = ("random", "adv_extrapolate", "adv_score")
 
-def adv_extrapolate_config(score:dict, # a subset `adv_score` config
-                           extrapolator:str="knn", k:int=12, *, seed:int=0, params:dict|None=None) -> dict:
-    "Config of an `adv_extrapolate` stage (the AT code: knn, k = 12, params {weighted: False})."
-    return _extrapolation_config("adv_extrapolate", score, extrapolator, k, seed, params, unsupervised=False)
+ADV_K = 12   # the k of the adversarial-training code's kNN extrapolation
 
-@STAGES.register("adv_extrapolate", level=1, parents=lambda c: [("adv_score", c["score"])], main_phase="extrapolation")
+@dataclass(frozen=True, kw_only=True)
+class AdvExtrapolateConfig(SpaceExtrapolationConfig):
+    "Config of an `adv_extrapolate` stage (the AT code: knn, k = 12, params {weighted: False})."
+    k: int = checked(check_k, ADV_K)
+    stage, score_type, unsupervised = "adv_extrapolate", AdvScoreConfig, False
+
+def adv_extrapolate_config(score:dict, # a subset `adv_score` config
+                           extrapolator:str="knn", k:int=ADV_K, *, seed:int=0, params:dict|None=None) -> dict:
+    "Config of an `adv_extrapolate` stage (the AT code: knn, k = 12, params {weighted: False})."
+    return AdvExtrapolateConfig(score=score, extrapolator=extrapolator, k=k, seed=seed, params=dict(params or {})).to_dict()
+
+@STAGES.register("adv_extrapolate", level=1, parents=lambda c: [("adv_score", c["score"])], main_phase="extrapolation",
+                 config=AdvExtrapolateConfig)
 def _adv_extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     sub = run_stage("adv_score", cfg["score"], runs_root, device=device, progress=progress)
     ds, _ = adv_data(cfg["score"]["dataset"], cfg["score"]["train_subset"])
@@ -358,20 +409,39 @@ def _adv_extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
         folder.save("scores.npy", s)
     folder.save_json("metrics.json", info)
 
+def _adv_source(src) -> dict:
+    "A pruning source {stage, config}: random (no config), an `adv_extrapolate` run or the full-pool `adv_score` run."
+    if not (isinstance(src, dict) and set(src) == {"stage", "config"}): raise ValueError(f"source must be {{stage, config}}, got {src!r}")
+    if src["stage"] not in ADV_SOURCES: raise ValueError(f"source stage must be one of {ADV_SOURCES}, got {src['stage']!r}")
+    if src["stage"] == "random":
+        if src["config"] is not None: raise ValueError(f"a random source takes no config, got {src['config']!r}")
+        return src
+    typ = AdvScoreConfig if src["stage"] == "adv_score" else AdvExtrapolateConfig
+    typ.from_dict(src["config"])   # the source run's own checks
+    if src["stage"] == "adv_score" and src["config"].get("seed_size") is not None:
+        raise ValueError("an adv_score source must be the full-pool run (seed_size null), got a subset run")
+    return src
+
+@dataclass(frozen=True, kw_only=True)
+class AdvPruneConfig(TypedConfig):
+    "Config of an `adv_prune_train` stage: prune the pool by the source's scores, train adversarially, evaluate."
+    dataset: str = checked(known(DATASETS))
+    train_subset: dict|None = checked(train_subset_spec, None)
+    source: dict = checked(_adv_source)
+    prune_rate: float = checked(check_prune_rate)
+    seed: int = checked(int_min("seed", 0), 0)
+    at: dict|str|None = checked(None, None)   # stored as the full `at_spec`
+    eval: dict|None = checked(eval_spec, None)   # stored as the full `eval_spec`
+    def check_across(self): object.__setattr__(self, "at", at_spec(self.dataset, self.at))
+
 def adv_prune_config(source_stage:str, # random | adv_extrapolate | adv_score (full pool: ground truth)
                      source_config:dict|None, prune_rate:float, seed:int=0, *, dataset:str, train_subset:dict|None=None,
-                     at:dict|None=None, eval:dict|None=None) -> dict:
+                     at:dict|str|None=None, eval:dict|None=None) -> dict:
     "Config of an `adv_prune_train` stage: prune the pool by the source's scores, train adversarially, evaluate."
-    if source_stage not in ADV_SOURCES: raise ValueError(f"source stage must be one of {ADV_SOURCES}, got {source_stage!r}")
-    if source_stage == "adv_score" and source_config.get("seed_size") is not None:
-        raise ValueError("an adv_score source must be the full-pool run (seed_size null), got a subset run")
-    if not (isinstance(prune_rate, (int, float)) and 0 <= prune_rate < 1): raise ValueError(f"prune_rate must be in [0, 1), got {prune_rate!r}")
-    DATASETS.get(dataset)
-    return dict(dataset=dataset, train_subset=train_subset_spec(train_subset),
-                source={"stage": source_stage, "config": None if source_stage == "random" else source_config},
-                prune_rate=float(prune_rate), seed=_check_int("seed", seed, 0), at=at_spec(dataset, at), eval=eval_spec(eval))
+    return AdvPruneConfig(dataset=dataset, train_subset=train_subset, seed=seed, at=at, eval=eval, prune_rate=prune_rate,
+                          source={"stage": source_stage, "config": None if source_stage == "random" else source_config}).to_dict()
 
-@STAGES.register("adv_prune_train", level=2, main_phase="final_training",
+@STAGES.register("adv_prune_train", level=2, main_phase="final_training", config=AdvPruneConfig,
                  parents=lambda c: [] if c["source"]["stage"] == "random" else [(c["source"]["stage"], c["source"]["config"])])
 def _adv_prune_train(cfg, folder, *, runs_root, device=None, progress=False):
     ds, _ = adv_data(cfg["dataset"], cfg["train_subset"])

@@ -114,7 +114,7 @@ def test_bad_unsupervised_config_names_key_and_value(change, message):
     ({"at": {"method": "fgsm"}}, "method must be one of ['trades', 'pgd'], got 'fgsm'"),
     ({"at": {"attack": {"eps": -0.1}}}, "eps must be a finite number >= 0, got -0.1"),
     ({"at": {"epochs": 4}, "record": {"window": 10}}, "at epochs must be >= record window + 1 = 11"),
-    ({"prune": {"rate": 1.2}}, "prune_rate must be in [0, 1), got 1.2"),
+    ({"prune": {"rate": 1.2}}, "prune_rate must be in [0.0, 1.0), got 1.2"),
     ({"prune": {"rate": 0.25, "methods": ["zcore"]}}, "unknown method 'zcore'"),
     ({"train_subset": {"size": 0}}, "train_subset size must be a fraction in (0, 1) or an int count >= 1, got 0"),
     ({"eval": {"stepz": 3}}, "eval: unknown key(s) ['stepz']"),
@@ -154,3 +154,51 @@ def test_papermill_templates_run_the_paradigm_stages(tmp_path):
     s = sweep(cfg, runs_root=tmp_path, executor="papermill", **QUIET)
     assert s["ran"] == s["total"] == 3 and not s["failed"]
     assert len(list(tmp_path.glob("turtle_*/*/notebook.ipynb"))) == 3
+
+
+def _paradigm_configs():
+    "One valid config of every paradigm stage, built by its builder."
+    from scoreextra.paradigms import (adv_extrapolate_config, adv_prune_config, adv_score_config, embed_config,
+                                      turtle_extrapolate_config, turtle_score_config)
+    sc = turtle_score_config("digits", EMB, 0.2, 0)
+    asc = adv_score_config("digits", 0.25, 0, train_subset=POOL, at=ADV["at"], record=dict(window=3))
+    return {"turtle_embed": embed_config("digits", EMB), "turtle_score": sc, "turtle_extrapolate": turtle_extrapolate_config(sc, "knn", 5),
+            "adv_score": asc, "adv_extrapolate": adv_extrapolate_config(asc),
+            "adv_prune_train": adv_prune_config("adv_extrapolate", adv_extrapolate_config(asc), 0.25, dataset="digits",
+                                                train_subset=POOL, at=asc["at"])}
+
+
+def test_every_paradigm_stage_declares_its_config_type():
+    from scoreextra.stages import STAGES
+    for stage, cfg in _paradigm_configs().items():
+        typ = STAGES.get(stage).config
+        assert typ is not None and typ.__module__ == STAGES.get(stage).module, stage
+        assert typ.from_dict(cfg).to_dict() == cfg, stage
+
+
+def _bad(cfgs):
+    "(stage, hand-written config with one bad value, the message of the module owning that value)."
+    sc, asc, pc = cfgs["turtle_score"], cfgs["adv_score"], cfgs["adv_prune_train"]
+    return [("turtle_embed", {**cfgs["turtle_embed"], "embedding": {"kind": "dinov3"}}, "kind one of"),
+            ("turtle_score", {**sc, "seed_size": 2.7}, "seed_size"),
+            ("turtle_score", {**sc, "sampler": "stratified"}, "no labels"),
+            ("turtle_score", {**sc, "turtle": {**sc["turtle"], "epochs": 5}}, "epochs (DU needs window + 1) must be an int >= 11"),
+            ("turtle_extrapolate", {**cfgs["turtle_extrapolate"], "k": 0}, "k must be"),
+            ("turtle_extrapolate", {**cfgs["turtle_extrapolate"], "extrapolator": "knn_label"}, "needs labels"),
+            ("turtle_extrapolate", {**cfgs["turtle_extrapolate"], "score": {**sc, "seed_size": True}}, "seed_size"),
+            ("adv_score", {**asc, "at": {**asc["at"], "method": "fgsm"}}, "method must be one of"),
+            ("adv_score", {**asc, "record": {**asc["record"], "window": 10}}, "record window + 1 = 11"),
+            ("adv_score", {**asc, "train_subset": {"size": 1.5}}, "train_subset size must be"),
+            ("adv_extrapolate", {**cfgs["adv_extrapolate"], "score": {**asc, "seed_size": None, "sampler": None}}, "needs a subset"),
+            ("adv_prune_train", {**pc, "prune_rate": 1.0}, "prune_rate must be in [0.0, 1.0)"),
+            ("adv_prune_train", {**pc, "source": {"stage": "adv_score", "config": asc}}, "must be the full-pool run"),
+            ("adv_prune_train", {**pc, "eval": {"steps": 0}}, "steps")]
+
+
+@pytest.mark.parametrize("i", range(14))
+def test_run_stage_refuses_a_bad_paradigm_config_before_any_folder(tmp_path, i):
+    from scoreextra.stages import run_stage
+    stage, cfg, message = _bad(_paradigm_configs())[i]
+    with pytest.raises((ValueError, TypeError, KeyError)) as e: run_stage(stage, cfg, tmp_path / "runs", log=lambda *a: None)
+    assert message in str(e.value), (stage, str(e.value))
+    assert not (tmp_path / "runs").exists()
