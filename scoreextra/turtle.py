@@ -6,10 +6,7 @@ Docs: https://scoreextra.github.io/scoreextra/turtle.html.md"""
 
 # %% ../nbs/09_turtle.ipynb #f6ca0432
 from __future__ import annotations
-import os
-from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -18,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
-from .core import atomic_path, check_indices, get_device, to_numpy
+from .core import check_indices, get_device, to_numpy
 from .data import BatchLoader, Dataset
 from .train import eval_mode
 from .scores import du_windows
