@@ -3,18 +3,20 @@
 Modules:
 
 - `scoreextra.adversarial`: PGD and TRADES in pixel space, adversarial training through `fit`, Dynamic Uncertainty recorded at the end of each epoch, robust evaluation, and the paper's adversarial-training configs.
+- `scoreextra.adversarial_stages`: Score extrapolation for adversarial training (paper Sec. 4, Table 4): DU recorded during adversarial training of a subset, extrapolated in the subset model's embedding, and the pruned set trained adversarially again, as cached pipeline stages with their sweep config and report table.
 - `scoreextra.data`: Dataset registry and loaders (digits, Fashion-MNIST, CIFAR-10/100, downsampled ImageNet 64px, Places365 at 64px, DM-Improves-AT synthetic CIFAR), batched on-device augmentation and a seeded batch loader.
 - `scoreextra.experiments`: Experiment configs (YAML) → validated jobs in dependency order → run in this process, as papermill notebooks or as submitit jobs: the sweep that regenerates the paper's experiments.
 - `scoreextra.gnn`: GNN extrapolation (paper Sec. 3.3, App. B.4): a kNN graph over every sample, a 3-layer GCN trained on the seed nodes, its predictions filling in the rest.
 - `scoreextra.knn`: Nearest-neighbour search on faiss (exact, IVF, HNSW), the paper's kNN score extrapolation (Eq. 6), stronger label-aware variants, and the merge of seed and extrapolated scores.
 - `scoreextra.models`: The networks that score, embed and get trained on the pruned data: an MLP, a small CNN, the CIFAR ResNet-18/50 and WideResNet-28-10, all written here (no torchvision).
-- `scoreextra.paradigms`: Score extrapolation beyond supervised training (paper Sec. 4, Tables 3 and 4): DU of unsupervised TURTLE pseudo-labels, and DU recorded during adversarial training, as cached pipeline stages with their sweep configs and report tables.
+- `scoreextra.paradigms`: What the unsupervised and adversarial-training paradigms share (paper Sec. 4, Tables 3 and 4): extrapolation in a representation space, the checks of their sweep configs and the helpers of their report tables.
 - `scoreextra.pipeline`: The whole method (paper Fig. 1) in one call, `run`, and the package's pipeline API in one import: stages, configs, sweep and report.
 - `scoreextra.reporting`: Tables (markdown + CSV) and figures (PNG) of every finished run under a runs root: the analogues of the paper's tables and figures, with the cost ledger and the compute setting.
 - `scoreextra.scores`: Dynamic Uncertainty, TDDS, EL2N, forgetting and AUM: pure functions on recorded arrays, and streaming recorders that compute DU and TDDS during training.
 - `scoreextra.stages`: The stage framework: a stage is declared once (name, level, parents, ledger phases) and `run_stage`, the cost ledger, sweep order and the one papermill template derive from it; reading finished run folders back.
 - `scoreextra.supervised`: The supervised method (paper Fig. 1) as five cached, resumable stages: subset scoring, full-data scoring, extrapolation, baselines, pruned training; and `extrapolate_scores`, the same flow on arrays without run folders.
-- `scoreextra.train`: One training loop for every phase: scoring runs with recorders, the subset model, and the final training on the pruned data. Callbacks, schedules, a progress bar, a per-epoch table, and checkpoints that resume bit-for-bit."""
+- `scoreextra.train`: One training loop for every phase: scoring runs with recorders, the subset model, and the final training on the pruned data. Callbacks, schedules, a progress bar, a per-epoch table, and checkpoints that resume bit-for-bit.
+- `scoreextra.unsupervised`: Score extrapolation without labels (paper Sec. 4, Table 3): DU of TURTLE's pseudo-labels on a subset, extrapolated in the same representation space, as cached pipeline stages with their sweep config and report table."""
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,6 @@
-"""Score extrapolation beyond supervised training (paper Sec. 4, Tables 3 and 4): DU of
-unsupervised TURTLE pseudo-labels, and DU recorded during adversarial training, as cached
-pipeline stages with their sweep configs and report tables.
+"""What the unsupervised and adversarial-training paradigms share (paper Sec. 4, Tables 3 and 4):
+extrapolation in a representation space, the checks of their sweep configs and the helpers
+of their report tables.
 
 Docs: https://scoreextra.github.io/scoreextra/paradigms.html.md"""
 
@@ -8,183 +8,27 @@ Docs: https://scoreextra.github.io/scoreextra/paradigms.html.md"""
 
 # %% ../nbs/14_paradigms.ipynb #b0254145
 from __future__ import annotations
-import dataclasses, json, shutil, time
-from dataclasses import dataclass
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .core import RunFolder, config_hash, load_json, seed_everything
-from .data import DATASETS, Dataset, take_rows
-from .models import MODELS, get_model
-from .train import OPTIMIZERS, SCHEDULES, fit, embed_all, evaluate
-from .sampling import SAMPLERS, check_size, sample_subset
+from .core import RunFolder
+from .data import DATASETS
+from .sampling import check_size
 from .knn import DEFAULT_K, EXTRAPOLATORS, check_k
 from .gnn import GNNExtrapolator, knn_graph
-from .prune import check_prune_rate, select, random_scores
 from .metrics import extrapolation_correlations
-from .turtle import turtle, turtle_du, cluster_accuracy, pca_whitened_pixels
-from .adversarial import AT_METHODS, ATTACK_LOSSES, EpochEndDURecorder, adversarial_fit, robust_accuracy, _check_attack
-from .recipes import AT_DEFAULTS, TURTLE_DEFAULTS, paper_at
-from .stages import (STAGES, EXPANDERS, REPORTERS, ConfigError, Job, TypedConfig, cached_dataset, checked, finished_runs, int_min,
-                               job_order, known, mapping, mean_pm, need, or_none, run_stage, stage_seconds)
-from .supervised import dataset_defaults, make_extrapolator
+from .stages import ConfigError, Job, TypedConfig, checked, finished_runs, int_min, known, mapping, mean_pm, need
+from .supervised import make_extrapolator
+
 
 # %% auto #0
-__all__ = ['EMBEDDING_DEFAULTS', 'UNSUP_SAMPLERS', 'RECIPE_KEYS', 'RECORD_DEFAULTS', 'EVAL_DEFAULTS', 'ADV_SOURCES', 'ADV_K',
-           'UNSUP_KEYS', 'ADV_KEYS', 'ADV_METHODS', 'ADV_PHASES', 'embedding_spec', 'compute_embedding',
-           'TurtleEmbedConfig', 'embed_config', 'turtle_hparams', 'TurtleScoreConfig', 'turtle_score_config',
-           'extrapolate_in_space', 'SpaceExtrapolationConfig', 'TurtleExtrapolateConfig', 'turtle_extrapolate_config',
-           'train_subset_spec', 'adv_data', 'at_of', 'at_spec', 'record_spec', 'eval_spec', 'AdvScoreConfig',
-           'adv_score_config', 'AdvExtrapolateConfig', 'adv_extrapolate_config', 'AdvPruneConfig', 'adv_prune_config',
-           'expand_unsupervised', 'expand_adversarial', 'collect_unsupervised', 'unsupervised_tables',
-           'report_unsupervised', 'collect_adversarial', 'adversarial_table', 'report_adversarial']
-
-# %% ../nbs/14_paradigms.ipynb #09f76ebe
-EMBEDDING_DEFAULTS = {
-    "pca_whitened": dict(dim=64, seed=0, standardize=False),
-    "cnn_other_split": dict(model="cnn", split="test", epochs=10, batch_size=256, lr=1e-3, schedule="onecycle", seed=0,
-                            standardize=True),
-    "npy": dict(path=None, standardize=False),
-}
-
-def embedding_spec(spec:dict) -> dict:
-    "The full, validated embedding spec: the defaults of its `kind` filled in."
-    if not isinstance(spec, dict) or spec.get("kind") not in EMBEDDING_DEFAULTS:
-        raise ValueError(f"embedding must be a mapping with kind one of {sorted(EMBEDDING_DEFAULTS)}, got {spec!r}")
-    kind, defaults = spec["kind"], EMBEDDING_DEFAULTS[spec["kind"]]
-    unknown = set(spec) - {"kind"} - set(defaults)
-    if unknown: raise ValueError(f"embedding {kind!r}: unknown key(s) {sorted(unknown)}; expected some of {sorted(defaults)}")
-    out = {"kind": kind, **defaults, **spec}
-    if kind == "npy" and not out["path"]: raise ValueError("embedding kind 'npy' needs path: an (n, d) float .npy in dataset order")
-    if kind == "pca_whitened" and not (isinstance(out["dim"], int) and out["dim"] >= 1):
-        raise ValueError(f"embedding dim must be an int >= 1, got {out['dim']!r}")
-    if kind == "cnn_other_split":
-        MODELS.get(out["model"])
-        if out["split"] == "train": raise ValueError("embedding cnn_other_split: split must not be 'train' (the split TURTLE clusters)")
-        if not (isinstance(out["epochs"], int) and out["epochs"] >= 1): raise ValueError(f"embedding epochs must be an int >= 1, got {out['epochs']!r}")
-    return out
-
-def _standardize(z:np.ndarray) -> np.ndarray:
-    sd = z.std(0)
-    return (z - z.mean(0)) / np.where(sd > 0, sd, 1.0)
-
-def compute_embedding(dataset:str, # a name in DATASETS; its train split is embedded
-                      spec:dict, # see `embedding_spec`
-                      *, device=None) -> tuple[np.ndarray, dict]:
-    "(n, d) float32 representations of `dataset`'s train split, and a dict of facts about them."
-    spec, ds, info = embedding_spec(spec), cached_dataset(dataset), {}
-    if spec["kind"] == "pca_whitened": z = pca_whitened_pixels(ds, spec["dim"], seed=spec["seed"])
-    elif spec["kind"] == "cnn_other_split":
-        other = cached_dataset(dataset, spec["split"])
-        seed_everything(spec["seed"])
-        net = get_model(spec["model"], other.num_classes, other.in_shape)
-        fit(net, other, epochs=spec["epochs"], batch_size=spec["batch_size"], lr=spec["lr"], schedule=spec["schedule"],
-            seed=spec["seed"], device=device, progress=False, verbose=False)
-        z = embed_all(net, ds, device=device)
-        # information only (TURTLE never sees labels): how linearly useful the space is
-        info["embedder_acc_on_clustered_split"] = evaluate(net, ds, device=device)
-    else:
-        z = np.load(spec["path"], mmap_mode="r")
-        if z.ndim != 2 or len(z) != len(ds):
-            raise ValueError(f"embedding {spec['path']} must be ({len(ds)}, d) for {dataset} train, got shape {z.shape}")
-    z = np.asarray(z, dtype=np.float32)
-    if spec["standardize"]: z = _standardize(z)
-    if not np.isfinite(z).all(): raise ValueError(f"embedding {spec} holds NaN/inf values")
-    return np.ascontiguousarray(z, dtype=np.float32), {**info, "n": int(len(z)), "dim": int(z.shape[1])}
-
-# %% ../nbs/14_paradigms.ipynb #c959b078
-@dataclass(frozen=True, kw_only=True)
-class TurtleEmbedConfig(TypedConfig):
-    "Config of a `turtle_embed` stage: one representation space of a dataset's train split."
-    dataset: str = checked(known(DATASETS))
-    embedding: dict = checked(embedding_spec)   # stored with its kind's defaults filled in
-
-def embed_config(dataset:str, embedding:dict) -> dict:
-    "Config of a `turtle_embed` stage."
-    return TurtleEmbedConfig(dataset=dataset, embedding=embedding).to_dict()
-
-@STAGES.register("turtle_embed", level=0, main_phase="embedding", config=TurtleEmbedConfig)
-def _turtle_embed(cfg, folder, *, runs_root, device=None, progress=False):
-    with folder.phase("embedding"):
-        z, info = compute_embedding(cfg["dataset"], cfg["embedding"], device=device)
-        folder.save("embeddings.npy", z)
-    folder.save_json("metrics.json", info)
-
-# %% ../nbs/14_paradigms.ipynb #d30e5cdb
-UNSUP_SAMPLERS = ("random", "zcore")   # drawn without labels (zcore uses the representation space)
-
-def _check_seed_size(seed_size, allow_none:bool=True, name:str="seed_size"):
-    "None (all samples: the ground truth) where allowed, else `sampling.check_size`: the supervised runs' rule and message."
-    return None if seed_size is None and allow_none else check_size(seed_size, name)
-
-def _check_int(name, v, lo=1): return int_min(name, lo)(v)
-
-def turtle_hparams(turtle:dict|None, window:int=10) -> dict:
-    "TURTLE hyperparameters with the paper's defaults (Table 9) filled in and checked."
-    t = dict(turtle or {})
-    unknown = set(t) - set(TURTLE_DEFAULTS)
-    if unknown: raise ValueError(f"turtle: unknown key(s) {sorted(unknown)}; expected some of {sorted(TURTLE_DEFAULTS)}")
-    t = {**TURTLE_DEFAULTS, **t}
-    for k in ("batch_size", "inner_steps"): t[k] = _check_int(f"turtle {k}", t[k])
-    t["epochs"] = _check_int("turtle epochs (DU needs window + 1)", t["epochs"], window + 1)
-    for k in ("inner_lr", "outer_lr"):
-        if not (isinstance(t[k], (int, float)) and t[k] > 0): raise ValueError(f"turtle {k} must be > 0, got {t[k]!r}")
-        t[k] = float(t[k])
-    if not (isinstance(t["gamma"], (int, float)) and t["gamma"] >= 0): raise ValueError(f"turtle gamma must be >= 0, got {t['gamma']!r}")
-    t["gamma"], t["warm_start"] = float(t["gamma"]), bool(t["warm_start"])
-    return t
-
-@dataclass(frozen=True, kw_only=True)
-class TurtleScoreConfig(TypedConfig):
-    "Config of a `turtle_score` stage: TURTLE (and DU of its pseudo-labels) on a subset, or on all samples (`seed_size` None)."
-    dataset: str = checked(known(DATASETS))
-    embedding: dict = checked(embedding_spec)
-    seed_size: float|int|None = checked(_check_seed_size, None)   # None: all samples (the ground truth)
-    sampler: str|None = checked(None, "random")   # random or zcore (no labels); stored as None for the ground truth
-    seed: int = checked(int_min("seed", 0), 0)
-    turtle: dict|None = checked(or_none(mapping("turtle")), None)   # stored with TURTLE_DEFAULTS filled in
-    window: int = checked(int_min("window", 2), 10)   # J of DU
-    def check_across(self):
-        if self.seed_size is not None and self.sampler not in UNSUP_SAMPLERS:
-            raise ValueError(f"sampler must be one of {UNSUP_SAMPLERS} (unsupervised: no labels), got {self.sampler!r}")
-        object.__setattr__(self, "sampler", None if self.seed_size is None else self.sampler)
-        object.__setattr__(self, "turtle", turtle_hparams(self.turtle, self.window))
-
-def turtle_score_config(dataset:str, embedding:dict, seed_size:float|int|None=None, seed:int=0, *,
-                        sampler:str="random", # how the subset is drawn (no labels: random or zcore)
-                        turtle:dict|None=None, # TURTLE hyperparameters (see TURTLE_DEFAULTS)
-                        window:int=10, # J of DU
-                       ) -> dict:
-    "Config of a `turtle_score` stage; `seed_size=None` scores all samples (the ground truth)."
-    return TurtleScoreConfig(dataset=dataset, embedding=embedding, seed_size=seed_size, sampler=sampler, seed=seed, turtle=turtle,
-                             window=window).to_dict()
-
-def _embedding_of(cfg, runs_root, device=None) -> tuple[np.ndarray, RunFolder]:
-    f = run_stage("turtle_embed", embed_config(cfg["dataset"], cfg["embedding"]), runs_root, device=device)
-    return f.load("embeddings.npy"), f
-
-@STAGES.register("turtle_score", level=1, main_phase=lambda c: "full_scoring" if c["seed_size"] is None else "subset_training",
-                 config=TurtleScoreConfig, parents=lambda c: [("turtle_embed", embed_config(c["dataset"], c["embedding"]))])
-def _turtle_score(cfg, folder, *, runs_root, device=None, progress=False):
-    Z, _ = _embedding_of(cfg, runs_root, device)
-    ds = cached_dataset(cfg["dataset"]); n, full = len(ds), cfg["seed_size"] is None
-    with folder.phase("sampling"):
-        idx = np.arange(n) if full else sample_subset(n, cfg["seed_size"], cfg["sampler"], embeddings=Z, seed=cfg["seed"])
-        folder.save("seed_idx.npy", idx)
-    with folder.phase("full_scoring" if full else "subset_training"):
-        res = turtle([Z], ds.num_classes, idx=idx, seed=cfg["seed"], device=device, window=cfg["window"], y=ds.y, **cfg["turtle"])
-        du = turtle_du(res)
-        folder.save("seed_scores.npy", du)
-        if full: folder.save("scores.npy", du)
-        folder.save("pseudo_labels.npy", res.labels)
-    labels, log = res.labels, res.log
-    del res, du
-    folder.save_json("log.json", log)
-    folder.save_json("metrics.json", dict(cluster_acc=cluster_accuracy(ds.y, labels), cluster_acc_trained=cluster_accuracy(ds.y[idx], labels[idx]),
-                                          clusters=int(len(np.unique(labels))), n=int(n), m=int(len(idx))))
+__all__ = ['extrapolate_in_space', 'SpaceExtrapolationConfig', 'check_seed_size', 'check_int', 'config_errors', 'common_checks',
+           'job_adder', 'save_table', 'mean_std', 'extrapolation_rows']
 
 # %% ../nbs/14_paradigms.ipynb #f48483ca
 _GRAPHS: dict = {}
@@ -226,260 +70,22 @@ class SpaceExtrapolationConfig(TypedConfig):
         if self.unsupervised and getattr(EXTRAPOLATORS.get(self.extrapolator), "needs_labels", False):
             raise ValueError(f"extrapolator {self.extrapolator!r} needs labels; unsupervised extrapolation uses the embedding only (e.g. knn, gnn)")
 
-@dataclass(frozen=True, kw_only=True)
-class TurtleExtrapolateConfig(SpaceExtrapolationConfig):
-    "Config of a `turtle_extrapolate` stage (no labels: knn, gnn)."
-    stage, score_type, unsupervised = "turtle_extrapolate", TurtleScoreConfig, True
 
-def turtle_extrapolate_config(score:dict, # a subset `turtle_score` config
-                              extrapolator:str="knn", k:int=DEFAULT_K, *, seed:int=0, params:dict|None=None) -> dict:
-    "Config of a `turtle_extrapolate` stage on top of the subset TURTLE run `score` (no labels: knn, gnn)."
-    return TurtleExtrapolateConfig(score=score, extrapolator=extrapolator, k=k, seed=seed, params=dict(params or {})).to_dict()
+# %% ../nbs/14_paradigms.ipynb #e6a4fba7
+def check_seed_size(seed_size, allow_none:bool=True, name:str="seed_size"):
+    "None (all samples: the ground truth) where allowed, else `sampling.check_size`: the supervised runs' rule and message."
+    return None if seed_size is None and allow_none else check_size(seed_size, name)
 
-@STAGES.register("turtle_extrapolate", level=2, parents=lambda c: [("turtle_score", c["score"])], main_phase="extrapolation",
-                 config=TurtleExtrapolateConfig)
-def _turtle_extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
-    sub = run_stage("turtle_score", cfg["score"], runs_root, device=device)
-    Z, ef = _embedding_of(cfg["score"], runs_root, device)
-    with folder.phase("extrapolation"):
-        s, info = extrapolate_in_space(cfg["extrapolator"], cfg["k"], Z, None, sub.load("seed_idx.npy"), sub.load("seed_scores.npy"),
-                                       seed=cfg["seed"], params=cfg["params"], device=device, graph_key=str(ef.path))
-        folder.save("scores.npy", s)
-    folder.save_json("metrics.json", info)
-
-# %% ../nbs/14_paradigms.ipynb #31757b18
-_POOLS: dict = {}
-
-def train_subset_spec(spec:dict|None) -> dict|None:
-    "The validated pool spec: None, {drop_first: N} or {size, sampler, seed}."
-    if spec is None: return None
-    if not isinstance(spec, dict): raise ValueError(f"train_subset must be null or a mapping, got {spec!r}")
-    if "drop_first" in spec:
-        if set(spec) != {"drop_first"}: raise ValueError(f"train_subset with drop_first takes no other key, got {sorted(spec)}")
-        return {"drop_first": _check_int("train_subset drop_first", spec["drop_first"], 0)}
-    unknown = set(spec) - {"size", "sampler", "seed"}
-    if unknown or "size" not in spec: raise ValueError(f"train_subset must be {{size, sampler, seed}} or {{drop_first}}, got keys {sorted(spec)}")
-    out = {"size": _check_seed_size(spec["size"], allow_none=False, name="train_subset size"), "sampler": spec.get("sampler", "stratified"), "seed": _check_int("train_subset seed", spec.get("seed", 0), 0)}
-    SAMPLERS.get(out["sampler"])
-    return out
-
-def adv_data(dataset:str, train_subset:dict|None=None) -> tuple[Dataset, np.ndarray]:
-    "(the pool as a `Dataset`, its indices into `dataset`'s train split); cached per process."
-    spec = train_subset_spec(train_subset)
-    key = (dataset, json.dumps(spec, sort_keys=True))
-    if key not in _POOLS:
-        ds = cached_dataset(dataset)
-        if spec is None: _POOLS[key] = (ds, np.arange(len(ds)))
-        else:
-            if "drop_first" in spec: pool = np.arange(min(spec["drop_first"], len(ds)), len(ds))
-            else: pool = sample_subset(len(ds), spec["size"], spec["sampler"], labels=ds.y, seed=spec["seed"])
-            if len(pool) == 0: raise ValueError(f"train_subset {spec} leaves no samples of {dataset}")
-            view = dataclasses.replace(ds, x=take_rows(ds.x, pool), y=ds.y[pool], info={**ds.info, "pool": spec, "pool_size": int(len(pool))})
-            _POOLS[key] = (view, pool)
-    return _POOLS[key]
-
-# %% ../nbs/14_paradigms.ipynb #d53638b0
-RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule")
-RECORD_DEFAULTS = dict(adversarial=True, steps=None, step_size=None, loss="ce", window=10)
-EVAL_DEFAULTS = dict(steps=20, step_size=None, loss="ce", n_test=None, batch_size=256)
-
-def _fill(name:str, given:dict|None, defaults:dict) -> dict:
-    given = dict(given or {})
-    unknown = set(given) - set(defaults)
-    if unknown: raise ValueError(f"{name}: unknown key(s) {sorted(unknown)}; expected some of {sorted(defaults)}")
-    return {**defaults, **given}
-
-def at_of(at:dict|str|None) -> dict|None:
-    "An `at` recipe as a dict: a str names one of the paper's runs (`recipes.PAPER_AT`), a dict is itself."
-    return paper_at(at) if isinstance(at, str) else at
-
-def at_spec(dataset:str, at:dict|str|None) -> dict:
-    "The full, validated adversarial-training recipe for `dataset` (model default from `dataset_defaults`); a str names a paper run."
-    at = at_of(at)
-    a = _fill("at", at, AT_DEFAULTS)
-    d = dataset_defaults(dataset)
-    a["model"] = a["model"] or d["model"]; MODELS.get(a["model"])
-    if a["method"] not in AT_METHODS: raise ValueError(f"at method must be one of {list(AT_METHODS)}, got {a['method']!r}")
-    att = _fill("at attack", a["attack"], AT_DEFAULTS["attack"])
-    eps, steps, step_size = _check_attack(att["eps"], att["steps"], att["step_size"], att["norm"])
-    a["attack"] = dict(norm=att["norm"], eps=eps, steps=steps, step_size=None if att["step_size"] is None else step_size)
-    a["recipe"] = _fill("at recipe", {**AT_DEFAULTS["recipe"], **dict((at or {}).get("recipe") or {})}, {k: None for k in RECIPE_KEYS})
-    a["recipe"] = {k: v for k, v in a["recipe"].items() if v is not None}
-    if a["recipe"].get("optimizer", "adam") not in OPTIMIZERS: raise ValueError(f"at recipe optimizer must be one of {list(OPTIMIZERS)}, got {a['recipe']['optimizer']!r}")
-    if a["recipe"].get("schedule") not in SCHEDULES: raise ValueError(f"at recipe schedule must be one of {list(SCHEDULES)}, got {a['recipe']['schedule']!r}")
-    a["epochs"], a["batch_size"] = _check_int("at epochs", a["epochs"]), _check_int("at batch_size", a["batch_size"])
-    if not (0 <= a["label_smoothing"] < 1): raise ValueError(f"at label_smoothing must be in [0, 1), got {a['label_smoothing']!r}")
-    if not a["beta"] >= 0: raise ValueError(f"at beta must be >= 0, got {a['beta']!r}")
-    a["beta"], a["label_smoothing"], a["model_kw"] = float(a["beta"]), float(a["label_smoothing"]), dict(a["model_kw"])
-    return a
-
-def record_spec(record:dict|None, at:dict) -> dict:
-    "The validated DU-recorder settings; the attack defaults to the training attack."
-    r = _fill("record", record, RECORD_DEFAULTS)
-    r["window"] = _check_int("record window", r["window"], 2)
-    if at["epochs"] < r["window"] + 1: raise ValueError(f"at epochs must be >= record window + 1 = {r['window'] + 1} for DU, got {at['epochs']}")
-    if r["loss"] not in ATTACK_LOSSES: raise ValueError(f"record loss must be one of {list(ATTACK_LOSSES)}, got {r['loss']!r}")
-    r["adversarial"] = bool(r["adversarial"])
-    return r
-
-def eval_spec(ev:dict|None) -> dict:
-    "The validated robust-evaluation settings (PGD on the test split, or its first `n_test` images)."
-    e = _fill("eval", ev, EVAL_DEFAULTS)
-    _check_attack(1.0, e["steps"], e["step_size"], "linf", e["loss"])
-    if e["n_test"] is not None: e["n_test"] = _check_int("eval n_test", e["n_test"])
-    return e
-
-def _adv_train(at:dict, ds:Dataset, idx, seed:int, *, callbacks=(), ckpt_dir=None, device=None, progress=False):
-    "Adversarial training of a fresh model on `ds[idx]` with the recipe `at`; returns the `Trainer`."
-    seed_everything(seed)
-    model = get_model(at["model"], ds.num_classes, ds.in_shape, **at["model_kw"])
-    a = at["attack"]
-    return adversarial_fit(model, ds, idx, method=at["method"], eps=a["eps"], steps=a["steps"], step_size=a["step_size"], norm=a["norm"],
-                           beta=at["beta"], label_smoothing=at["label_smoothing"], epochs=at["epochs"], batch_size=at["batch_size"],
-                           augment=at["augment"], callbacks=callbacks, seed=seed, device=device, ckpt_dir=ckpt_dir, progress=progress,
-                           verbose=False, **at["recipe"])
-
-# %% ../nbs/14_paradigms.ipynb #9ba07c71
-@dataclass(frozen=True, kw_only=True)
-class AdvScoreConfig(TypedConfig):
-    "Config of an `adv_score` stage: adversarial training on a subset of the pool (or all of it) with DU recorded."
-    dataset: str = checked(known(DATASETS))
-    train_subset: dict|None = checked(train_subset_spec, None)   # the pool (see `train_subset_spec`)
-    seed_size: float|int|None = checked(_check_seed_size, None)   # None: the whole pool (the ground-truth DU)
-    sampler: str|None = checked(None, "random")   # stored as None for the ground truth
-    seed: int = checked(int_min("seed", 0), 0)
-    at: dict|str|None = checked(None, None)   # stored as the full `at_spec`
-    record: dict|None = checked(None, None)   # stored as the full `record_spec`
-    def check_across(self):
-        if self.seed_size is not None: SAMPLERS.get(self.sampler)
-        at = at_spec(self.dataset, self.at)
-        for k, v in dict(sampler=None if self.seed_size is None else self.sampler, at=at, record=record_spec(self.record, at)).items():
-            object.__setattr__(self, k, v)
-
-def adv_score_config(dataset:str, seed_size:float|int|None=None, seed:int=0, *, train_subset:dict|None=None,
-                     sampler:str="random", at:dict|str|None=None, record:dict|None=None) -> dict:
-    "Config of an `adv_score` stage; `seed_size=None` trains on the whole pool (the ground-truth DU)."
-    return AdvScoreConfig(dataset=dataset, train_subset=train_subset, seed_size=seed_size, sampler=sampler, seed=seed, at=at,
-                          record=record).to_dict()
-
-@STAGES.register("adv_score", level=0, config=AdvScoreConfig, main_phase=lambda c: "full_scoring" if c["seed_size"] is None else "subset_training",
-                 unledgered=lambda c: {"embedding"} if c["seed_size"] is None else set())   # the ground truth needs no embedding
-def _adv_score(cfg, folder, *, runs_root, device=None, progress=False):
-    ds, pool = adv_data(cfg["dataset"], cfg["train_subset"])
-    full, n = cfg["seed_size"] is None, len(ds)
-    with folder.phase("sampling"):
-        idx = np.arange(n) if full else sample_subset(n, cfg["seed_size"], cfg["sampler"], labels=ds.y, seed=cfg["seed"])
-        folder.save("seed_idx.npy", idx); folder.save("pool_idx.npy", pool)
-    r, a = cfg["record"], cfg["at"]["attack"]
-    with folder.phase("full_scoring" if full else "subset_training"):
-        rec = EpochEndDURecorder(adversarial=r["adversarial"], eps=a["eps"], norm=a["norm"], loss=r["loss"], window=r["window"], seed=cfg["seed"],
-                                 steps=r["steps"] or a["steps"], step_size=r["step_size"] if r["step_size"] is not None else a["step_size"])
-        tr = _adv_train(cfg["at"], ds, idx, cfg["seed"], callbacks=[rec], ckpt_dir=folder.file("ckpt"), device=device, progress=progress)
-        folder.save("seed_scores.npy", rec.scores())
-        if full: folder.save("scores.npy", rec.scores())
-    with folder.phase("embedding"):
-        folder.save("embeddings.npy", embed_all(tr.model, ds, device=device))
-    folder.save_json("log.json", tr.log)
-    shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
-
-# %% ../nbs/14_paradigms.ipynb #7d191b4b
-ADV_SOURCES = ("random", "adv_extrapolate", "adv_score")
-
-ADV_K = 12   # the k of the adversarial-training code's kNN extrapolation
-
-@dataclass(frozen=True, kw_only=True)
-class AdvExtrapolateConfig(SpaceExtrapolationConfig):
-    "Config of an `adv_extrapolate` stage (the AT code: knn, k = 12, params {weighted: False})."
-    k: int = checked(check_k, ADV_K)
-    stage, score_type, unsupervised = "adv_extrapolate", AdvScoreConfig, False
-
-def adv_extrapolate_config(score:dict, # a subset `adv_score` config
-                           extrapolator:str="knn", k:int=ADV_K, *, seed:int=0, params:dict|None=None) -> dict:
-    "Config of an `adv_extrapolate` stage (the AT code: knn, k = 12, params {weighted: False})."
-    return AdvExtrapolateConfig(score=score, extrapolator=extrapolator, k=k, seed=seed, params=dict(params or {})).to_dict()
-
-@STAGES.register("adv_extrapolate", level=1, parents=lambda c: [("adv_score", c["score"])], main_phase="extrapolation",
-                 config=AdvExtrapolateConfig)
-def _adv_extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
-    sub = run_stage("adv_score", cfg["score"], runs_root, device=device, progress=progress)
-    ds, _ = adv_data(cfg["score"]["dataset"], cfg["score"]["train_subset"])
-    with folder.phase("extrapolation"):
-        s, info = extrapolate_in_space(cfg["extrapolator"], cfg["k"], sub.load("embeddings.npy", mmap=True), ds.y, sub.load("seed_idx.npy"),
-                                       sub.load("seed_scores.npy"), seed=cfg["seed"], params=cfg["params"], device=device)
-        folder.save("scores.npy", s)
-    folder.save_json("metrics.json", info)
-
-def _adv_source(src) -> dict:
-    "A pruning source {stage, config}: random (no config), an `adv_extrapolate` run or the full-pool `adv_score` run."
-    if not (isinstance(src, dict) and set(src) == {"stage", "config"}): raise ValueError(f"source must be {{stage, config}}, got {src!r}")
-    if src["stage"] not in ADV_SOURCES: raise ValueError(f"source stage must be one of {ADV_SOURCES}, got {src['stage']!r}")
-    if src["stage"] == "random":
-        if src["config"] is not None: raise ValueError(f"a random source takes no config, got {src['config']!r}")
-        return src
-    typ = AdvScoreConfig if src["stage"] == "adv_score" else AdvExtrapolateConfig
-    typ.from_dict(src["config"])   # the source run's own checks
-    if src["stage"] == "adv_score" and src["config"].get("seed_size") is not None:
-        raise ValueError("an adv_score source must be the full-pool run (seed_size null), got a subset run")
-    return src
-
-@dataclass(frozen=True, kw_only=True)
-class AdvPruneConfig(TypedConfig):
-    "Config of an `adv_prune_train` stage: prune the pool by the source's scores, train adversarially, evaluate."
-    dataset: str = checked(known(DATASETS))
-    train_subset: dict|None = checked(train_subset_spec, None)
-    source: dict = checked(_adv_source)
-    prune_rate: float = checked(check_prune_rate)
-    seed: int = checked(int_min("seed", 0), 0)
-    at: dict|str|None = checked(None, None)   # stored as the full `at_spec`
-    eval: dict|None = checked(eval_spec, None)   # stored as the full `eval_spec`
-    def check_across(self): object.__setattr__(self, "at", at_spec(self.dataset, self.at))
-
-def adv_prune_config(source_stage:str, # random | adv_extrapolate | adv_score (full pool: ground truth)
-                     source_config:dict|None, prune_rate:float, seed:int=0, *, dataset:str, train_subset:dict|None=None,
-                     at:dict|str|None=None, eval:dict|None=None) -> dict:
-    "Config of an `adv_prune_train` stage: prune the pool by the source's scores, train adversarially, evaluate."
-    return AdvPruneConfig(dataset=dataset, train_subset=train_subset, seed=seed, at=at, eval=eval, prune_rate=prune_rate,
-                          source={"stage": source_stage, "config": None if source_stage == "random" else source_config}).to_dict()
-
-@STAGES.register("adv_prune_train", level=2, main_phase="final_training", config=AdvPruneConfig,
-                 parents=lambda c: [] if c["source"]["stage"] == "random" else [(c["source"]["stage"], c["source"]["config"])])
-def _adv_prune_train(cfg, folder, *, runs_root, device=None, progress=False):
-    ds, _ = adv_data(cfg["dataset"], cfg["train_subset"])
-    test, st = cached_dataset(cfg["dataset"], "test"), cfg["source"]["stage"]
-    src = None if st == "random" else run_stage(st, cfg["source"]["config"], runs_root, device=device, progress=progress)
-    with folder.phase("selection"):
-        scores = random_scores(len(ds), cfg["seed"]) if src is None else src.load("scores.npy")
-        if len(scores) != len(ds): raise ValueError(f"{st} scores have length {len(scores)}, the pool has {len(ds)}")
-        kept = select(scores, 1.0 - cfg["prune_rate"])
-        folder.save("kept_idx.npy", kept)
-    with folder.phase("final_training"):
-        tr = _adv_train(cfg["at"], ds, kept, cfg["seed"], ckpt_dir=folder.file("ckpt"), device=device, progress=progress)
-    e, a = cfg["eval"], cfg["at"]["attack"]
-    with folder.phase("evaluation"):
-        clean = evaluate(tr.model, test, device=device)
-        eidx = None if e["n_test"] is None else np.arange(min(e["n_test"], len(test)))
-        clean_e, robust = robust_accuracy(tr.model, test, eidx, eps=a["eps"], norm=a["norm"], steps=e["steps"], step_size=e["step_size"],
-                                          loss=e["loss"], batch_size=e["batch_size"], device=device, seed=cfg["seed"])
-    folder.save_json("metrics.json", dict(clean_acc=clean, robust_acc=robust, clean_acc_attacked_subset=clean_e,
-                                          n_attacked=len(test) if eidx is None else int(len(eidx)), n_kept=int(len(kept)), n=int(len(ds))))
-    folder.save_json("log.json", tr.log)
-    shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
-
-# %% ../nbs/14_paradigms.ipynb #59318ce0
-UNSUP_KEYS = {"paradigm", "name", "description", "dataset", "embedding", "seed_sizes", "seeds", "sampler", "turtle", "window",
-              "ground_truth", "extrapolators", "runs_root", "report_dir", "paper", "notes"}
-ADV_KEYS = {"paradigm", "name", "description", "dataset", "train_subset", "seed_size", "sampler", "seeds", "ground_truth", "at",
-            "record", "extrapolator", "prune", "eval", "runs_root", "report_dir", "paper", "notes"}
-ADV_METHODS = ("random", "extrapolated", "ground_truth")
+def check_int(name, v, lo=1): return int_min(name, lo)(v)
 
 @contextmanager
-def _config_errors(where:str):
+def config_errors(where:str):
     "Turn a stage-config builder's ValueError/KeyError/TypeError into a ConfigError that names the config."
     try: yield
     except ConfigError: raise
     except (ValueError, KeyError, TypeError) as e: raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from e
 
-def _common_checks(cfg, keys:set, required:tuple, where:str):
+def common_checks(cfg, keys:set, required:tuple, where:str):
     need(isinstance(cfg, dict), f"expected a mapping, got {type(cfg).__name__}", where)
     unknown = set(cfg) - keys
     need(not unknown, f"unknown key(s) {sorted(unknown)}; expected some of {sorted(keys)}", where)
@@ -490,7 +96,7 @@ def _common_checks(cfg, keys:set, required:tuple, where:str):
     gt = cfg.get("ground_truth") or {}
     need(isinstance(gt, dict) and set(gt) <= {"seeds"}, f"ground_truth must be {{seeds: [...]}}, got {gt!r}", where)
 
-def _adder():
+def job_adder():
     jobs, seen = [], set()
     def add(stage, c):
         j = Job(stage, c)
@@ -498,68 +104,8 @@ def _adder():
         return c
     return jobs, add
 
-def expand_unsupervised(cfg:dict, where:str="config") -> list[Job]:
-    "Validate an unsupervised (TURTLE-DU) experiment config; its jobs in dependency order."
-    _common_checks(cfg, UNSUP_KEYS, ("dataset", "embedding", "seed_sizes", "seeds"), where)
-    exts = cfg.get("extrapolators", [])
-    for e in exts:
-        need(isinstance(e, dict) and set(e) <= {"name", "k", "params"} and e.get("name") in EXTRAPOLATORS,
-              f"extrapolator {e!r} must be {{name: one of {sorted(EXTRAPOLATORS)}, k: [...], params: {{...}}}}", where)
-    jobs, add = _adder()
-    ds = cfg["dataset"]
-    with _config_errors(where):
-        common = dict(sampler=cfg.get("sampler", "random"), turtle=cfg.get("turtle"), window=cfg.get("window", 10))
-        emb = embedding_spec(cfg["embedding"])
-        add("turtle_embed", embed_config(ds, emb))
-        for gs in (cfg.get("ground_truth") or {"seeds": [1000]}).get("seeds", []):
-            add("turtle_score", turtle_score_config(ds, emb, None, gs, **common))
-        for sz in cfg["seed_sizes"]:
-            for seed in cfg["seeds"]:
-                sc = add("turtle_score", turtle_score_config(ds, emb, sz, seed, **common))
-                for e in exts:
-                    for k in np.atleast_1d(e.get("k", DEFAULT_K)).tolist():
-                        add("turtle_extrapolate", turtle_extrapolate_config(sc, e["name"], k, seed=seed, params=e.get("params")))
-    return job_order(jobs)
 
-def expand_adversarial(cfg:dict, where:str="config") -> list[Job]:
-    "Validate an adversarial-training experiment config; its jobs in dependency order."
-    _common_checks(cfg, ADV_KEYS, ("dataset", "seed_size", "seeds", "at", "prune"), where)
-    p = cfg["prune"]
-    need(isinstance(p, dict) and set(p) <= {"rate", "methods", "seeds", "epochs"} and "rate" in p,
-          f"prune must be {{rate, methods, seeds, epochs}} with a rate, got {p!r}", where)
-    methods = p.get("methods", list(ADV_METHODS))
-    for m in methods: need(m in ADV_METHODS, f"prune: unknown method {m!r}; expected some of {list(ADV_METHODS)}", where)
-    e = cfg.get("extrapolator") or {"name": "knn", "k": 12, "params": {"weighted": False}}
-    need(isinstance(e, dict) and set(e) <= {"name", "k", "params"}, f"extrapolator must be {{name, k, params}}, got {e!r}", where)
-    gt_seeds = (cfg.get("ground_truth") or {"seeds": [1000]}).get("seeds", [])
-    need(gt_seeds or "ground_truth" not in methods, "prune method 'ground_truth' needs ground_truth seeds", where)
-    jobs, add = _adder()
-    ds, pool = cfg["dataset"], cfg.get("train_subset")
-    with _config_errors(where):
-        at = at_of(cfg["at"])
-        common = dict(train_subset=pool, at=at, record=cfg.get("record"))
-        gts = [add("adv_score", adv_score_config(ds, None, gs, **common)) for gs in gt_seeds]
-        exts = {}
-        for seed in cfg["seeds"]:
-            sc = add("adv_score", adv_score_config(ds, cfg["seed_size"], seed, sampler=cfg.get("sampler", "random"), **common))
-            exts[seed] = add("adv_extrapolate", adv_extrapolate_config(sc, e.get("name", "knn"), e.get("k", 12), seed=seed, params=e.get("params")))
-        final_at = {**at, **({"epochs": p["epochs"]} if "epochs" in p else {})}
-        for seed in p.get("seeds", cfg["seeds"]):
-            fin = dict(dataset=ds, train_subset=pool, at=final_at, eval=cfg.get("eval"))
-            for m in methods:
-                if m == "random": add("adv_prune_train", adv_prune_config("random", None, p["rate"], seed, **fin))
-                elif m == "ground_truth": add("adv_prune_train", adv_prune_config("adv_score", gts[seed % len(gts)], p["rate"], seed, **fin))
-                else:
-                    src = exts.get(seed) or exts[cfg["seeds"][seed % len(cfg["seeds"])]]
-                    add("adv_prune_train", adv_prune_config("adv_extrapolate", src, p["rate"], seed, **fin))
-    return job_order(jobs)
-
-EXPANDERS["unsupervised"], EXPANDERS["adversarial"] = expand_unsupervised, expand_adversarial
-
-# %% ../nbs/14_paradigms.ipynb #96ff6276
-def _turtle_key(c:dict) -> str: return config_hash({k: c[k] for k in ("dataset", "embedding", "turtle", "window")})
-def _adv_key(c:dict) -> str: return config_hash({k: c[k] for k in ("dataset", "train_subset", "at", "record")})
-
+# %% ../nbs/14_paradigms.ipynb #03b4b6d0
 def _gt_index(runs_root, stage:str, keyfn) -> dict:
     "key → [(seed, folder path)] of the finished full-data runs of `stage`."
     out = {}
@@ -571,16 +117,16 @@ def _corr_row(scores, gt_path, seed_idx, seed_scores) -> dict:
     c = extrapolation_correlations(scores, np.load(Path(gt_path)/"scores.npy"), seed_idx, seed_scores)
     return {k: c[k] for k in ("pearson", "spearman", "ceiling_pearson")}
 
-def _save(df:pd.DataFrame, out:Path, name:str, title:str):
+def save_table(df:pd.DataFrame, out:Path, name:str, title:str):
     "CSV with full precision; markdown with seconds to 0.1 s, accuracies to 3 and correlations to 4 digits."
     df.to_csv(out/f"{name}.csv", index=False)
     fmt = tuple(".1f" if c.endswith(" s") or c.endswith("_s") or " s (" in c else ".3f" if "acc" in c else ".4f" for c in df.columns)
     (out/f"{name}.md").write_text(f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=fmt) + "\n")
 
-def _ms(s:pd.Series, digits:int=4) -> str:
+def mean_std(s:pd.Series, digits:int=4) -> str:
     return mean_pm([s.mean()], [s.std()], digits)[0] if s.notna().any() else "—"
 
-def _extrapolation_rows(runs_root, stage:str, score_stage:str, keyfn):
+def extrapolation_rows(runs_root, stage:str, score_stage:str, keyfn):
     "Per finished `stage` run: (row with Pearson/Spearman on D_r against the paired full-data `score_stage` run, config, meta, subset folder)."
     gts = _gt_index(runs_root, score_stage, keyfn)
     for path, c, meta in finished_runs(runs_root, stage):
@@ -590,111 +136,3 @@ def _extrapolation_rows(runs_root, stage:str, score_stage:str, keyfn):
         if cands: row.update(_corr_row(np.load(path/"scores.npy"), cands[sc["seed"] % len(cands)], sub.load("seed_idx.npy"), sub.load("seed_scores.npy")))
         yield row, c, meta, sub
 
-def collect_unsupervised(runs_root) -> dict:
-    "Data frames of the finished TURTLE runs (`turtle`) and extrapolations with correlations (`extrapolations`)."
-    runs_root = Path(runs_root)
-    runs = []
-    for path, c, meta in finished_runs(runs_root, "turtle_score"):
-        m = load_json(path/"metrics.json"); sec = meta.get("seconds", {})
-        runs.append(dict(dataset=c["dataset"], seed_size=c["seed_size"], seed=c["seed"], cluster_acc=m["cluster_acc"],
-                         cluster_acc_trained=m["cluster_acc_trained"], clusters=m["clusters"],
-                         turtle_s=sec.get("full_scoring", sec.get("subset_training", np.nan)), path=str(path)))
-    rows = []
-    for row, c, meta, sub in _extrapolation_rows(runs_root, "turtle_extrapolate", "turtle_score", _turtle_key):
-        info = load_json(Path(row["path"])/"metrics.json")
-        rows.append(dict(row, extrapolation_s=meta.get("seconds", {}).get("extrapolation", np.nan), graph_build_s=info.get("graph_build_s", 0.0),
-                         subset_turtle_s=sub.meta.get("seconds", {}).get("subset_training", np.nan)))
-    return dict(turtle=pd.DataFrame(runs), extrapolations=pd.DataFrame(rows))
-
-def unsupervised_tables(c:dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "(Table 3 analogue at the best k per extrapolator, the same for every k) from `collect_unsupervised`."
-    ext, tur = c["extrapolations"], c["turtle"]
-    if ext.empty or "pearson" not in ext: return pd.DataFrame(), pd.DataFrame()
-    byk = (ext.groupby(["dataset", "seed_size", "extrapolator", "k"])
-              .agg(pearson=("pearson", "mean"), pearson_std=("pearson", "std"), spearman=("spearman", "mean"), spearman_std=("spearman", "std"),
-                   ceiling=("ceiling_pearson", "mean"), seeds=("seed", "nunique"), extrapolation_s=("extrapolation_s", "mean"),
-                   graph_build_s=("graph_build_s", "max")).reset_index())
-    full = tur[tur.seed_size.isna()]
-    rows = []
-    for (dsn, sz), g in byk.groupby(["dataset", "seed_size"]):
-        e = ext[(ext.dataset == dsn) & (ext.seed_size == sz)]
-        sub = tur[(tur.dataset == dsn) & (tur.seed_size == sz)]
-        row = {"dataset": dsn, "seed size": f"{sz:.0%}" if isinstance(sz, float) else sz}
-        for name, label in (("gnn", "GNN"), ("knn", "KNN")):
-            h = g[g.extrapolator == name]
-            if h.empty: continue
-            best = h.loc[h.pearson.idxmax()]
-            sel = e[(e.extrapolator == name) & (e.k == best.k)]
-            row.update({f"Pearson {label}": _ms(sel.pearson), f"Spearman {label}": _ms(sel.spearman), f"k {label}": int(best.k),
-                        f"{label} s": round(float(sel.extrapolation_s.mean()), 2)})
-            if name == "gnn": row["GNN graph s (once per k)"] = round(float(best.graph_build_s), 2)
-        row.update({"ceiling ρ(S_s, S)": _ms(e.drop_duplicates("seed").ceiling_pearson), "TURTLE acc subset": _ms(sub.cluster_acc, 3),
-                    "TURTLE acc full": _ms(full[full.dataset == dsn].cluster_acc, 3), "subset TURTLE s": round(float(sub.turtle_s.mean()), 1),
-                    "full TURTLE s": round(float(full[full.dataset == dsn].turtle_s.mean()), 1), "subset seeds": int(sub.seed.nunique())})
-        rows.append(row)
-    t3 = pd.DataFrame(rows)
-    order = [c for c in ["dataset", "seed size", "Pearson GNN", "Pearson KNN", "Spearman GNN", "Spearman KNN"] if c in t3]
-    return t3[order + [c for c in t3 if c not in order]], byk
-
-def report_unsupervised(runs_root, out_dir) -> dict:
-    "Write table3_unsupervised(.md/.csv) and table3_unsupervised_by_k if `runs_root` holds TURTLE runs; else return {}."
-    if not (Path(runs_root)/"turtle_score").is_dir(): return {}
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    c = collect_unsupervised(runs_root)
-    t3, byk = unsupervised_tables(c)
-    if len(t3):
-        _save(t3, out, "table3_unsupervised", "Table 3 analogue: extrapolated TURTLE-DU vs full-data TURTLE-DU on D_r "
-                    "(mean ± std over subset seeds; best k by mean Pearson; TURTLE cluster accuracy by Hungarian matching; seconds per phase)")
-        show = byk.assign(pearson=mean_pm(byk.pearson, byk.pearson_std), spearman=mean_pm(byk.spearman, byk.spearman_std)).drop(columns=["pearson_std", "spearman_std"])
-        _save(show, out, "table3_unsupervised_by_k", "Unsupervised TURTLE-DU: correlation on D_r for every extrapolator and k")
-    return dict(table3=t3, table3_by_k=byk, **{f"unsupervised_{k}": v for k, v in c.items()})
-
-# %% ../nbs/14_paradigms.ipynb #626530bf
-ADV_PHASES = ("sampling", "subset_training", "full_scoring", "embedding", "extrapolation", "selection", "final_training", "evaluation")
-
-def collect_adversarial(runs_root) -> dict:
-    "Data frames of the finished pruned AT runs (`prunes`, with seconds per phase) and extrapolations (`extrapolations`, with correlations)."
-    runs_root = Path(runs_root)
-    ext_rows = [row for row, *_ in _extrapolation_rows(runs_root, "adv_extrapolate", "adv_score", _adv_key)]
-    rows = []
-    for path, c, meta in finished_runs(runs_root, "adv_prune_train"):
-        st, sc = c["source"]["stage"], c["source"]["config"]
-        method = {"random": "random", "adv_score": "ground truth"}.get(st) or f"extrapolated ({sc['extrapolator']} k={sc['k']}, seed subset {sc['score']['seed_size']:.0%})"
-        m, s = load_json(path/"metrics.json"), stage_seconds("adv_prune_train", c, runs_root)
-        rows.append(dict(dataset=c["dataset"], method=method, prune_rate=c["prune_rate"], seed=c["seed"], clean_acc=m["clean_acc"],
-                         robust_acc=m["robust_acc"], n_kept=m["n_kept"], n=m["n"], n_attacked=m["n_attacked"],
-                         source_path=None if st == "random" else str(RunFolder(runs_root, st, sc, create=False).path),
-                         **{f"{p}_s": s.get(p, 0.0) for p in ADV_PHASES}, total_s=sum(s.get(p, 0.0) for p in ADV_PHASES), path=str(path)))
-    return dict(prunes=pd.DataFrame(rows), extrapolations=pd.DataFrame(ext_rows))
-
-def adversarial_table(c:dict) -> pd.DataFrame:
-    "Table 4 analogue from `collect_adversarial`: accuracy mean ± std over seeds per method, correlation and seconds."
-    pr, ext = c["prunes"], c["extrapolations"]
-    if pr.empty: return pd.DataFrame()
-    rows = []
-    for (dsn, rate, method), g in pr.groupby(["dataset", "prune_rate", "method"], sort=False):
-        row = {"dataset": dsn, "prune": f"{rate:.0%}", "method": method, "robust": _ms(g.robust_acc), "clean": _ms(g.clean_acc),
-               "seeds": int(g.seed.nunique()), "n kept / n": f"{int(g.n_kept.iloc[0])} / {int(g.n.iloc[0])}", "attacked": int(g.n_attacked.iloc[0])}
-        if method.startswith("extrapolated") and "pearson" in ext:
-            e = ext[ext.path.isin(g.source_path)]
-            row.update({"Pearson vs GT (D_r)": _ms(e.pearson), "Spearman vs GT (D_r)": _ms(e.spearman), "ceiling ρ(S_s, S)": _ms(e.ceiling_pearson)})
-        scoring = g.subset_training_s + g.full_scoring_s + g.sampling_s
-        row.update({"scoring s": round(float(scoring.mean()), 1), "embedding s": round(float(g.embedding_s.mean()), 1),
-                    "extrapolation s": round(float(g.extrapolation_s.mean()), 2), "final training s": round(float(g.final_training_s.mean()), 1),
-                    "evaluation s": round(float(g.evaluation_s.mean()), 1), "total s": round(float(g.total_s.mean()), 1)})
-        rows.append(row)
-    order = {"random": 0, "ground truth": 2}
-    return pd.DataFrame(rows).fillna("—").sort_values(["dataset", "prune", "method"], key=lambda s: s.map(lambda v: order.get(v, 1)) if s.name == "method" else s).reset_index(drop=True)
-
-def report_adversarial(runs_root, out_dir) -> dict:
-    "Write table4_adversarial(.md/.csv) if `runs_root` holds pruned AT runs; else return {}."
-    if not (Path(runs_root)/"adv_prune_train").is_dir(): return {}
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    c = collect_adversarial(runs_root)
-    t4 = adversarial_table(c)
-    if len(t4):
-        _save(t4, out, "table4_adversarial", "Table 4 analogue: adversarial training on the pruned set — robust (PGD) and clean test "
-                    "accuracy, mean ± std over seeds; correlation of the extrapolated DU with the ground-truth DU on D_r; seconds per phase")
-    return dict(table4=t4, **{f"adversarial_{k}": v for k, v in c.items()})
-
-REPORTERS["unsupervised"], REPORTERS["adversarial"] = report_unsupervised, report_adversarial

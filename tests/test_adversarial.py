@@ -194,7 +194,7 @@ def test_autoattack_missing_package_message(data, undefended):
 def test_paper_recipes_name_tables_in_the_at_schema():
     "The paper's Table 4 run is an `at` recipe the stages validate as is; the l2 run's unstated attack is refused, not guessed."
     from scoreextra.recipes import PAPER_AT, paper_at
-    from scoreextra.paradigms import at_spec
+    from scoreextra.adversarial_stages import at_spec
     t4 = at_spec("cifar10", "cifar10_linf_table4")
     assert (t4["method"], t4["model"], t4["beta"], t4["label_smoothing"], t4["batch_size"], t4["epochs"]) == ("trades", "wrn28_10", 5.0, 0.1, 512, 400)
     assert t4["attack"]["norm"] == "linf" and t4["attack"]["eps"] == pytest.approx(8 / 255) and t4["attack"]["step_size"] == pytest.approx(2 / 255)

@@ -10,7 +10,8 @@ from scoreextra.core import RunFolder, load_json
 from scoreextra.data import load_dataset
 from scoreextra.metrics import pearson
 from scoreextra.pipeline import ConfigError, expand_config, load_config, report, sweep, validate_config
-from scoreextra.paradigms import adv_data, report_adversarial, report_unsupervised
+from scoreextra.adversarial_stages import adv_data, report_adversarial
+from scoreextra.unsupervised import report_unsupervised
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = dict(log=lambda *a: None)
@@ -158,8 +159,8 @@ def test_papermill_templates_run_the_paradigm_stages(tmp_path):
 
 def _paradigm_configs():
     "One valid config of every paradigm stage, built by its builder."
-    from scoreextra.paradigms import (adv_extrapolate_config, adv_prune_config, adv_score_config, embed_config,
-                                      turtle_extrapolate_config, turtle_score_config)
+    from scoreextra.adversarial_stages import adv_extrapolate_config, adv_prune_config, adv_score_config
+    from scoreextra.unsupervised import embed_config, turtle_extrapolate_config, turtle_score_config
     sc = turtle_score_config("digits", EMB, 0.2, 0)
     asc = adv_score_config("digits", 0.25, 0, train_subset=POOL, at=ADV["at"], record=dict(window=3))
     return {"turtle_embed": embed_config("digits", EMB), "turtle_score": sc, "turtle_extrapolate": turtle_extrapolate_config(sc, "knn", 5),
