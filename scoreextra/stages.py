@@ -120,7 +120,11 @@ class StageRegistry(Registry):
         def _reg(fn):
             old = self.get(name).fn if name in self else None
             if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
-                raise KeyError(f"stage {name!r} is already declared by {old.__module__}.{old.__qualname__}")
+                # a notebook declares the stage its module also declares (same function, one of them in __main__):
+                # the same stage, not a clash; the module's declaration is kept, so papermill can import it
+                if old.__qualname__ != fn.__qualname__ or "__main__" not in (old.__module__, fn.__module__):
+                    raise KeyError(f"stage {name!r} is already declared by {old.__module__}.{old.__qualname__}")
+                if fn.__module__ == "__main__": return fn
             self[name] = Stage(name, fn, int(level), parents, main_phase, unledgered, config)
             return fn
         return _reg

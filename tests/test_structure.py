@@ -84,3 +84,19 @@ def test_a_toy_stage_is_one_declaration(tmp_path, monkeypatch):
     assert abs(json.loads((f / "metrics.json").read_text())["mean"] - want) < 1e-12
     led = ledger("toy_mean", mean, root, phases=("drawing", "averaging"))
     assert led["drawing"] > 0 and led["averaging"] > 0 and led["total"] == pytest.approx(led["drawing"] + led["averaging"], abs=2e-3)
+
+
+def test_a_notebook_redeclaring_its_modules_stage_is_the_same_stage():
+    "nbdev-test runs several notebooks in one process: 13_supervised's cells declare the stages its module declares."
+    import types
+    import scoreextra.supervised  # noqa: F401  (declares score_subset)
+    from scoreextra.stages import STAGES
+    fn = STAGES["score_subset"].fn
+    def twin(module):
+        f = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__)
+        f.__qualname__, f.__module__ = fn.__qualname__, module
+        return f
+    STAGES.register("score_subset")(twin("__main__"))         # what executing the notebook in the same process does
+    assert STAGES["score_subset"].fn is fn   # the module's declaration is kept
+    with pytest.raises(KeyError, match="already declared by scoreextra.supervised"):
+        STAGES.register("score_subset")(twin("someone.else"))  # a real clash is still refused
