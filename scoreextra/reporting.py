@@ -62,6 +62,10 @@ def _method_name(st:str, sc:dict, c:dict) -> str:
     sel = c.get("selection", {"strategy": "top"})
     return m if sel == {"strategy": "top"} else m + f" [{', '.join(f'{v}' if k == 'strategy' else f'{k}={v}' for k, v in sel.items())}]"
 
+def _params(p:dict|None) -> str:
+    "An extrapolator's non-default options as text, e.g. 'epochs=25 hidden=[512, 256]': runs that differ in them are never averaged."
+    return " ".join(f"{k}={v}" for k, v in sorted((p or {}).items()))
+
 def collect(runs_root:str|Path) -> dict:
     """Data frames of the finished runs under `runs_root`: `extrapolations` (with correlations) and `prunes` (with ledgers).
     Artefacts load verified; a run whose files are damaged is left out with a warning and listed in `damaged` (path, reason)."""
@@ -78,7 +82,7 @@ def collect(runs_root:str|Path) -> dict:
         sc = c["subset"]
         sub = RunFolder(runs_root, "score_subset", sc, create=False)
         row = dict(dataset=sc["dataset"], score=sc["score"], seed_size=sc["seed_size"], seed=sc["seed"], sampler=sc["sampler"],
-                   schedule=sc.get("schedule", "paper"), extrapolator=c["extrapolator"], k=c["k"], merge=c["merge"],
+                   schedule=sc.get("schedule", "paper"), extrapolator=c["extrapolator"], k=c["k"], merge=c["merge"], params=_params(c.get("params")),
                    extrapolation_s=meta["seconds"].get("extrapolation", np.nan),
                    subset_training_s=sub.meta.get("seconds", {}).get("subset_training", np.nan),
                    embedding_s=sub.meta.get("seconds", {}).get("embedding", np.nan), setting=setting_label(meta), path=str(path))
@@ -120,7 +124,8 @@ def correlation_summary(ext:pd.DataFrame) -> pd.DataFrame:
     if ext.empty or "pearson" not in ext: return pd.DataFrame()
     ext = ext.assign(schedule=ext.get("schedule", pd.Series("paper", index=ext.index)).fillna("paper"))
     if "setting" not in ext: ext = ext.assign(setting="unrecorded")
-    g = ext.groupby(["dataset", "score", "seed_size", "schedule", "extrapolator", "k", "merge", "setting"])
+    if "params" not in ext: ext = ext.assign(params="")
+    g = ext.groupby(["dataset", "score", "seed_size", "schedule", "extrapolator", "params", "k", "merge", "setting"])
     extra = {c: (c, "mean") for c in ("pearson_gtmean", "spearman_gtmean", "gt_vs_gt_pearson", "gt_vs_gt_spearman") if c in ext}
     t = g.agg(pearson=("pearson", "mean"), pearson_std=("pearson", "std"), spearman=("spearman", "mean"),
               spearman_std=("spearman", "std"), ceiling=("ceiling_pearson", "mean"), seeds=("seed", "nunique"), **extra,
@@ -158,6 +163,7 @@ def table1(acc:pd.DataFrame) -> pd.DataFrame:
         r = float(ok.max()); orig, rand = piv.loc[r, "original"], piv.loc[r, "random"]
         for m in piv.columns:
             sub = a[(a.prune_rate == r) & (a.method == m)]
+            if sub.empty: continue   # a method not run at this rate (a grid still filling)
             rel = 100 * piv.loc[r, m] / orig
             rows.append(dict(dataset=dsn, score=score, budget=budget, setting=setting, prune_rate=r, method=m, seed_size=float(sub.seed_size.iloc[0]),
                              relative_acc=round(rel, 2), gain_over_random_pp=round(rel - 100 * rand / orig, 2),
@@ -185,7 +191,7 @@ def report(runs_root:str|Path, # a sweep's runs root
     if len(corr):
         show = corr.assign(pearson=mean_pm(corr.pearson, corr.pearson_std), spearman=mean_pm(corr.spearman, corr.spearman_std)).drop(columns=["pearson_std", "spearman_std"])
         _save_table(show, out, "correlations", "Correlation of extrapolated scores with the full-data ground truth on D_r (mean ± std over subset seeds; seconds per phase)", csv=corr)
-        best = corr.loc[corr.groupby(["dataset", "score", "seed_size", "extrapolator", "merge", "setting"]).pearson.idxmax()]
+        best = corr.loc[corr.groupby(["dataset", "score", "seed_size", "extrapolator", "params", "merge", "setting"]).pearson.idxmax()]
         _save_table(best, out, "correlations_best_k", "Best k by ground-truth Pearson (the paper's oracle choice, Table 2)")
     if len(acc):
         a = _expand_baselines(acc)

@@ -656,3 +656,29 @@ def test_reports_never_average_across_thread_settings():
     assert sorted(acc.acc.round(2)) == [0.7, 0.8, 0.85, 0.9] and acc.setting.nunique() == 2   # not averaged: 0.8 / 0.825
     t1 = table1(acc)
     assert t1.setting.unique().tolist() == ["cpu, 1 thread"]   # original beats random only under one thread
+
+
+def test_table1_with_a_method_missing_at_the_chosen_rate():
+    "A grid that is still filling: a method run at 70% but not yet at 90% must not break Table 1."
+    import pandas as pd
+    from scoreextra.pipeline import accuracy_summary, table1
+    rows = [dict(dataset="d", score=sc, method=m, seed_size=sz, prune_rate=r, budget="epochs", seed=0, test_acc=acc,
+                 total_s=1.0, final_training_s=1.0, setting="cpu, 1 thread")
+            for sc, m, sz, r, acc in [("du", "original", None, 0.9, 0.88), (None, "random", None, 0.9, 0.87),
+                                      ("du", "original", None, 0.7, 0.91), (None, "random", None, 0.7, 0.90),
+                                      ("du", "knn k=10", 0.2, 0.7, 0.905)]]
+    t1 = table1(accuracy_summary(pd.DataFrame(rows)))
+    assert t1.prune_rate.unique().tolist() == [0.9] and sorted(t1.method) == ["original", "random"]
+
+
+def test_extrapolators_with_different_options_are_never_averaged():
+    "The CPU GCN (128-64, 10 epochs) and the paper-size one (512-256, 25 epochs) are two rows, not one mean."
+    import pandas as pd
+    from scoreextra.reporting import _params, correlation_summary
+    assert _params({"hidden": [512, 256], "epochs": 25}) == "epochs=25 hidden=[512, 256]" and _params(None) == ""
+    rows = [dict(dataset="d", score="du", seed_size=0.2, seed=s, sampler="random", schedule="paper", extrapolator="gnn", k=10,
+                 merge="raw", params=_params(p), pearson=r, spearman=r, ceiling_pearson=0.8, subset_training_s=1.0, embedding_s=1.0,
+                 extrapolation_s=1.0, full_scoring_s=1.0, setting="cpu, 1 thread")
+            for s, p, r in [(0, {"hidden": [128, 64]}, 0.70), (1, {"hidden": [128, 64]}, 0.72), (0, {"hidden": [512, 256]}, 0.78)]]
+    t = correlation_summary(pd.DataFrame(rows)).set_index("params")
+    assert t.loc["hidden=[128, 64]", "pearson"] == pytest.approx(0.71) and t.loc["hidden=[512, 256]", "seeds"] == 1
