@@ -8,7 +8,7 @@ Docs: https://scoreextra.github.io/scoreextra/train.html.md"""
 
 # %% ../nbs/03_train.ipynb #06f308ad
 from __future__ import annotations
-import hashlib, random, time, types, warnings
+import hashlib, os, random, time, types, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from contextlib import contextmanager
 from fastcore.basics import patch
 import warnings
@@ -27,8 +29,9 @@ from .core import DamagedArtefact, check_indices, get_device, load_torch, save_t
 from .data import BatchLoader, Dataset, augment_batch
 
 # %% auto #0
-__all__ = ['OPTIMIZERS', 'SCHEDULES', 'BatchOut', 'Callback', 'make_optimizer', 'make_schedule', 'eval_mode', 'evaluate',
-           'predict_logits', 'embed_all', 'Trainer', 'fit']
+__all__ = ['OPTIMIZERS', 'SCHEDULES', 'AMP_MODES', 'BatchOut', 'Callback', 'make_optimizer', 'make_schedule', 'amp_dtype',
+           'dist_setup', 'shard', 'gather_rows', 'eval_mode', 'evaluate', 'predict_logits', 'embed_all', 'Trainer',
+           'fit']
 
 # %% ../nbs/03_train.ipynb #7d202035
 @dataclass
@@ -74,6 +77,52 @@ def make_schedule(name:str|None, # None, "onecycle" or "cosine"
     if name == "onecycle": return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch)
     if name == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
     raise ValueError(f"unknown schedule {name!r}; expected one of {list(SCHEDULES)}")
+
+# %% ../nbs/03_train.ipynb #3703a474
+AMP_MODES = (None, "bf16", "fp16", "auto")
+_AMP_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+def amp_dtype(amp:str|None, # None (float32), "bf16", "fp16" or "auto"
+              device:torch.device|str, # the training device
+             ) -> torch.dtype|None:
+    "The autocast dtype `amp` means on `device` (None: float32); 'auto' is bf16 on CUDA where supported, else fp16, and float32 on CPU."
+    if amp not in AMP_MODES: raise ValueError(f"amp must be one of {list(AMP_MODES)}, got {amp!r}")
+    device = torch.device(device); cuda = device.type == "cuda"
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    if amp == "auto": return (torch.bfloat16 if bf16 else torch.float16) if cuda else None
+    if amp == "fp16" and not cuda: raise ValueError(f"amp='fp16' needs a CUDA device (its gradient scaling is for GPUs), got {device}; use amp='bf16'")
+    if amp == "bf16" and cuda and not bf16: raise ValueError(f"amp='bf16' but {torch.cuda.get_device_name(device)} has no bfloat16; use amp='fp16' or 'auto'")
+    return {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+# %% ../nbs/03_train.ipynb #518349ad
+def dist_setup(device=None, # the requested device; a CUDA rank without an index takes cuda:LOCAL_RANK
+               distributed:bool|None=None, # None: on when several processes run (torchrun's WORLD_SIZE > 1)
+              ) -> tuple[torch.device, int, int]:
+    "`(device, rank, world_size)` of this process; starts the process group from torchrun's environment when several ranks train."
+    if distributed not in (None, True, False): raise ValueError(f"distributed must be None, True or False, got {distributed!r}")
+    ws = dist.get_world_size() if dist.is_initialized() else int(os.environ.get("WORLD_SIZE", "1"))
+    if not (ws > 1 if distributed is None else distributed): return get_device(device), 0, 1
+    if ws < 2: raise ValueError(f"distributed=True needs several processes (launch with `torchrun --nproc_per_node N`), got WORLD_SIZE={ws}")
+    d = get_device(device)
+    if d.type == "cuda":
+        if d.index is None: d = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(d)
+    if not dist.is_initialized(): dist.init_process_group("nccl" if d.type == "cuda" else "gloo")
+    return d, dist.get_rank(), dist.get_world_size()
+
+def shard(n:int, rank:int, world_size:int) -> slice:
+    "Rank `rank`'s contiguous part of a global batch of `n` rows: the parts tile it in rank order, sizes differ by at most one."
+    b, r = divmod(int(n), int(world_size))
+    s = rank * b + min(rank, r)
+    return slice(s, s + b + (rank < r))
+
+def gather_rows(t:torch.Tensor, # this rank's rows `x[shard(n, rank, world_size)]` of a global batch
+                n:int, world_size:int) -> torch.Tensor:
+    "Every rank's rows of the global batch, in batch order (an `all_gather` of equal-size padded parts, padding dropped)."
+    part = t.new_zeros((-(-n // world_size),) + tuple(t.shape[1:])); part[:len(t)] = t
+    parts = [torch.empty_like(part) for _ in range(world_size)]
+    dist.all_gather(parts, part)
+    return torch.cat([p[:len(range(n)[shard(n, r, world_size)])] for r, p in enumerate(parts)])
 
 # %% ../nbs/03_train.ipynb #ced1e935
 @contextmanager
@@ -159,7 +208,8 @@ class Trainer:
                  lr:float=1e-3, momentum:float=0.9, nesterov:bool=False, weight_decay:float=0.0, schedule:str|None=None,
                  augment:bool|dict|None=None, callbacks:Sequence[Callback]=(), seed:int=0, device=None, ckpt_dir=None,
                  eval_ds:Dataset|None=None, progress:bool=True, verbose:bool|None=None, bn_eval_bug:bool=False,
-                 loss_fn:Callable|None=None, channels_last:bool=False):
+                 loss_fn:Callable|None=None, channels_last:bool=False, amp:str|None=None, compile:bool|str=False,
+                 distributed:bool|None=None):
         if not isinstance(epochs, (int, np.integer)) or epochs < 1: raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1: raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if not lr > 0: raise ValueError(f"lr must be > 0, got {lr!r}")
@@ -170,24 +220,31 @@ class Trainer:
         self.ds, self.n, self.epochs, self.seed, self.bn_eval_bug = ds, len(ds), int(epochs), int(seed), bool(bn_eval_bug)
         self.idx = np.sort(check_indices("idx", np.arange(self.n) if idx is None else idx, self.n))
         if len(self.idx) == 0: raise ValueError("idx is empty: nothing to train on")
-        self.device = get_device(device)
+        self.device, self.rank, self.world_size = dist_setup(device, distributed)
+        self.amp = amp_dtype(amp, self.device)
+        if not isinstance(compile, (bool, str)): raise TypeError(f"compile must be a bool or a torch.compile backend name, got {compile!r}")
+        if loss_fn is not None and self.world_size > 1: raise NotImplementedError("loss_fn under DDP is not supported yet (its attack runs extra forwards through the wrapped model)")
         self.channels_last = bool(channels_last) and ds.is_image
         self.model = model.to(self.device, memory_format=torch.channels_last) if self.channels_last else model.to(self.device)
+        self.fwd = self._wrap(compile)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         self.loader = BatchLoader(ds, self.idx, batch_size=int(batch_size), shuffle=True, seed=self.seed, device=self.device)
         self.opt = make_optimizer(optimizer, self.model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
         self.sched = make_schedule(schedule, self.opt, lr=lr, epochs=self.epochs, steps_per_epoch=len(self.loader))
         self.gen = torch.Generator(device=self.device); self.gen.manual_seed(self.seed)
         self.callbacks = sorted(callbacks, key=lambda c: getattr(c, "order", 0))
         if loss_fn is not None and not callable(loss_fn): raise TypeError(f"loss_fn must be callable(model, x, y) -> (loss, logits), got {loss_fn!r}")
-        self.eval_ds, self.progress, self.loss_fn = eval_ds, bool(progress), loss_fn
-        self.verbose = self.progress if verbose is None else bool(verbose)
+        self.eval_ds, self.progress, self.loss_fn = eval_ds, bool(progress) and self.rank == 0, loss_fn
+        self.verbose = self.progress if verbose is None else bool(verbose) and self.rank == 0
         self.ckpt = None if ckpt_dir is None else Path(ckpt_dir)/"last.pt"
         self.epoch, self.step, self.log = 0, 0, []
         self.config = dict(dataset=ds.name, split=ds.split, n=self.n, n_idx=len(self.idx), idx=_idx_digest(self.idx),
                            model=type(model).__name__, epochs=self.epochs, batch_size=int(batch_size), optimizer=optimizer,
                            lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov), weight_decay=float(weight_decay),
                            schedule=schedule, augment=self.aug_kw, seed=self.seed, bn_eval_bug=self.bn_eval_bug,
-                           loss_fn=_describe(loss_fn), **({"channels_last": True} if self.channels_last else {}))
+                           loss_fn=_describe(loss_fn), **({"channels_last": True} if self.channels_last else {}),
+                           **({"amp": _AMP_NAMES[self.amp]} if self.amp else {}), **({"compile": compile} if compile else {}),
+                           **({"world_size": self.world_size} if self.world_size > 1 else {}))
 
     def __repr__(self): return f"Trainer({self.config['model']} on {self.config['dataset']}[{len(self.idx)}], epoch {self.epoch}/{self.epochs}, step {self.step})"
     @property
@@ -197,15 +254,24 @@ class Trainer:
     def _cb(self, hook:str, *args):
         for cb in self.callbacks: getattr(cb, hook)(self, *args)
 
+# %% ../nbs/03_train.ipynb #7572a0c0
+@patch
+def _wrap(self:Trainer, compile:bool|str) -> nn.Module:
+    "The module the training forward runs through: the model, in DDP when several ranks train, compiled if asked."
+    m = self.model
+    if self.world_size > 1: m = DistributedDataParallel(m, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+    return torch.compile(m, **({} if compile is True else {"backend": compile})) if compile else m
+
 # %% ../nbs/03_train.ipynb #de0223f3
 @patch
 def _save(self:Trainer):
-    "Write `ckpt_dir/last.pt` atomically with everything a resume needs, and its sha256 beside it (`last.pt.sha256`)."
-    save_torch(self.ckpt, {"format": 1, "config": self.config, "epochs_done": self.epochs_done, "step": self.step, "log": self.log,
+    "Write `ckpt_dir/last.pt` atomically with everything a resume needs, and its sha256 beside it (`last.pt.sha256`); rank 0 only."
+    if self.rank == 0: save_torch(self.ckpt, {"format": 1, "config": self.config, "epochs_done": self.epochs_done, "step": self.step, "log": self.log,
                            "model": self.model.state_dict(), "opt": self.opt.state_dict(),
                            "sched": None if self.sched is None else self.sched.state_dict(),
                            "callbacks": [cb.state_dict() for cb in self.callbacks], "callback_names": self._cb_names(),
                            "loss_fn": self.loss_fn.state_dict() if hasattr(self.loss_fn, "state_dict") else None,
+                           "scaler": None if self.scaler is None else self.scaler.state_dict(),
                            "rng": _rng_state(self.gen, self.device)}, checksum=True)
 
 def _read_checkpoint(path:Path) -> dict|None:
@@ -234,8 +300,39 @@ def _load(self:Trainer) -> list[dict]|None:
     if self.sched is not None: self.sched.load_state_dict(ck["sched"])
     self.step, self.log = ck["step"], list(ck["log"])
     if ck.get("loss_fn") is not None: self.loss_fn.load_state_dict(ck["loss_fn"])
+    if ck.get("scaler") is not None: self.scaler.load_state_dict(ck["scaler"])
     _set_rng_state(ck["rng"], self.gen, self.device)
     return ck["callbacks"]
+
+# %% ../nbs/03_train.ipynb #ecf2fe7e
+@patch
+def _forward(self:Trainer, x, y):
+    "Per-sample loss and logits of this rank's part of the batch (all of it in one process)."
+    if self.world_size > 1: s = shard(len(y), self.rank, self.world_size); x, y = x[s], y[s]
+    if self.loss_fn is None:
+        logits = self.fwd(x); return F.cross_entropy(logits.float(), y, reduction="none"), logits
+    loss, logits = self.loss_fn(self.fwd, x, y)
+    if loss.shape != y.shape: raise ValueError(f"loss_fn must return a per-sample loss of shape {tuple(y.shape)}, got {tuple(loss.shape)}")
+    return loss, logits
+
+@patch
+def _batch_out(self:Trainer, x, x_clean, y, bidx, loss, logits) -> BatchOut:
+    "What callbacks see: float32 logits and losses of the whole global batch, in batch order."
+    logits, loss = logits.detach().float(), loss.detach().float()
+    if self.world_size > 1:
+        both = gather_rows(torch.cat([logits, loss[:, None]], 1), len(y), self.world_size)
+        logits, loss = both[:, :-1], both[:, -1]
+    return BatchOut(x=x, x_clean=x_clean, y=y, idx=bidx, logits=logits, loss=loss)
+
+@patch
+def _backward_step(self:Trainer, loss, n:int):
+    "Backward, optimiser and schedule step; under DDP a part's loss sum is scaled so that DDP's average is the global batch mean."
+    self.opt.zero_grad(set_to_none=True)
+    loss = loss.mean() if self.world_size == 1 else loss.sum() * (self.world_size / n)
+    if self.scaler is None: loss.backward(); self.opt.step()
+    else: self.scaler.scale(loss).backward(); self.scaler.step(self.opt); self.scaler.update()
+    if self.sched is not None: self.sched.step()
+    self.step += 1
 
 # %% ../nbs/03_train.ipynb #36796e28
 @patch
@@ -250,18 +347,11 @@ def _train_epoch(self:Trainer) -> dict:
     for x_clean, y, bidx in bar:
         if self.channels_last: x_clean = x_clean.contiguous(memory_format=torch.channels_last)
         x = x_clean if self.aug_kw is None else augment_batch(x_clean, generator=self.gen, **self.aug_kw)
-        if self.loss_fn is None:
-            logits = self.model(x); loss = F.cross_entropy(logits, y, reduction="none")
-        else:
-            loss, logits = self.loss_fn(self.model, x, y)
-            if loss.shape != y.shape: raise ValueError(f"loss_fn must return a per-sample loss of shape {tuple(y.shape)}, got {tuple(loss.shape)}")
-        out = BatchOut(x=x, x_clean=x_clean, y=y, idx=bidx, logits=logits.detach(), loss=loss.detach())
-        self._cb("after_batch", out)
-        self.opt.zero_grad(set_to_none=True)
-        loss.mean().backward()
-        self.opt.step()
-        if self.sched is not None: self.sched.step()
-        self.step += 1
+        with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
+            loss, logits = self._forward(x, y)
+            out = self._batch_out(x, x_clean, y, bidx, loss, logits)
+            self._cb("after_batch", out)
+        self._backward_step(loss, len(y))
         loss_sum += out.loss.sum(); hits += (out.logits.argmax(1) == y).sum()
     m = len(self.idx)
     entry = {"epoch": e + 1, "train_loss": loss_sum.item() / m, "train_acc": hits.item() / m}
@@ -290,6 +380,7 @@ def run(self:Trainer) -> Trainer:
         self.log.append(self._train_epoch())
         self._cb("after_epoch")
         if self.ckpt is not None: self._save()
+        if self.world_size > 1: dist.barrier()   # the checkpoint is complete before any rank goes on
         if self.verbose: print(_row([self.log[-1][c] for c in cols]))
     self._cb("after_fit")
     return self
@@ -317,9 +408,13 @@ def fit(model:nn.Module, # an `EmbedNet` from `get_model` (any module mapping a 
         bn_eval_bug:bool=False, # reproduce the paper code: train in eval mode (BatchNorm frozen) from epoch 2 on
         loss_fn:Callable|None=None, # `loss_fn(model, x, y) -> (per-sample loss, logits)` instead of cross-entropy (e.g. TRADES)
         channels_last:bool=False, # image models: weights and batches in NHWC (1.6-1.8x faster convs on this CPU); same maths
+        amp:str|None=None, # autocast dtype: None (float32), "bf16", "fp16" (CUDA, with a grad scaler) or "auto"
+        compile:bool|str=False, # `torch.compile` the training forward (True) or with this backend name
+        distributed:bool|None=None, # DDP over torchrun's ranks; None: when WORLD_SIZE > 1
        ) -> Trainer:
     "Train `model` on `ds[idx]` with cross-entropy; return the `Trainer` (model, log, ...)."
     return Trainer(model, ds, idx, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
                    nesterov=nesterov, weight_decay=weight_decay, schedule=schedule, augment=augment, callbacks=callbacks,
                    seed=seed, device=device, ckpt_dir=ckpt_dir, eval_ds=eval_ds, progress=progress, verbose=verbose,
-                   bn_eval_bug=bn_eval_bug, loss_fn=loss_fn, channels_last=channels_last).run()
+                   bn_eval_bug=bn_eval_bug, loss_fn=loss_fn, channels_last=channels_last, amp=amp,
+                   compile=compile, distributed=distributed).run()
