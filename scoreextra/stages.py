@@ -60,6 +60,7 @@ class TypedConfig:
         if required - set(cfg): raise ValueError(f"{cls.__name__}: missing key(s) {sorted(required - set(cfg))}")
         return cls(**cfg)
 
+# %% ../nbs/12_stages.ipynb #c3da63d8
 def known(registry:Registry):
     "A check: a name in `registry` (whose error lists the known names)."
     def chk(v): registry.get(v); return v
@@ -90,6 +91,7 @@ def or_none(check:Callable):
     "A check: None, or what `check` accepts."
     return lambda v: None if v is None else check(v)
 
+# %% ../nbs/12_stages.ipynb #9cf920b4
 @dataclass(frozen=True)
 class Stage:
     "One declared stage; calling it runs its function."
@@ -130,6 +132,8 @@ class StageRegistry(Registry):
         return _reg
 
 STAGES = StageRegistry("stage")
+
+# %% ../nbs/12_stages.ipynb #3994ae17
 _DS_CACHE: dict = {}
 
 def cached_dataset(name:str, split:str="train"):
@@ -150,6 +154,7 @@ def _claim(folder:RunFolder, wait:bool, poll:float, log) -> bool:
     if not wait: raise Busy(folder.wait_message())
     return wait_for_lock(folder, poll=poll, log=log)
 
+# %% ../nbs/12_stages.ipynb #c02e5713
 def run_stage(stage:str, # a name in STAGES
               config:dict, # the stage's full config (see the table above)
               runs_root:str|Path="runs", # root of the run folders
@@ -227,6 +232,7 @@ def job_levels(jobs:list[Job]) -> list[list[Job]]:
     lv = [STAGES.get(j.stage).level for j in jobs]
     return [[j for j, l in zip(jobs, lv) if l == level] for level in range(max(lv, default=-1) + 1)]
 
+# %% ../nbs/12_stages.ipynb #f1fb546d
 def templates_dir() -> Path:
     "The papermill templates (`experiments/templates/` of the repository, or `$SCOREEXTRA_TEMPLATES`)."
     import scoreextra
@@ -292,6 +298,7 @@ def load_verified(path, name:str, n:int|None=None):
     f = folder_at(path)
     return f.load_json(name) if name.endswith(".json") else f.load(name, n=n)
 
+# %% ../nbs/12_stages.ipynb #13fb4daf
 def setting_label(meta:dict) -> str:
     "What a run's numbers were computed with, e.g. 'cpu, 1 thread': reports group by it, so settings are never mixed."
     if "threads" not in meta: return "unrecorded"
