@@ -76,7 +76,9 @@ def check_seed_size(seed_size, allow_none:bool=True, name:str="seed_size"):
     "None (all samples: the ground truth) where allowed, else `sampling.check_size`: the supervised runs' rule and message."
     return None if seed_size is None and allow_none else check_size(seed_size, name)
 
-def check_int(name, v, lo=1): return int_min(name, lo)(v)
+def check_int(name, v, lo=1):
+    "`v` as an int >= `lo`, or the `stages.int_min` error naming `name`."
+    return int_min(name, lo)(v)
 
 @contextmanager
 def config_errors(where:str):
@@ -86,6 +88,7 @@ def config_errors(where:str):
     except (ValueError, KeyError, TypeError) as e: raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from e
 
 def common_checks(cfg, keys:set, required:tuple, where:str):
+    "The keys every paradigm config shares, checked: no unknown key, the required ones, a known dataset, seeds, ground_truth."
     need(isinstance(cfg, dict), f"expected a mapping, got {type(cfg).__name__}", where)
     unknown = set(cfg) - keys
     need(not unknown, f"unknown key(s) {sorted(unknown)}; expected some of {sorted(keys)}", where)
@@ -97,13 +100,13 @@ def common_checks(cfg, keys:set, required:tuple, where:str):
     need(isinstance(gt, dict) and set(gt) <= {"seeds"}, f"ground_truth must be {{seeds: [...]}}, got {gt!r}", where)
 
 def job_adder():
+    "(jobs, add): `add(stage, config)` appends a `Job` unless one with the same key is there already, and returns the config."
     jobs, seen = [], set()
     def add(stage, c):
         j = Job(stage, c)
         if j.key not in seen: seen.add(j.key); jobs.append(j)
         return c
     return jobs, add
-
 
 # %% ../nbs/14_paradigms.ipynb #03b4b6d0
 def _gt_index(runs_root, stage:str, keyfn) -> dict:
@@ -124,6 +127,7 @@ def save_table(df:pd.DataFrame, out:Path, name:str, title:str):
     (out/f"{name}.md").write_text(f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=fmt) + "\n")
 
 def mean_std(s:pd.Series, digits:int=4) -> str:
+    "A column as 'mean ± std' ('—' when it holds no value)."
     return mean_pm([s.mean()], [s.std()], digits)[0] if s.notna().any() else "—"
 
 def extrapolation_rows(runs_root, stage:str, score_stage:str, keyfn):
@@ -135,4 +139,3 @@ def extrapolation_rows(runs_root, stage:str, score_stage:str, keyfn):
         cands = gts.get(keyfn(sc), [])
         if cands: row.update(_corr_row(np.load(path/"scores.npy"), cands[sc["seed"] % len(cands)], sub.load("seed_idx.npy"), sub.load("seed_scores.npy")))
         yield row, c, meta, sub
-
