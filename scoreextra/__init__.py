@@ -9,24 +9,29 @@ Modules:
 - `scoreextra.gnn`: GNN extrapolation (paper Sec. 3.3, App. B.4): a kNN graph over every sample, a 3-layer GCN trained on the seed nodes, its predictions filling in the rest.
 - `scoreextra.knn`: Nearest-neighbour search on faiss (exact, IVF, HNSW), the paper's kNN score extrapolation (Eq. 6), stronger label-aware variants, and the merge of seed and extrapolated scores.
 - `scoreextra.models`: The networks that score, embed and get trained on the pruned data: an MLP, a small CNN, the CIFAR ResNet-18/50 and WideResNet-28-10, all written here (no torchvision).
+- `scoreextra.own_data`: Your own data, model and training loop: `extrapolate` on arrays, `extrapolate_scores` with a result object, and a walk-through on two kinds of data the paper never saw.
 - `scoreextra.paradigms`: What the unsupervised and adversarial-training paradigms share (paper Sec. 4, Tables 3 and 4): extrapolation in a representation space, the checks of their sweep configs and the helpers of their report tables.
 - `scoreextra.pipeline`: The whole method (paper Fig. 1) in one call, `run`, and the package's pipeline API in one import: stages, configs, sweep and report.
 - `scoreextra.reporting`: Tables (markdown + CSV) and figures (PNG) of every finished run under a runs root: the analogues of the paper's tables and figures, with the cost ledger and the compute setting.
 - `scoreextra.scores`: Dynamic Uncertainty, TDDS, EL2N, forgetting and AUM: pure functions on recorded arrays, and streaming recorders that compute DU and TDDS during training.
 - `scoreextra.stages`: The stage framework: a stage is declared once (name, level, parents, ledger phases) and `run_stage`, the cost ledger, sweep order and the one papermill template derive from it; reading finished run folders back.
-- `scoreextra.supervised`: The supervised method (paper Fig. 1) as five cached, resumable stages: subset scoring, full-data scoring, extrapolation, baselines, pruned training; and `extrapolate_scores`, the same flow on arrays without run folders.
+- `scoreextra.supervised`: The supervised method (paper Fig. 1) as five cached, resumable stages: subset scoring, full-data scoring, extrapolation, baselines, pruned training. (The same flow on arrays, without run folders, is `own_data.extrapolate_scores`.)
 - `scoreextra.train`: One training loop for every phase: scoring runs with recorders, the subset model, and the final training on the pruned data. Callbacks, schedules, a progress bar, a per-epoch table, and checkpoints that resume bit-for-bit.
 - `scoreextra.unsupervised`: Score extrapolation without labels (paper Sec. 4, Table 3): DU of TURTLE's pseudo-labels on a subset, extrapolated in the same representation space, as cached pipeline stages with their sweep config and report table."""
 
 __version__ = "0.1.0"
 
-# The calls most users need, at the top level (scoreextra.extrapolate_scores, scoreextra.select, scoreextra.run),
+# The calls most users need, at the top level (scoreextra.extrapolate_scores, scoreextra.extrapolate, scoreextra.select,
+# scoreextra.run),
 # imported lazily so that `import scoreextra.core` stays light.
 def __getattr__(name):
     if name == "select":
         from .prune import select
         return select
-    if name in ("extrapolate_scores", "run"):
+    if name in ("extrapolate_scores", "extrapolate"):
+        from . import own_data
+        return getattr(own_data, name)
+    if name == "run":
         from . import pipeline
-        return getattr(pipeline, name)
+        return pipeline.run
     raise AttributeError(f"module 'scoreextra' has no attribute {name!r}")

@@ -59,6 +59,31 @@ def _ext_spec(s:str):
     if not name: _bad(f"extrapolator must be NAME or NAME:K, got {s!r}")
     return (name, _k(k)) if sep else name
 
+def _data(s:str) -> str:
+    "Your data: an npz path (x, y, optional x_test, y_test, classes) or `module:function`, checked to exist; stored absolute."
+    from scoreextra.data import dataset_name, is_data_spec
+    if not is_data_spec(s): _bad(f"expected a FILE.npz or module:function, got {s!r}")
+    try: return dataset_name(s)
+    except (ValueError, KeyError) as e: _bad(" ".join(str(e).split()))
+
+def _model(s:str) -> str:
+    "A zoo model name or `module:function` of your builder."
+    from scoreextra.models import MODELS
+    try: MODELS.get(s); return s
+    except (ValueError, KeyError) as e: _bad(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
+
+def _setting(s:str) -> tuple:
+    "KEY=VALUE with VALUE read as a YAML scalar (`lr=0.003`, `window=5`, `standardize_targets=true`)."
+    k, sep, v = s.partition("=")
+    if not sep or not k: _bad(f"expected KEY=VALUE, got {s!r}")
+    return k, _scalar(v)
+
+def _ext_param(s:str) -> tuple:
+    "NAME.KEY=VALUE: an option of extrapolator NAME, e.g. gnn.standardize_targets=true."
+    name, dot, kv = s.partition(".")
+    if not dot or not name: _bad(f"expected NAME.KEY=VALUE (e.g. gnn.standardize_targets=true), got {s!r}")
+    return (name, *_setting(kv))
+
 def _device(s:str) -> str:
     "A torch device that exists here (`cuda` on a machine without CUDA is refused at once)."
     from scoreextra.core import get_device
@@ -75,12 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Every stage writes a run folder (runs/<stage>/<hash>/); rerunning skips what is done."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  scoreextra demo\n  scoreextra run --dataset digits --score du --extrapolator knn:10 gnn:10\n"
+               "  scoreextra run --data mydata.npz --model mlp --score-epochs 30 --ext-param gnn.standardize_targets=true\n"
                "  scoreextra sweep experiments/configs/fashion_mnist.yaml --limit 20\n  scoreextra report runs/fashion_mnist --out reports/fashion_mnist\n"
                "errors are one line (exit 2); SCOREEXTRA_TRACEBACK=1 shows the traceback")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="the whole method once: subset scoring, extrapolation, pruning, final training",
                        description="Run paper Fig. 1 end to end for one dataset, score and seed; print correlations, accuracy and the cost ledger.")
     r.add_argument("--dataset", default="digits", help="dataset name (digits, fashion_mnist, cifar10, cifar100, imagenet64, places365_64, synthetic_cifar100_1m, ...)")
+    r.add_argument("--data", type=_data, help="your data instead of --dataset: FILE.npz (arrays x, y; optional x_test, y_test, classes; "
+                                               "without a test split 20%% is held out) or module:function returning such arrays")
     r.add_argument("--score", default="du", help="score to extrapolate: du or tdds (also forgetting, aum)")
     r.add_argument("--seed-size", type=_size, default=0.2, help="seed subset: a fraction in (0, 1) or a whole count >= 1 (default 0.2)")
     r.add_argument("--extrapolator", nargs="+", type=_ext_spec, default=["knn", "gnn"], help="NAME or NAME:K, e.g. knn:10 gnn:10 knn_label:20")
@@ -95,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="subset run vs full run: paper (same epochs and batch), steps_per_epoch (batch x subset fraction), "
                         "total_steps (epochs / subset fraction); default: the package's measured best")
     r.add_argument("--final-epochs", type=_int(1), help="epochs of the final trainings (dataset default otherwise)")
+    r.add_argument("--model", type=_model, help="scoring and final model: a zoo name (mlp, cnn, cnn1d, resnet18, ...) or module:function "
+                                                 "of your builder (num_classes, in_shape) -> module with embed(x); default: the dataset's")
+    r.add_argument("--batch-size", type=_int(1), help="batch size of the scoring and final trainings (dataset default otherwise)")
+    r.add_argument("--sampler", default="random", help="seed-subset sampler: random or stratified")
+    r.add_argument("--score-override", nargs="+", type=_setting, default=[], metavar="KEY=VALUE",
+                   help="recipe or recorder settings of the scoring runs, e.g. lr=0.003 window=5 optimizer=adam")
+    r.add_argument("--ext-param", nargs="+", type=_ext_param, default=[], metavar="NAME.KEY=VALUE",
+                   help="extrapolator options, e.g. gnn.standardize_targets=true gnn.epochs=100")
     r.add_argument("--runs", default="runs", help="runs root (default runs/)")
     r.add_argument("--device", type=_device, help="cpu, cuda, cuda:1 (default: CUDA when available)")
     s = sub.add_parser("sweep", help="run every job of an experiment config that is not done yet",
@@ -136,11 +172,15 @@ def _check_out_dir(path, what:str) -> Path:
 def cmd_run(a) -> int:
     from scoreextra.pipeline import run
     _check_out_dir(a.runs, "--runs")
-    res = run(a.dataset, a.score, seed_size=a.seed_size, extrapolators=a.extrapolator, k=a.k, prune_rates=a.prune_rates,
+    ext_params = {}
+    for name, key, v in a.ext_param: ext_params.setdefault(name, {})[key] = v
+    dataset = a.data or a.dataset
+    res = run(dataset, a.score, seed_size=a.seed_size, extrapolators=a.extrapolator, k=a.k, prune_rates=a.prune_rates,
               seed=a.seed, ground_truth=not a.no_ground_truth, baselines=a.baselines, merge=a.merge,
-              **({"schedule": a.schedule} if a.schedule else {}),
+              **({"schedule": a.schedule} if a.schedule else {}), model=a.model, batch_size=a.batch_size, sampler=a.sampler,
+              score_overrides=dict(a.score_override), extrapolator_params=ext_params,
               score_epochs=a.score_epochs, final_epochs=a.final_epochs, runs_root=a.runs, device=a.device)
-    _print_result(f"{a.dataset} {a.score} seed subset {a.seed_size}", res)
+    _print_result(f"{dataset} {a.score} seed subset {a.seed_size}", res)
     return 0
 
 def _kv(items):

@@ -8,10 +8,10 @@ Docs: https://scoreextra.github.io/scoreextra/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #4c2e47b6
 from __future__ import annotations
-import gzip, hashlib, os, pickle, zipfile
+import dataclasses, gzip, hashlib, importlib, os, pickle, re, zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,12 +24,14 @@ __all__ = ['DATA_ENV', 'DATASETS', 'SPLITS', 'DIGITS_SEED', 'DIGITS_TEST_FRAC', 
            'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR100_MEAN', 'CIFAR100_STD', 'CIFAR10_FMT', 'CIFAR10_SRC', 'CIFAR100_FMT',
            'CIFAR100_SRC', 'IMAGENET64_MEAN', 'IMAGENET64_STD', 'IMAGENET64_FMT', 'IMAGENET64_SRC', 'PLACES_MEAN',
            'PLACES_STD', 'PLACES_FMT', 'PLACES_SRC', 'PLACES_SRC_FMT', 'SYNTH_C100_MEAN', 'SYNTH_C100_STD', 'SYNTH_FMT',
-           'SYNTH_SRC', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'data_root', 'DatasetFileError', 'DatasetNotFoundError',
-           'Dataset', 'load_dataset', 'load_digits', 'read_idx', 'fashion_mnist_dir', 'load_fashion_mnist',
+           'SYNTH_SRC', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'BUILTIN_DATASETS', 'NPZ_FMT', 'HOLDOUT_FRAC',
+           'data_root', 'DatasetFileError', 'DatasetNotFoundError', 'Dataset', 'is_data_spec', 'import_function',
+           'SpecRegistry', 'load_dataset', 'load_digits', 'read_idx', 'fashion_mnist_dir', 'load_fashion_mnist',
            'read_pickle', 'planar_to_nhwc', 'load_cifar10', 'load_cifar100', 'load_imagenet64', 'resize_center_crop',
            'prepare_places365_64', 'load_places365_64', 'sha256_file', 'npz_member_to_npy', 'load_synthetic_cifar',
            'load_synthetic_cifar100_1m', 'load_synthetic_cifar10_2m', 'take_rows', 'to_tensor', 'augment_batch',
-           'BatchLoader']
+           'BatchLoader', 'as_dataset', 'fingerprint', 'dataset_name', 'register_dataset', 'current_dataset',
+           'dataset_fingerprint']
 
 # %% ../nbs/01_data.ipynb #e45935c5
 DATA_ENV = "SCOREEXTRA_DATA"
@@ -61,12 +63,12 @@ def _require(path:Path, fmt:str, source:str) -> Path:
 # %% ../nbs/01_data.ipynb #f4c1c36e
 @dataclass(repr=False)
 class Dataset:
-    "Images `x` (uint8 NHWC, maybe memmapped) or features (float32 N×D) with int64 labels `y`, in dataset order."
+    "Images `x` (uint8 NHWC, maybe memmapped), features (N,D) or signals (N,C,L) with labels `y`, in dataset order."
     name: str # registry name, e.g. "digits"
     split: str # "train" or "test"
-    x: np.ndarray # uint8 (N,H,W,C) images (may be `np.memmap`) or float32 (N,D) features
-    y: np.ndarray # int64 (N,) labels in [0, len(classes))
-    classes: list # class names, index = label
+    x: np.ndarray # uint8 (N,H,W,C) images (may be `np.memmap`), (N,D) features or (N,C,L) signals (any float/int dtype, numpy or torch)
+    y: np.ndarray # (N,) labels: ints in [0, len(classes)), or any labels (strings, ...) mapped to `classes`
+    classes: list|None = None # class names, index = label; None: "0".."C-1" for int labels, the sorted distinct labels otherwise
     mean: tuple|None = None # per-channel mean of x/255 (None for features)
     std: tuple|None = None # per-channel std of x/255 (None for features)
     augment: bool = False # train with random crop + horizontal flip (see `pad`, `flip`)
@@ -75,27 +77,24 @@ class Dataset:
     info: dict = field(default_factory=dict) # provenance: files, sha256, notes
 
     def __post_init__(self):
-        self.y = np.asarray(self.y)
-        if self.y.ndim != 1 or (self.y.size and self.y.dtype.kind not in "iu"):
-            raise ValueError(f"y must be a 1-D integer array, got shape {self.y.shape} dtype {self.y.dtype}")
-        self.y = self.y.astype(np.int64, copy=False)
+        self.x, self.y = _plain_array(self.x, "x"), _plain_array(self.y, "y")
+        if self.y.ndim != 1: raise ValueError(f"y must be a 1-D array of labels, got shape {self.y.shape}")
+        self.y, self.classes = _label_codes(self.y, self.classes)
         x = self.x
         if x.ndim == 4:
-            if x.dtype != np.uint8: raise ValueError(f"image x must be uint8 (N,H,W,C), got dtype {x.dtype}")
+            if x.dtype != np.uint8: raise ValueError(f"image x must be uint8 (N,H,W,C), got dtype {x.dtype}; "
+                                                     f"for float images pass (N,C,L)-shaped signals or scale them to uint8")
             c = x.shape[3]
             for nm in ("mean", "std"):
                 v = getattr(self, nm)
                 if v is None: setattr(self, nm, (0.0,)*c if nm == "mean" else (1.0,)*c)
                 elif len(v) != c: raise ValueError(f"{nm} must have one value per channel ({c}), got {v}")
                 else: setattr(self, nm, tuple(float(a) for a in v))
-        elif x.ndim == 2:
-            if x.dtype != np.float32: raise ValueError(f"feature x must be float32 (N,D), got dtype {x.dtype}")
-        else: raise ValueError(f"x must be uint8 (N,H,W,C) images or float32 (N,D) features, got shape {x.shape}")
+        elif x.ndim in (2, 3):
+            if x.dtype.kind not in "fiub": raise ValueError(f"feature x must hold numbers, got dtype {x.dtype}")
+            if x.dtype != np.float32: self.x = x = x.astype(np.float32)   # a copy: float64, ints, bools → float32
+        else: raise ValueError(f"x must be uint8 (N,H,W,C) images, (N,D) features or (N,C,L) signals, got shape {x.shape}")
         if len(x) != len(self.y): raise ValueError(f"x has {len(x)} rows but y has {len(self.y)}")
-        self.classes = list(self.classes)
-        if self.y.size and (self.y.min() < 0 or self.y.max() >= len(self.classes)):
-            raise ValueError(f"labels must lie in [0, {len(self.classes)}) (one per class name), "
-                             f"got range [{self.y.min()}, {self.y.max()}]")
 
     def __len__(self) -> int: return len(self.y)
     @property
@@ -104,8 +103,8 @@ class Dataset:
     def is_image(self) -> bool: return self.x.ndim == 4
     @property
     def in_shape(self) -> tuple:
-        "(C,H,W) for images, (D,) for features: the shape of one model input."
-        return (self.x.shape[3], self.x.shape[1], self.x.shape[2]) if self.is_image else (self.x.shape[1],)
+        "(C,H,W) for images, (D,) for features, (C,L) for signals: the shape of one model input."
+        return (self.x.shape[3], self.x.shape[1], self.x.shape[2]) if self.is_image else tuple(self.x.shape[1:])
     @property
     def augment_kw(self) -> dict:
         "Keyword arguments for `augment_batch`: padding filled with black in normalised units."
@@ -117,15 +116,69 @@ class Dataset:
         return (f"Dataset({self.name!r}, split={self.split!r}, n={len(self)}, x={kind}{self.x.dtype}{tuple(self.x.shape)}, "
                 f"classes={self.num_classes}, augment={self.augment})")
 
+def _plain_array(a, what:str) -> np.ndarray:
+    "`a` as a numpy array: torch tensors are moved to the CPU (no copy there), memmaps and arrays pass through."
+    if isinstance(a, torch.Tensor): return a.detach().cpu().numpy()
+    return a if isinstance(a, np.ndarray) else np.asarray(a)
+
+def _label_codes(y:np.ndarray, classes) -> tuple[np.ndarray, list]:
+    "int64 codes of the labels `y` and the class names: integer labels index `classes`; strings (or other objects) are looked up in it."
+    if y.dtype.kind in "iu" or not y.size:
+        y = y.astype(np.int64, copy=False)
+        if classes is None: classes = [str(c) for c in range(int(y.max()) + 1 if y.size else 0)]
+        classes = list(classes)
+        if y.size and (y.min() < 0 or y.max() >= len(classes)):
+            raise ValueError(f"labels must lie in [0, {len(classes)}) (one per class name), got range [{y.min()}, {y.max()}]")
+        return y, classes
+    if y.dtype.kind in "fc": raise ValueError(f"y holds {y.dtype} numbers; labels must be integers or class names (strings)")
+    names = sorted(set(y.tolist())) if classes is None else list(classes)
+    code = {c: i for i, c in enumerate(names)}
+    missing = sorted({str(v) for v in y.tolist() if v not in code})
+    if missing: raise ValueError(f"labels {missing[:5]} are not among classes {names[:10]}")
+    return np.fromiter((code[v] for v in y.tolist()), np.int64, len(y)), [str(c) for c in names]
+
 # %% ../nbs/01_data.ipynb #d3744776
-DATASETS = Registry("dataset")
+_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+def is_data_spec(name) -> bool:
+    "Whether `name` names data by itself: a path ending in `.npz` or `module:function`."
+    return isinstance(name, str) and (name.endswith(".npz") or bool(_SPEC.fullmatch(name)))
+
+def import_function(spec:str, # "module:function"
+                    what:str="dataset", # what it names, for the error message
+                   ) -> Callable:
+    "The function `spec` names, imported; a `ValueError` naming the module or function that is missing."
+    mod, fn = spec.split(":")
+    try: m = importlib.import_module(mod)
+    except ImportError as e: raise ValueError(f"{what} {spec!r}: cannot import module {mod!r} ({e})") from None
+    if not callable(getattr(m, fn, None)): raise ValueError(f"{what} {spec!r}: module {mod!r} has no function {fn!r}")
+    return getattr(m, fn)
+
+class SpecRegistry(Registry):
+    "A `Registry` that also resolves names of another kind (e.g. `module:function`) when they are first looked up."
+    def __init__(self, kind:str, is_spec:Callable, # name -> whether `resolve` can make an entry of it
+                 resolve:Callable): # name -> the entry (raising ValueError/ImportError naming what is wrong)
+        super().__init__(kind); self.is_spec, self.resolve = is_spec, resolve
+    def _has(self, name) -> bool:
+        try: return dict.__contains__(self, name)
+        except TypeError: return False     # an unhashable name (a list, a dict) is unknown
+    def __contains__(self, name):
+        if self._has(name) or not self.is_spec(name): return self._has(name)
+        try: self[name] = self.resolve(name); return True
+        except (ValueError, ImportError): return False
+    def get(self, name:str):
+        "The entry `name`; a spec is resolved first, with an error naming what is wrong."
+        if not self._has(name) and self.is_spec(name): self[name] = self.resolve(name)
+        return super().get(name)
+
+DATASETS = SpecRegistry("dataset", is_data_spec, lambda name: _spec_loader(name))
 SPLITS = ("train", "test")
 
 def _check_split(split:str) -> str:
     if split not in SPLITS: raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     return split
 
-def load_dataset(name:str, # a name in `DATASETS`, e.g. "cifar10"
+def load_dataset(name:str, # a name in `DATASETS` ("cifar10"), an npz path or `module:function` (see "Your own data")
                  split:str="train", # "train" or "test"
                  root:str|Path|None=None, # data directory (see `data_root`)
                  **kw, # passed to the loader (e.g. `file=` for "synthetic_cifar")
@@ -647,3 +700,109 @@ class BatchLoader:
             i = order[s:s+b]
             yield (to_tensor(self.ds, i, self.device), torch.from_numpy(self.ds.y[i]).to(self.device),
                    torch.from_numpy(i).to(self.device))
+
+# %% ../nbs/01_data.ipynb #d0f0b16e
+def as_dataset(data, # a `Dataset`, `(x, y)`, a torch `Dataset` of `(x, y)` items, or `x` with `y` given
+               y=None, # labels when `data` is `x`
+               *, name:str="own", # the name runs and reports show
+               split:str="train", classes:list|None=None) -> Dataset:
+    "`data` as a `Dataset` (a `Dataset` is returned unchanged)."
+    if isinstance(data, Dataset): return data
+    if y is None and isinstance(data, (tuple, list)) and len(data) == 2: data, y = data
+    elif y is None and hasattr(data, "__getitem__") and hasattr(data, "__len__") and not hasattr(data, "shape"):
+        items = [data[i] for i in range(len(data))]        # a torch Dataset: (x, y) per item
+        data = np.stack([_plain_array(a, "x") for a, _ in items]); y = np.array([_plain_array(b, "y") for _, b in items])
+    if y is None: raise TypeError(f"as_dataset needs labels: pass (x, y), x and y, or a Dataset; got {type(data).__name__} alone")
+    return Dataset(name, _check_split(split), data, y, classes)
+
+# %% ../nbs/01_data.ipynb #77af1c9b
+def fingerprint(*splits:Dataset, # the splits of one dataset (train, test)
+                rows:int=256, # rows of `x` hashed, evenly spaced
+               ) -> str:
+    "16 hex digits identifying the arrays of `splits`: shape, dtype, classes, all labels, `rows` sampled rows."
+    h = hashlib.sha1()
+    for ds in splits:
+        h.update(repr((ds.x.shape, str(ds.x.dtype), list(ds.classes))).encode())
+        h.update(np.ascontiguousarray(ds.y, dtype=np.int64).tobytes())
+        pick = np.unique(np.linspace(0, len(ds) - 1, min(rows, len(ds))).round().astype(np.int64)) if len(ds) else []
+        h.update(np.ascontiguousarray(take_rows(ds.x, pick)).tobytes())
+    return h.hexdigest()[:16]
+
+# %% ../nbs/01_data.ipynb #40b970ca
+BUILTIN_DATASETS = frozenset(DATASETS)   # every loader above; configs of other datasets carry a fingerprint
+NPZ_FMT = "npz with arrays x (N, ...) and y (N,), optionally x_test, y_test and classes"
+HOLDOUT_FRAC = 0.2   # the test split held out of data that comes without one (stratified, seed 0)
+def dataset_name(name:str) -> str:
+    "`name` as a config stores it (an npz path made absolute), checked to be a known dataset."
+    if isinstance(name, str) and name.endswith(".npz"): name = str(Path(name).expanduser().resolve())
+    DATASETS.get(name)   # unknown name, missing file, bad module: an error naming it
+    return name
+
+def _holdout(train:Dataset) -> tuple[Dataset, Dataset]:
+    "(train, test): a stratified `HOLDOUT_FRAC` of `train`'s rows held out (seed 0)."
+    from sklearn.model_selection import train_test_split
+    strat = train.y if np.bincount(train.y).min(initial=2) >= 2 else None
+    itr, ite = (np.sort(i) for i in train_test_split(np.arange(len(train)), test_size=HOLDOUT_FRAC, stratify=strat, random_state=0))
+    info = {**train.info, "test": f"held out: stratified {HOLDOUT_FRAC:.0%} of the rows, seed 0"}
+    part = lambda i, s: Dataset(train.name, s, take_rows(train.x, i), train.y[i], train.classes, train.mean, train.std, info=info)
+    return part(itr, "train"), part(ite, "test")
+
+def _splits(obj, name:str) -> tuple[Dataset, Dataset]:
+    "(train, test) Datasets from a Dataset, (x, y), (x, y, x_test, y_test) or a dict of those keys."
+    if isinstance(obj, Dataset): return _holdout(obj)
+    if isinstance(obj, (tuple, list)) and len(obj) in (2, 4): obj = dict(zip(("x", "y", "x_test", "y_test"), obj))
+    if not (isinstance(obj, dict) and {"x", "y"} <= set(obj)):
+        raise ValueError(f"dataset {name!r} must give a Dataset, (x, y), (x, y, x_test, y_test) or a dict with x, y; got {type(obj).__name__}")
+    cls = obj.get("classes"); cls = None if cls is None else [str(c) for c in np.asarray(cls).tolist()]
+    train = Dataset(name, "train", obj["x"], obj["y"], cls)
+    if obj.get("x_test") is None: return _holdout(train)
+    return train, Dataset(name, "test", obj["x_test"], obj["y_test"], train.classes)
+
+def _npz_arrays(path:Path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in z.files}
+    except Exception as e: raise _bad(path, f"cannot read npz ({type(e).__name__}: {e})", NPZ_FMT, "your own file") from None
+
+def _spec_loader(spec:str):
+    "The loader `(split, root) -> Dataset` of an npz path or `module:function`."
+    if spec.endswith(".npz"):
+        path = _require(Path(spec).expanduser(), NPZ_FMT, "your own file: np.savez(path, x=..., y=...)")
+        get = lambda: _npz_arrays(path)
+    else: get = import_function(spec, "dataset")
+    def load(split:str="train", root=None) -> Dataset:
+        return dict(zip(SPLITS, _splits(get(), spec)))[_check_split(split)]
+    load.__doc__ = f"Your data from {spec}."
+    return load
+
+# %% ../nbs/01_data.ipynb #9546a002
+def register_dataset(train, # the train split: anything `as_dataset` takes
+                     test=None, # the test split; None: a stratified 20% of `train` held out
+                     *, name:str|None=None, # registry name (default: `train`'s name)
+                    ) -> str:
+    "Register in-memory splits in `DATASETS` (replacing an earlier one of that name) and return the name."
+    train = as_dataset(train, name=name or "own")
+    name = name or train.name
+    if name in BUILTIN_DATASETS or is_data_spec(name): raise ValueError(f"dataset name {name!r} is built in or a path/module spec; pick another")
+    if name != train.name: train = dataclasses.replace(train, name=name)
+    if test is None: train, test = _holdout(train)
+    else: test = dataclasses.replace(as_dataset(test, split="test", classes=train.classes), name=name, split="test")
+    splits = {"train": train, "test": test}
+    def load(split:str="train", root=None) -> Dataset: return splits[_check_split(split)]
+    DATASETS[name] = load
+    return name
+
+_CURRENT: dict = {}
+
+def current_dataset(name:str, split:str="train") -> Dataset:
+    "`load_dataset(name, split)`, loaded again only when `name` was registered again or its npz file changed."
+    loader = DATASETS.get(name)
+    f = Path(name) if name.endswith(".npz") else None
+    token = (loader, (f.stat().st_mtime_ns, f.stat().st_size) if f is not None and f.exists() else None)
+    hit = _CURRENT.get((name, split))
+    if hit is None or hit[0][0] is not loader or hit[0][1] != token[1]: hit = _CURRENT[name, split] = (token, load_dataset(name, split))
+    return hit[1]
+
+def dataset_fingerprint(name:str) -> str|None:
+    "None for a built-in dataset (its configs stay as they were), else the `fingerprint` of its current train and test splits."
+    if name in BUILTIN_DATASETS: return None
+    return fingerprint(current_dataset(name, "train"), current_dataset(name, "test"))

@@ -16,10 +16,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import Registry
+from .data import SpecRegistry, import_function
 
 # %% auto #0
-__all__ = ['MODELS', 'EmbedNet', 'n_params', 'MLP', 'SmallCNN', 'ConvNet', 'BasicBlock', 'Bottleneck', 'ResNet', 'WideBlock',
-           'WideResNet', 'mlp', 'cnn', 'convnet', 'resnet18', 'resnet50', 'wrn', 'wrn28_10', 'get_model']
+__all__ = ['MODELS', 'EmbedNet', 'n_params', 'MLP', 'SmallCNN', 'ConvNet', 'SignalCNN', 'BasicBlock', 'Bottleneck', 'ResNet',
+           'WideBlock', 'WideResNet', 'default_model', 'mlp', 'cnn', 'cnn1d', 'convnet', 'resnet18', 'resnet50', 'wrn',
+           'wrn28_10', 'get_model']
 
 # %% ../nbs/02_models.ipynb #32b50d49
 class EmbedNet(nn.Module):
@@ -81,6 +83,20 @@ class ConvNet(EmbedNet):
         self.features = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * h * w, int(hidden)), nn.ReLU(inplace=True))
         self.embed_dim, self.head = int(hidden), nn.Linear(int(hidden), num_classes)
     def embed(self, x): return self.features(x)
+
+# %% ../nbs/02_models.ipynb #716a3a39
+class SignalCNN(EmbedNet):
+    "[conv1d k5 → BN → ReLU → maxpool 2] per width → mean over positions (the embedding) → linear head."
+    def __init__(self, num_classes:int, # number of output logits
+                 in_channels:int=1, # signal channels (1 for a feature vector)
+                 widths:Sequence[int]=(32, 64, 128), # channels of the convs
+                ):
+        super().__init__()
+        layers, c = [], int(in_channels)
+        for w in (int(v) for v in widths):
+            layers += [nn.Conv1d(c, w, 5, padding=2, bias=False), nn.BatchNorm1d(w), nn.ReLU(inplace=True), nn.MaxPool1d(2, ceil_mode=True)]; c = w
+        self.features, self.embed_dim, self.head = nn.Sequential(*layers), c, nn.Linear(c, num_classes)
+    def embed(self, x): return self.features(x[:, None] if x.ndim == 2 else x).mean(-1)
 
 # %% ../nbs/02_models.ipynb #a4612f5f
 class BasicBlock(nn.Module):
@@ -201,7 +217,11 @@ class WideResNet(EmbedNet):
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
 # %% ../nbs/02_models.ipynb #663dcfde
-MODELS = Registry("model")
+MODELS = SpecRegistry("model", lambda name: isinstance(name, str) and ":" in name, lambda name: import_function(name, "model"))
+
+def default_model(in_shape:Sequence[int]) -> str:
+    "The zoo's model for inputs of `in_shape`: \"cnn\" for images (C,H,W), \"cnn1d\" for signals (C,L), \"mlp\" for features (D,)."
+    return {3: "cnn", 2: "cnn1d", 1: "mlp"}[len(in_shape)] if 1 <= len(in_shape) <= 3 else "mlp"
 
 def _image_shape(name:str, in_shape) -> tuple[int, int, int]:
     if len(in_shape) != 3: raise ValueError(f"model {name!r} needs an image in_shape (C, H, W), got {tuple(in_shape)}")
@@ -212,6 +232,11 @@ def mlp(num_classes, in_shape, hidden=(256, 256)): return MLP(num_classes, int(n
 
 @MODELS.register("cnn")
 def cnn(num_classes, in_shape, widths=(32, 64, 128)): return SmallCNN(num_classes, _image_shape("cnn", in_shape)[0], widths)
+
+@MODELS.register("cnn1d")
+def cnn1d(num_classes, in_shape, widths=(32, 64, 128)):
+    if len(in_shape) > 2: raise ValueError(f"model 'cnn1d' needs a signal (C, L) or features (D,), got in_shape {tuple(in_shape)}")
+    return SignalCNN(num_classes, in_shape[0] if len(in_shape) == 2 else 1, widths)
 
 @MODELS.register("convnet")
 def convnet(num_classes, in_shape, widths=(16, 32, 64), hidden=128): return ConvNet(num_classes, _image_shape("convnet", in_shape), widths, hidden)

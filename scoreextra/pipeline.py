@@ -16,13 +16,15 @@ import numpy as np
 import pandas as pd
 
 from .core import RunFolder
+from .data import Dataset, register_dataset
+from .scores import ScoreDiagnostics, check_score_epochs, diagnose
 from .knn import DEFAULT_K, EXTRAPOLATORS
 from .metrics import extrapolation_correlations
 from .stages import (STAGES, EXPANDERS, REPORTERS, LEDGER_PHASES, Busy, ConfigError, Job, job_levels, job_order, ledger,
                                run_job, run_stage, stage_seconds, templates_dir, setting_label as _setting)
 from .supervised import (DATASET_DEFAULTS, FINAL_RECIPE, SUBSET_SCHEDULES, DEFAULT_SCHEDULE, BUDGETS, dataset_defaults,
                                    subset_schedule, subset_config, ground_truth_config, subset_embeddings, extrapolate_config,
-                                   baseline_config, final_epochs, prune_config, extrapolate_scores, make_extrapolator,
+                                   baseline_config, final_epochs, prune_config, make_extrapolator,
                                    make_extrapolator as _make_extrapolator)
 from .experiments import SWEEP_KEYS, PRUNE_KEYS, EXT_KEYS, load_config, validate_config, expand_config, sweep
 from .reporting import collect, gt_reproducibility, correlation_summary, accuracy_summary, table1, report
@@ -40,6 +42,7 @@ class RunResult:
     scores: dict
     seed_idx: np.ndarray
     runs_root: Path
+    diagnostics: ScoreDiagnostics|None = None   # of the subset training (train accuracy, loss curve)
 
     def show(self):
         "Print the three tables."
@@ -48,26 +51,32 @@ class RunResult:
             if len(self.accuracy): print("Test accuracy by prune rate:\n", self.accuracy, "\n", sep="")
             print("Cost ledger (seconds per phase, all phases counted):\n", self.ledger, sep="")
 
-def _parse_extrapolators(spec, k_default) -> list[dict]:
-    "Extrapolator entries of a config, `{name, k: [...]}`, from names, (name, k) pairs or such dicts."
+def _parse_extrapolators(spec, k_default, params:dict|None=None) -> list[dict]:
+    "Extrapolator entries of a config, `{name, k: [...], params}`, from names, (name, k) pairs or such dicts; `params`: name -> options."
     def kk(k): return int(k) if isinstance(k, numbers.Integral) and not isinstance(k, bool) else k   # numpy ints are ints
     out = []
     for e in spec:
         if isinstance(e, str): out.append({"name": e, "k": [kk(k_default)]})
-        elif isinstance(e, dict): out.append({"name": e["name"], "k": [kk(k) for k in np.atleast_1d(e.get("k", k_default)).tolist()]})
+        elif isinstance(e, dict): out.append({"name": e["name"], "k": [kk(k) for k in np.atleast_1d(e.get("k", k_default)).tolist()],
+                                              **({"params": dict(e["params"])} if e.get("params") else {})})
         else: out.append({"name": e[0], "k": [kk(e[1])]})
-    for e in out: EXTRAPOLATORS.get(e["name"])   # "unknown extrapolator 'knnn'; expected one of [...]"
+    for e in out:
+        EXTRAPOLATORS.get(e["name"])   # "unknown extrapolator 'knnn'; expected one of [...]"
+        if (params or {}).get(e["name"]): e["params"] = {**e.get("params", {}), **params[e["name"]]}   # no key without options: same hashes
+    unused = set(params or {}) - {e["name"] for e in out}
+    if unused: raise ValueError(f"extrapolator_params names {sorted(unused)}, which are not among the extrapolators {[e['name'] for e in out]}")
     return out
 
 def run_config(dataset:str, score:str, *, seed_size, extrapolators, k, prune_rates, seed, ground_truth:bool, baselines,
-               sampler:str, merge:str, where:str, schedule:str, model, score_epochs, final_epochs, batch_size) -> dict:
+               sampler:str, merge:str, where:str, schedule:str, model, score_epochs, final_epochs, batch_size,
+               score_overrides:dict|None=None, extrapolator_params:dict|None=None) -> dict:
     "The experiment config (keys of `experiments.SWEEP_KEYS`) of one `run` call: one dataset, score, seed subset and seed."
-    exts = _parse_extrapolators(extrapolators, k)
+    exts = _parse_extrapolators(extrapolators, k, extrapolator_params)
     cfg = dict(name=f"run_{dataset}_{score}", dataset=dataset, scores=[score], seed_sizes=[seed_size], seeds=[seed],
                sampler=sampler, merge=merge, where=where, schedules=[schedule], extrapolators=exts,
                ground_truth={"seeds": [seed + 1000] if ground_truth else []},   # a different run and init from the subset's
                prune=dict(rates=list(prune_rates), extrapolators=exts, baselines=list(baselines), ground_truth=bool(ground_truth)))
-    opt = dict(model=model, score_epochs=score_epochs, final_epochs=final_epochs, batch_size=batch_size)
+    opt = dict(model=model, score_epochs=score_epochs, final_epochs=final_epochs, batch_size=batch_size, score_overrides=score_overrides or None)
     return {**cfg, **{key: v for key, v in opt.items() if v is not None}}
 
 _SOURCE_ORDER = {"extrapolate": 0, "ground_truth": 1, "baseline": 2}
@@ -77,7 +86,7 @@ def _method(stage:str, c:dict) -> str:
     return f"{c['extrapolator']} k={c['k']}" if stage == "extrapolate" else "ground truth" if stage == "ground_truth" else c["baseline"]
 
 # %% ../nbs/19_pipeline.ipynb #46f1403f
-def run(dataset:str="digits", # a name in DATASETS
+def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, or your data: a Dataset, (x, y), a torch Dataset
         score:str="du", # a name in SCORES
         *, seed_size:float|int=0.2, # seed subset: fraction of n or a count
         extrapolators=("knn", "gnn"), # names, (name, k) pairs or {"name", "k": [..]} dicts
@@ -88,15 +97,43 @@ def run(dataset:str="digits", # a name in DATASETS
         baselines:Sequence[str]=("random",), # pruning baselines trained beside the score-based methods
         sampler:str="random", merge:str="raw", where:str="train",
         schedule:str=DEFAULT_SCHEDULE, # subset run vs full run: "paper" (same epochs and batch), "steps_per_epoch" (batch × f), "total_steps"
-        model:str|None=None, score_epochs:int|None=None, final_epochs:int|None=None, batch_size:int|None=None,
+        model:str|None=None, # a zoo name or `module:function` of your builder (default: the dataset's, or the zoo's for its inputs)
+        score_epochs:int|None=None, final_epochs:int|None=None, batch_size:int|None=None,
+        score_overrides:dict|None=None, # recipe/recorder settings of the scoring runs, e.g. {"lr": 3e-3, "window": 5}
+        extrapolator_params:dict|None=None, # name -> options, e.g. {"gnn": {"standardize_targets": True}}
+        test=None, # your data's test split (when `dataset` is data, not a name); None: 20% held out
         runs_root:str|Path="runs", device=None, progress:bool=False) -> RunResult:
     "Paper Fig. 1 end to end, with run folders, skip-done/resume and the cost ledger."
+    dataset = _dataset_arg(dataset, test, model)
     cfg = run_config(dataset, score, seed_size=seed_size, extrapolators=extrapolators, k=k, prune_rates=prune_rates, seed=seed,
                      ground_truth=ground_truth, baselines=baselines, sampler=sampler, merge=merge, where=where, schedule=schedule,
-                     model=model, score_epochs=score_epochs, final_epochs=final_epochs, batch_size=batch_size)
+                     model=model, score_epochs=score_epochs, final_epochs=final_epochs, batch_size=batch_size,
+                     score_overrides=score_overrides, extrapolator_params=extrapolator_params)
     jobs = expand_config(validate_config(cfg, "run"))
+    _check_scoring_epochs(jobs)
     folders = {j.key: run_stage(j.stage, j.config, runs_root, device=device, progress=progress) for j in jobs}
-    return _run_result(jobs, folders, [float(r) for r in prune_rates], Path(runs_root))
+    res = _run_result(jobs, folders, [float(r) for r in prune_rates], Path(runs_root))
+    res.diagnostics = diagnose(next(folders[j.key] for j in jobs if j.stage == "score_subset").load_json("log.json"))
+    res.diagnostics.warn()
+    return res
+
+def _dataset_arg(dataset, test, model) -> str:
+    "The dataset name of `run`: a name as given; your data registered under its name (run folders need names, not objects)."
+    if not isinstance(model, (str, type(None))):
+        raise TypeError(f"run() keys its run folders by config, so model must be a name (a zoo name or module:function of "
+                        f"your builder), got {type(model).__name__}; for an nn.Module use own_data.extrapolate_scores")
+    if isinstance(dataset, str):
+        if test is not None: raise ValueError(f"test= goes with your own data, not with the dataset name {dataset!r}")
+        return dataset
+    return register_dataset(dataset, test)
+
+def _check_scoring_epochs(jobs:list[Job]):
+    "Every scoring run can give its score with its epochs (DU needs J + 1): checked before any folder or training."
+    for j in jobs:
+        c = j.config
+        if j.stage in ("score_subset", "ground_truth") and c.get("schedule", "paper") != "total_steps":   # total_steps adds epochs
+            try: check_score_epochs(c["score"], c["epochs"], c["overrides"])
+            except ValueError as e: raise ConfigError(f"run: {e}; pass score_epochs= (--score-epochs) or a smaller window") from None
 
 def _run_result(jobs:list[Job], folders:dict, rates:list, runs_root:Path) -> RunResult:
     "The tables of a finished `run`: correlations with the ground truth, accuracy per prune rate, the ledger."

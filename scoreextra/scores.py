@@ -7,7 +7,7 @@ Docs: https://scoreextra.github.io/scoreextra/scores.html.md"""
 
 # %% ../nbs/04_scores.ipynb #f40ff75a
 from __future__ import annotations
-import inspect, numbers
+import inspect, numbers, warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -18,9 +18,10 @@ from .core import OutOfRange, Registry, check_1d, check_indices, get_device, to_
 from .recipes import DU_RECIPE, DU_SETTINGS, TDDS_RECIPE, TDDS_SETTINGS
 
 # %% auto #0
-__all__ = ['TDDS_EPS', 'SCORES', 'du_windows', 'dynamic_uncertainty', 'softmax64', 'tdds_step', 'tdds', 'trajectory_slice',
-           'el2n', 'forgetting_events', 'finite_scores', 'aum', 'clean_logits', 'Recorder', 'true_class_prob',
-           'DURecorder', 'TDDSRecorder', 'ForgettingRecorder', 'AUMRecorder', 'ScoreDef', 'score_subset', 'score_full']
+__all__ = ['TDDS_EPS', 'SCORES', 'MIN_TRAIN_ACC', 'MIN_RELIABILITY', 'du_windows', 'dynamic_uncertainty', 'softmax64',
+           'tdds_step', 'tdds', 'trajectory_slice', 'el2n', 'forgetting_events', 'finite_scores', 'aum', 'clean_logits',
+           'Recorder', 'true_class_prob', 'DURecorder', 'TDDSRecorder', 'ForgettingRecorder', 'AUMRecorder', 'ScoreDef',
+           'check_score_epochs', 'score_subset', 'score_full', 'SeedScoreWarning', 'ScoreDiagnostics', 'diagnose']
 
 # %% ../nbs/04_scores.ipynb #9cc0de3f
 def _history(name:str, x, ndim:int, what:str) -> np.ndarray:
@@ -209,7 +210,7 @@ class Recorder(Callback):
     _config:tuple = ("where",)  # constructor settings a checkpoint must match
     def __init__(self, where:str="train"): # "train": training-forward logits; "clean": extra eval-mode forward on x_clean
         if where not in ("train", "clean"): raise ValueError(f"where must be 'train' or 'clean', got {where!r}")
-        self.where, self.idx, self._resumed, self._open = where, None, False, False
+        self.where, self.idx, self._resumed, self._open, self._epoch = where, None, False, False, 0
 
     # -- buffers -----------------------------------------------------------------------
     def allocate(self, idx, num_classes:int):
@@ -255,7 +256,33 @@ class Recorder(Callback):
     def _logits(self, trainer, out) -> torch.Tensor:
         return clean_logits(trainer, out) if self.where == "clean" else out.logits.detach()
 
-    # -- the callback ------------------------------------------------------------------------
+    # -- your own loop: begin once, then record every batch and end every epoch ---------------
+    def begin(self, idx, # the dataset indices your loop trains on (any order)
+              num_classes:int, epochs:int, # classes of the logits; epochs the loop will run
+             ):
+        "Before your own training loop: allocate for `idx` and set up for `epochs` epochs; returns self."
+        self.allocate(np.unique(np.asarray(to_numpy(idx), dtype=np.int64)), num_classes)
+        self._setup(int(epochs)); self._epoch = 0
+        return self
+
+    def record(self, idx, logits, y):
+        "Per batch of your loop: the batch's dataset indices, its (B, C) logits and its labels (numpy or torch)."
+        if self.idx is None: raise RuntimeError(f"{type(self).__name__}: call begin(idx, num_classes, epochs) before record")
+        if not self._active(self._epoch): return
+        if not self._open: self._open_epoch(self._epoch)
+        pos = self._positions(idx, self._epoch)
+        self._record(pos, torch.as_tensor(logits).detach(), torch.as_tensor(y))
+        self.seen[pos] = True
+
+    def end_epoch(self):
+        "After every epoch of your loop (every trained index must have been recorded once in it)."
+        if self.idx is None: raise RuntimeError(f"{type(self).__name__}: call begin(idx, num_classes, epochs) first")
+        if self._active(self._epoch):
+            if not self._open: self._open_epoch(self._epoch)
+            self._close_epoch(self._epoch); self._end_epoch()
+        self._epoch += 1
+
+    # -- the callback of `fit`: the same steps, driven by the trainer ------------------------
     def before_fit(self, trainer):
         idx = np.asarray(to_numpy(trainer.idx), dtype=np.int64)
         if self._resumed:
@@ -264,28 +291,32 @@ class Recorder(Callback):
                                  f"trains {len(idx)} different ones")
             self._resumed = False
         else: self.allocate(idx, trainer.ds.num_classes)
-        self._setup(trainer)
+        self._setup(trainer.epochs)
 
-    def _setup(self, trainer): pass
-    def _active(self, trainer) -> bool: return True
-    def _expected_epoch(self, trainer) -> int: return trainer.epoch
+    def _setup(self, epochs:int): pass
+    def check_epochs(self, epochs:int):
+        "Raise if a run of `epochs` epochs cannot give this score (called before any training)."
+    def _active(self, epoch:int) -> bool: return True
+    def _expected_epoch(self, epoch:int) -> int: return epoch
 
-    def before_epoch(self, trainer):
-        if not self._active(trainer): return
-        if self._expected_epoch(trainer) != self.epochs_recorded:
+    def _open_epoch(self, epoch:int):
+        if self._expected_epoch(epoch) != self.epochs_recorded:
             raise RuntimeError(f"{type(self).__name__} has recorded {self.epochs_recorded} epoch(s) but the trainer "
-                               f"starts epoch {trainer.epoch}: was a fit resumed without the recorder's state?")
+                               f"starts epoch {epoch}: was a fit resumed without the recorder's state?")
         self.seen[:] = False; self._open = True
         self._start_epoch()
 
+    def before_epoch(self, trainer):
+        if self._active(trainer.epoch): self._open_epoch(trainer.epoch)
+
     def after_batch(self, trainer, out):
-        if not self._active(trainer): return
+        if not self._active(trainer.epoch): return
         pos = self._positions(out.idx, trainer.epoch)
         self._record(pos, self._logits(trainer, out), out.y)
         self.seen[pos] = True
 
     def after_epoch(self, trainer):
-        if not self._active(trainer): return
+        if not self._active(trainer.epoch): return
         self._close_epoch(trainer.epoch)
         self._end_epoch()
 
@@ -348,6 +379,7 @@ class DURecorder(Recorder):
         self.n_windows = 0
 
     def _counters(self): return {**super()._counters(), "n_windows": self.n_windows}
+    def check_epochs(self, epochs:int): du_windows(int(epochs), self.window, self.mode)   # "needs at least … epochs"
     def _commit(self, ddof:int):
         self.total += _rowwise(lambda r: r.astype(np.float64).std(axis=1, ddof=ddof), self.ring)
         self.n_windows += 1
@@ -398,14 +430,19 @@ class TDDSRecorder(Recorder):
         self.n_windows, self.T, self.start = 0, None, None
 
     def _counters(self): return {**super()._counters(), "n_windows": self.n_windows, "T": self.T, "start": self.start}
-    def _setup(self, trainer):
-        if self.trajectory_epochs is not None and self.trajectory_epochs > trainer.epochs:
-            raise ValueError(f"TDDS trajectory_epochs={self.trajectory_epochs} is longer than the fit's {trainer.epochs} "
+    def _trajectory(self, epochs:int) -> tuple[int, int]:
+        "(T, first epoch) of the trajectory in a run of `epochs` epochs; raises if too short."
+        if self.trajectory_epochs is not None and self.trajectory_epochs > epochs:
+            raise ValueError(f"TDDS trajectory_epochs={self.trajectory_epochs} is longer than the fit's {epochs} "
                              f"epochs; train longer or pass trajectory_epochs <= epochs")
-        sl = trajectory_slice(trainer.epochs, self.trajectory_epochs, self.trajectory)
+        sl = trajectory_slice(epochs, self.trajectory_epochs, self.trajectory)
         T, start = sl.stop - sl.start, sl.start
         if T < self.window: raise ValueError(f"TDDS needs a trajectory of at least window = {self.window} epochs, "
-                                             f"got {T} (fit epochs={trainer.epochs}, trajectory_epochs={self.trajectory_epochs})")
+                                             f"got {T} (fit epochs={epochs}, trajectory_epochs={self.trajectory_epochs})")
+        return T, start
+    def check_epochs(self, epochs:int): self._trajectory(int(epochs))
+    def _setup(self, epochs):
+        T, start = self._trajectory(epochs)
         if self.T is not None and (self.T, self.start) != (T, start):
             raise ValueError(f"TDDSRecorder: the checkpoint's trajectory is epochs {self.start}…{self.start + self.T - 1}, "
                              f"this fit's is {start}…{start + T - 1} (fit epochs changed?)")
@@ -416,8 +453,8 @@ class TDDSRecorder(Recorder):
             raise ValueError(f"TDDSRecorder: the checkpoint's trajectory is epochs {self.start}…{self.start + self.T - 1}, "
                              f"this fit's is {before['start']}…{before['start'] + before['T'] - 1} (fit epochs changed?)")
 
-    def _active(self, trainer): return self.start <= trainer.epoch < self.start + self.T
-    def _expected_epoch(self, trainer): return trainer.epoch - self.start
+    def _active(self, epoch): return self.start <= epoch < self.start + self.T
+    def _expected_epoch(self, epoch): return epoch - self.start
 
     def _record(self, pos, logits, y):
         z = logits.float().cpu().numpy()
@@ -509,6 +546,21 @@ def _split_overrides(names:list[str], overrides:dict, fit_params) -> tuple[dict,
         else: raise TypeError(f"unknown keyword {key!r}: not a setting of the recorders for {names} nor of fit")
     return rec_kw, fit_kw
 
+def _fit_params() -> set:
+    "The `fit` arguments a scoring run's overrides may set."
+    from scoreextra.train import fit
+    return set(inspect.signature(fit).parameters) - {"model", "ds", "idx", "callbacks", "seed", "device", "ckpt_dir", "progress"}
+
+def check_score_epochs(score:str|Sequence[str], # a name in SCORES, or several
+                       epochs:int, # epochs of the scoring run
+                       overrides:dict|None=None, # `score_subset`'s overrides (recorder settings such as window, or fit's)
+                      ):
+    "Raise if a scoring run of `epochs` epochs cannot give `score` (checked before any training)."
+    names = [score] if isinstance(score, str) else list(score)
+    rec_kw, fit_kw = _split_overrides(names, dict(overrides or {}), _fit_params())
+    for n in names:
+        if SCORES[n].recorder is not None: SCORES[n].recorder(**rec_kw[n]).check_epochs(int(fit_kw.get("epochs", epochs)))
+
 def score_subset(ds, # a `scoreextra.data.Dataset`
                  idx, # dataset indices to train on and score (any order)
                  score:str|Sequence[str], # a name in SCORES, or several recorded in one training (first score's recipe)
@@ -533,12 +585,12 @@ def score_subset(ds, # a `scoreextra.data.Dataset`
             raise ValueError(f"score {n!r} has no streaming recorder; compute it with SCORES[{n!r}].fn on recorded arrays")
     idx = check_indices("idx", idx, len(ds))
     if len(idx) == 0: raise ValueError("idx must hold at least one index")
-    fit_params = set(inspect.signature(fit).parameters) - {"model", "ds", "idx", "callbacks", "seed", "device", "ckpt_dir", "progress"}
-    rec_kw, fit_over = _split_overrides(names, overrides, fit_params)
+    rec_kw, fit_over = _split_overrides(names, overrides, _fit_params())
     fit_kw = {**SCORES[names[0]].recipe, **fit_over}
     if epochs is not None: fit_kw["epochs"] = int(epochs)
     if batch_size is not None: fit_kw["batch_size"] = int(batch_size)
     recs = {n: SCORES[n].recorder(**{"where": where, **rec_kw[n]}) for n in names}
+    for r in recs.values(): r.check_epochs(fit_kw["epochs"])   # too few epochs for the score: refused before any training
     device = get_device(device)
     if isinstance(model, str): model = get_model(model, ds.num_classes, ds.in_shape, seed=seed)
     trainer = fit(model, ds, np.sort(idx), callbacks=list(recs.values()), seed=seed, device=device,
@@ -550,3 +602,46 @@ def score_subset(ds, # a `scoreextra.data.Dataset`
 def score_full(ds, score, **kwargs):
     "`score_subset` on every index of `ds`: the ground-truth scores, in dataset order."
     return score_subset(ds, np.arange(len(ds)), score, **kwargs)
+
+# %% ../nbs/04_scores.ipynb #c8f3b80b
+MIN_TRAIN_ACC = 0.9     # a subset model below this final train accuracy is still learning: its dynamics are not the samples'
+MIN_RELIABILITY = 0.5   # split-half Spearman below this: two trainings disagree on the ranking
+
+class SeedScoreWarning(UserWarning):
+    "The seed scores are probably unreliable; the message says why and what to change."
+
+@dataclass
+class ScoreDiagnostics:
+    "What the subset training says about its scores: final train accuracy, loss curve, split-half reliability."
+    train_acc: float # train accuracy of the last epoch (on the training forward)
+    loss_curve: list # mean train loss per epoch
+    epochs: int # epochs trained
+    reliability: float|None = None # Spearman of two subset trainings' scores (different seeds); None: not measured
+    def __repr__(self):
+        rel = "not measured" if self.reliability is None else f"{self.reliability:.3f}"
+        return (f"ScoreDiagnostics(train_acc={self.train_acc:.3f} after {self.epochs} epochs, train loss "
+                f"{self.loss_curve[0]:.3f} → {self.loss_curve[-1]:.3f}, split-half reliability {rel})")
+
+    def problems(self, min_train_acc:float=MIN_TRAIN_ACC, min_reliability:float=MIN_RELIABILITY) -> list[str]:
+        "What makes the seed scores suspect (empty if nothing)."
+        out = []
+        if self.train_acc < min_train_acc:
+            out.append(f"the subset model ends at {self.train_acc:.0%} train accuracy after {self.epochs} epochs (< {min_train_acc:.0%}): it is still learning")
+        if self.reliability is not None and self.reliability < min_reliability:
+            out.append(f"two subset trainings with different seeds agree only to Spearman {self.reliability:.2f} (< {min_reliability})")
+        return out
+
+    def warn(self, **thresholds) -> bool:
+        "Warn (`SeedScoreWarning`) naming the fix if `problems()`; return whether it warned."
+        p = self.problems(**thresholds)
+        if p: warnings.warn("seed scores look unreliable: " + "; ".join(p) + ". Fix: train the subset model longer or with a "
+                            "larger learning rate (epochs=/lr= in score_subset and extrapolate_scores; score_epochs= and "
+                            "score_overrides={'lr': ...} in run(); --score-epochs / --score-override lr=... on the command line), "
+                            "or use a larger seed subset", SeedScoreWarning, stacklevel=2)
+        return bool(p)
+
+def diagnose(log:list, # `fit`'s log: one dict per epoch with train_acc and train_loss
+             reliability:float|None=None) -> ScoreDiagnostics:
+    "The `ScoreDiagnostics` of a subset training from its log."
+    if not log: raise ValueError("the training log is empty: nothing was trained")
+    return ScoreDiagnostics(float(log[-1]["train_acc"]), [float(e["train_loss"]) for e in log], len(log), reliability)

@@ -1,6 +1,6 @@
 """The supervised method (paper Fig. 1) as five cached, resumable stages: subset scoring,
-full-data scoring, extrapolation, baselines, pruned training; and `extrapolate_scores`,
-the same flow on arrays without run folders.
+full-data scoring, extrapolation, baselines, pruned training. (The same flow on arrays,
+without run folders, is `own_data.extrapolate_scores`.)
 
 Docs: https://scoreextra.github.io/scoreextra/supervised.html.md"""
 
@@ -16,8 +16,8 @@ import torch
 
 from .core import RunFolder, check_fraction, get_device, save_torch, seed_everything
 from .recipes import DATASET_DEFAULTS, FINAL_RECIPE, OTHER_DATASET
-from .data import DATASETS
-from .models import MODELS, get_model
+from .data import BUILTIN_DATASETS, current_dataset, dataset_fingerprint, dataset_name
+from .models import MODELS, default_model, get_model
 from .train import fit, evaluate, embed_all
 from .scores import SCORES, finite_scores, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
@@ -28,17 +28,28 @@ from .stages import (STAGES, TypedConfig, cached_dataset, checked, int_min, know
                                run_stage)
 
 # %% auto #0
-__all__ = ['SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'SOURCE_STAGES', 'dataset_defaults', 'subset_schedule',
-           'GroundTruthConfig', 'SubsetConfig', 'subset_config', 'ground_truth_config', 'subset_embeddings',
-           'ExtrapolateConfig', 'extrapolate_config', 'make_extrapolator', 'BaselineConfig', 'baseline_config',
-           'selection_spec', 'final_epochs', 'PruneConfig', 'prune_config', 'extrapolate_scores']
+__all__ = ['SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'SOURCE_STAGES', 'dataset_defaults', 'stage_dataset',
+           'subset_schedule', 'GroundTruthConfig', 'SubsetConfig', 'subset_config', 'ground_truth_config',
+           'subset_embeddings', 'ExtrapolateConfig', 'extrapolate_config', 'make_extrapolator', 'BaselineConfig',
+           'baseline_config', 'selection_spec', 'final_epochs', 'PruneConfig', 'prune_config']
 
 # %% ../nbs/13_supervised.ipynb #8c91a37c
 # the recipes (DATASET_DEFAULTS, OTHER_DATASET, FINAL_RECIPE) live in `recipes`, with the tables they come from
 def dataset_defaults(dataset:str) -> dict:
-    "Model, batch size and epochs used for `dataset` unless a config says otherwise."
-    DATASETS.get(dataset)   # a clear error for an unknown name
-    return dict(DATASET_DEFAULTS.get(dataset, OTHER_DATASET))
+    "Model, batch size and epochs used for `dataset` unless a config says otherwise (your own data: the zoo's model for its inputs)."
+    d = dict(DATASET_DEFAULTS.get(dataset_name(dataset), OTHER_DATASET))   # a clear error for an unknown name
+    if dataset not in BUILTIN_DATASETS: d["model"] = default_model(current_dataset(dataset_name(dataset)).in_shape)
+    return d
+
+def stage_dataset(cfg:dict, split:str="train"):
+    "The dataset of a stage config: a built-in one loaded once per process; your own checked against the config's fingerprint."
+    name = cfg["dataset"]
+    if name in BUILTIN_DATASETS: return cached_dataset(name, split)
+    ds, fp = current_dataset(name, split), cfg.get("fingerprint")
+    if fp is not None and dataset_fingerprint(name) != fp:
+        raise ValueError(f"dataset {name!r} holds other data (fingerprint {dataset_fingerprint(name)}) than this run's config was "
+                         f"built for ({fp}); build the config again from the data you mean")
+    return ds
 
 # %% ../nbs/13_supervised.ipynb #d33dc33d
 SUBSET_SCHEDULES = ("paper", "steps_per_epoch", "total_steps")
@@ -61,7 +72,7 @@ def subset_schedule(schedule:str, # "paper", "steps_per_epoch" or "total_steps"
 @dataclass(frozen=True, kw_only=True)
 class GroundTruthConfig(TypedConfig):
     "Config of a `ground_truth` stage: the score recorded over a training run on all samples."
-    dataset: str = checked(known(DATASETS))
+    dataset: str = checked(dataset_name)
     score: str = checked(known(SCORES))
     seed: int = checked(int_min("seed", 0), 0)
     model: str = checked(known(MODELS))
@@ -70,6 +81,7 @@ class GroundTruthConfig(TypedConfig):
     batch_size: int = checked(int_min("batch_size", 1))
     where: str = checked(one_of("where", ("train", "clean")), "train")
     overrides: dict = checked(mapping("overrides"), {})
+    fingerprint: str|None = checked(or_none(str), None, optional=True)   # of the data, unless built in (`data.fingerprint`)
 
 @dataclass(frozen=True, kw_only=True)
 class SubsetConfig(GroundTruthConfig):
@@ -86,8 +98,8 @@ class SubsetConfig(GroundTruthConfig):
 def _scoring(dataset:str, model, epochs, batch_size) -> dict:
     "Dataset, model (+ options), epochs and batch size of a scoring run: `dataset_defaults` where not given."
     d = dataset_defaults(dataset); model = model or d["model"]
-    return dict(dataset=dataset, model=model, model_kw=d.get("model_kw", {}) if model == d["model"] else {},
-                epochs=epochs or d["score_epochs"], batch_size=batch_size or d["batch_size"])
+    return dict(dataset=dataset_name(dataset), model=model, model_kw=d.get("model_kw", {}) if model == d["model"] else {},
+                epochs=epochs or d["score_epochs"], batch_size=batch_size or d["batch_size"], fingerprint=dataset_fingerprint(dataset_name(dataset)))
 
 def subset_config(dataset:str, score:str, seed_size:float|int, seed:int=0, *, sampler:str="random",
                   model:str|None=None, epochs:int|None=None, batch_size:int|None=None, where:str="train",
@@ -110,7 +122,7 @@ def _new_model(cfg:dict, ds):
     return get_model(cfg["model"], ds.num_classes, ds.in_shape, **cfg.get("model_kw", {}))
 
 def _train_and_record(cfg:dict, folder:RunFolder, idx, device, progress):
-    ds = cached_dataset(cfg["dataset"])
+    ds = stage_dataset(cfg)
     epochs, bs = subset_schedule(cfg.get("schedule", "paper"), cfg["epochs"], cfg["batch_size"], len(idx) / len(ds))
     scores, model, log = score_subset(ds, idx, cfg["score"], model=_new_model(cfg, ds), epochs=epochs, batch_size=bs,
                                       seed=cfg["seed"], device=device, where=cfg["where"], ckpt_dir=folder.file("ckpt"),
@@ -120,7 +132,7 @@ def _train_and_record(cfg:dict, folder:RunFolder, idx, device, progress):
 
 @STAGES.register("score_subset", level=0, main_phase="subset_training", config=SubsetConfig)
 def _score_subset(cfg, folder, *, runs_root, device=None, progress=False):
-    ds = cached_dataset(cfg["dataset"])
+    ds = stage_dataset(cfg)
     with folder.phase("sampling"):
         emb = np.load(cfg["sampler_embeddings"], mmap_mode="r") if cfg.get("sampler_embeddings") else None
         seed_idx = sample_subset(len(ds), cfg["seed_size"], cfg["sampler"], labels=ds.y, embeddings=emb, seed=cfg["seed"])
@@ -138,7 +150,7 @@ def subset_embeddings(folder:RunFolder, device=None) -> np.ndarray:
     if folder.file("embeddings.npy").exists(): return folder.load("embeddings.npy", mmap=True)
     if not folder.file("model.pt").exists():
         raise FileNotFoundError(f"{folder.path} has neither embeddings.npy nor model.pt; delete the folder to recompute the stage")
-    cfg, ds = folder.config, cached_dataset(folder.config["dataset"])
+    cfg, ds = folder.config, stage_dataset(folder.config)
     model = _new_model(cfg, ds)
     model.load_state_dict(torch.load(folder.file("model.pt"), map_location="cpu", weights_only=True))
     emb = embed_all(model.to(get_device(device)), ds, device=device)
@@ -148,7 +160,7 @@ def subset_embeddings(folder:RunFolder, device=None) -> np.ndarray:
 @STAGES.register("ground_truth", level=0, main_phase="full_scoring", config=GroundTruthConfig,
                  unledgered=lambda c: {"embedding"})   # its embedding serves the figures, not the method
 def _ground_truth(cfg, folder, *, runs_root, device=None, progress=False):
-    ds = cached_dataset(cfg["dataset"])
+    ds = stage_dataset(cfg)
     with folder.phase("full_scoring"):
         scores, model = _train_and_record(cfg, folder, np.arange(len(ds)), device, progress)
         folder.save("scores.npy", scores)
@@ -186,7 +198,7 @@ def make_extrapolator(name:str, k:int, seed:int, params:dict, device=None):
                  config=ExtrapolateConfig)
 def _extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     sub = run_stage("score_subset", cfg["subset"], runs_root, device=device, progress=progress)
-    ds = cached_dataset(cfg["subset"]["dataset"])
+    ds = stage_dataset(cfg["subset"])
     emb, seed_idx = subset_embeddings(sub, device), sub.load("seed_idx.npy")
     seed_scores = finite_scores(sub.load("seed_scores.npy", n=len(seed_idx)), "seed_scores")   # forgetting: never learned = +inf
     with folder.phase("extrapolation"):
@@ -200,23 +212,25 @@ def _extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
 @dataclass(frozen=True, kw_only=True)
 class BaselineConfig(TypedConfig):
     "Config of a `baseline` stage: a pruning baseline's scores."
-    dataset: str = checked(known(DATASETS))
+    dataset: str = checked(dataset_name)
     baseline: str = checked(known(BASELINES))
     seed: int = checked(int_min("seed", 0), 0)
     embeddings_from: dict|None = checked(or_none(mapping("embeddings_from")), None)   # a score_subset config
     params: dict = checked(mapping("params"), {})
+    fingerprint: str|None = checked(or_none(str), None, optional=True)   # of the data, unless built in
     def check_across(self):
         if self.baseline in ("ssp", "zcore") and self.embeddings_from is None:
             raise ValueError(f"baseline {self.baseline!r} needs embeddings_from (a score_subset config whose embeddings it uses)")
 
 def baseline_config(dataset:str, baseline:str, seed:int=0, *, embeddings_from:dict|None=None, params:dict|None=None) -> dict:
     "Config of a `baseline` stage; SSP/ZCore take the embeddings of the `score_subset` config `embeddings_from`."
-    return BaselineConfig(dataset=dataset, baseline=baseline, seed=seed, embeddings_from=embeddings_from, params=dict(params or {})).to_dict()
+    return BaselineConfig(dataset=dataset_name(dataset), baseline=baseline, seed=seed, embeddings_from=embeddings_from, params=dict(params or {}),
+                          fingerprint=dataset_fingerprint(dataset_name(dataset))).to_dict()
 
 @STAGES.register("baseline", level=1, main_phase="baseline_scoring", config=BaselineConfig,
                  parents=lambda c: [] if c["embeddings_from"] is None else [("score_subset", c["embeddings_from"])])
 def _baseline(cfg, folder, *, runs_root, device=None, progress=False):
-    ds = cached_dataset(cfg["dataset"])
+    ds = stage_dataset(cfg)
     emb = None
     if cfg["embeddings_from"] is not None:
         emb = subset_embeddings(run_stage("score_subset", cfg["embeddings_from"], runs_root, device=device, progress=progress), device)
@@ -251,7 +265,7 @@ def _source(src) -> dict:
 @dataclass(frozen=True, kw_only=True)
 class PruneConfig(TypedConfig):
     "Config of a `prune_train` stage: keep the highest scores of `source` and train the final model on them."
-    dataset: str = checked(known(DATASETS))
+    dataset: str = checked(dataset_name)
     source: dict = checked(_source)
     prune_rate: float = checked(check_prune_rate)
     seed: int = checked(int_min("seed", 0), 0)
@@ -262,6 +276,7 @@ class PruneConfig(TypedConfig):
     rounding: str = checked(one_of("rounding", ("round", "paper")), "round")
     class_balanced: bool = checked(bool, False)
     recipe: dict = checked(mapping("recipe"), {})
+    fingerprint: str|None = checked(or_none(str), None, optional=True)   # of the data, unless built in
     # the keys below are written only when not the paper's choice, so that earlier folders keep their hashes
     selection: dict = checked(selection_spec, {"strategy": "top"}, optional=True)
     budget: str = checked(one_of("budget", BUDGETS), "epochs", optional=True)
@@ -276,18 +291,18 @@ def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:in
                  model_kw:dict|None=None, # options of `model` (default: the dataset default's when `model` is the default)
                 ) -> dict:
     "Config of a `prune_train` stage: prune by the scores of (`source_stage`, `source_config`) and train."
-    dataset = dataset or source_config.get("dataset") or source_config["subset"]["dataset"]
+    dataset = dataset_name(dataset or source_config.get("dataset") or source_config["subset"]["dataset"])
     d = dataset_defaults(dataset); model = model or d["model"]
     return PruneConfig(dataset=dataset, source={"stage": source_stage, "config": source_config}, prune_rate=prune_rate, seed=seed,
                        model=model, model_kw=dict(model_kw) if model_kw is not None else (d.get("model_kw", {}) if model == d["model"] else {}),
                        epochs=epochs or d["final_epochs"], batch_size=batch_size or d["batch_size"], rounding=rounding,
                        class_balanced=class_balanced, recipe={**FINAL_RECIPE, **(recipe or {})}, selection=selection,
-                       budget=budget, max_epochs=max_epochs or None).to_dict()
+                       budget=budget, max_epochs=max_epochs or None, fingerprint=dataset_fingerprint(dataset_name(dataset))).to_dict()
 
 @STAGES.register("prune_train", level=2, main_phase="final_training", config=PruneConfig,
                  parents=lambda c: [(c["source"]["stage"], c["source"]["config"])])
 def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
-    ds, test = cached_dataset(cfg["dataset"]), cached_dataset(cfg["dataset"], "test")
+    ds, test = stage_dataset(cfg), stage_dataset(cfg, "test")
     src = run_stage(cfg["source"]["stage"], cfg["source"]["config"], runs_root, device=device, progress=progress)
     keep = 1.0 - cfg["prune_rate"]
     with folder.phase("selection"):
@@ -305,25 +320,3 @@ def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
         acc = evaluate(tr.model, test, device=device)
     folder.save_json("metrics.json", {"test_acc": acc, "n_kept": int(len(kept)), "n": int(len(ds)), "epochs": epochs})
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
-
-# %% ../nbs/13_supervised.ipynb #0897d90c
-def extrapolate_scores(ds, # a `scoreextra.data.Dataset` (or your own with x, y, classes)
-                       score:str="du", *, seed_size:float|int=0.2, extrapolator:str="knn", k:int=DEFAULT_K,
-                       merge_how:str="raw", sampler:str="random", seed:int=0, model:str="cnn", epochs:int|None=None,
-                       batch_size:int|None=None, device=None, schedule:str=DEFAULT_SCHEDULE, **overrides) -> tuple[np.ndarray, np.ndarray]:
-    "Score a seed subset of `ds`, embed all, extrapolate: (scores for all n, seed indices)."
-    EXTRAPOLATORS.get(extrapolator)   # every argument is checked before the subset training
-    if merge_how not in MERGES: raise ValueError(f"merge_how must be one of {list(MERGES)}, got {merge_how!r}")
-    check_k(k); check_size(seed_size, "seed_size")
-    if schedule not in SUBSET_SCHEDULES: raise ValueError(f"schedule must be one of {SUBSET_SCHEDULES}, got {schedule!r}")
-    seed_idx = sample_subset(len(ds), seed_size, sampler, labels=ds.y, seed=seed)
-    seed_everything(seed)
-    net = get_model(model, ds.num_classes, ds.in_shape)
-    recipe = SCORES.get(score).recipe
-    epochs, batch_size = subset_schedule(schedule, epochs or recipe["epochs"], batch_size or recipe["batch_size"], len(seed_idx) / len(ds))
-    s_s, net, _ = score_subset(ds, seed_idx, score, model=net, epochs=epochs, batch_size=batch_size, seed=seed,
-                               device=device, **overrides)
-    s_s = finite_scores(s_s, "seed_scores")
-    emb = embed_all(net, ds, device=device)
-    ext = make_extrapolator(extrapolator, k, seed, {}, device)
-    return merge(seed_idx, s_s, ext.fit(emb, ds.y, seed_idx, s_s).predict(), how=merge_how), seed_idx

@@ -370,7 +370,7 @@ def test_cli_sweep_config_values_checked_before_any_job(cli_dir, name, change, m
 
 @pytest.mark.parametrize("kw,msg", [(dict(merge_how="rank"), "merge"), (dict(extrapolator="knnn"), "extrapolator"), (dict(k=0), "k")])
 def test_extrapolate_scores_checks_before_training(monkeypatch, kw, msg):
-    import scoreextra.supervised as pl   # extrapolate_scores lives with the supervised stages
+    import scoreextra.own_data as pl   # extrapolate_scores lives with the own-data API
     from scoreextra.data import load_dataset
     def trained(*a, **k): raise RuntimeError("training started before the arguments were checked")
     monkeypatch.setattr(pl, "score_subset", trained)
