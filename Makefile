@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv data browser readme notebooks docs clean-venv
+.PHONY: demo test test-slow venv data browser readme notebooks docs clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ demo: venv data
 test: venv data browser
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test
 	$(BIN)/pytest
+
+# The slow set (pytest -m slow): longer end-to-end checks, e.g. bench/device_check.sh --cpu-dry-run (about a minute).
+test-slow: venv data
+	OMP_NUM_THREADS=1 $(BIN)/pytest -m slow
 
 # README.md is generated from nbs/index.ipynb (nbdev-readme needs Quarto, absent here).
 readme: venv
