@@ -78,6 +78,7 @@ def _check_attack(eps, steps, step_size, norm, loss=None) -> tuple[float, int, f
     if not (math.isfinite(step_size) and step_size >= 0): raise ValueError(f"step_size must be a finite number >= 0, got {step_size!r}")
     return eps, steps, step_size
 
+# %% ../nbs/10_adversarial.ipynb #da2c4b32
 def attack_loss(logits:torch.Tensor, y:torch.Tensor, loss:str="ce", p_ref:torch.Tensor|None=None) -> torch.Tensor:
     "Per-sample loss an attack maximises: `ce`, `cw` (max_{j≠y} z_j − z_y) or `kl` (KL(p_ref ‖ softmax(logits)))."
     if loss == "ce": return F.cross_entropy(logits, y, reduction="none")
@@ -90,6 +91,7 @@ def attack_loss(logits:torch.Tensor, y:torch.Tensor, loss:str="ce", p_ref:torch.
         return F.kl_div(F.log_softmax(logits, 1), p_ref, reduction="none").sum(1)
     raise ValueError(f"loss must be one of {list(ATTACK_LOSSES)}, got {loss!r}")
 
+# %% ../nbs/10_adversarial.ipynb #c43a4b77
 def _rand(kind:str, shape, generator, device) -> torch.Tensor:
     gdev = generator.device if generator is not None else device
     fn = torch.rand if kind == "rand" else torch.randn
@@ -209,6 +211,7 @@ def trades_loss(model:nn.Module, # maps [0, 1] inputs to logits
     kl = F.kl_div(F.log_softmax(logits_adv, 1), F.softmax(logits, 1), reduction="none").sum(1)
     return ce + beta * kl, logits
 
+# %% ../nbs/10_adversarial.ipynb #ee08f373
 def pgd_at_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *, eps:float, steps:int=10, step_size:float|None=None,
                 norm:str="linf", label_smoothing:float=0.0, clip:tuple|None=(0.0, 1.0), generator=None,
                ) -> tuple[torch.Tensor, torch.Tensor]:
