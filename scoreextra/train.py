@@ -283,10 +283,19 @@ def _read_checkpoint(path:Path) -> dict|None:
         return None
 
 @patch
+def _read_shared(self:Trainer) -> dict|None:
+    "The checkpoint or None; under DDP rank 0 reads first (setting a damaged file aside) and the others after it, so all agree."
+    ck = _read_checkpoint(self.ckpt) if self.rank == 0 and self.ckpt.exists() else None
+    if self.world_size > 1:
+        dist.barrier()
+        if self.rank != 0 and self.ckpt.exists(): ck = _read_checkpoint(self.ckpt)
+    return ck
+
+@patch
 def _load(self:Trainer) -> list[dict]|None:
     "Restore the run from `ckpt_dir/last.pt` if it exists; return the callbacks' saved states (None on a fresh start)."
-    if self.ckpt is None or not self.ckpt.exists(): return None
-    ck = _read_checkpoint(self.ckpt)
+    if self.ckpt is None: return None
+    ck = self._read_shared()
     if ck is None: return None
     if ck.get("config") != self.config:
         old = ck.get("config", {})

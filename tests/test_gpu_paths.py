@@ -4,7 +4,8 @@ data-parallel training (DDP) in `fit`.
 - bf16 autocast on CPU gives the scores of a float32 run within a stated tolerance, and the recorders are handed
   float32 logits although the forward ran in bfloat16;
 - DDP with the gloo backend and 2 processes started by torchrun gives the scores of a one-process run with the same
-  global batch order, on every rank, and an interrupted DDP run resumes to exactly the uninterrupted one;
+  global batch order, on every rank; under `-m slow`, an interrupted DDP run resumes to exactly the uninterrupted
+  one, and a damaged checkpoint is set aside once (by rank 0) and every rank starts afresh;
 - the CUDA paths (bf16, fp16 with a grad scaler, channels-last + inductor) run under `-m gpu` on a GPU machine
   (bench/device_check.sh) and skip without CUDA.
 """
@@ -141,6 +142,7 @@ def test_ddp_two_ranks_match_one_process(one_process, two_ranks):
     assert not np.array_equal(r0["du"], np.zeros_like(r0["du"]))
 
 
+@pytest.mark.slow   # ~40 s: two more torchrun launches
 def test_ddp_interrupted_run_resumes_to_the_same_scores(two_ranks, tmp_path):
     out, ck = tmp_path / "out", tmp_path / "ckpt"
     r = _torchrun(out, "--ckpt", str(ck), "--stop-epoch", "3")
@@ -152,6 +154,20 @@ def test_ddp_interrupted_run_resumes_to_the_same_scores(two_ranks, tmp_path):
         res = dict(np.load(out / f"rank{k}.npz"))
         for key in ("du", "tdds", "head", "loss"): np.testing.assert_array_equal(res[key], two_ranks[0][key], err_msg=key)
         assert len(res["order"]) == 2 * 700   # the resumed epochs 4 and 5 only
+
+
+@pytest.mark.slow   # ~20 s: one more torchrun launch
+def test_ddp_damaged_checkpoint_is_set_aside_once(two_ranks, tmp_path):
+    "Rank 0 reads a checkpoint before the others: a damaged one is moved aside once and every rank starts afresh."
+    out, ck = tmp_path / "out", tmp_path / "ckpt"
+    ck.mkdir(); (ck / "last.pt").write_bytes(b"half a checkpoint")
+    r = _torchrun(out, "--ckpt", str(ck))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (ck / "last.pt.damaged").read_bytes() == b"half a checkpoint" and (ck / "last.pt").exists()
+    assert (r.stdout + r.stderr).count("UserWarning: checkpoint") == 1   # one rank warned
+    for k in (0, 1):
+        res = dict(np.load(out / f"rank{k}.npz"))
+        for key in ("du", "tdds", "head"): np.testing.assert_array_equal(res[key], two_ranks[0][key], err_msg=key)
 
 
 # -- CUDA paths: run on a GPU machine (pytest -m gpu), skipped elsewhere --------------------------------------------
