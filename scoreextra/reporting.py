@@ -52,6 +52,7 @@ def gt_reproducibility(runs_root:str|Path) -> pd.DataFrame:
                              full_scoring_s=np.mean([folder_at(p).meta["seconds"].get("full_scoring", np.nan) for p in (p1, p2)])))
     return pd.DataFrame(rows)
 
+# %% ../nbs/18_reporting.ipynb #20fb4db0
 def _method_name(st:str, sc:dict, c:dict) -> str:
     "Readable name of a pruned training's source: extrapolator (+ merge, subset schedule), original, a baseline; + selection."
     if st == "extrapolate":
@@ -119,6 +120,7 @@ def collect(runs_root:str|Path) -> dict:
     for path, why in damaged: warnings.warn(f"left out of the report, damaged: {why} (rerun its stage to recompute it)")
     return dict(extrapolations=pd.DataFrame(ext_rows), prunes=pd.DataFrame(pr_rows), damaged=damaged)
 
+# %% ../nbs/18_reporting.ipynb #7a7c8735
 def correlation_summary(ext:pd.DataFrame) -> pd.DataFrame:
     "Table 2 / 10 / 11 analogue: Pearson and Spearman on D_r, mean ± std over subset seeds, with seconds per phase."
     if ext.empty or "pearson" not in ext: return pd.DataFrame()
@@ -170,6 +172,7 @@ def table1(acc:pd.DataFrame) -> pd.DataFrame:
                              acc=round(piv.loc[r, m], 4), total_min=round(float(sub.total_s.mean()) / 60, 2)))
     return pd.DataFrame(rows)
 
+# %% ../nbs/18_reporting.ipynb #24136975
 def _save_table(df:pd.DataFrame, out:Path, name:str, title:str, csv:pd.DataFrame|None=None):
     "Markdown of `df` (formatted) and CSV of `csv` (numbers; default `df`)."
     (df if csv is None else csv).to_csv(out/f"{name}.csv", index=False)
