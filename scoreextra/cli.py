@@ -76,7 +76,9 @@ def _setting(s:str) -> tuple:
     "KEY=VALUE with VALUE read as a YAML scalar (`lr=0.003`, `window=5`, `standardize_targets=true`)."
     k, sep, v = s.partition("=")
     if not sep or not k: _bad(f"expected KEY=VALUE, got {s!r}")
-    return k, _scalar(v)
+    v = _scalar(v)
+    try: return k, float(v) if isinstance(v, str) else v    # 1e-5, which YAML 1.1 reads as a string
+    except ValueError: return k, v
 
 def _ext_param(s:str) -> tuple:
     "NAME.KEY=VALUE: an option of extrapolator NAME, e.g. gnn.standardize_targets=true."
