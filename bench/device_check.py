@@ -15,7 +15,7 @@ OUT_DIR/device_check.json and OUT_DIR/device_check.md. Phases, each timed:
 steps, `aot_eager` instead of inductor) so the whole script is checked on a CPU in a minute or two;
 tests/test_device_check.py runs it under `pytest -m slow`.
 """
-import argparse, dataclasses, json, os, platform, re, subprocess, sys, time
+import argparse, dataclasses, json, os, platform, re, subprocess, sys, time, traceback
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from pathlib import Path
@@ -177,6 +177,8 @@ def markdown(res:dict) -> str:
         L += ["", "Test accuracy of the trainings on the kept data:", "", "| prune rate | scores | kept | test acc | seconds |",
               "|---:|---|---:|---:|---:|"]
         L += [f"| {r['prune_rate']} | {r['scores']} | {r['kept']} | {r['test_acc']} | {r['seconds']} |" for r in m["pruned"]]
+    for name, err in res.get("errors", {}).items():
+        L += ["", f"**{name} failed**: {err['error']} (traceback in device_check.json)"]
     return "\n".join(L) + "\n"
 
 
@@ -191,17 +193,29 @@ def main(argv=None):
     size, ph, t0 = SIZES["dry" if a.cpu_dry_run else "gpu"], Phases(), time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)
     res = dict(dry_run=a.cpu_dry_run, environment=environment(device), install=json.loads(os.environ.get("DEVICE_CHECK_INSTALL", "{}")))
-    if "gpu_tests" not in a.skip:
-        with ph("gpu_tests"): res["gpu_tests"] = gpu_tests(a.out)
-    if "throughput" not in a.skip:
-        with ph("throughput"): res["throughput"] = throughput(size, device)
-    if "method" not in a.skip: res["method"] = method(size, device, a.data, ph)
-    res["phases"], res["total_seconds"] = dict(ph), round(time.perf_counter() - t0, 1)
-    for name, text in (("device_check.json", json.dumps(res, indent=1, default=str)), ("device_check.md", markdown(res))):
-        with atomic_path(a.out / name) as tmp: Path(tmp).write_text(text)
+    steps = {"gpu_tests": lambda: gpu_tests(a.out), "throughput": lambda: throughput(size, device),
+             "method": lambda: method(size, device, a.data, ph)}   # method times its own parts
+    for name, step in steps.items():
+        if name in a.skip: continue
+        try:
+            if name == "method": res[name] = step()
+            else:
+                with ph(name): res[name] = step()
+        except Exception as e:   # one run on a lent machine: keep the traceback in the report and go on with the next phase
+            res.setdefault("errors", {})[name] = dict(error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                                                      traceback=traceback.format_exc(limit=-10))
+        write(res, a.out, ph, t0)   # after every phase, so that a run cut short by its time limit still leaves a report
     print(markdown(res))
+    failed = res.get("errors") or res.get("gpu_tests", {}).get("returncode", 0) != 0
+    if failed and __name__ == "__main__": sys.exit(1)
     return res
 
+
+def write(res:dict, out:Path, ph:Phases, t0:float):
+    "Write device_check.json and device_check.md atomically, with the phases timed so far."
+    res["phases"], res["total_seconds"] = dict(ph), round(time.perf_counter() - t0, 1)
+    for name, text in (("device_check.json", json.dumps(res, indent=1, default=str)), ("device_check.md", markdown(res))):
+        with atomic_path(out / name) as tmp: Path(tmp).write_text(text)
 
 if __name__ == "__main__":
     main()

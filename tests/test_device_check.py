@@ -52,6 +52,18 @@ def test_cpu_dry_run_writes_the_report(tmp_path):
     assert not list(Path("/tmp").glob(Path(res["environment"]["scoreextra"]).parent.name))   # the install folder is removed
 
 
+def test_a_failing_phase_is_reported_and_the_others_run(tmp_path):
+    "One run on a lent machine: a phase that raises is named with its error in both reports, and the exit code is 1."
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "device_check.py"), str(tmp_path), "--cpu-dry-run", "--skip",
+                        "gpu_tests", "throughput", "--data", str(tmp_path / "no_data")], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 1, r.stderr[-3000:]
+    res = json.loads((tmp_path / "device_check.json").read_text())
+    assert res["errors"]["method"]["error"].startswith("DatasetNotFoundError") and "no_data" in res["errors"]["method"]["traceback"]
+    assert "**method failed**: DatasetNotFoundError" in (tmp_path / "device_check.md").read_text()
+    assert "gpu_tests" not in res and "throughput" not in res
+
+
 def test_device_check_usage_and_bad_stage(tmp_path):
     r = subprocess.run(["bash", str(ROOT / "bench" / "device_check.sh")], capture_output=True, text=True)
     assert r.returncode == 2 and "OUT_DIR [--cpu-dry-run]" in r.stderr
