@@ -52,6 +52,7 @@ def load_config(path:str|Path) -> dict:
     validate_config(cfg, str(path))
     return cfg
 
+# %% ../nbs/17_experiments.ipynb #1fe3cab3
 def validate_config(cfg:dict, where:str="config") -> dict:
     "Raise `ConfigError` naming the bad key or value; return `cfg`."
     need(isinstance(cfg, dict), f"expected a mapping, got {type(cfg).__name__}", where)
@@ -86,6 +87,7 @@ def validate_config(cfg:dict, where:str="config") -> dict:
     for sz in p.get("seed_sizes", []): need(sz in cfg["seed_sizes"], f"prune seed size {sz!r} is not among seed_sizes", where)
     return cfg
 
+# %% ../nbs/17_experiments.ipynb #ce4dbb74
 def _is_int(v, lo:int) -> bool: return isinstance(v, int) and not isinstance(v, bool) and v >= lo
 
 def _check_types(cfg:dict, where:str):
