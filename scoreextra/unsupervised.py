@@ -59,6 +59,7 @@ def embedding_spec(spec:dict) -> dict:
         if not (isinstance(out["epochs"], int) and out["epochs"] >= 1): raise ValueError(f"embedding epochs must be an int >= 1, got {out['epochs']!r}")
     return out
 
+# %% ../nbs/15_unsupervised.ipynb #95ade83b
 def _standardize(z:np.ndarray) -> np.ndarray:
     sd = z.std(0)
     return (z - z.mean(0)) / np.where(sd > 0, sd, 1.0)
@@ -123,6 +124,7 @@ def turtle_hparams(turtle:dict|None, window:int=10) -> dict:
     t["gamma"], t["warm_start"] = float(t["gamma"]), bool(t["warm_start"])
     return t
 
+# %% ../nbs/15_unsupervised.ipynb #a5a04d99
 @dataclass(frozen=True, kw_only=True)
 class TurtleScoreConfig(TypedConfig):
     "Config of a `turtle_score` stage: TURTLE (and DU of its pseudo-labels) on a subset, or on all samples (`seed_size` None)."
@@ -148,6 +150,7 @@ def turtle_score_config(dataset:str, embedding:dict, seed_size:float|int|None=No
     return TurtleScoreConfig(dataset=dataset, embedding=embedding, seed_size=seed_size, sampler=sampler, seed=seed, turtle=turtle,
                              window=window).to_dict()
 
+# %% ../nbs/15_unsupervised.ipynb #048cae78
 def _embedding_of(cfg, runs_root, device=None) -> tuple[np.ndarray, RunFolder]:
     f = run_stage("turtle_embed", embed_config(cfg["dataset"], cfg["embedding"]), runs_root, device=device)
     return f.load("embeddings.npy"), f
@@ -243,6 +246,7 @@ def collect_unsupervised(runs_root) -> dict:
                          subset_turtle_s=sub.meta.get("seconds", {}).get("subset_training", np.nan)))
     return dict(turtle=pd.DataFrame(runs), extrapolations=pd.DataFrame(rows))
 
+# %% ../nbs/15_unsupervised.ipynb #8ca11f06
 def unsupervised_tables(c:dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     "(Table 3 analogue at the best k per extrapolator, the same for every k) from `collect_unsupervised`."
     ext, tur = c["extrapolations"], c["turtle"]
@@ -273,6 +277,7 @@ def unsupervised_tables(c:dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     order = [c for c in ["dataset", "seed size", "Pearson GNN", "Pearson KNN", "Spearman GNN", "Spearman KNN"] if c in t3]
     return t3[order + [c for c in t3 if c not in order]], byk
 
+# %% ../nbs/15_unsupervised.ipynb #1fa7db46
 def report_unsupervised(runs_root, out_dir) -> dict:
     "Write table3_unsupervised(.md/.csv) and table3_unsupervised_by_k if `runs_root` holds TURTLE runs; else return {}."
     if not (Path(runs_root)/"turtle_score").is_dir(): return {}
@@ -287,4 +292,3 @@ def report_unsupervised(runs_root, out_dir) -> dict:
     return dict(table3=t3, table3_by_k=byk, **{f"unsupervised_{k}": v for k, v in c.items()})
 
 REPORTERS["unsupervised"] = report_unsupervised
-
