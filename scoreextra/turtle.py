@@ -64,7 +64,7 @@ class TurtleResult:
         zs = _check_spaces(spaces, dims=[h.parametrizations.weight.original1.shape[1] for h in self.heads])
         return _encode(self.heads, [torch.from_numpy(z) for z in zs]).numpy()
 
-
+# %% ../nbs/09_turtle.ipynb #a45f157f
 def _check_spaces(spaces, dims:list|None=None) -> list[np.ndarray]:
     "The spaces as C-contiguous float32 (n, d_s) arrays with one n and finite values; errors name the bad space."
     if isinstance(spaces, (np.ndarray, torch.Tensor)): spaces = [spaces]
@@ -148,6 +148,7 @@ def _labels_for(name, a, n, C=None):
     if len(a) != n or (C is not None and a.max() >= C): raise ValueError(f"{name} must be {n} labels" + (f" in [0, {C})" if C else "") + f", got length {len(a)}, max {a.max()}")
     return a
 
+# %% ../nbs/09_turtle.ipynb #84113629
 def _task_encoder(dims, C, dev) -> list:
     "One weight-normalised linear head θ_s per space."
     return [nn.utils.parametrizations.weight_norm(nn.Linear(d, C)).to(dev) for d in dims]
@@ -258,6 +259,7 @@ def imagenet_transform(resize:int=256, # shorter side after bicubic resizing
         return (x - mean) / std
     return tf
 
+# %% ../nbs/09_turtle.ipynb #98e30f9e
 def to_pixels(x:torch.Tensor, ds:Dataset) -> torch.Tensor:
     "Undo the dataset normalisation of an NCHW batch: back to x/255 in [0, 1] (features pass through)."
     if not ds.is_image: return x
@@ -265,6 +267,7 @@ def to_pixels(x:torch.Tensor, ds:Dataset) -> torch.Tensor:
     std = torch.tensor(ds.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
     return x * std + mean
 
+# %% ../nbs/09_turtle.ipynb #e4850883
 def embed_with(model:nn.Module, # any module mapping a batch to (B, d) features (or (B, ...), flattened)
                data, # a `Dataset` or a float array/tensor of model inputs
                *, batch_size:int=256, # samples per forward pass
