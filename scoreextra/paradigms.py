@@ -55,6 +55,7 @@ def extrapolate_in_space(name:str, k:int, emb:np.ndarray, labels, seed_idx, seed
     if isinstance(ext, GNNExtrapolator): info.update(best_epoch=int(ext.best_epoch), epochs=ext.epochs, mode=ext.mode_)
     return ext.predict(), info
 
+# %% ../nbs/14_paradigms.ipynb #0c1c18eb
 @dataclass(frozen=True, kw_only=True)
 class SpaceExtrapolationConfig(TypedConfig):
     "Base of the paradigms' extrapolation configs: the seed scores of the subset scoring run `score` extrapolated to all samples."
@@ -69,7 +70,6 @@ class SpaceExtrapolationConfig(TypedConfig):
         if self.score.get("seed_size") is None: raise ValueError(f"{self.stage} needs a subset scoring config (seed_size set), got the full-data one")
         if self.unsupervised and getattr(EXTRAPOLATORS.get(self.extrapolator), "needs_labels", False):
             raise ValueError(f"extrapolator {self.extrapolator!r} needs labels; unsupervised extrapolation uses the embedding only (e.g. knn, gnn)")
-
 
 # %% ../nbs/14_paradigms.ipynb #e6a4fba7
 def check_seed_size(seed_size, allow_none:bool=True, name:str="seed_size"):
