@@ -101,7 +101,7 @@ class ScoreResult:
     def __iter__(self): return iter((self.scores, self.seed_idx))   # `scores, seed_idx = extrapolate_scores(...)`
     def __repr__(self):
         return (f"ScoreResult(n={len(self.scores)}, seeds={len(self.seed_idx)}, extrapolators={list(self.by_extrapolator)}, "
-                f"embeddings={self.embeddings.shape}, train_acc={self.diagnostics.train_acc:.3f}, reliability={self.diagnostics.reliability})")
+                f"embeddings={self.embeddings.shape}, train_acc={self.diagnostics.train_acc:.3f}, reliability={self.diagnostics.reliability if self.diagnostics.reliability is None else round(self.diagnostics.reliability, 3)})")
 
 def extrapolator_specs(extrapolator, # a name, a list of names / (name, options) pairs, or a dict name -> options
                       ) -> dict:

@@ -205,3 +205,32 @@ def test_readme_own_data_example_runs_from_python_and_the_shell(tmp_path):
     gnn = [c for c in configs(tmp_path / "runs" / "mydata", "extrapolate") if c["extrapolator"] == "gnn"]
     assert gnn and gnn[0]["params"] == {"standardize_targets": True}
     assert gnn[0]["subset"]["dataset"] == str(tmp_path / "mydata.npz") and gnn[0]["subset"]["model"] == "mlp"
+
+
+# ---------------------------------------------------------------- recorders in a hand-written loop
+def test_recorders_in_an_own_loop_equal_fits_scores():
+    "begin / record per batch / end_epoch in a plain PyTorch loop gives fit's scores for every streaming score."
+    import torch.nn.functional as F
+    from scoreextra.data import BatchLoader
+    from scoreextra.scores import SCORES
+    from scoreextra.train import fit
+    digits = load_dataset("digits")
+    idx = np.random.default_rng(2).choice(len(digits), 200, replace=False)
+    make = lambda: {"du": SCORES["du"].recorder(window=4), "tdds": SCORES["tdds"].recorder(window=4, trajectory_epochs=6),
+                    "forgetting": SCORES["forgetting"].recorder(), "aum": SCORES["aum"].recorder()}
+    def net():
+        torch.manual_seed(0); return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    mine, model = {k: r.begin(idx, 10, 8) for k, r in make().items()}, net()
+    opt, loader = torch.optim.Adam(model.parameters(), lr=1e-3), BatchLoader(digits, np.sort(idx), batch_size=32, shuffle=True, seed=0)
+    for e in range(8):
+        loader.set_epoch(e)
+        for x, y, b in loader:
+            z = model(x)
+            for r in mine.values(): r.record(b, z, y)
+            opt.zero_grad(); F.cross_entropy(z, y).backward(); opt.step()
+        for r in mine.values(): r.end_epoch()
+    ref = make()
+    fit(net(), digits, idx, epochs=8, batch_size=32, optimizer="adam", lr=1e-3, callbacks=list(ref.values()), progress=False)
+    for k in mine: np.testing.assert_allclose(mine[k].scores(), ref[k].scores(), rtol=1e-5, atol=1e-7, err_msg=k)
+    with pytest.raises(RuntimeError, match="not recorded in epoch 0"):
+        r = SCORES["du"].recorder(window=2).begin([1, 2, 3], 10, 3); r.record([1, 2], np.zeros((2, 10)), [0, 0]); r.end_epoch()
