@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .core import Registry, atomic_path, check_indices, get_device, save_json, load_json, to_numpy
+from .core import Registry, UnknownName, atomic_path, check_indices, get_device, save_json, load_json, to_numpy
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'DATASETS', 'SPLITS', 'DIGITS_SEED', 'DIGITS_TEST_FRAC', 'DIGITS_MEAN', 'DIGITS_STD', 'IDX_MAGIC',
@@ -157,8 +157,9 @@ def import_function(spec:str, # "module:function"
 class SpecRegistry(Registry):
     "A `Registry` that also resolves names of another kind (e.g. `module:function`) when they are first looked up."
     def __init__(self, kind:str, is_spec:Callable, # name -> whether `resolve` can make an entry of it
-                 resolve:Callable): # name -> the entry (raising ValueError/ImportError naming what is wrong)
-        super().__init__(kind); self.is_spec, self.resolve = is_spec, resolve
+                 resolve:Callable, # name -> the entry (raising ValueError/ImportError naming what is wrong)
+                 hint:str=""): # added to the error for an unknown name
+        super().__init__(kind); self.is_spec, self.resolve, self.hint = is_spec, resolve, hint
     def _has(self, name) -> bool:
         try: return dict.__contains__(self, name)
         except TypeError: return False     # an unhashable name (a list, a dict) is unknown
@@ -169,9 +170,12 @@ class SpecRegistry(Registry):
     def get(self, name:str):
         "The entry `name`; a spec is resolved first, with an error naming what is wrong."
         if not self._has(name) and self.is_spec(name): self[name] = self.resolve(name)
-        return super().get(name)
+        try: return super().get(name)
+        except UnknownName as e: raise UnknownName(f"{e.args[0]}{self.hint}") from None
 
-DATASETS = SpecRegistry("dataset", is_data_spec, lambda name: _spec_loader(name))
+DATASETS = SpecRegistry("dataset", is_data_spec, lambda name: _spec_loader(name),
+                        hint="; or your own data as an npz path or module:function (register_dataset registers in this process only, "
+                             "so a sweep's papermill kernel or the command line cannot see it)")
 SPLITS = ("train", "test")
 
 def _check_split(split:str) -> str:
@@ -706,8 +710,10 @@ def as_dataset(data, # a `Dataset`, `(x, y)`, a torch `Dataset` of `(x, y)` item
                y=None, # labels when `data` is `x`
                *, name:str="own", # the name runs and reports show
                split:str="train", classes:list|None=None) -> Dataset:
-    "`data` as a `Dataset` (a `Dataset` is returned unchanged)."
+    "`data` as a `Dataset` (a `Dataset` is returned unchanged; an object with `x`, `y` and maybe `classes` is read)."
     if isinstance(data, Dataset): return data
+    if y is None and all(hasattr(data, a) for a in ("x", "y")):   # your own object with x, y (and maybe classes)
+        return Dataset(getattr(data, "name", name), _check_split(split), data.x, data.y, classes or getattr(data, "classes", None))
     if y is None and isinstance(data, (tuple, list)) and len(data) == 2: data, y = data
     elif y is None and hasattr(data, "__getitem__") and hasattr(data, "__len__") and not hasattr(data, "shape"):
         items = [data[i] for i in range(len(data))]        # a torch Dataset: (x, y) per item

@@ -163,6 +163,8 @@ def extrapolate_scores(data, # a `Dataset`, (x, y) arrays (numpy/torch, any floa
     check_k(k)
     if merge_how not in MERGES: raise ValueError(f"merge_how must be one of {list(MERGES)}, got {merge_how!r}")
     with clock("sampling"): seed_idx, ep, bs = _plan(ds, score, seed_size, sampler, seed, epochs, batch_size, schedule, overrides)
+    if k > len(seed_idx) and any(name.startswith("knn") for name in exts):
+        raise ValueError(f"k={k} is larger than the {len(seed_idx)} seed samples the kNN extrapolator averages over; pass a smaller k or a larger seed_size")
     init = None if model is None or isinstance(model, str) else copy.deepcopy(model)   # both halves start from your weights
     make = lambda s: subset_model(model if init is None else copy.deepcopy(init), ds, seed=s, embed=embed)
     net, train_kw = make(seed), dict(epochs=ep, batch_size=bs, device=device, progress=progress, **overrides)

@@ -115,6 +115,12 @@ def test_dataset_takes_what_users_have():
     assert ds.x.dtype == np.float32 and ds.in_shape == (2, 30) and ds.classes == ["a", "b", "c"] and ds.y.tolist()[:3] == [0, 1, 2]
     assert Dataset("t", "train", torch.ones(3, 4), torch.tensor([0, 1, 0])).x.dtype == np.float32
     with pytest.raises(ValueError, match=r"\['z'\] are not among classes"): Dataset("t", "train", np.zeros((2, 3)), ["a", "z"], ["a", "b"])
+    class Own:                                                            # "your own with x, y, classes"
+        x, y, classes = np.random.default_rng(0).normal(size=(40, 5)), np.arange(40) % 2, ["neg", "pos"]
+    with pytest.raises(ValueError, match="k=10 is larger than the 8 seed samples"): extrapolate_scores(Own(), "du", epochs=11)
+    res = extrapolate_scores(Own(), "du", epochs=11, k=5, warn=False)
+    assert res.scores.shape == (40,) and type(res.model).__name__ == "MLP"
+    with pytest.raises(KeyError, match="register_dataset registers in this process only"): load_dataset("registered_elsewhere")
 
 
 def test_run_takes_a_dataset_and_extrapolate_scores_an_own_module(tmp_path):
@@ -178,6 +184,8 @@ def test_too_few_epochs_are_refused_before_any_training(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="trajectory_epochs=10 is longer"): score_subset(digits, np.arange(300), "tdds", epochs=5)
     with pytest.raises(ValueError, match="= 11 epochs"): extrapolate_scores(digits, "du", epochs=5)
     with pytest.raises(ConfigError, match="run: .*= 11 epochs.*score_epochs"): run("digits", "du", score_epochs=5, runs_root=tmp_path / "r")
+    with pytest.raises(ConfigError, match="k=10 is larger than the 5 seed samples"): run("digits", "du", seed_size=5, runs_root=tmp_path / "r")
+    with pytest.raises(ValueError, match="k=10 is larger than the 5 seed samples"): extrapolate_scores(digits, "du", seed_size=5)
     assert not (tmp_path / "r").exists()
     r = subprocess.run([str(BIN / "scoreextra"), "run", "--score-epochs", "5", "--runs", str(tmp_path / "c")],
                        capture_output=True, text=True, env=ENV, timeout=300)
