@@ -26,9 +26,9 @@ from .knn import EXTRAPOLATORS, KNNIndex, _scale_for, knn_search
 # %% auto #0
 __all__ = ['SPARSE_COST', 'MODES', 'CRITERIA', 'CSRGraph', 'edges_to_csr', 'edge_weights', 'knn_graph',
            'gcn_adjacency_from_edges', 'gcn_adjacency', 'node_features', 'gcn_plan', 'csr_transpose', 'bernoulli_keep',
-           'GCN', 'NeighborSampler', 'GNNExtrapolator', 'scaled_exp', 'pca_project', 'propagation_graph', 'walk_matrix',
-           'propagate', 'seed_folds', 'cv_propagate', 'best_of', 'PropagateExtrapolator', 'ridge_loo', 'ridge_fit',
-           'gcn_matrix', 'SGCExtrapolator', 'CSExtrapolator']
+           'GCN', 'NeighborSampler', 'gcn_device', 'GNNExtrapolator', 'scaled_exp', 'pca_project', 'propagation_graph',
+           'walk_matrix', 'propagate', 'seed_folds', 'cv_propagate', 'best_of', 'PropagateExtrapolator', 'ridge_loo',
+           'ridge_fit', 'gcn_matrix', 'SGCExtrapolator', 'CSExtrapolator']
 
 # %% ../nbs/07_gnn.ipynb #7bba41bf
 @dataclass
@@ -349,6 +349,17 @@ def _check_inputs(embeddings, labels, seed_idx, seed_scores, k):
     if scale != 1.0: emb = emb * np.float32(scale)
     return emb, labels, np.ascontiguousarray(idx), np.ascontiguousarray(scores)   # views (e.g. reversed) reach torch as copies
 
+# %% ../nbs/07_gnn.ipynb #g7dv0002
+def gcn_device(embeddings, # (n, d) embeddings: numpy, memmap or a torch tensor on any device
+               device=None, # an explicit torch device, or None
+              ) -> torch.device:
+    "Where the GCN trains: `device` if given, else the embeddings' own device when they are a tensor, else `get_device()`."
+    if isinstance(embeddings, torch.Tensor) and embeddings.device.type == "meta":
+        raise ValueError("embeddings are on the meta device (shapes, no values): move them to 'cpu' or 'cuda' first")
+    if device is None and isinstance(embeddings, torch.Tensor): return get_device(embeddings.device)
+    return get_device(device)
+
+
 # %% ../nbs/07_gnn.ipynb #91475f94
 MODES = ("auto", "full", "minibatch", "fullbatch")
 
@@ -374,7 +385,7 @@ class GNNExtrapolator:
                  method:str="exact", # `knn_search` method for the graph
                  fast:bool=True, # trimmed layers, cheap CPU dropout, selection on the val rows; False: as before issue 10
                  seed:int=0, # seeds the split, init, dropout, batch order and sampler
-                 device=None, # torch device; default CUDA if available
+                 device=None, # torch device; None: the embeddings' own when they are a tensor, else CUDA if available (`gcn_device`)
                 ):
         if mode not in MODES: raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         full = mode == "fullbatch"
@@ -400,8 +411,9 @@ class GNNExtrapolator:
             graph:CSRGraph|None=None, # a prebuilt graph over the n samples (skips the kNN search)
            ) -> GNNExtrapolator:
         "Build the graph, train the GCN on the seeds, keep the best epoch's predictions."
+        dev = gcn_device(embeddings, self.device)
         emb, labels, idx, scores = _check_inputs(embeddings, labels, seed_idx, seed_scores, self.k)
-        n, dev = len(emb), get_device(self.device)
+        n = len(emb)
         self.seed_idx_, self.seed_scores_ = idx, scores
         self.seconds = dict(graph=0.0, train=0.0, select=0.0, predict=0.0)
         t0 = time.perf_counter()

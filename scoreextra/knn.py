@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import faiss
 import numpy as np
+import torch
 
 from fastcore.basics import patch
 from scipy.stats import rankdata
@@ -19,9 +20,10 @@ from scipy.stats import rankdata
 from .core import Registry, check_1d, check_fraction, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['METHODS', 'AUTO_EXACT_WORK', 'SAFE_MAGNITUDE', 'DEFAULT_K', 'EXTRAPOLATORS', 'MERGES', 'faiss_gpu_available',
-           'check_k', 'faiss_threads', 'KNNIndex', 'recall_at_k', 'knn_search', 'knn_extrapolate', 'KNNExtrapolator',
-           'KNNLabelExtrapolator', 'KNNEnsembleExtrapolator', 'KNNStackExtrapolator', 'merge']
+__all__ = ['METHODS', 'AUTO_EXACT_WORK', 'SAFE_MAGNITUDE', 'DEFAULT_K', 'GPU_MAX_K', 'EXTRAPOLATORS', 'MERGES',
+           'faiss_gpu_available', 'check_k', 'faiss_threads', 'gpu_plan', 'KNNIndex', 'recall_at_k', 'knn_search',
+           'knn_extrapolate', 'KNNExtrapolator', 'KNNLabelExtrapolator', 'KNNEnsembleExtrapolator',
+           'KNNStackExtrapolator', 'merge']
 
 # %% ../nbs/06_knn.ipynb #4318e4c1
 METHODS = ("auto", "exact", "ivf", "hnsw")
@@ -73,6 +75,27 @@ def faiss_threads(n:int|None): # faiss (OpenMP) threads inside the block; None l
     try: yield
     finally: faiss.omp_set_num_threads(prev)
 
+# %% ../nbs/06_knn.ipynb #gp0ex001
+GPU_MAX_K = 2048   # faiss GPU's largest k and nprobe (GPU_MAX_SELECTION_K of its CUDA builds)
+
+def gpu_plan(method:str, # the index kind: exact | ivf | hnsw
+             use_gpu:bool|None=None, # True: the GPU or an error; False: the CPU; None: the GPU when faiss can
+             device=None, # torch device of the data, if any: `cuda:i` picks faiss's GPU i
+            ) -> tuple[int|None, str]:
+    "(faiss GPU number, or None for the CPU; why): where a `KNNIndex` of `method` is built."
+    if use_gpu is False: return None, "cpu: use_gpu=False"
+    why = ("faiss has no GPU support (faiss-cpu)" if not hasattr(faiss, "StandardGpuResources")
+           else None if faiss_gpu_available() else "faiss sees no GPU")
+    if why and use_gpu: raise RuntimeError(f"use_gpu=True but {why}")
+    if method == "hnsw":
+        if use_gpu: raise ValueError("use_gpu=True but faiss has no GPU HNSW index: use method='exact' or 'ivf'")
+        return None, "cpu: faiss has no GPU HNSW"
+    if why: return None, f"cpu: {why}"
+    gpu = (device.index or 0) if isinstance(device, torch.device) and device.type == "cuda" else 0
+    if gpu >= faiss.get_num_gpus(): raise RuntimeError(f"the data is on {device} but faiss sees {faiss.get_num_gpus()} GPU(s)")
+    return gpu, f"gpu {gpu}"
+
+
 # %% ../nbs/06_knn.ipynb #b11b3117
 class KNNIndex:
     "A faiss index over `base` answering chunked, tie-broken Euclidean k-NN queries; `info` says what it is."
@@ -86,11 +109,12 @@ class KNNIndex:
                  M:int=32, # HNSW links per node
                  ef_search:int|None=None, # HNSW search beam; default max(64, 2·k)
                  ef_construction:int=64, # HNSW build beam
-                 use_gpu:bool|None=None, # None: GPU faiss when available (exact and ivf)
+                 use_gpu:bool|None=None, # None: GPU faiss when available (exact and ivf); see `gpu_plan`
                  seed:int=0, # IVF training sample and k-means seed; `tune`'s query sample
                  threads:int|None=None, # faiss threads for build and searches; None: faiss's current count
                 ):
         if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        src_device = base.device if isinstance(base, torch.Tensor) else None   # a CUDA tensor picks faiss's GPU
         self.base = _rows_f32("base", base)
         self.n, self.d = self.base.shape
         if self.n < 1: raise ValueError("base must hold at least one point")
@@ -101,14 +125,14 @@ class KNNIndex:
         self.method = ("exact" if n_q * self.n * self.d < exact_below else "ivf") if method == "auto" else method
         self.ef_search, self.seed, self.threads = ef_search, int(seed), threads
         self._untuned = method == "auto" and self.method != "exact"     # IVF at nprobe 1: `tune` must run first
-        gpu_ok = faiss_gpu_available()
-        if use_gpu and not gpu_ok: raise RuntimeError("use_gpu=True but faiss has no GPU support or sees no GPU")
-        self.use_gpu = bool(gpu_ok if use_gpu is None else use_gpu) and self.method != "hnsw"
+        self.gpu, self.placement = gpu_plan(self.method, use_gpu, src_device)
+        self.use_gpu = self.gpu is not None
         with faiss_threads(threads):
             self.index = self._build(nlist, 1 if nprobe is None and method == "auto" else nprobe, M, ef_construction)
             n_threads = faiss.omp_get_max_threads()
         self.info = dict(method=self.method, requested=method, n_base=self.n, d=self.d, n_queries=n_q,
                          exact_below=float(exact_below), params=self.params, threads=n_threads, gpu=self.use_gpu,
+                         placement=self.placement,
                          recall=1.0 if self.method == "exact" else None,    # None: not measured (see `tune`)
                          **({"scale": self.scale} if self.scale != 1.0 else {}))
 
@@ -129,7 +153,7 @@ class KNNIndex:
             index.hnsw.efConstruction = int(ef_construction)
         if self.use_gpu:
             self._res = faiss.StandardGpuResources()
-            index = faiss.index_cpu_to_gpu(self._res, 0, index)
+            index = faiss.index_cpu_to_gpu(self._res, self.gpu, index)
         index.add(self.base)
         return index
 
@@ -147,18 +171,33 @@ class KNNIndex:
 
     def _kk(self, k:int, exclude) -> int: return min(self.n, k + (exclude is not None) + min(k, 8))   # candidates fetched
 
+    @property
+    def max_nprobe(self) -> int:
+        "The widest IVF search: nlist, at most `GPU_MAX_K` on a GPU (0 when not IVF)."
+        nl = getattr(self, "nlist", 0)
+        return min(nl, GPU_MAX_K) if self.use_gpu else nl
+
+    def _searcher(self, kk:int):
+        "The faiss index that answers a kk-candidate search: the GPU one, or its CPU copy when kk exceeds `GPU_MAX_K`."
+        if not self.use_gpu or kk <= GPU_MAX_K: return self.index
+        if getattr(self, "_host_index", None) is None: self._host_index = faiss.index_gpu_to_cpu(self.index)
+        if self.method == "ivf": self._host_index.nprobe = self.nprobe
+        return self._host_index
+
     def _candidates(self, q:np.ndarray, kk:int, exact:bool=False) -> np.ndarray:
         if exact: return faiss.knn(q, self.base, kk)[1]
         if self.method == "hnsw": self.index.hnsw.efSearch = max(int(self.ef_search or max(64, 2 * kk)), kk)
-        idx = self.index.search(q, kk)[1]
+        index = self._searcher(kk)
+        idx = index.search(q, kk)[1]
         miss, p = np.flatnonzero((idx < 0).any(1)), getattr(self, "nprobe", 0)   # IVF: probed cells held < kk points
+        top = self.max_nprobe if index is self.index else getattr(self, "nlist", 0)
         try:
-            while len(miss) and p < getattr(self, "nlist", 0):
-                p = self.index.nprobe = min(self.nlist, 4 * p)
-                idx[miss] = self.index.search(q[miss], kk)[1]
+            while len(miss) and p < top:
+                p = index.nprobe = min(top, 4 * p)
+                idx[miss] = index.search(q[miss], kk)[1]
                 miss = miss[(idx[miss] < 0).any(1)]
         finally:
-            if self.method == "ivf": self.index.nprobe = self.nprobe
+            if self.method == "ivf": index.nprobe = self.nprobe
         if len(miss): idx[miss] = faiss.knn(q[miss], self.base, kk)[1]
         return idx
 
@@ -173,8 +212,8 @@ class KNNIndex:
               ) -> tuple[np.ndarray, np.ndarray]:
         "Euclidean distances (n_q, k) (float32 unless `dtype`) and base indices (n_q, k) int64, rows sorted by (distance, index)."
         if self._untuned: raise RuntimeError("method='auto' chose an IVF index: call tune(queries, k) before search (knn_search and knn_extrapolate do)")
-        qs = to_numpy(queries)
-        if qs.ndim != 2 or qs.shape[1] != self.d: raise ValueError(f"queries must have shape (n_q, {self.d}), got {qs.shape}")
+        qs = queries if isinstance(queries, torch.Tensor) else to_numpy(queries)   # a tensor crosses to the host chunk by chunk
+        if qs.ndim != 2 or qs.shape[1] != self.d: raise ValueError(f"queries must have shape (n_q, {self.d}), got {tuple(qs.shape)}")
         if exclude is not None:
             exclude = to_numpy(exclude).astype(np.int64)
             if exclude.shape != (len(qs),): raise ValueError(f"exclude must have shape ({len(qs)},), got {exclude.shape}")
@@ -223,14 +262,19 @@ def recall_at_k(approx_idx, # (n_q, k) neighbour indices from an approximate sea
     hits = sum(int((a[s:s + chunk, :, None] == e[s:s + chunk, None, :]).any(2).sum()) for s in range(0, len(a), chunk))
     return hits / a.size if a.size else float("nan")
 
+def _take_rows(x, rows:np.ndarray) -> np.ndarray:
+    "`x[rows]` as numpy; a torch tensor is indexed where it lives, so only those rows cross to the host."
+    if isinstance(x, torch.Tensor): return to_numpy(x[torch.as_tensor(rows, device=x.device)])
+    return to_numpy(x)[rows]
+
 def _sample_rows(n:int, size:int, seed:int) -> np.ndarray:
     "Sorted positions of a seeded sample of `size` out of `n` (all of them when size ≥ n)."
     return np.arange(n) if size >= n else np.sort(rng(seed).choice(n, size, replace=False))
 
 @patch
 def _widen(self:KNNIndex) -> bool:
-    "Double nprobe (IVF, up to nlist) or ef_search (HNSW); False when the search cannot get wider."
-    if self.method == "ivf" and self.nprobe < self.nlist: self.nprobe = self.index.nprobe = min(self.nlist, 2 * self.nprobe)
+    "Double nprobe (IVF, up to `max_nprobe`) or ef_search (HNSW); False when the search cannot get wider."
+    if self.method == "ivf" and self.nprobe < self.max_nprobe: self.nprobe = self.index.nprobe = min(self.max_nprobe, 2 * self.nprobe)
     elif self.method == "hnsw": self.ef_search *= 2
     else: return False
     return True
@@ -248,10 +292,9 @@ def tune(self:KNNIndex, queries, # (N, d) array holding the queries; a memmap is
     "Recall@k against exact search on a seeded sample of the queries, doubling nprobe / ef_search while below `target`."
     self._untuned = False
     if self.method == "exact": return 1.0
-    qs = to_numpy(queries)
-    rows = np.arange(len(qs)) if rows is None else to_numpy(rows)
+    rows = np.arange(len(queries)) if rows is None else to_numpy(rows)
     pos = _sample_rows(len(rows), sample, self.seed)
-    q, ex = qs[rows[pos]], None if exclude is None else to_numpy(exclude)[pos]
+    q, ex = _take_rows(queries, rows[pos]), None if exclude is None else to_numpy(exclude)[pos]
     ref = self.search(q, k, exclude=ex, exact=True)[1]
     if self.method == "hnsw" and self.ef_search is None: self.ef_search = max(64, 2 * self._kk(k, ex))
     measure = lambda: self.params | {"recall": recall_at_k(self.search(q, k, exclude=ex)[1], ref)}
@@ -289,7 +332,7 @@ def knn_search(base, # (n_base, d) vectors searched in
                **kw, # more `KNNIndex` options (ef_construction, seed, exact_below) and recall_sample
               ) -> tuple[np.ndarray, np.ndarray]:
     "k nearest base points of each query: Euclidean distances (n_q, k) float32, indices (n_q, k) int64."
-    b, qs = to_numpy(base), to_numpy(queries)
+    b, qs = (x if isinstance(x, torch.Tensor) else to_numpy(x) for x in (base, queries))   # tensors keep their device for KNNIndex
     exclude = None
     if exclude_self:
         if len(qs) != len(b): raise ValueError(f"exclude_self needs queries to be the base (n={len(b)}), got {len(qs)} queries")
