@@ -89,7 +89,7 @@ def subset_model(model, # None, a zoo name, `module:function`, or an nn.Module
 # %% ../nbs/21_own_data.ipynb #86c8fd48
 @dataclass
 class ScoreResult:
-    "What `extrapolate_scores` returns (unpacks as `scores, seed_idx`)."
+    "What `extrapolate_scores` returns (unpacks as `scores, seed_idx`; used as an array, it is `scores`)."
     scores: np.ndarray # (n,) merged scores of the first extrapolator, dataset order; higher = kept first
     seed_idx: np.ndarray # (m,) dataset indices of the seed subset
     seed_scores: np.ndarray # (m,) their recorded scores
@@ -99,6 +99,7 @@ class ScoreResult:
     seconds: dict # wall-clock seconds per phase (sampling, subset_training, embedding, reliability, extrapolation:<name>)
     model: nn.Module|None = field(default=None, repr=False) # the trained subset model
     def __iter__(self): return iter((self.scores, self.seed_idx))   # `scores, seed_idx = extrapolate_scores(...)`
+    def __array__(self, dtype=None, copy=None): return np.asarray(self.scores, dtype=dtype)   # `select(result, keep_frac)` works
     def __repr__(self):
         return (f"ScoreResult(n={len(self.scores)}, seeds={len(self.seed_idx)}, extrapolators={list(self.by_extrapolator)}, "
                 f"embeddings={self.embeddings.shape}, train_acc={self.diagnostics.train_acc:.3f}, reliability={self.diagnostics.reliability if self.diagnostics.reliability is None else round(self.diagnostics.reliability, 3)})")

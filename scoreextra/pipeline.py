@@ -51,6 +51,7 @@ class RunResult:
             if len(self.correlations): print("Correlation with the ground truth on D_r (non-seed samples):\n", self.correlations, "\n", sep="")
             if len(self.accuracy): print("Test accuracy by prune rate:\n", self.accuracy, "\n", sep="")
             print("Cost ledger (seconds per phase, all phases counted):\n", self.ledger, sep="")
+            if self.diagnostics is not None: print("\nSubset training:", self.diagnostics)
 
 def _parse_extrapolators(spec, k_default, params:dict|None=None) -> list[dict]:
     "Extrapolator entries of a config, `{name, k: [...], params}`, from names, (name, k) pairs or such dicts; `params`: name -> options."

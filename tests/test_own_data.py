@@ -209,7 +209,7 @@ def test_readme_own_data_example_runs_from_python_and_the_shell(tmp_path):
     r = subprocess.run(["bash", "-c", sh], capture_output=True, text=True, cwd=tmp_path, timeout=900,
                        env={**ENV, "PATH": f"{BIN}:{os.environ['PATH']}"})
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "Test accuracy by prune rate" in r.stdout and "ground truth" in r.stdout
+    assert "Test accuracy by prune rate" in r.stdout and "ground truth" in r.stdout and "Subset training: ScoreDiagnostics(train_acc=" in r.stdout
     gnn = [c for c in configs(tmp_path / "runs" / "mydata", "extrapolate") if c["extrapolator"] == "gnn"]
     assert gnn and gnn[0]["params"] == {"standardize_targets": True}
     assert gnn[0]["subset"]["dataset"] == str(tmp_path / "mydata.npz") and gnn[0]["subset"]["model"] == "mlp"
