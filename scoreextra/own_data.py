@@ -18,14 +18,14 @@ from .core import check_indices, seed_everything
 from .data import Dataset, as_dataset, take_rows, to_tensor
 from .models import default_model, get_model
 from .train import embed_all
-from .scores import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, finite_scores, score_subset
+from .scores import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, finite_scores, score_subset, split_half
 from .sampling import check_size, sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k, merge
 import scoreextra.gnn  # registers "gnn" and the propagation extrapolators in EXTRAPOLATORS
 from .supervised import DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator, subset_schedule
 
 # %% auto #0
-__all__ = ['extrapolate', 'WithEmbed', 'subset_model', 'ScoreResult', 'extrapolator_specs', 'split_half', 'extrapolate_scores']
+__all__ = ['extrapolate', 'WithEmbed', 'subset_model', 'ScoreResult', 'extrapolator_specs', 'extrapolate_scores']
 
 # %% ../nbs/21_own_data.ipynb #295725e0
 def _check_options(method:str, options:dict) -> dict:
@@ -125,18 +125,6 @@ def _plan(ds:Dataset, score:str, seed_size, sampler:str, seed:int, epochs, batch
     ep, bs = subset_schedule(schedule, epochs or recipe["epochs"], batch_size or recipe["batch_size"], len(seed_idx) / len(ds))
     check_score_epochs(score, ep, overrides)   # DU with too few epochs: refused here, not after the training
     return seed_idx, ep, bs
-
-def split_half(ds:Dataset, seed_idx, seed_scores, score:str, make_model, *, seed:int=0,
-               sample:int|None=None, # train both halves on this many seed samples (None: the given scores are one half)
-               **train_kw) -> float:
-    "Spearman between the scores of two subset trainings with seeds `seed` and `seed + 1`: the seed scores' split-half reliability."
-    from scipy.stats import spearmanr
-    idx, a = np.asarray(seed_idx), np.asarray(seed_scores)
-    if sample is not None and sample < len(idx):
-        idx = np.sort(np.random.default_rng([seed, 1]).choice(idx, int(sample), replace=False))
-        a = score_subset(ds, idx, score, model=make_model(seed), seed=seed, **train_kw)[0]
-    b = score_subset(ds, idx, score, model=make_model(seed + 1), seed=seed + 1, **train_kw)[0]
-    return float(spearmanr(a, finite_scores(b, "seed_scores")).statistic)
 
 class _Clock:
     "Seconds per phase: `with clock('embedding'): ...`."

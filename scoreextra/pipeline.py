@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .core import RunFolder
+from .models import get_model
 from .data import Dataset, register_dataset
-from .scores import ScoreDiagnostics, check_score_epochs, diagnose
+from .scores import ScoreDiagnostics, check_score_epochs, diagnose, split_half
 from .sampling import subset_count
 from .knn import DEFAULT_K, EXTRAPOLATORS
 from .metrics import extrapolation_correlations
@@ -104,6 +105,8 @@ def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, 
         score_overrides:dict|None=None, # recipe/recorder settings of the scoring runs, e.g. {"lr": 3e-3, "window": 5}
         extrapolator_params:dict|None=None, # name -> options, e.g. {"gnn": {"standardize_targets": True}}
         test=None, # your data's test split (when `dataset` is data, not a name); None: 20% held out
+        reliability:bool|int=False, # True: split-half reliability of the seed scores (one more subset training, no run folder,
+                                    # not in the ledger: a diagnostic, not the method's cost); an int m: two trainings on m seeds
         runs_root:str|Path="runs", device=None, progress:bool=False) -> RunResult:
     "Paper Fig. 1 end to end, with run folders, skip-done/resume and the cost ledger."
     dataset = _dataset_arg(dataset, test, model)
@@ -115,9 +118,19 @@ def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, 
     _check_before_cost(jobs)
     folders = {j.key: run_stage(j.stage, j.config, runs_root, device=device, progress=progress) for j in jobs}
     res = _run_result(jobs, folders, [float(r) for r in prune_rates], Path(runs_root))
-    res.diagnostics = diagnose(next(folders[j.key] for j in jobs if j.stage == "score_subset").load_json("log.json"))
+    sub = next(folders[j.key] for j in jobs if j.stage == "score_subset")
+    res.diagnostics = diagnose(sub.load_json("log.json"), _reliability(sub, reliability, device) if reliability else None)
     res.diagnostics.warn()
     return res
+
+def _reliability(sub:RunFolder, reliability:bool|int, device) -> float:
+    "Split-half reliability of a finished `score_subset` run: a second training of its recipe with another seed."
+    c = sub.config; ds = stage_dataset(c)
+    seed_idx, seed_scores = sub.load("seed_idx.npy"), sub.load("seed_scores.npy")
+    ep, bs = subset_schedule(c.get("schedule", "paper"), c["epochs"], c["batch_size"], len(seed_idx) / len(ds))
+    make = lambda s: get_model(c["model"], ds.num_classes, ds.in_shape, seed=s, **c["model_kw"])
+    return split_half(ds, seed_idx, seed_scores, c["score"], make, seed=c["seed"], sample=None if reliability is True else int(reliability),
+                      epochs=ep, batch_size=bs, where=c["where"], device=device, **c["overrides"])
 
 def _dataset_arg(dataset, test, model) -> str:
     "The dataset name of `run`: a name as given; your data registered under its name (run folders need names, not objects)."

@@ -21,7 +21,8 @@ from .recipes import DU_RECIPE, DU_SETTINGS, TDDS_RECIPE, TDDS_SETTINGS
 __all__ = ['TDDS_EPS', 'SCORES', 'MIN_TRAIN_ACC', 'MIN_RELIABILITY', 'du_windows', 'dynamic_uncertainty', 'softmax64',
            'tdds_step', 'tdds', 'trajectory_slice', 'el2n', 'forgetting_events', 'finite_scores', 'aum', 'clean_logits',
            'Recorder', 'true_class_prob', 'DURecorder', 'TDDSRecorder', 'ForgettingRecorder', 'AUMRecorder', 'ScoreDef',
-           'check_score_epochs', 'score_subset', 'score_full', 'SeedScoreWarning', 'ScoreDiagnostics', 'diagnose']
+           'check_score_epochs', 'score_subset', 'score_full', 'SeedScoreWarning', 'ScoreDiagnostics', 'diagnose',
+           'split_half']
 
 # %% ../nbs/04_scores.ipynb #9cc0de3f
 def _history(name:str, x, ndim:int, what:str) -> np.ndarray:
@@ -645,3 +646,17 @@ def diagnose(log:list, # `fit`'s log: one dict per epoch with train_acc and trai
     "The `ScoreDiagnostics` of a subset training from its log."
     if not log: raise ValueError("the training log is empty: nothing was trained")
     return ScoreDiagnostics(float(log[-1]["train_acc"]), [float(e["train_loss"]) for e in log], len(log), reliability)
+
+# %% ../nbs/04_scores.ipynb #5a7827a1
+def split_half(ds, # a `data.Dataset`
+               seed_idx, seed_scores, score:str, make_model, *, seed:int=0,
+               sample:int|None=None, # train both halves on this many seed samples (None: the given scores are one half)
+               **train_kw) -> float:
+    "Spearman between the scores of two subset trainings with seeds `seed` and `seed + 1`: the seed scores' split-half reliability."
+    from scipy.stats import spearmanr
+    idx, a = np.asarray(seed_idx), finite_scores(np.asarray(seed_scores, dtype=np.float64), "seed_scores")
+    if sample is not None and sample < len(idx):
+        idx = np.sort(np.random.default_rng([seed, 1]).choice(idx, int(sample), replace=False))
+        a = score_subset(ds, idx, score, model=make_model(seed), seed=seed, **train_kw)[0]
+    b = score_subset(ds, idx, score, model=make_model(seed + 1), seed=seed + 1, **train_kw)[0]
+    return float(spearmanr(a, finite_scores(b, "seed_scores")).statistic)

@@ -73,6 +73,8 @@ def test_run_and_the_cli_take_recipe_overrides_and_warn(tmp_path):
     with pytest.warns(SeedScoreWarning, match="score-override lr="):
         res = run(tab(0), "du", runs_root=tmp_path / "py", score_overrides={"lr": 1e-5}, **FAST)
     assert res.diagnostics.train_acc < 0.9 and configs(tmp_path / "py", "score_subset")[0]["overrides"] == {"lr": 1e-5}
+    rel = run(tab(0), "du", runs_root=tmp_path / "py", score_overrides={"lr": 3e-3}, reliability=True, **FAST)
+    assert rel.diagnostics.train_acc >= 0.9 and 0 < rel.diagnostics.reliability <= 1   # the fix: learned, two seeds agree
     x, y = tab(0)
     np.savez(tmp_path / "d.npz", x=x, y=y)
     r = subprocess.run([str(BIN / "scoreextra"), "run", "--data", str(tmp_path / "d.npz"), "--score-override", "lr=1e-5",
