@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recipe or recorder settings of the scoring runs, e.g. lr=0.003 window=5 optimizer=adam")
     r.add_argument("--ext-param", nargs="+", type=_ext_param, default=[], metavar="NAME.KEY=VALUE",
                    help="extrapolator options, e.g. gnn.standardize_targets=true gnn.epochs=100")
+    r.add_argument("--reliability", action="store_true",
+                   help="also measure the seed scores' split-half reliability (one more subset training with another seed)")
     r.add_argument("--runs", default="runs", help="runs root (default runs/)")
     r.add_argument("--device", type=_device, help="cpu, cuda, cuda:1 (default: CUDA when available)")
     s = sub.add_parser("sweep", help="run every job of an experiment config that is not done yet",
@@ -180,7 +182,7 @@ def cmd_run(a) -> int:
     res = run(dataset, a.score, seed_size=a.seed_size, extrapolators=a.extrapolator, k=a.k, prune_rates=a.prune_rates,
               seed=a.seed, ground_truth=not a.no_ground_truth, baselines=a.baselines, merge=a.merge,
               **({"schedule": a.schedule} if a.schedule else {}), model=a.model, batch_size=a.batch_size, sampler=a.sampler,
-              score_overrides=dict(a.score_override), extrapolator_params=ext_params,
+              score_overrides=dict(a.score_override), extrapolator_params=ext_params, reliability=a.reliability,
               score_epochs=a.score_epochs, final_epochs=a.final_epochs, runs_root=a.runs, device=a.device)
     _print_result(f"{dataset} {a.score} seed subset {a.seed_size}", res)
     return 0

@@ -79,10 +79,11 @@ def test_run_and_the_cli_take_recipe_overrides_and_warn(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=y)
     r = subprocess.run([str(BIN / "scoreextra"), "run", "--data", str(tmp_path / "d.npz"), "--score-override", "lr=1e-5",
                         "--seed-size", "0.25", "--extrapolator", "knn", "--prune-rates", "0.5", "--no-ground-truth", "--baselines",
-                        "--score-epochs", "12", "--final-epochs", "2", "--batch-size", "64", "--runs", str(tmp_path / "cli")],
+                        "--score-epochs", "12", "--final-epochs", "2", "--batch-size", "64", "--runs", str(tmp_path / "cli"), "--reliability"],
                        capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "SeedScoreWarning" in r.stderr and "Test accuracy by prune rate" in r.stdout
+    assert re.search(r"Subset training: ScoreDiagnostics\(train_acc=0\.\d+ after 12 epochs.*split-half reliability -?\d\.\d{3}\)", r.stdout)
     assert configs(tmp_path / "cli", "score_subset")[0]["overrides"] == {"lr": 1e-5}
 
 
