@@ -69,6 +69,7 @@ def subset_schedule(schedule:str, # "paper", "steps_per_epoch" or "total_steps"
     if schedule == "total_steps": return max(int(epochs), int(round(epochs / frac))), int(batch_size)   # epochs / f: as many steps in all
     return int(epochs), int(batch_size)                                                                   # the paper: same epochs and batch
 
+# %% ../nbs/13_supervised.ipynb #e8652d5e
 @dataclass(frozen=True, kw_only=True)
 class GroundTruthConfig(TypedConfig):
     "Config of a `ground_truth` stage: the score recorded over a training run on all samples."
@@ -95,6 +96,7 @@ class SubsetConfig(GroundTruthConfig):
         if self.sampler == "zcore" and not self.sampler_embeddings:
             raise ValueError("sampler 'zcore' needs sampler_embeddings: the path of an (n, D) .npy of foundation-model features")
 
+# %% ../nbs/13_supervised.ipynb #ffb02fd2
 def _scoring(dataset:str, model, epochs, batch_size) -> dict:
     "Dataset, model (+ options), epochs and batch size of a scoring run: `dataset_defaults` where not given."
     d = dataset_defaults(dataset); model = model or d["model"]
@@ -117,6 +119,7 @@ def ground_truth_config(dataset:str, score:str, seed:int=0, *, model:str|None=No
     return GroundTruthConfig(score=score, seed=seed, where=where, overrides=dict(overrides or {}),
                              **_scoring(dataset, model, epochs, batch_size)).to_dict()
 
+# %% ../nbs/13_supervised.ipynb #529b38d1
 def _new_model(cfg:dict, ds):
     seed_everything(cfg["seed"])
     return get_model(cfg["model"], ds.num_classes, ds.in_shape, **cfg.get("model_kw", {}))
@@ -255,6 +258,7 @@ def final_epochs(epochs:int, keep_frac:float, budget:str="epochs", max_epochs:in
     e = int(round(epochs / check_fraction("keep_frac", keep_frac)))
     return e if max_epochs is None else min(e, int(max_epochs))
 
+# %% ../nbs/13_supervised.ipynb #aa97e500
 SOURCE_STAGES = ("ground_truth", "extrapolate", "baseline")   # stages whose scores.npy a prune_train prunes by
 
 def _source(src) -> dict:
@@ -299,6 +303,7 @@ def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:in
                        class_balanced=class_balanced, recipe={**FINAL_RECIPE, **(recipe or {})}, selection=selection,
                        budget=budget, max_epochs=max_epochs or None, fingerprint=dataset_fingerprint(dataset_name(dataset))).to_dict()
 
+# %% ../nbs/13_supervised.ipynb #82011141
 @STAGES.register("prune_train", level=2, main_phase="final_training", config=PruneConfig,
                  parents=lambda c: [(c["source"]["stage"], c["source"]["config"])])
 def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
