@@ -54,6 +54,7 @@ class RunResult:
             print("Cost ledger (seconds per phase, all phases counted):\n", self.ledger, sep="")
             if self.diagnostics is not None: print("\nSubset training:", self.diagnostics)
 
+# %% ../nbs/19_pipeline.ipynb #da053426
 def _parse_extrapolators(spec, k_default, params:dict|None=None) -> list[dict]:
     "Extrapolator entries of a config, `{name, k: [...], params}`, from names, (name, k) pairs or such dicts; `params`: name -> options."
     def kk(k): return int(k) if isinstance(k, numbers.Integral) and not isinstance(k, bool) else k   # numpy ints are ints
@@ -123,6 +124,7 @@ def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, 
     res.diagnostics.warn()
     return res
 
+# %% ../nbs/19_pipeline.ipynb #931c0e18
 def _reliability(sub:RunFolder, reliability:bool|int, device) -> float:
     "Split-half reliability of a finished `score_subset` run: a second training of its recipe with another seed."
     c = sub.config; ds = stage_dataset(c)
