@@ -8,7 +8,7 @@ Docs: https://scoreextra.github.io/scoreextra/stages.html.md"""
 
 # %% ../nbs/12_stages.ipynb #e1eaf2d9
 from __future__ import annotations
-import importlib, json, numbers, os, time, warnings
+import builtins, importlib, json, numbers, os, re, time, warnings
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
@@ -23,8 +23,8 @@ from .data import load_dataset
 # %% auto #0
 __all__ = ['STAGES', 'LEDGER_PHASES', 'EXPANDERS', 'REPORTERS', 'checked', 'TypedConfig', 'known', 'int_min', 'one_of', 'mapping',
            'or_none', 'Stage', 'StageRegistry', 'cached_dataset', 'run_stage', 'Busy', 'stage_seconds', 'ledger', 'Job',
-           'job_order', 'job_levels', 'templates_dir', 'run_job', 'ConfigError', 'need', 'need_valid', 'finished_runs',
-           'folder_at', 'load_verified', 'setting_label', 'mean_pm']
+           'job_order', 'job_levels', 'templates_dir', 'notebook_error', 'run_job', 'ConfigError', 'need', 'need_valid',
+           'finished_runs', 'folder_at', 'load_verified', 'setting_label', 'mean_pm']
 
 # %% ../nbs/12_stages.ipynb #27d70e80
 def _no_parents(cfg:dict) -> list: return []
@@ -240,6 +240,14 @@ def templates_dir() -> Path:
     if not d.is_dir(): raise FileNotFoundError(f"papermill templates not found at {d}; set SCOREEXTRA_TEMPLATES")
     return d
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+def notebook_error(e, key:str, path) -> Exception:
+    "A papermill failure as the kernel's own exception type (builtin ones; else RuntimeError), its text without terminal colours."
+    cls = getattr(builtins, e.ename, None)
+    cls = cls if isinstance(cls, type) and issubclass(cls, Exception) else RuntimeError
+    msg = _ANSI.sub("", str(e.evalue)).strip()
+    return cls(f"{key} failed in its notebook ({path}): {e.ename}: {msg}")
+
 def run_job(job:Job, runs_root:str|Path, *, mode:str="inline", device=None, progress:bool=False,
             module:str|None=None, # the module declaring the stage, imported first (a fresh process, e.g. a submitit job)
            ) -> str:
@@ -253,9 +261,11 @@ def run_job(job:Job, runs_root:str|Path, *, mode:str="inline", device=None, prog
     import papermill as pm
     folder = RunFolder(runs_root, job.stage, job.config)
     out, tmp = folder.file("notebook.ipynb"), folder.file("notebook.partial.ipynb")
-    pm.execute_notebook(str(templates_dir()/"stage.ipynb"), str(tmp), progress_bar=False, kernel_name="python3", language="python",
-                        parameters=dict(stage=job.stage, module=st.module, config=job.config, runs_root=str(runs_root),
-                                        device=None if device is None else str(device)))
+    try:
+        pm.execute_notebook(str(templates_dir()/"stage.ipynb"), str(tmp), progress_bar=False, kernel_name="python3", language="python",
+                            parameters=dict(stage=job.stage, module=st.module, config=job.config, runs_root=str(runs_root),
+                                            device=None if device is None else str(device)))
+    except pm.PapermillExecutionError as e: raise notebook_error(e, job.key, tmp) from None
     os.replace(tmp, out)
     if run_status(runs_root, job.stage, job.config) != "done": raise RuntimeError(f"notebook for {job.key} ran but the stage is not done")
     return job.key

@@ -245,3 +245,20 @@ def test_recorders_in_an_own_loop_equal_fits_scores():
     for k in mine: np.testing.assert_allclose(mine[k].scores(), ref[k].scores(), rtol=1e-5, atol=1e-7, err_msg=k)
     with pytest.raises(RuntimeError, match="not recorded in epoch 0"):
         r = SCORES["du"].recorder(window=2).begin([1, 2, 3], 10, 3); r.record([1, 2], np.zeros((2, 10)), [0, 0]); r.end_epoch()
+
+
+def test_a_papermill_failure_reads_as_the_kernels_error_without_terminal_colours(tmp_path):
+    "Data registered in this process only is unknown to a papermill kernel: the sweep names the job and the kernel's KeyError in plain text."
+    pytest.importorskip("papermill")
+    from sklearn.datasets import make_classification
+    from scoreextra.data import register_dataset
+    from scoreextra.pipeline import sweep
+    x, y = make_classification(n_samples=300, n_features=8, n_informative=5, n_classes=3, random_state=0)
+    name = register_dataset((x, y), name="only_in_this_process")
+    cfg = {"name": "reg", "dataset": name, "scores": ["du"], "seed_sizes": [0.25], "seeds": [0], "model": "mlp",
+           "score_epochs": 12, "batch_size": 64, "extrapolators": [{"name": "knn", "k": [5]}]}
+    s = sweep(cfg, runs_root=tmp_path / "runs", executor="papermill", log=lambda *a: None)
+    assert s["ran"] == 0 and [k.split("/")[0] for k, _ in s["failed"]] == ["score_subset", "extrapolate"], s
+    key, err = s["failed"][0]
+    assert f"{key} failed in its notebook" in err and "only_in_this_process" in err and "register_dataset" in err, err
+    assert "\x1b" not in err and "\\x1b" not in err and "[0;31m" not in err, err   # no terminal colour codes
