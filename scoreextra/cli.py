@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", type=_device)
     s.add_argument("--slurm", nargs="*", default=[], metavar="KEY=VALUE", help="submitit parameters, e.g. slurm_partition=gpu gpus_per_node=1 timeout_min=600")
     s.add_argument("--fail-fast", action="store_true", help="stop at the first failed job")
+    s.add_argument("--smoke", action="store_true", help="the config in miniature on stand-in data of the dataset's shapes (CPU, minutes): "
+                   "sweep and report in a temp folder (or --runs), nothing else touched")
     rp = sub.add_parser("report", help="tables (md + csv) and figures (png) from the finished runs",
                         description="Read the run folders under RUNS_DIR and write the paper-analogue tables and figures.")
     rp.add_argument("runs_dir")
@@ -213,16 +215,38 @@ def _sweep_config(path) -> dict:
 def cmd_sweep(a) -> int:
     from scoreextra.pipeline import sweep
     cfg, slurm = _sweep_config(a.config), _kv(a.slurm)
-    # the runs root sweep() will use (its default: runs/<name>), checked before any job starts
-    _check_out_dir(a.runs or cfg.get("runs_root") or Path("runs")/str(cfg.get("name", cfg.get("dataset"))), "runs root")
-    s = sweep(a.config, runs_root=a.runs, executor=a.executor, limit=a.limit, device=a.device, slurm=slurm,
-              keep_going=not a.fail_fast)
+    if a.smoke: s = _smoke_sweep(a, cfg, slurm)
+    else:
+        # the runs root sweep() will use (its default: runs/<name>), checked before any job starts
+        _check_out_dir(a.runs or cfg.get("runs_root") or Path("runs")/str(cfg.get("name", cfg.get("dataset"))), "runs root")
+        s = sweep(a.config, runs_root=a.runs, executor=a.executor, limit=a.limit, device=a.device, slurm=slurm,
+                  keep_going=not a.fail_fast)
     busy = s.get("busy", [])      # jobs skipped because another live worker holds them (when sweep reports them)
     print(f"done before: {s['done_before']}/{s['total']}, ran now: {s['ran']}, failed: {len(s['failed'])}"
           f"{f', busy: {len(busy)}' if busy else ''}  (runs in {s['runs_root']})")
     for key, err in s["failed"]: print(f"  FAILED {key}: {err}")
     for key in busy: print(f"  BUSY {key}: held by another worker; rerun when it is done")
     return 1 if s["failed"] or busy else 0
+
+def _smoke_sweep(a, cfg:dict, slurm:dict) -> dict:
+    "`sweep --smoke`: `smoke_config(cfg)` on `write_smoke_data` stand-ins under a throw-away folder, then its report."
+    from scoreextra import data, stages
+    from scoreextra.experiments import smoke_config, sweep, write_smoke_data
+    from scoreextra.reporting import report
+    root = _check_out_dir(a.runs, "--runs") if a.runs else Path(tempfile.mkdtemp(prefix=f"scoreextra-smoke-{cfg.get('name', 'config')}-"))
+    small = smoke_config(cfg, root/"data")
+    print(f"smoke run of {a.config}: stand-in data, runs and report in {root}/")
+    old, caches = os.environ.get(data.DATA_ENV), (data._CURRENT, stages._DS_CACHE)
+    os.environ[data.DATA_ENV] = str(write_smoke_data(small, root/"data"))   # the real loaders read the stand-ins
+    for c in caches: c.clear()   # datasets this process read before are not the stand-ins (and vice versa after)
+    try:
+        s = sweep(small, runs_root=root/"runs", executor=a.executor, limit=a.limit, device=a.device, slurm=slurm, keep_going=not a.fail_fast)
+        if not s["failed"] and not s.get("busy"): report(root/"runs", root/"report")
+    finally:
+        if old is None: os.environ.pop(data.DATA_ENV, None)
+        else: os.environ[data.DATA_ENV] = old
+        for c in caches: c.clear()
+    return s
 
 def cmd_report(a) -> int:
     from scoreextra.pipeline import report

@@ -7,7 +7,7 @@ Docs: https://scoreextra.github.io/scoreextra/experiments.html.md"""
 
 # %% ../nbs/17_experiments.ipynb #65d721e9
 from __future__ import annotations
-import itertools, time
+import copy, itertools, time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,8 @@ from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate
 import scoreextra.unsupervised, scoreextra.adversarial_stages  # the paradigms' stages and config expanders: a sweep runs them too
 
 # %% auto #0
-__all__ = ['SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'load_config', 'validate_config', 'expand_config', 'sweep']
+__all__ = ['SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'SMOKE', 'SMOKERS', 'load_config', 'validate_config', 'expand_config', 'sweep',
+           'smoke_config', 'write_smoke_data']
 
 # %% ../nbs/17_experiments.ipynb #0d468165
 SWEEP_KEYS = {"name", "description", "dataset", "model", "scores", "seed_sizes", "seeds", "sampler", "where",
@@ -222,3 +223,96 @@ def sweep(config:str|Path|dict, # a YAML path or a config dict
     blocked = [j.key for j in skipped if run_status(runs_root, j.stage, j.config) != "done"]
     if blocked: summary["busy"] = blocked
     return summary
+
+# %% ../nbs/17_experiments.ipynb #9174610b
+SMOKE = dict(n=50, n_test=16,   # n = 50: a 20% seed subset holds 10 seeds, knn_ensemble's smallest default k
+             k=2, batch_size=16, score_epochs=11, final_epochs=1, window=2, gnn=dict(hidden=[16, 8], epochs=2),
+             pool=32, drop_first=8, turtle_batch=32, feature_dims=dict(embedding=1536, sampler_embeddings=512))
+
+def _smoke_ext(e:dict, seeds:list, sizes:list) -> dict:
+    "An extrapolator entry in miniature: k capped, GCN small, seed filters pointing at the kept seed and size."
+    ks = e.get("k", DEFAULT_K)
+    e = {**e, "k": sorted({min(int(k), SMOKE["k"]) for k in ks}) if isinstance(ks, list) else min(int(ks), SMOKE["k"])}
+    if e["name"] == "gnn": e["params"] = {**(e.get("params") or {}), **SMOKE["gnn"]}
+    return {**e, **({"seeds": seeds} if "seeds" in e else {}), **({"seed_sizes": sizes} if "seed_sizes" in e else {})}
+
+def _local(path:str, data_dir:Path) -> str:
+    "A config's relative feature path, moved into the stand-in folder."
+    return path if Path(path).is_absolute() else str(data_dir/path)
+
+def _smoke_common(c:dict) -> dict:
+    gt = c.get("ground_truth")
+    if gt and gt.get("seeds"): c["ground_truth"] = {**gt, "seeds": gt["seeds"][:1]}
+    c["seeds"] = c["seeds"][:1]
+    return c
+
+# %% ../nbs/17_experiments.ipynb #71057acf
+def _smoke_supervised(c:dict, d:Path) -> dict:
+    p = dict(c.get("prune") or {})
+    sizes = p.get("seed_sizes", c["seed_sizes"])[:1]
+    c.update(seed_sizes=sizes, score_epochs=SMOKE["score_epochs"], final_epochs=SMOKE["final_epochs"], batch_size=SMOKE["batch_size"])
+    if "final_batch_size" in c: c["final_batch_size"] = SMOKE["batch_size"]
+    if "sampler_embeddings" in c: c["sampler_embeddings"] = _local(c["sampler_embeddings"], d)
+    seeds = _smoke_common(c)["seeds"]
+    c["extrapolators"] = [_smoke_ext(e, seeds, sizes) for e in c.get("extrapolators", [])]
+    if p:
+        p.update(rates=p.get("rates", [])[:1], extrapolators=[_smoke_ext(e, seeds, sizes) for e in p.get("extrapolators", [])])
+        if "seed_sizes" in p: p["seed_sizes"] = sizes
+        if "seeds" in p: p["seeds"] = p["seeds"][:1]
+        if "max_epochs" in p: p["max_epochs"] = 2 * SMOKE["final_epochs"]
+        if "no_pruning_epochs" in p: p["no_pruning_epochs"] = [2 * SMOKE["final_epochs"]]
+        c["prune"] = p
+    return c
+
+def _smoke_unsupervised(c:dict, d:Path) -> dict:
+    seeds, sizes = _smoke_common(c)["seeds"], c["seed_sizes"][:1]
+    emb = dict(c["embedding"])
+    if emb.get("path"): emb["path"] = _local(emb["path"], d)
+    if "epochs" in emb: emb.update(epochs=SMOKE["final_epochs"], batch_size=SMOKE["batch_size"])
+    c.update(embedding=emb, seed_sizes=sizes, window=SMOKE["window"],
+             turtle={**(c.get("turtle") or {}), "epochs": SMOKE["window"] + 1, "batch_size": SMOKE["turtle_batch"], "inner_steps": 2},
+             extrapolators=[_smoke_ext(e, seeds, sizes) for e in c.get("extrapolators", [])])
+    return c
+
+def _smoke_adversarial(c:dict, d:Path) -> dict:
+    from scoreextra.adversarial_stages import at_of
+    _smoke_common(c)
+    at = copy.deepcopy(at_of(c["at"]))     # a paper recipe by name becomes its dict, then shrinks
+    one_step = lambda a: {**a, **({"steps": 1} if a.get("steps") else {})}
+    at.update(epochs=SMOKE["window"] + 1, batch_size=SMOKE["batch_size"], attack=one_step(at.get("attack") or {}))
+    ts = c.get("train_subset")
+    if ts and "drop_first" in ts: ts = {"drop_first": SMOKE["drop_first"]}
+    elif ts and isinstance(ts.get("size"), int): ts = {**ts, "size": SMOKE["pool"]}
+    e = c.get("extrapolator")
+    c.update(at=at, train_subset=ts, record={**one_step(c.get("record") or {}), "window": SMOKE["window"]},
+             prune={**c["prune"], "epochs": SMOKE["final_epochs"], **({"seeds": c["prune"]["seeds"][:1]} if "seeds" in c["prune"] else {})},
+             eval={**(c.get("eval") or {}), "steps": 1, "n_test": SMOKE["n_test"], "batch_size": SMOKE["batch_size"]})
+    if e: c["extrapolator"] = {**e, "k": min(int(e.get("k", 12)), SMOKE["k"])}
+    return c
+
+SMOKERS = {None: _smoke_supervised, "unsupervised": _smoke_unsupervised, "adversarial": _smoke_adversarial}   # paradigm -> shrinker
+
+# %% ../nbs/17_experiments.ipynb #de092e58
+def smoke_config(cfg:dict, # a validated experiment config
+                 data_dir:str|Path, # the stand-in folder (`write_smoke_data`): relative feature paths move there
+                ) -> dict:
+    "`cfg` in miniature for a CPU run on stand-in data: counts, sizes and epochs shrunk; models, scores, recipes, code paths kept."
+    c = copy.deepcopy(validate_config(copy.deepcopy(cfg)))
+    need(c.get("paradigm") in SMOKERS, f"no smoke mode for paradigm {c.get('paradigm')!r}; expected one of {sorted(map(str, SMOKERS))}", "config")
+    c = SMOKERS[c.get("paradigm")](c, Path(data_dir))
+    c["name"] = f"{cfg.get('name', cfg['dataset'])}_smoke"
+    for key in ("runs_root", "report_dir"): c.pop(key, None)
+    return validate_config(c, f"smoke config of {c['name']}")
+
+def write_smoke_data(cfg:dict, # a smoke config (`smoke_config`)
+                     data_dir:str|Path) -> Path:
+    "Write the stand-in dataset and feature files that the smoke config `cfg` reads into `data_dir`."
+    from scoreextra.data import load_dataset, write_standins
+    d = write_standins(data_dir, [cfg["dataset"]], n=SMOKE["n"], n_test=SMOKE["n_test"])
+    n = len(load_dataset(cfg["dataset"], root=d))
+    paths = {"embedding": (cfg.get("embedding") or {}).get("path"), "sampler_embeddings": cfg.get("sampler_embeddings")}
+    for what, path in paths.items():
+        if not path: continue
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, np.random.default_rng(0).normal(size=(n, SMOKE["feature_dims"][what])).astype(np.float32))
+    return d
