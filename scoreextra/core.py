@@ -147,7 +147,7 @@ def _json_default(o):
 
 # %% ../nbs/00_core.ipynb #6c1c4dcf
 def file_record(path:str|Path) -> dict:
-    "`{'bytes': size, 'sha256': hex digest}` of a file, read in 1 MiB blocks (about 1 s per GB on one core)."
+    "`{'bytes': size, 'sha256': hex digest}` of a file, read in 1 MiB blocks (about a second per GB on one core)."
     h, n = hashlib.sha256(), 0
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block); n += len(block)
