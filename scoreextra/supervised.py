@@ -238,7 +238,7 @@ def _baseline(cfg, folder, *, runs_root, device=None, progress=False):
     if cfg["embeddings_from"] is not None:
         emb = subset_embeddings(run_stage("score_subset", cfg["embeddings_from"], runs_root, device=device, progress=progress), device)
     params = dict(cfg["params"])
-    if cfg["baseline"] == "ssp": params.setdefault("num_clusters", ds.num_classes)
+    if cfg["baseline"] == "ssp": params.setdefault("num_clusters", min(ds.num_classes, len(ds)))   # #classes; fewer samples than classes: one each
     with folder.phase("baseline_scoring"):
         folder.save("scores.npy", BASELINES.get(cfg["baseline"])(n=len(ds), embeddings=emb, seed=cfg["seed"], **params))
 

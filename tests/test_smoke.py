@@ -24,18 +24,9 @@ def _smoke(config:Path, runs:Path) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-# The SSP baseline clusters into as many k-means clusters as the dataset has classes (supervised.py: num_clusters
-# defaults to ds.num_classes) and a config cannot set it: with 50 stand-in images, 100 / 365 / 1000 classes fail
-# ("num_clusters must be in [1, 50]"). Seen for places365_sampler_stratified; the others follow from the same rule.
-# Fix: let a config's baseline entry carry params (or clamp num_clusters to n), then drop this mark (strict: a pass fails).
-SSP_TOO_FEW = {"places365.yaml", "places365_sampler_stratified.yaml", "places365_sampler_zcore.yaml", "imagenet64.yaml",
-               "synthetic_cifar100_du.yaml", "synthetic_cifar100_tdds.yaml"}
-
-
 def _marks(c:Path) -> list:
     if c.name in DEFAULT: return []
-    return [pytest.mark.slow] + ([pytest.mark.xfail(strict=True, reason="SSP num_clusters = #classes > 50 stand-in images")]
-                                 if c.name in SSP_TOO_FEW else [])
+    return [pytest.mark.slow]
 
 
 @pytest.mark.parametrize("config", [pytest.param(c, marks=_marks(c)) for c in CONFIGS], ids=lambda c: c.stem)
