@@ -808,10 +808,15 @@ def current_dataset(name:str, split:str="train") -> Dataset:
     if hit is None or hit[0][0] is not loader or hit[0][1] != token[1]: hit = _CURRENT[name, split] = (token, load_dataset(name, split))
     return hit[1]
 
+_FINGERPRINTS: dict = {}
+
 def dataset_fingerprint(name:str) -> str|None:
     "None for a built-in dataset (its configs stay as they were), else the `fingerprint` of its current train and test splits."
     if name in BUILTIN_DATASETS: return None
-    return fingerprint(current_dataset(name, "train"), current_dataset(name, "test"))
+    tr, te = current_dataset(name, "train"), current_dataset(name, "test")
+    hit = _FINGERPRINTS.get(name)   # computed once per loaded pair of splits, not once per job
+    if hit is None or hit[0] is not tr or hit[1] is not te: hit = _FINGERPRINTS[name] = (tr, te, fingerprint(tr, te))
+    return hit[2]
 
 # %% ../nbs/01_data.ipynb #2e905674
 def _noise(rng, n:int, hw:int, n_classes:int, c:int=3) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from .models import MODELS
 from .scores import SCORES
 from .sampling import check_size
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k
-from .prune import BASELINES, SELECTIONS, check_prune_rate
+from .prune import BASELINE_OPTIONS, BASELINES, SELECTIONS, check_prune_rate
 from .stages import EXPANDERS, STAGES, Busy, ConfigError, Job, job_levels, job_order, need, need_valid, run_job
 from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate_config, ground_truth_config, prune_config,
                                    selection_spec, subset_config)
@@ -79,7 +79,12 @@ def validate_config(cfg:dict, where:str="config") -> dict:
     unknown = set(p) - PRUNE_KEYS
     need(not unknown, f"prune: unknown key(s) {sorted(unknown)}; expected some of {sorted(PRUNE_KEYS)}", where)
     for r in p.get("rates", []): need_valid(check_prune_rate, r, where)
-    for b in p.get("baselines", []): need(b in BASELINES, f"unknown baseline {b!r}; expected one of {sorted(BASELINES)}", where)
+    for b in p.get("baselines", []):
+        need(_baseline_ok(b), f"unknown baseline {b!r}; expected a name or {{name: ..., params: {{...}}}} with name one of {sorted(BASELINES)}", where)
+        name, params = _baseline_entry(b)
+        takes = BASELINE_OPTIONS.get(name)   # None: a baseline you registered yourself, whose options are not listed
+        bad = [] if takes is None else sorted(set(params) - set(takes))
+        need(not bad, f"baseline {name!r} has no option {bad[0] if bad else ''!r}; it takes {list(takes or ())}", where)
     for s in p.get("selections", []):
         need(_selection_ok(s), f"unknown selection {s!r}; expected a name or {{strategy: ...}} with strategy one of {sorted(SELECTIONS)}", where)
     for b in p.get("budgets", []): need(b in BUDGETS, f"unknown budget {b!r}; expected one of {list(BUDGETS)}", where)
@@ -110,6 +115,16 @@ def _check_types(cfg:dict, where:str):
     for e in cfg.get("extrapolators", []) + p.get("extrapolators", []):
         ks = e.get("k", DEFAULT_K) if isinstance(e, dict) else DEFAULT_K
         for k in (ks if isinstance(ks, list) else [ks]): need_valid(check_k, k, where)
+
+def _baseline_ok(b) -> bool:
+    "A baseline entry: a name in `BASELINES`, or `{name, params}` with a mapping of options (e.g. SSP's num_clusters, keep)."
+    if isinstance(b, str): return b in BASELINES
+    return (isinstance(b, dict) and b.get("name") in BASELINES and not set(b) - {"name", "params"}
+            and isinstance(b.get("params", {}), dict))
+
+def _baseline_entry(b) -> tuple[str, dict]:
+    "(name, params) of a validated baseline entry."
+    return (b, {}) if isinstance(b, str) else (b["name"], dict(b.get("params") or {}))
 
 def _selection_ok(s) -> bool:
     try: selection_spec(s); return True
@@ -162,9 +177,9 @@ def expand_config(cfg:dict) -> list[Job]:
                             add_prune("extrapolate", add_ext(e, score, sz, seed, k, e.get("schedule", schedules[0])), rate, seed, True)
                 if p.get("ground_truth", True) and gt_seeds:
                     add_prune("ground_truth", gts[score, gt_seeds[seed % len(gt_seeds)]], rate, seed, True)
-            for b in p.get("baselines", []):
+            for b, params in map(_baseline_entry, p.get("baselines", [])):
                 emb_from = subs[cfg["scores"][0], p.get("seed_sizes", cfg["seed_sizes"][:1])[0], seed, schedules[0]] if b in ("ssp", "zcore") else None
-                add_prune("baseline", add("baseline", baseline_config(ds, b, seed, embeddings_from=emb_from)), rate, seed, False)
+                add_prune("baseline", add("baseline", baseline_config(ds, b, seed, embeddings_from=emb_from, params=params)), rate, seed, False)
         if p.get("no_pruning"):
             base = add("baseline", baseline_config(ds, "random", seed))
             for ep in [fin["epochs"]] + list(p.get("no_pruning_epochs", [])):
@@ -225,7 +240,7 @@ def sweep(config:str|Path|dict, # a YAML path or a config dict
     return summary
 
 # %% ../nbs/17_experiments.ipynb #9174610b
-SMOKE = dict(n=50, n_test=16,   # n = 50: a 20% seed subset holds 10 seeds, knn_ensemble's smallest default k
+SMOKE = dict(n=50, n_test=16,   # n = 50: a 20% seed subset holds 10 seeds, a 10% one 5
              k=2, batch_size=16, score_epochs=11, final_epochs=1, window=2, gnn=dict(hidden=[16, 8], epochs=2),
              pool=32, drop_first=8, turtle_batch=32, feature_dims=dict(embedding=1536, sampler_embeddings=512))
 

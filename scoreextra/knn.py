@@ -517,6 +517,8 @@ class KNNEnsembleExtrapolator(KNNExtrapolator):
         if not ks or ks[0] < 1: raise ValueError(f"ks must be positive ints, got {ks}")
         super().__init__(k=ks[0], **kw); self.ks = ks
 
+    def _check_k(self, m:int): _check_k(1, m, "seed samples")   # every k above the seed count is clipped to it
+
     def __repr__(self): return f"KNNEnsembleExtrapolator(ks={self.ks}, weighted={self.weighted}, method={self.method!r})"
 
     def _extrapolate(self, rest:np.ndarray) -> np.ndarray:

@@ -11,8 +11,8 @@ import numpy as np
 from .core import Registry, check_1d, check_fraction, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['SELECTIONS', 'BASELINES', 'n_keep', 'check_prune_rate', 'select', 'top_select', 'random_scores', 'ssp_scores',
-           'ccs_select', 'ccs_cutoff', 'moderate_select']
+__all__ = ['SELECTIONS', 'BASELINES', 'BASELINE_OPTIONS', 'n_keep', 'check_prune_rate', 'select', 'top_select', 'random_scores',
+           'ssp_scores', 'ccs_select', 'ccs_cutoff', 'moderate_select']
 
 # %% ../nbs/08_prune.ipynb #fc4d0c49
 def n_keep(n:int, # dataset size
@@ -132,6 +132,8 @@ def _zcore(*, embeddings, seed=0, **kw):
     from scoreextra.sampling import zcore_scores
     return zcore_scores(embeddings, seed=seed, **{k: v for k, v in kw.items() if k in ("n_sample", "sample_dim", "redund_nn", "redund_exp")})
 BASELINES["zcore"] = _zcore
+# the options a sweep config may set per baseline ({name: ssp, params: {keep: easy}}); anything else is refused by name
+BASELINE_OPTIONS = {"random": (), "ssp": ("num_clusters", "keep"), "zcore": ("n_sample", "sample_dim", "redund_nn", "redund_exp")}
 
 # %% ../nbs/08_prune.ipynb #aebe6dc8
 def ccs_cutoff(prune_rate:float) -> float:

@@ -59,7 +59,7 @@ def _method_name(st:str, sc:dict, c:dict) -> str:
         m = f"{sc['extrapolator']} k={sc['k']}" + ("" if sc["merge"] == "raw" else f" ({sc['merge']})")
         m += "" if sc["subset"].get("schedule", "paper") == "paper" else f" ({sc['subset']['schedule']})"
     elif st == "ground_truth": m = "original"
-    else: m = f"no pruning ({c['epochs']} epochs)" if c["prune_rate"] == 0 else sc["baseline"]
+    else: m = f"no pruning ({c['epochs']} epochs)" if c["prune_rate"] == 0 else sc["baseline"] + (f" ({_params(sc['params'])})" if sc.get("params") else "")
     sel = c.get("selection", {"strategy": "top"})
     return m if sel == {"strategy": "top"} else m + f" [{', '.join(f'{v}' if k == 'strategy' else f'{k}={v}' for k, v in sel.items())}]"
 
