@@ -18,7 +18,7 @@ from .models import MODELS
 from .scores import SCORES
 from .sampling import check_size
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k
-from .prune import BASELINE_OPTIONS, BASELINES, SELECTIONS, check_prune_rate
+from .prune import BASELINE_OPTIONS, BASELINES, check_prune_rate
 from .stages import EXPANDERS, STAGES, Busy, ConfigError, Job, job_levels, job_order, need, need_valid, run_job
 from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate_config, ground_truth_config, prune_config,
                                    selection_spec, subset_config)
@@ -86,7 +86,8 @@ def validate_config(cfg:dict, where:str="config") -> dict:
         bad = [] if takes is None else sorted(set(params) - set(takes))
         need(not bad, f"baseline {name!r} has no option {bad[0] if bad else ''!r}; it takes {list(takes or ())}", where)
     for s in p.get("selections", []):
-        need(_selection_ok(s), f"unknown selection {s!r}; expected a name or {{strategy: ...}} with strategy one of {sorted(SELECTIONS)}", where)
+        need(isinstance(s, (str, dict)), f"a selection must be a name or {{strategy: ..., option: ...}}, got {s!r}", where)
+        need_valid(selection_spec, s, where)
     for b in p.get("budgets", []): need(b in BUDGETS, f"unknown budget {b!r}; expected one of {list(BUDGETS)}", where)
     for s in cfg.get("schedules", []): need(s in SUBSET_SCHEDULES, f"unknown schedule {s!r}; expected one of {list(SUBSET_SCHEDULES)}", where)
     if "final_model" in cfg: need(cfg["final_model"] in MODELS, f"unknown final_model {cfg['final_model']!r}; expected one of {sorted(MODELS)}", where)
@@ -125,10 +126,6 @@ def _baseline_ok(b) -> bool:
 def _baseline_entry(b) -> tuple[str, dict]:
     "(name, params) of a validated baseline entry."
     return (b, {}) if isinstance(b, str) else (b["name"], dict(b.get("params") or {}))
-
-def _selection_ok(s) -> bool:
-    try: selection_spec(s); return True
-    except (KeyError, TypeError, ValueError): return False
 
 # %% ../nbs/17_experiments.ipynb #00e71b15
 def expand_config(cfg:dict) -> list[Job]:

@@ -246,9 +246,14 @@ def _baseline(cfg, folder, *, runs_root, device=None, progress=False):
 BUDGETS = ("epochs", "steps")
 
 def selection_spec(selection) -> dict:
-    "A selection spec (`None`, a strategy name or `{strategy, **options}`) as a dict; checks the name."
+    """A selection spec (`None`, a strategy name or `{strategy, **options}`) as a dict; checks the name and the options:
+    the strategy's own (e.g. `hard_cutoff` for ccs) and `class_balanced` (the strategy applied within every class)."""
     sel = {"strategy": selection} if isinstance(selection, str) else dict(selection or {"strategy": "top"})
-    SELECTIONS.get(sel.setdefault("strategy", "top"))
+    params = inspect.signature(SELECTIONS.get(sel.setdefault("strategy", "top"))).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        takes = sorted(set(params) - {"scores", "keep_frac", "rounding", "seed"} | {"class_balanced"})
+        bad = sorted(set(sel) - {"strategy"} - set(takes))
+        if bad: raise ValueError(f"selection {sel['strategy']!r} has no option {bad[0]!r}; it takes {takes}")
     return sel
 
 def final_epochs(epochs:int, keep_frac:float, budget:str="epochs", max_epochs:int|None=None) -> int:
@@ -312,8 +317,9 @@ def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
     keep = 1.0 - cfg["prune_rate"]
     with folder.phase("selection"):
         scores = finite_scores(src.load("scores.npy", n=len(ds)))
-        kept = select(scores, keep, rounding=cfg["rounding"], labels=ds.y, class_balanced=cfg["class_balanced"],
-                      seed=cfg["seed"], **selection_spec(cfg.get("selection")))
+        sel = selection_spec(cfg.get("selection"))
+        kept = select(scores, keep, rounding=cfg["rounding"], labels=ds.y, class_balanced=sel.pop("class_balanced", cfg["class_balanced"]),
+                      seed=cfg["seed"], **sel)
         folder.save("kept_idx.npy", kept)
     epochs = final_epochs(cfg["epochs"], keep, cfg.get("budget", "epochs"), cfg.get("max_epochs"))
     with folder.phase("final_training"):

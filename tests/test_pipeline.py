@@ -172,3 +172,29 @@ def test_report_with_two_ground_truths_selections_budgets_and_regenerated_embedd
     assert ep == {("epochs", 0.5): 2, ("steps", 0.5): 3}   # steps: 2 / 0.5 = 4, capped at max_epochs = 3
     names = {p.name for p in (tmp_path / "rep").iterdir()}
     assert {"gt_reproducibility.md", "fig2_pruning_curves.png", "fig2_pruning_curves_steps.png"} <= names
+
+
+def test_selection_options_and_baseline_options_reach_the_stages(tmp_path):
+    "`{strategy: top, class_balanced: true}` keeps every class's share; `{name: ssp, params: {keep: easy}}` is its own baseline."
+    from scoreextra.data import load_dataset
+    from scoreextra.supervised import baseline_config
+    root, y = tmp_path / "runs", load_dataset("digits").y
+    src = baseline_config("digits", "random", 0)
+    run_stage("baseline", src, root)
+    kept = {}
+    for sel in ("top", {"strategy": "top", "class_balanced": True}):
+        f = run_stage("prune_train", prune_config("baseline", src, 0.9, 0, epochs=1, selection=sel), root)
+        kept[str(sel)] = np.bincount(y[f.load("kept_idx.npy")], minlength=10)
+    cb = kept[str({"strategy": "top", "class_balanced": True})]
+    np.testing.assert_array_equal(cb, np.floor((1 - 0.9) * np.bincount(y) + 0.5))   # each class keeps n_keep of its own samples
+    assert cb.max() - cb.min() <= 1 and kept["top"].max() - kept["top"].min() > 1   # balanced, unlike the plain top 10%
+    with pytest.raises(ConfigError, match="selection 'top' has no option 'balanced'; it takes \\['class_balanced'\\]"):
+        expand_config({**TINY, "prune": {**TINY["prune"], "selections": [{"strategy": "top", "balanced": True}]}})
+    # SSP keeping the easy samples: its scores are the negated hard ones, and the report names the option
+    cfg = {**TINY, "seeds": [0], "prune": {**TINY["prune"], "extrapolators": [], "ground_truth": False,
+                                          "baselines": ["ssp", {"name": "ssp", "params": {"keep": "easy"}}]}}
+    assert not sweep(cfg, runs_root=root, log=lambda *a: None)["failed"]
+    ssp = {json.dumps(c["params"]): np.load(p / "scores.npy") for p in root.glob("baseline/*")
+           if (c := load_json(p / "config.json")["config"])["baseline"] == "ssp"}
+    np.testing.assert_allclose(ssp['{"keep": "easy"}'], -ssp["{}"], atol=1e-6)
+    assert {"ssp", "ssp (keep=easy)"} <= set(report(root, tmp_path / "rep")["accuracy"].method)
