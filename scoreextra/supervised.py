@@ -254,6 +254,7 @@ def selection_spec(selection) -> dict:
         takes = sorted(set(params) - {"scores", "keep_frac", "rounding", "seed"} | {"class_balanced"})
         bad = sorted(set(sel) - {"strategy"} - set(takes))
         if bad: raise ValueError(f"selection {sel['strategy']!r} has no option {bad[0]!r}; it takes {takes}")
+    if not isinstance(sel.get("class_balanced", False), bool): raise ValueError(f"class_balanced must be true or false, got {sel['class_balanced']!r}")
     return sel
 
 def final_epochs(epochs:int, keep_frac:float, budget:str="epochs", max_epochs:int|None=None) -> int:

@@ -190,6 +190,8 @@ def test_selection_options_and_baseline_options_reach_the_stages(tmp_path):
     assert cb.max() - cb.min() <= 1 and kept["top"].max() - kept["top"].min() > 1   # balanced, unlike the plain top 10%
     with pytest.raises(ConfigError, match="selection 'top' has no option 'balanced'; it takes \\['class_balanced'\\]"):
         expand_config({**TINY, "prune": {**TINY["prune"], "selections": [{"strategy": "top", "balanced": True}]}})
+    with pytest.raises(ConfigError, match="class_balanced must be true or false, got 'yes'"):
+        expand_config({**TINY, "prune": {**TINY["prune"], "selections": [{"strategy": "ccs", "class_balanced": "yes"}]}})
     # SSP keeping the easy samples: its scores are the negated hard ones, and the report names the option
     cfg = {**TINY, "seeds": [0], "prune": {**TINY["prune"], "extrapolators": [], "ground_truth": False,
                                           "baselines": ["ssp", {"name": "ssp", "params": {"keep": "easy"}}]}}
