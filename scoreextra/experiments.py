@@ -18,7 +18,7 @@ from .models import MODELS
 from .scores import SCORES
 from .sampling import check_size
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k
-from .prune import BASELINE_OPTIONS, BASELINES, check_prune_rate
+from .prune import BASELINES, check_baseline_options, check_prune_rate
 from .stages import EXPANDERS, STAGES, Busy, ConfigError, Job, job_levels, job_order, need, need_valid, run_job
 from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate_config, ground_truth_config, prune_config,
                                    selection_spec, subset_config)
@@ -82,9 +82,7 @@ def validate_config(cfg:dict, where:str="config") -> dict:
     for b in p.get("baselines", []):
         need(_baseline_ok(b), f"unknown baseline {b!r}; expected a name or {{name: ..., params: {{...}}}} with name one of {sorted(BASELINES)}", where)
         name, params = _baseline_entry(b)
-        takes = BASELINE_OPTIONS.get(name)   # None: a baseline you registered yourself, whose options are not listed
-        bad = [] if takes is None else sorted(set(params) - set(takes))
-        need(not bad, f"baseline {name!r} has no option {bad[0] if bad else ''!r}; it takes {list(takes or ())}", where)
+        need_valid(check_baseline_options, name, where, params)   # the check BaselineConfig makes, before any job
     for s in p.get("selections", []):
         need(isinstance(s, (str, dict)), f"a selection must be a name or {{strategy: ..., option: ...}}, got {s!r}", where)
         need_valid(selection_spec, s, where)

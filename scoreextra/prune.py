@@ -12,7 +12,7 @@ from .core import Registry, check_1d, check_fraction, check_indices, rng, to_num
 
 # %% auto #0
 __all__ = ['SELECTIONS', 'BASELINES', 'BASELINE_OPTIONS', 'n_keep', 'check_prune_rate', 'select', 'top_select', 'random_scores',
-           'ssp_scores', 'ccs_select', 'ccs_cutoff', 'moderate_select']
+           'ssp_scores', 'ccs_select', 'check_baseline_options', 'ccs_cutoff', 'moderate_select']
 
 # %% ../nbs/08_prune.ipynb #fc4d0c49
 def n_keep(n:int, # dataset size
@@ -128,12 +128,19 @@ def _strata(v:np.ndarray, bins:int) -> list[np.ndarray]:
 BASELINES = Registry("baseline")
 BASELINES["random"] = lambda *, n, seed=0, **_: random_scores(n, seed)
 BASELINES["ssp"] = lambda *, embeddings, num_clusters, seed=0, keep="hard", **_: ssp_scores(embeddings, num_clusters, keep=keep, seed=seed)
+# the options a config may set per baseline ({name: ssp, params: {keep: easy}}); anything else is refused by name
+BASELINE_OPTIONS = {"random": (), "ssp": ("num_clusters", "keep"), "zcore": ("n_sample", "sample_dim", "redund_nn", "redund_exp")}
 def _zcore(*, embeddings, seed=0, **kw):
     from scoreextra.sampling import zcore_scores
-    return zcore_scores(embeddings, seed=seed, **{k: v for k, v in kw.items() if k in ("n_sample", "sample_dim", "redund_nn", "redund_exp")})
+    return zcore_scores(embeddings, seed=seed, **{k: v for k, v in kw.items() if k in BASELINE_OPTIONS["zcore"]})
 BASELINES["zcore"] = _zcore
-# the options a sweep config may set per baseline ({name: ssp, params: {keep: easy}}); anything else is refused by name
-BASELINE_OPTIONS = {"random": (), "ssp": ("num_clusters", "keep"), "zcore": ("n_sample", "sample_dim", "redund_nn", "redund_exp")}
+
+def check_baseline_options(name:str, params:dict) -> dict:
+    "`params` if baseline `name` takes every one of them (one you registered yourself, not in `BASELINE_OPTIONS`, takes any)."
+    takes = BASELINE_OPTIONS.get(name)
+    bad = [] if takes is None else sorted(set(params) - set(takes))
+    if bad: raise ValueError(f"baseline {name!r} has no option {bad[0]!r}; it takes {list(takes)}")
+    return params
 
 # %% ../nbs/08_prune.ipynb #aebe6dc8
 def ccs_cutoff(prune_rate:float) -> float:

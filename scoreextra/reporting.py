@@ -62,7 +62,7 @@ def _method_name(st:str, sc:dict, c:dict) -> str:
     else: m = f"no pruning ({c['epochs']} epochs)" if c["prune_rate"] == 0 else sc["baseline"] + (f" ({_params(sc['params'])})" if sc.get("params") else "")
     sel = c.get("selection", {"strategy": "top"})
     opts = ", ".join(f"{k}={v}" for k, v in sel.items() if k != "strategy")   # the strategy first, then its options
-    return m if sel == {"strategy": "top"} else m + f" [{sel.get('strategy', 'top')}" + (f", {opts}]" if opts else "]")
+    return m if sel == {"strategy": "top"} else m + f" [{sel['strategy']}" + (f", {opts}]" if opts else "]")
 
 def _params(p:dict|None) -> str:
     "An extrapolator's non-default options as text, e.g. 'epochs=25 hidden=[512, 256]': runs that differ in them are never averaged."

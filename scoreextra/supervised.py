@@ -23,7 +23,7 @@ from .scores import SCORES, finite_scores, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k, merge
 import scoreextra.gnn  # registers "gnn" in EXTRAPOLATORS
-from .prune import BASELINES, SELECTIONS, check_prune_rate, select
+from .prune import BASELINES, SELECTIONS, check_baseline_options, check_prune_rate, select
 from .stages import (STAGES, TypedConfig, cached_dataset, checked, int_min, known, ledger, mapping, one_of, or_none,
                                run_stage)
 
@@ -222,6 +222,7 @@ class BaselineConfig(TypedConfig):
     params: dict = checked(mapping("params"), {})
     fingerprint: str|None = checked(or_none(str), None, optional=True)   # of the data, unless built in
     def check_across(self):
+        check_baseline_options(self.baseline, self.params)
         if self.baseline in ("ssp", "zcore") and self.embeddings_from is None:
             raise ValueError(f"baseline {self.baseline!r} needs embeddings_from (a score_subset config whose embeddings it uses)")
 

@@ -192,6 +192,9 @@ def test_selection_options_and_baseline_options_reach_the_stages(tmp_path):
         expand_config({**TINY, "prune": {**TINY["prune"], "selections": [{"strategy": "top", "balanced": True}]}})
     with pytest.raises(ConfigError, match="class_balanced must be true or false, got 'yes'"):
         expand_config({**TINY, "prune": {**TINY["prune"], "selections": [{"strategy": "ccs", "class_balanced": "yes"}]}})
+    # the stage config itself refuses an option its baseline does not take (run(), a hand-written config)
+    with pytest.raises(ValueError, match="baseline 'random' has no option 'keep'; it takes \\[\\]"):
+        baseline_config("digits", "random", 0, params={"keep": "easy"})
     # SSP keeping the easy samples: its scores are the negated hard ones, and the report names the option
     cfg = {**TINY, "seeds": [0], "prune": {**TINY["prune"], "extrapolators": [], "ground_truth": False,
                                           "baselines": ["ssp", {"name": "ssp", "params": {"keep": "easy"}}]}}

@@ -24,12 +24,8 @@ def _smoke(config:Path, runs:Path) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def _marks(c:Path) -> list:
-    if c.name in DEFAULT: return []
-    return [pytest.mark.slow]
-
-
-@pytest.mark.parametrize("config", [pytest.param(c, marks=_marks(c)) for c in CONFIGS], ids=lambda c: c.stem)
+@pytest.mark.parametrize("config", [c if c.name in DEFAULT else pytest.param(c, marks=pytest.mark.slow) for c in CONFIGS],
+                         ids=lambda c: c.stem)
 def test_smoke_runs_every_config(config, tmp_path, monkeypatch):
     monkeypatch.setenv("SCOREEXTRA_DATA", str(tmp_path / "not_here"))   # the smoke run must bring its own data
     code, out, err = _smoke(config, tmp_path)
