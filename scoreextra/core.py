@@ -287,13 +287,16 @@ class RunFolder:
 
     @contextmanager
     def phase(self, name:str):
-        "Time the block and add its wall-clock seconds to `meta['seconds'][name]`."
-        t0 = time.perf_counter()
+        """Time the block: its wall-clock seconds go to `meta['seconds'][name]`, the CPU seconds of this process
+        (all its threads summed) to `meta['cpu_seconds'][name]` -- the cost that does not grow when other jobs share the cores."""
+        t0, c0 = time.perf_counter(), time.process_time()
         self.update_meta(status="running")
         try: yield
         finally:
-            secs = self.meta.setdefault("seconds", {})
-            secs[name] = round(secs.get(name, 0.0) + time.perf_counter() - t0, 3)
+            wall, cpu = self.meta.setdefault("seconds", {}), self.meta.setdefault("cpu_seconds", {})
+            known = name not in wall or cpu.get(name) is not None   # an older version timed it by the wall clock only:
+            wall[name] = round(wall.get(name, 0.0) + time.perf_counter() - t0, 3)   # its CPU seconds stay unknown (None)
+            cpu[name] = round(cpu.get(name, 0.0) + time.process_time() - c0, 3) if known else None
             self.update_meta(**peak_memory_mb())
 
     def file(self, name:str) -> Path: return self.path/name

@@ -110,7 +110,8 @@ def collect(runs_root:str|Path) -> dict:
         mt = load_verified(path, "metrics.json")
         return dict(dataset=c["dataset"], score=score, method=_method_name(st, sc, c), seed_size=sz, prune_rate=c["prune_rate"],
                     budget=c.get("budget", "epochs"), epochs=mt.get("epochs", c["epochs"]), seed=c["seed"], test_acc=mt["test_acc"],
-                    **{f"{k}_s": v for k, v in led.items()}, setting=setting_label(meta), path=str(path))
+                    **{f"{k}_s": v for k, v in led.items()}, **{f"{k}_cpu_s": v for k, v in ledger("prune_train", c, runs_root, clock="cpu").items()},
+                    setting=setting_label(meta), path=str(path))
     def rows(stage, make):
         out = []
         for path, c, meta in finished_runs(runs_root, stage, damaged):
@@ -203,8 +204,10 @@ def report(runs_root:str|Path, # a sweep's runs root
         wide = a.assign(v=mean_pm(a.acc, a.acc_std), subset=subset).pivot_table(index=["dataset", "score", "budget", "method", "subset", "setting"], columns="prune_rate", values="v", aggfunc="first")   # one value per cell: setting is in the index
         wide.columns = [f"prune {r:.0%}" for r in wide.columns]
         _save_table(wide.reset_index(), out, "accuracy", "Test accuracy after pruning (mean ± std over seeds)", csv=a)
-        led = c["prunes"].groupby(["dataset", "score", "method", "seed_size", "budget", "setting", "prune_rate"], dropna=False)[[f"{p}_s" for p in LEDGER_PHASES] + ["total_s"]].mean().reset_index()
-        _save_table(led, out, "ledger", "Cost ledger: mean seconds per phase of every pruned training, all phases counted")
+        led = c["prunes"].groupby(["dataset", "score", "method", "seed_size", "budget", "setting", "prune_rate"], dropna=False)[[f"{p}_s" for p in LEDGER_PHASES] + ["total_s", "total_cpu_s"]].mean().reset_index()
+        if led.total_cpu_s.isna().all(): led = led.drop(columns="total_cpu_s")   # runs written before CPU timing
+        _save_table(led, out, "ledger", "Cost ledger: mean wall-clock seconds per phase of every pruned training, all phases counted"
+                    " (total_cpu_s: the CPU seconds of all of them, where every run recorded them)")
         if len(t1): _save_table(t1, out, "table1", "Table 1 analogue: highest prune rate where the original score beats random")
         r = rate_for_figs if rate_for_figs is not None else float(a.prune_rate.max())
         if len(corr) and (a.budget == "epochs").any():

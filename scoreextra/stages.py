@@ -195,21 +195,33 @@ class Busy(RuntimeError):
 LEDGER_PHASES = ("sampling", "subset_training", "embedding", "extrapolation", "baseline_scoring", "full_scoring",
                  "selection", "final_training")
 
-def stage_seconds(stage:str, cfg:dict, runs_root) -> dict:
+def stage_seconds(stage:str, cfg:dict, runs_root,
+                  clock:str="wall", # "wall": wall-clock seconds; "cpu": CPU seconds of the processes (None if any is unknown)
+                 ) -> dict|None:
     "Seconds per phase of the finished run (`stage`, `cfg`) and of every run it was built from."
+    if clock not in ("wall", "cpu"): raise ValueError(f"clock={clock!r}: expected 'wall' or 'cpu'")
     st, f = STAGES.get(stage), RunFolder(runs_root, stage, cfg, create=False)
     if not f.done: raise RuntimeError(f"{stage} run {f.path} is not finished (status {f.status})")
     skip = st.unledgered(cfg)
     s = {k: v for k, v in f.meta.get("seconds", {}).items() if k not in skip}
-    if "killed_attempts" in s:   # attempts killed mid-phase are charged to the stage's main phase
+    if clock == "cpu":   # unknown where a run predates CPU timing or an attempt was killed (its CPU seconds died with it)
+        cpu = f.meta.get("cpu_seconds", {})
+        if "killed_attempts" in s or any(cpu.get(k) is None for k in s): return None
+        s = {k: cpu[k] for k in s}
+    elif "killed_attempts" in s:   # attempts killed mid-phase are charged to the stage's main phase
         main = st.phase(cfg); s[main] = s.get(main, 0.0) + s.pop("killed_attempts")
     for pst, pcfg in st.parents(cfg):
-        for k, v in stage_seconds(pst, pcfg, runs_root).items(): s[k] = s.get(k, 0.0) + v
+        ps = stage_seconds(pst, pcfg, runs_root, clock)
+        if ps is None: return None
+        for k, v in ps.items(): s[k] = s.get(k, 0.0) + v
     return s
 
-def ledger(stage:str, config:dict, runs_root="runs", phases=LEDGER_PHASES) -> dict:
+def ledger(stage:str, config:dict, runs_root="runs", phases=LEDGER_PHASES,
+           clock:str="wall", # "wall" or "cpu" (every value NaN where a run in the chain has no CPU seconds)
+          ) -> dict:
     "Seconds of every phase in `phases` that produced the run (`stage`, `config`), its parents included, and their total."
-    s = stage_seconds(stage, config, runs_root)
+    s = stage_seconds(stage, config, runs_root, clock)
+    if s is None: return {p: float("nan") for p in (*phases, "total")}
     out = {p: round(s.get(p, 0.0), 3) for p in phases}
     out["total"] = round(sum(s.get(p, 0.0) for p in phases), 3)
     return out

@@ -463,6 +463,10 @@ def test_a_killed_attempts_seconds_are_kept(tmp_path, monkeypatch):
     f = run_stage("fault_kill", {}, tmp_path)
     assert f.taken_over is not None and f.taken_over["seconds"] >= 1.0
     assert sum(f.meta["seconds"].values()) >= 1.0, f.meta["seconds"]
+    # the wall clock charges the dead attempt to the stage's main phase; its CPU seconds died with it: unknown, not low
+    from scoreextra.stages import stage_seconds
+    assert stage_seconds("fault_kill", {}, tmp_path)["fault_kill"] >= 1.0   # the main phase, by default the stage's name
+    assert "subset_training" in f.meta["cpu_seconds"] and stage_seconds("fault_kill", {}, tmp_path, clock="cpu") is None
 
 
 
