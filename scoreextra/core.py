@@ -16,10 +16,10 @@ import torch
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['seed_everything', 'rng', 'get_device', 'OutOfRange', 'check_fraction', 'to_numpy', 'check_1d', 'check_indices',
-           'DamagedArtefact', 'atomic_path', 'save_json', 'load_json', 'save_npy', 'file_record', 'save_torch',
-           'load_torch', 'UnknownName', 'Registry', 'config_hash', 'git_commit', 'peak_memory_mb', 'ConfigMismatch',
-           'RunFolder', 'run_status', 'wait_for_lock']
+__all__ = ['CLOCKS', 'seed_everything', 'rng', 'get_device', 'OutOfRange', 'check_fraction', 'to_numpy', 'check_1d',
+           'check_indices', 'DamagedArtefact', 'atomic_path', 'save_json', 'load_json', 'save_npy', 'file_record',
+           'save_torch', 'load_torch', 'UnknownName', 'Registry', 'config_hash', 'git_commit', 'peak_memory_mb',
+           'ConfigMismatch', 'RunFolder', 'run_status', 'wait_for_lock', 'check_clock', 'run_seconds']
 
 # %% ../nbs/00_core.ipynb #0bf5ecc7
 def seed_everything(seed:int, # any non-negative int
@@ -607,3 +607,22 @@ def save(self:RunFolder, name:str, arr) -> Path:
 def save_json(self:RunFolder, name:str, obj) -> Path:
     "Save a JSON artefact `name` atomically."
     p = save_json(self.path/name, obj); self._rerecord(name); return p
+
+# %% ../nbs/00_core.ipynb #7fb6f249
+CLOCKS = ("wall", "cpu")
+
+def check_clock(clock:str) -> str:
+    "`clock` if it is one of `CLOCKS`, else a ValueError naming it."
+    if clock not in CLOCKS: raise ValueError(f"clock={clock!r}: expected 'wall' or 'cpu'")
+    return clock
+
+def run_seconds(meta:dict,        # one run folder's meta.json
+                clock:str="wall", # "wall": wall-clock seconds; "cpu": CPU seconds of the process
+                skip=(),          # phases left out
+               ) -> dict|None:
+    "Seconds per phase that one run records; None for `clock='cpu'` where it is unknown."
+    s = {k: v for k, v in meta.get("seconds", {}).items() if k not in skip}
+    if check_clock(clock) == "wall": return s
+    cpu = meta.get("cpu_seconds", {})
+    if "killed_attempts" in s or any(cpu.get(k) is None for k in s): return None
+    return {k: cpu[k] for k in s}

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .core import DamagedArtefact, RunFolder, load_json
 from .metrics import extrapolation_correlations, pearson, spearman
-from .stages import (LEDGER_PHASES, REPORTERS, finished_runs, folder_at, ledger, load_verified, mean_pm,
+from .stages import (LEDGER_PHASES, REPORTERS, finished_runs, folder_at, ledgers, load_verified, mean_pm,
                                setting_label)
 import scoreextra.supervised  # the stages whose runs `collect` reads
 import scoreextra.unsupervised, scoreextra.adversarial_stages   # the paradigms' tables (REPORTERS)
@@ -106,11 +106,11 @@ def collect(runs_root:str|Path) -> dict:
         st, sc = c["source"]["stage"], c["source"]["config"]
         score = sc["subset"]["score"] if st == "extrapolate" else sc["score"] if st == "ground_truth" else None
         sz = sc["subset"]["seed_size"] if st == "extrapolate" else None
-        led = ledger("prune_train", c, runs_root)
+        led = ledgers("prune_train", c, runs_root)   # wall and CPU from one walk of the chain
         mt = load_verified(path, "metrics.json")
         return dict(dataset=c["dataset"], score=score, method=_method_name(st, sc, c), seed_size=sz, prune_rate=c["prune_rate"],
                     budget=c.get("budget", "epochs"), epochs=mt.get("epochs", c["epochs"]), seed=c["seed"], test_acc=mt["test_acc"],
-                    **{f"{k}_s": v for k, v in led.items()}, **{f"{k}_cpu_s": v for k, v in ledger("prune_train", c, runs_root, clock="cpu").items()},
+                    **{f"{k}_s": v for k, v in led["wall"].items()}, **{f"{k}_cpu_s": v for k, v in led["cpu"].items()},
                     setting=setting_label(meta), path=str(path))
     def rows(stage, make):
         out = []

@@ -16,15 +16,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .core import (DamagedArtefact, Registry, RunFolder, config_hash, get_device, load_json, peak_memory_mb, run_status,
-                             wait_for_lock)
+from .core import (CLOCKS, DamagedArtefact, Registry, RunFolder, config_hash, get_device, load_json, peak_memory_mb, run_status,
+                             check_clock, run_seconds, wait_for_lock)
 from .data import load_dataset
 
 # %% auto #0
 __all__ = ['STAGES', 'LEDGER_PHASES', 'EXPANDERS', 'REPORTERS', 'checked', 'TypedConfig', 'known', 'int_min', 'one_of', 'mapping',
-           'or_none', 'Stage', 'StageRegistry', 'cached_dataset', 'run_stage', 'Busy', 'stage_seconds', 'ledger', 'Job',
-           'job_order', 'job_levels', 'templates_dir', 'notebook_error', 'run_job', 'ConfigError', 'need', 'need_valid',
-           'finished_runs', 'folder_at', 'load_verified', 'setting_label', 'mean_pm']
+           'or_none', 'Stage', 'StageRegistry', 'cached_dataset', 'run_stage', 'Busy', 'stage_seconds', 'ledgers',
+           'ledger', 'Job', 'job_order', 'job_levels', 'templates_dir', 'notebook_error', 'run_job', 'ConfigError',
+           'need', 'need_valid', 'finished_runs', 'folder_at', 'load_verified', 'setting_label', 'mean_pm']
 
 # %% ../nbs/12_stages.ipynb #27d70e80
 def _no_parents(cfg:dict) -> list: return []
@@ -195,36 +195,40 @@ class Busy(RuntimeError):
 LEDGER_PHASES = ("sampling", "subset_training", "embedding", "extrapolation", "baseline_scoring", "full_scoring",
                  "selection", "final_training")
 
+def _add(a:dict|None, b:dict|None) -> dict|None:   # None: unknown (a CPU total with a run that lacks CPU seconds)
+    return None if a is None or b is None else {k: a.get(k, 0.0) + b.get(k, 0.0) for k in {**a, **b}}
+
+def _chain_seconds(stage, cfg, runs_root) -> dict:
+    "Both clocks of the run and its parents, from one walk of the chain: {'wall': {...}, 'cpu': {...} or None}."
+    st, f = STAGES.get(stage), RunFolder(runs_root, stage, cfg, create=False)
+    if not f.done: raise RuntimeError(f"{stage} run {f.path} is not finished (status {f.status})")
+    out = {c: run_seconds(f.meta, c, st.unledgered(cfg)) for c in CLOCKS}
+    w = out["wall"]
+    if "killed_attempts" in w:   # attempts killed mid-phase are charged to the stage's main phase
+        main = st.phase(cfg); w[main] = w.get(main, 0.0) + w.pop("killed_attempts")
+    for pst, pcfg in st.parents(cfg):
+        p = _chain_seconds(pst, pcfg, runs_root)
+        out = {c: _add(out[c], p[c]) for c in CLOCKS}
+    return out
+
 def stage_seconds(stage:str, cfg:dict, runs_root,
                   clock:str="wall", # "wall": wall-clock seconds; "cpu": CPU seconds of the processes (None if any is unknown)
                  ) -> dict|None:
     "Seconds per phase of the finished run (`stage`, `cfg`) and of every run it was built from."
-    if clock not in ("wall", "cpu"): raise ValueError(f"clock={clock!r}: expected 'wall' or 'cpu'")
-    st, f = STAGES.get(stage), RunFolder(runs_root, stage, cfg, create=False)
-    if not f.done: raise RuntimeError(f"{stage} run {f.path} is not finished (status {f.status})")
-    skip = st.unledgered(cfg)
-    s = {k: v for k, v in f.meta.get("seconds", {}).items() if k not in skip}
-    if clock == "cpu":   # unknown where a run predates CPU timing or an attempt was killed (its CPU seconds died with it)
-        cpu = f.meta.get("cpu_seconds", {})
-        if "killed_attempts" in s or any(cpu.get(k) is None for k in s): return None
-        s = {k: cpu[k] for k in s}
-    elif "killed_attempts" in s:   # attempts killed mid-phase are charged to the stage's main phase
-        main = st.phase(cfg); s[main] = s.get(main, 0.0) + s.pop("killed_attempts")
-    for pst, pcfg in st.parents(cfg):
-        ps = stage_seconds(pst, pcfg, runs_root, clock)
-        if ps is None: return None
-        for k, v in ps.items(): s[k] = s.get(k, 0.0) + v
-    return s
+    return _chain_seconds(stage, cfg, runs_root)[check_clock(clock)]
+
+def ledgers(stage:str, config:dict, runs_root="runs", phases=LEDGER_PHASES) -> dict:
+    "`ledger` on both clocks from one walk of the run's chain: {'wall': ledger, 'cpu': ledger}."
+    def one(s):
+        if s is None: return {p: float("nan") for p in (*phases, "total")}
+        return {**{p: round(s.get(p, 0.0), 3) for p in phases}, "total": round(sum(s.get(p, 0.0) for p in phases), 3)}
+    return {c: one(s) for c, s in _chain_seconds(stage, config, runs_root).items()}
 
 def ledger(stage:str, config:dict, runs_root="runs", phases=LEDGER_PHASES,
            clock:str="wall", # "wall" or "cpu" (every value NaN where a run in the chain has no CPU seconds)
           ) -> dict:
     "Seconds of every phase in `phases` that produced the run (`stage`, `config`), its parents included, and their total."
-    s = stage_seconds(stage, config, runs_root, clock)
-    if s is None: return {p: float("nan") for p in (*phases, "total")}
-    out = {p: round(s.get(p, 0.0), 3) for p in phases}
-    out["total"] = round(sum(s.get(p, 0.0) for p in phases), 3)
-    return out
+    return ledgers(stage, config, runs_root, phases)[check_clock(clock)]
 
 # %% ../nbs/12_stages.ipynb #1773f764
 @dataclass(frozen=True)
