@@ -56,7 +56,8 @@ def gt_reproducibility(runs_root:str|Path) -> pd.DataFrame:
 def _method_name(st:str, sc:dict, c:dict) -> str:
     "Readable name of a pruned training's source: extrapolator (+ merge, subset schedule), original, a baseline; + selection."
     if st == "extrapolate":
-        m = f"{sc['extrapolator']} k={sc['k']}" + ("" if sc["merge"] == "raw" else f" ({sc['merge']})")
+        m = f"{sc['extrapolator']} k={sc['k']}" + (f" {_params(sc['params'])}" if sc.get("params") else "")   # a GCN's size is part of it
+        m += "" if sc["merge"] == "raw" else f" ({sc['merge']})"
         m += "" if sc["subset"].get("schedule", "paper") == "paper" else f" ({sc['subset']['schedule']})"
     elif st == "ground_truth": m = "original"
     else: m = f"no pruning ({c['epochs']} epochs)" if c["prune_rate"] == 0 else sc["baseline"] + (f" ({_params(sc['params'])})" if sc.get("params") else "")
