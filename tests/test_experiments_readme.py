@@ -23,3 +23,13 @@ def test_every_config_has_a_slurm_line_the_cli_accepts():
         kv = _kv(a.slurm)
         assert isinstance(kv.get("timeout_min"), int) and kv["timeout_min"] > 0, line
         assert kv.get("gpus_per_node", 1) == 1, line
+
+
+def test_job_counts_are_those_of_the_configs():
+    "The table's job counts are `expand_config`'s for each config as committed (they went stale once a config grew)."
+    from scoreextra.experiments import expand_config, load_config
+    text = (ROOT / "experiments" / "README.md").read_text()
+    rows = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\| `(\S+\.yaml)` \| [^|]+ \| (\d+) \|", text, re.M)}
+    assert sorted(rows) == sorted(p.name for p in (ROOT / "experiments" / "configs").glob("*.yaml"))
+    counts = {name: len(expand_config(load_config(ROOT / "experiments" / "configs" / name))) for name in rows}
+    assert counts == rows
