@@ -54,7 +54,7 @@ def gt_reproducibility(runs_root:str|Path) -> pd.DataFrame:
 
 # %% ../nbs/18_reporting.ipynb #20fb4db0
 def _method_name(st:str, sc:dict, c:dict) -> str:
-    "Readable name of a pruned training's source: extrapolator (+ merge, subset schedule), original, a baseline; + selection."
+    "Readable name of a pruned training's source: extrapolator (+ options, merge, subset schedule), original, a baseline; + selection."
     if st == "extrapolate":
         m = f"{sc['extrapolator']} k={sc['k']}" + (f" {_params(sc['params'])}" if sc.get("params") else "")   # a GCN's size is part of it
         m += "" if sc["merge"] == "raw" else f" ({sc['merge']})"
