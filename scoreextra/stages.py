@@ -215,7 +215,8 @@ def stage_seconds(stage:str, cfg:dict, runs_root,
                   clock:str="wall", # "wall": wall-clock seconds; "cpu": CPU seconds of the processes (None if any is unknown)
                  ) -> dict|None:
     "Seconds per phase of the finished run (`stage`, `cfg`) and of every run it was built from."
-    return _chain_seconds(stage, cfg, runs_root)[check_clock(clock)]
+    clock = check_clock(clock)   # before any run folder is read
+    return _chain_seconds(stage, cfg, runs_root)[clock]
 
 def ledgers(stage:str, config:dict, runs_root="runs", phases=LEDGER_PHASES) -> dict:
     "`ledger` on both clocks from one walk of the run's chain: {'wall': ledger, 'cpu': ledger}."
@@ -228,7 +229,8 @@ def ledger(stage:str, config:dict, runs_root="runs", phases=LEDGER_PHASES,
            clock:str="wall", # "wall" or "cpu" (every value NaN where a run in the chain has no CPU seconds)
           ) -> dict:
     "Seconds of every phase in `phases` that produced the run (`stage`, `config`), its parents included, and their total."
-    return ledgers(stage, config, runs_root, phases)[check_clock(clock)]
+    clock = check_clock(clock)
+    return ledgers(stage, config, runs_root, phases)[clock]
 
 # %% ../nbs/12_stages.ipynb #1773f764
 @dataclass(frozen=True)
