@@ -132,27 +132,25 @@ def plot_pareto(acc:pd.DataFrame, rate:float):
     return fig
 
 # %% ../nbs/11_metrics.ipynb #m11ex003
-def plot_corr_vs_acc(acc:pd.DataFrame, corr:pd.DataFrame, rate:float):
+def plot_corr_vs_acc(acc:pd.DataFrame, # accuracy_summary rows with `pearson`: the mean Pearson on D_r of the scores each row pruned with
+                     rate:float, # the prune rate to draw
+                    ):
     "Fig. 4: accuracy at `rate` against the Pearson correlation of each method's scores with the ground truth (random 0, original 1)."
     import matplotlib.pyplot as plt
-    sns = _style()
-    a = acc[np.isclose(acc.prune_rate, rate)]
-    rows = []
-    for _, r in a.iterrows():
-        if r.method == "original": rho = 1.0
-        elif r.method == "random": rho = 0.0
-        else:
-            name, _, k = r.method.partition(" k=")
-            c = corr[(corr.score == r.score) & (corr.extrapolator == name) & (corr.k.astype(str) == k.split(" ")[0]) & (corr.seed_size == r.seed_size)]
-            if not len(c): continue
-            rho = float(c.pearson.iloc[0])
-        rows.append(dict(score=r.score, method=r.method, pearson=rho, acc=r.acc * 100))
-    d = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    if len(d):
-        sns.scatterplot(data=d, x="pearson", y="acc", hue="score", style="method", s=70, ax=ax)
-    ax.set(title=f"correlation vs accuracy, {rate:.0%} pruned", xlabel="Pearson with ground truth (random = 0, original = 1)", ylabel="test accuracy (%)")
-    fig.tight_layout()
+    _style()
+    if "pearson" not in acc: raise ValueError("acc has no `pearson` column: pass accuracy_summary rows of reporting.collect's prunes")
+    a = acc[np.isclose(acc.prune_rate, rate) & acc.pearson.notna()]
+    scores = sorted(a.score.unique())
+    fig, axes = plt.subplots(max(len(scores), 1), 1, figsize=(6.5, 4 * max(len(scores), 1)), squeeze=False)   # one row per score, its legend on the right
+    axes = axes.T
+    markers = "osD^vP*Xph<>"
+    for ax, s in zip(axes[0], scores):
+        for i, (m, g) in enumerate(a[a.score == s].groupby("method", sort=True)):
+            ax.errorbar(g.pearson, g.acc * 100, yerr=g.acc_std.fillna(0) * 100, ls="none", marker=markers[i % len(markers)], ms=6, capsize=3,
+                        color=f"C{i % 10}", label=m)
+        ax.set(title=f"score: {s}, {rate:.0%} pruned", xlabel="Pearson with ground truth on D_r (random = 0, original = 1)", ylabel="test accuracy (%)")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)   # beside the panel: never over the points
+    fig.subplots_adjust(hspace=0.4)   # not tight_layout, which would shrink the panels to fit the legends: save with bbox_inches="tight"
     return fig
 
 # %% ../nbs/11_metrics.ipynb #m11ex004

@@ -109,7 +109,9 @@ def collect(runs_root:str|Path) -> dict:
         sz = sc["subset"]["seed_size"] if st == "extrapolate" else None
         led = ledgers("prune_train", c, runs_root)   # wall and CPU from one walk of the chain
         mt = load_verified(path, "metrics.json")
-        return dict(dataset=c["dataset"], score=score, method=_method_name(st, sc, c), seed_size=sz, prune_rate=c["prune_rate"],
+        src = RunFolder(runs_root, st, sc, create=False).path.name if st == "extrapolate" else None
+        rho = 1.0 if st == "ground_truth" else 0.0 if st == "baseline" and sc["baseline"] == "random" and c["prune_rate"] > 0 else np.nan   # no pruning: no score
+        return dict(dataset=c["dataset"], score=score, method=_method_name(st, sc, c), seed_size=sz, prune_rate=c["prune_rate"], source_run=src, pearson=rho,
                     budget=c.get("budget", "epochs"), epochs=mt.get("epochs", c["epochs"]), seed=c["seed"], test_acc=mt["test_acc"],
                     **{f"{k}_s": v for k, v in led["wall"].items()}, **{f"{k}_cpu_s": v for k, v in led["cpu"].items()},
                     setting=setting_label(meta), path=str(path))
@@ -120,6 +122,9 @@ def collect(runs_root:str|Path) -> dict:
             except DamagedArtefact as e: damaged.append((str(path), str(e)))
         return out
     ext_rows, pr_rows = rows("extrapolate", extrapolation_row), rows("prune_train", prune_row)
+    ext_pearson = {Path(r["path"]).name: r.get("pearson", np.nan) for r in ext_rows}
+    for r in pr_rows:   # the Pearson on D_r of the very scores a pruned training used (Fig. 4)
+        if r["source_run"] is not None: r["pearson"] = ext_pearson.get(r["source_run"], np.nan)
     for path, why in damaged: warnings.warn(f"left out of the report, damaged: {why} (rerun its stage to recompute it)")
     return dict(extrapolations=pd.DataFrame(ext_rows), prunes=pd.DataFrame(pr_rows), damaged=damaged)
 
@@ -144,9 +149,10 @@ def accuracy_summary(pr:pd.DataFrame) -> pd.DataFrame:
     pr = pr.assign(score=pr.score.fillna("—"), seed_size=pr.seed_size.fillna(0.0))
     if "budget" not in pr: pr = pr.assign(budget="epochs")
     if "setting" not in pr: pr = pr.assign(setting="unrecorded")
+    if "pearson" not in pr: pr = pr.assign(pearson=np.nan)
     return (pr.groupby(["dataset", "score", "method", "seed_size", "budget", "setting", "prune_rate"])
               .agg(acc=("test_acc", "mean"), acc_std=("test_acc", "std"), seeds=("seed", "nunique"), total_s=("total_s", "mean"),
-                   final_training_s=("final_training_s", "mean")).reset_index())
+                   final_training_s=("final_training_s", "mean"), pearson=("pearson", "mean")).reset_index())
 
 def _expand_baselines(acc:pd.DataFrame) -> pd.DataFrame:
     "Score-free rows (random, SSP, ZCore, no pruning) repeated under every score so each score's table is complete."
@@ -212,10 +218,10 @@ def report(runs_root:str|Path, # a sweep's runs root
                     " (total_cpu_s: the CPU seconds of all of them, where every run recorded them)")
         if len(t1): _save_table(t1, out, "table1", "Table 1 analogue: highest prune rate where the original score beats random")
         r = rate_for_figs if rate_for_figs is not None else float(a.prune_rate.max())
-        if len(corr) and (a.budget == "epochs").any():
-            plot_corr_vs_acc(a[a.budget == "epochs"], corr[corr.schedule == "paper"], r).savefig(out/"fig4_correlation_vs_accuracy.png", dpi=130, bbox_inches="tight")
         a = a.assign(method=[m if not sz else f"{m} · {sz:.0%}" for m, sz in zip(a.method, a.seed_size)])   # one line per subset size
         if a.setting.nunique() > 1: a = a.assign(method=a.method + " · " + a.setting)                     # and per compute setting
+        if a.pearson.notna().any() and (a.budget == "epochs").any():
+            plot_corr_vs_acc(a[a.budget == "epochs"], r).savefig(out/"fig4_correlation_vs_accuracy.png", dpi=130, bbox_inches="tight")
         for budget, ab in a.groupby("budget"):
             sfx = "" if budget == "epochs" else f"_{budget}"
             plot_pruning_curves(ab).savefig(out/f"fig2_pruning_curves{sfx}.png", dpi=130, bbox_inches="tight")
