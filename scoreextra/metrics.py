@@ -93,42 +93,60 @@ def _style():
     sns.set_theme(style="whitegrid", context="notebook")
     return sns
 
+def _label(method:str, seed_size) -> str:
+    "A method's legend entry: its name and, for scores extrapolated from a subset, the subset's size."
+    return method if not seed_size or pd.isna(seed_size) else f"{method} · {seed_size:.0%} subset"
+
+def _labelled(acc:pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    "`acc` with a `label` column, and one (colour, marker) per label: the same method looks the same in every panel."
+    acc = acc.assign(label=[_label(m, s) for m, s in zip(acc.method, acc.seed_size)])
+    markers = "osD^vP*Xph<>"   # 12 markers x 10 colours: the first 60 labels all differ
+    return acc, {l: (f"C{i % 10}", markers[i % len(markers)]) for i, l in enumerate(sorted(acc.label.unique()))}
+
+def _is_baseline(method:str) -> bool: return method.split(" ")[0] in ("random", "ssp", "zcore") or method.startswith("no pruning")
+
+def _panels(n:int):
+    "One row per score, each with its own legend beside it (never over the data)."
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(max(n, 1), 1, figsize=(6.5, 4 * max(n, 1)), squeeze=False)
+    fig.subplots_adjust(hspace=0.4)   # not tight_layout, which would shrink the panels to fit the legends: save with bbox_inches="tight"
+    return fig, list(axes[:, 0])
+
+def _legend_beside(ax): ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+
 def plot_pruning_curves(acc:pd.DataFrame, # accuracy_summary rows: score, method, seed_size, prune_rate, acc, acc_std
                        ):
-    "Fig. 2: test accuracy against prune rate, one panel per score, one line per method (mean ± std)."
-    import matplotlib.pyplot as plt
-    sns = _style()
+    "Fig. 2: test accuracy against prune rate, one panel per score, one line per method and subset size (mean ± std)."
+    _style()
+    acc, styles = _labelled(acc)
     scores = sorted(acc.score.unique())
-    fig, axes = plt.subplots(1, len(scores), figsize=(5.5 * len(scores), 4), squeeze=False, sharey=True)
-    for ax, s in zip(axes[0], scores):
-        a = acc[acc.score == s]
-        for m, g in a.groupby("method"):
-            g = g.sort_values("prune_rate")
-            lbl = m if not g.seed_size.iloc[0] else f"{m} ({g.seed_size.iloc[0]:.0%} subset)"
-            ax.errorbar(g.prune_rate * 100, g.acc * 100, yerr=g.acc_std.fillna(0) * 100, marker="o", ms=4, capsize=3, label=lbl,
-                        ls="--" if m in ("random", "ssp", "zcore", "no pruning") else "-")
+    fig, axes = _panels(len(scores))
+    for ax, s in zip(axes, scores):
+        for lbl, g in acc[acc.score == s].groupby("label"):
+            g = g.sort_values("prune_rate"); colour, marker = styles[lbl]
+            ax.errorbar(g.prune_rate * 100, g.acc * 100, yerr=g.acc_std.fillna(0) * 100, color=colour, marker=marker, ms=4, capsize=3,
+                        label=lbl, ls="--" if _is_baseline(g.method.iloc[0]) else "-")
         ax.set(title=f"score: {s}", xlabel="pruned (%)", ylabel="test accuracy (%)")
-    axes[0][-1].legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
+        _legend_beside(ax)
     return fig
 
 # %% ../nbs/11_metrics.ipynb #m11ex002
 def plot_pareto(acc:pd.DataFrame, rate:float):
     "Fig. 3: accuracy against total wall-clock seconds (all phases) at prune rate `rate`, Pareto front marked."
-    import matplotlib.pyplot as plt
-    sns = _style()
+    _style()
+    acc, styles = _labelled(acc)
     a = acc[np.isclose(acc.prune_rate, rate)]
     scores = sorted(a.score.unique())
-    fig, axes = plt.subplots(1, max(len(scores), 1), figsize=(5.5 * max(len(scores), 1), 4), squeeze=False)
-    for ax, s in zip(axes[0], scores):
+    fig, axes = _panels(len(scores))
+    for ax, s in zip(axes, scores):
         g = a[a.score == s].sort_values("total_s")
-        ax.scatter(g.total_s, g.acc * 100, s=40)
-        for _, r in g.iterrows(): ax.annotate(r.method, (r.total_s, r.acc * 100), fontsize=8, xytext=(3, 3), textcoords="offset points")
+        for _, r in g.sort_values("label").iterrows():
+            colour, marker = styles[r.label]
+            ax.scatter(r.total_s, r.acc * 100, color=colour, marker=marker, s=45, label=r.label)
         front = g[g.acc.cummax() == g.acc]   # faster points are never dominated by slower ones
-        ax.plot(front.total_s, front.acc * 100, color="C3", lw=1, label="Pareto front")
-        ax.set(title=f"{s}, {rate:.0%} pruned", xlabel="total seconds (scoring + extrapolation + training)", ylabel="test accuracy (%)")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+        ax.plot(front.total_s, front.acc * 100, color="black", lw=1, ls=":", label="Pareto front")
+        ax.set(title=f"score: {s}, {rate:.0%} pruned", xlabel="total seconds (scoring + extrapolation + training)", ylabel="test accuracy (%)")
+        _legend_beside(ax)
     return fig
 
 # %% ../nbs/11_metrics.ipynb #m11ex003
@@ -136,21 +154,18 @@ def plot_corr_vs_acc(acc:pd.DataFrame, # accuracy_summary rows with `pearson`: t
                      rate:float, # the prune rate to draw
                     ):
     "Fig. 4: accuracy at `rate` against the Pearson correlation of each method's scores with the ground truth (random 0, original 1)."
-    import matplotlib.pyplot as plt
     _style()
     if "pearson" not in acc: raise ValueError("acc has no `pearson` column: pass accuracy_summary rows of reporting.collect's prunes")
+    acc, styles = _labelled(acc)
     a = acc[np.isclose(acc.prune_rate, rate) & acc.pearson.notna()]
     scores = sorted(a.score.unique())
-    fig, axes = plt.subplots(max(len(scores), 1), 1, figsize=(6.5, 4 * max(len(scores), 1)), squeeze=False)   # one row per score, its legend on the right
-    axes = axes.T
-    markers = "osD^vP*Xph<>"
-    for ax, s in zip(axes[0], scores):
-        for i, (m, g) in enumerate(a[a.score == s].groupby("method", sort=True)):
-            ax.errorbar(g.pearson, g.acc * 100, yerr=g.acc_std.fillna(0) * 100, ls="none", marker=markers[i % len(markers)], ms=6, capsize=3,
-                        color=f"C{i % 10}", label=m)
+    fig, axes = _panels(len(scores))
+    for ax, s in zip(axes, scores):
+        for lbl, g in a[a.score == s].groupby("label"):
+            colour, marker = styles[lbl]
+            ax.errorbar(g.pearson, g.acc * 100, yerr=g.acc_std.fillna(0) * 100, ls="none", color=colour, marker=marker, ms=6, capsize=3, label=lbl)
         ax.set(title=f"score: {s}, {rate:.0%} pruned", xlabel="Pearson with ground truth on D_r (random = 0, original = 1)", ylabel="test accuracy (%)")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)   # beside the panel: never over the points
-    fig.subplots_adjust(hspace=0.4)   # not tight_layout, which would shrink the panels to fit the legends: save with bbox_inches="tight"
+        _legend_beside(ax)
     return fig
 
 # %% ../nbs/11_metrics.ipynb #m11ex004

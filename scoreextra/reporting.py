@@ -218,8 +218,7 @@ def report(runs_root:str|Path, # a sweep's runs root
                     " (total_cpu_s: the CPU seconds of all of them, where every run recorded them)")
         if len(t1): _save_table(t1, out, "table1", "Table 1 analogue: highest prune rate where the original score beats random")
         r = rate_for_figs if rate_for_figs is not None else float(a.prune_rate.max())
-        a = a.assign(method=[m if not sz else f"{m} · {sz:.0%}" for m, sz in zip(a.method, a.seed_size)])   # one line per subset size
-        if a.setting.nunique() > 1: a = a.assign(method=a.method + " · " + a.setting)                     # and per compute setting
+        if a.setting.nunique() > 1: a = a.assign(method=a.method + " · " + a.setting)   # one line per compute setting (and, in the figures, per subset size)
         if a.pearson.notna().any() and (a.budget == "epochs").any():
             plot_corr_vs_acc(a[a.budget == "epochs"], r).savefig(out/"fig4_correlation_vs_accuracy.png", dpi=130, bbox_inches="tight")
         for budget, ab in a.groupby("budget"):
