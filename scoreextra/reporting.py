@@ -183,6 +183,24 @@ def table1(acc:pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/18_reporting.ipynb #24136975
+def _pruning_figures(a:pd.DataFrame, out:Path, rate:float) -> dict:
+    "Figs. 2, 3, 4 and 6 of accuracy rows `a` (baselines expanded) into `out`; returns {file name: the rows it drew}."
+    from scoreextra.metrics import plot_pruning_curves, plot_pareto, plot_corr_vs_acc
+    drawn = {}
+    def save(fig, name, rows): fig.savefig(out/name, dpi=130, bbox_inches="tight"); drawn[name] = rows
+    if a.pearson.notna().any() and (a.budget == "epochs").any():
+        e = a[a.budget == "epochs"]; save(plot_corr_vs_acc(e, rate), "fig4_correlation_vs_accuracy.png", e)
+    for budget, ab in a.groupby("budget"):
+        sfx = "" if budget == "epochs" else f"_{budget}"
+        sizes = sorted(s for s in ab.seed_size.unique() if s)
+        big = ab[ab.seed_size.isin([0.0, *sizes[-1:]])]   # the paper's Fig. 2: the largest subset beside full-data scores and baselines
+        save(plot_pruning_curves(big), f"fig2_pruning_curves{sfx}.png", big)
+        if len(sizes) > 1:   # the paper's Fig. 6: the smaller subsets, beside the same full-data scores and baselines
+            small = ab[ab.seed_size.isin([0.0, *sizes[:-1]])]
+            save(plot_pruning_curves(small), f"fig6_pruning_curves_smaller_subsets{sfx}.png", small)
+        save(plot_pareto(ab, rate), f"fig3_time_vs_accuracy{sfx}.png", ab)
+    return drawn
+
 def _save_table(df:pd.DataFrame, out:Path, name:str, title:str, csv:pd.DataFrame|None=None):
     "Markdown of `df` (formatted) and CSV of `csv` (numbers; default `df`)."
     (df if csv is None else csv).to_csv(out/f"{name}.csv", index=False)
@@ -194,7 +212,7 @@ def report(runs_root:str|Path, # a sweep's runs root
           ) -> dict:
     "Write the tables and figures of every finished run under `runs_root`; return the data frames."
     import matplotlib; matplotlib.use("Agg")
-    from scoreextra.metrics import plot_pruning_curves, plot_pareto, plot_corr_vs_acc, plot_score_distributions
+    from scoreextra.metrics import plot_score_distributions
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     c = collect(runs_root)
     corr, acc = correlation_summary(c["extrapolations"]), accuracy_summary(c["prunes"])
@@ -219,12 +237,7 @@ def report(runs_root:str|Path, # a sweep's runs root
         if len(t1): _save_table(t1, out, "table1", "Table 1 analogue: highest prune rate where the original score beats random")
         r = rate_for_figs if rate_for_figs is not None else float(a.prune_rate.max())
         if a.setting.nunique() > 1: a = a.assign(method=a.method + " · " + a.setting)   # one line per compute setting (and, in the figures, per subset size)
-        if a.pearson.notna().any() and (a.budget == "epochs").any():
-            plot_corr_vs_acc(a[a.budget == "epochs"], r).savefig(out/"fig4_correlation_vs_accuracy.png", dpi=130, bbox_inches="tight")
-        for budget, ab in a.groupby("budget"):
-            sfx = "" if budget == "epochs" else f"_{budget}"
-            plot_pruning_curves(ab).savefig(out/f"fig2_pruning_curves{sfx}.png", dpi=130, bbox_inches="tight")
-            plot_pareto(ab, r).savefig(out/f"fig3_time_vs_accuracy{sfx}.png", dpi=130, bbox_inches="tight")
+        _pruning_figures(a, out, r)
     ext = c["extrapolations"]
     if len(ext) and "pearson" in ext:
         # Fig. 5: the paper's two extrapolators at their smallest k, raw merge, first seed, largest subset, per score
