@@ -81,7 +81,8 @@ def extrapolation_correlations(scores, # (n,) merged scores: seeds keep theirs, 
     "Pearson/Spearman on D_r (non-seeds), Pearson over all n, and the ceiling ρ(S_s, S) on the seeds."
     s, t, si = to_numpy(scores), to_numpy(truth), to_numpy(seed_idx)
     if len(s) != len(t): raise ValueError(f"scores and truth must have the same length, got {len(s)} and {len(t)}")
-    rest = np.setdiff1d(np.arange(len(t)), si)
+    if len(si) and (si.min() < 0 or si.max() >= len(t)): raise ValueError(f"seed_idx must index the {len(t)} samples, got values in [{si.min()}, {si.max()}]")
+    keep = np.ones(len(t), bool); keep[si.astype(np.intp)] = False; rest = np.flatnonzero(keep)   # D_r; a mask, not setdiff1d (its hashing took 15 ms per call on 60k)
     out = dict(pearson=pearson(s[rest], t[rest]), spearman=spearman(s[rest], t[rest]), pearson_all=pearson(s, t))
     if seed_scores is not None:
         out.update(ceiling_pearson=pearson(seed_scores, t[si]), ceiling_spearman=spearman(seed_scores, t[si]))
