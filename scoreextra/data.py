@@ -21,17 +21,18 @@ from .core import Registry, UnknownName, atomic_path, check_indices, get_device,
 # %% auto #0
 __all__ = ['DATA_ENV', 'DATASETS', 'SPLITS', 'DIGITS_SEED', 'DIGITS_TEST_FRAC', 'DIGITS_MEAN', 'DIGITS_STD', 'IDX_MAGIC',
            'FASHION_DEBIAN', 'FASHION_CLASSES', 'FASHION_MEAN', 'FASHION_STD', 'FASHION_FMT', 'FASHION_SRC',
-           'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR100_MEAN', 'CIFAR100_STD', 'CIFAR10_FMT', 'CIFAR10_SRC', 'CIFAR100_FMT',
-           'CIFAR100_SRC', 'IMAGENET64_MEAN', 'IMAGENET64_STD', 'IMAGENET64_FMT', 'IMAGENET64_SRC', 'PLACES_MEAN',
-           'PLACES_STD', 'PLACES_FMT', 'PLACES_SRC', 'PLACES_SRC_FMT', 'SYNTH_C100_MEAN', 'SYNTH_C100_STD', 'SYNTH_FMT',
-           'SYNTH_SRC', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES', 'BUILTIN_DATASETS', 'NPZ_FMT', 'HOLDOUT_FRAC',
-           'STANDINS', 'data_root', 'DatasetFileError', 'DatasetNotFoundError', 'Dataset', 'is_data_spec',
-           'import_function', 'SpecRegistry', 'load_dataset', 'load_digits', 'read_idx', 'fashion_mnist_dir',
-           'load_fashion_mnist', 'read_pickle', 'planar_to_nhwc', 'load_cifar10', 'load_cifar100', 'load_imagenet64',
-           'resize_center_crop', 'prepare_places365_64', 'load_places365_64', 'sha256_file', 'npz_member_to_npy',
-           'load_synthetic_cifar', 'load_synthetic_cifar100_1m', 'load_synthetic_cifar10_2m', 'take_rows', 'to_tensor',
-           'augment_batch', 'BatchLoader', 'as_dataset', 'fingerprint', 'dataset_name', 'register_dataset',
-           'current_dataset', 'dataset_fingerprint', 'write_standins']
+           'FASHION_SIZES', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR100_MEAN', 'CIFAR100_STD', 'CIFAR10_FMT',
+           'CIFAR10_SRC', 'CIFAR100_FMT', 'CIFAR100_SRC', 'IMAGENET64_MEAN', 'IMAGENET64_STD', 'IMAGENET64_FMT',
+           'IMAGENET64_SRC', 'PLACES_MEAN', 'PLACES_STD', 'PLACES_FMT', 'PLACES_SRC', 'PLACES_SRC_FMT',
+           'SYNTH_C100_MEAN', 'SYNTH_C100_STD', 'SYNTH_FMT', 'SYNTH_SRC', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES',
+           'BUILTIN_DATASETS', 'NPZ_FMT', 'HOLDOUT_FRAC', 'STANDINS', 'data_root', 'DatasetFileError',
+           'DatasetNotFoundError', 'Dataset', 'is_data_spec', 'import_function', 'SpecRegistry', 'load_dataset',
+           'load_digits', 'read_idx', 'fashion_mnist_dir', 'load_fashion_mnist', 'stratified_subsample', 'read_pickle',
+           'planar_to_nhwc', 'load_cifar10', 'load_cifar100', 'load_imagenet64', 'resize_center_crop',
+           'prepare_places365_64', 'load_places365_64', 'sha256_file', 'npz_member_to_npy', 'load_synthetic_cifar',
+           'load_synthetic_cifar100_1m', 'load_synthetic_cifar10_2m', 'take_rows', 'to_tensor', 'augment_batch',
+           'BatchLoader', 'as_dataset', 'fingerprint', 'dataset_name', 'register_dataset', 'current_dataset',
+           'dataset_fingerprint', 'write_standins']
 
 # %% ../nbs/01_data.ipynb #e45935c5
 DATA_ENV = "SCOREEXTRA_DATA"
@@ -265,6 +266,31 @@ def load_fashion_mnist(split:str="train", root=None) -> Dataset:
     if y.size and y.max() > 9: raise _bad(yf, f"labels must be 0..9, got max {y.max()}", FASHION_FMT, FASHION_SRC)
     return Dataset("fashion_mnist", split, x[..., None], y, FASHION_CLASSES, FASHION_MEAN, FASHION_STD,
                    augment=True, pad=2, flip=True, info={"dir": str(d)})
+
+# %% ../nbs/01_data.ipynb #8ff038fa
+def stratified_subsample(y:np.ndarray, # (n,) class labels
+                         n_sub:int, # rows kept
+                         seed:int=0) -> np.ndarray:
+    "Sorted row indices of a stratified subsample of `n_sub` rows (every class in proportion to its count)."
+    from sklearn.model_selection import train_test_split
+    if not 0 < n_sub <= len(y): raise ValueError(f"n_sub must be in [1, {len(y)}], got {n_sub}")
+    if n_sub == len(y): return np.arange(len(y))
+    keep, _ = train_test_split(np.arange(len(y)), train_size=n_sub, stratify=y, random_state=seed)
+    return np.sort(keep)
+
+FASHION_SIZES = {"fashion_mnist_5k": 5_000, "fashion_mnist_15k": 15_000}
+
+def _fashion_mnist_sub(name:str, n_sub:int):
+    def load(split:str="train", root=None) -> Dataset:
+        full = load_fashion_mnist(split, root)
+        if split == "test": return dataclasses.replace(full, name=name)
+        i = stratified_subsample(full.y, n_sub)
+        return dataclasses.replace(full, name=name, x=full.x[i], y=full.y[i],
+                                   info={**full.info, "subsample": f"stratified {n_sub} of {len(full)} train rows, seed 0"})
+    load.__doc__ = f"Fashion-MNIST with a stratified {n_sub:,}-image subsample of the train split (seed 0) and the whole test split."
+    return load
+
+for _name, _n in FASHION_SIZES.items(): DATASETS[_name] = _fashion_mnist_sub(_name, _n)
 
 # %% ../nbs/01_data.ipynb #d4d92b24
 _PICKLE_ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
