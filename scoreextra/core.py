@@ -6,7 +6,8 @@ Docs: https://scoreextra.github.io/scoreextra/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #0ef77a55
 from __future__ import annotations
-import errno, hashlib, json, os, random, resource, socket, subprocess, sys, tempfile, threading, time, uuid, warnings
+import errno, hashlib, json, os, pickle, random, re, resource, socket, subprocess, sys, tempfile, threading
+import time, uuid, warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
@@ -18,8 +19,8 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['CLOCKS', 'seed_everything', 'rng', 'get_device', 'OutOfRange', 'check_fraction', 'to_numpy', 'check_1d',
            'check_indices', 'DamagedArtefact', 'atomic_path', 'save_json', 'load_json', 'save_npy', 'file_record',
-           'save_torch', 'load_torch', 'UnknownName', 'Registry', 'config_hash', 'git_commit', 'peak_memory_mb',
-           'ConfigMismatch', 'RunFolder', 'run_status', 'wait_for_lock', 'check_clock', 'run_seconds']
+           'save_torch', 'UnsafeArtefact', 'load_torch', 'UnknownName', 'Registry', 'config_hash', 'git_commit',
+           'peak_memory_mb', 'ConfigMismatch', 'RunFolder', 'run_status', 'wait_for_lock', 'check_clock', 'run_seconds']
 
 # %% ../nbs/00_core.ipynb #0bf5ecc7
 def seed_everything(seed:int, # any non-negative int
@@ -171,16 +172,40 @@ def save_torch(path:str|Path, obj,
         if checksum: save_json(_sidecar(path), [file_record(tmp)] + _sidecar_records(path)[:1])
     return path
 
-def load_torch(path:str|Path, map_location="cpu", weights_only:bool=False):
-    "`torch.load` a file written by `save_torch`, checked against its `.sha256` if it has one; `DamagedArtefact` if damaged."
-    path = Path(path)
-    if _sidecar(path).exists():
-        rec, recs = file_record(path), _sidecar_records(path)
-        if rec not in recs:
-            raise DamagedArtefact(path, f"{rec['bytes']} bytes with sha256 {rec['sha256'][:12]}…, but {_sidecar(path).name} "
-                                        f"records {[(r.get('bytes'), str(r.get('sha256'))[:12]) for r in recs if isinstance(r, dict)]}")
-    try: return torch.load(path, map_location=map_location, weights_only=weights_only)
+class UnsafeArtefact(ValueError):
+    "A pickle asking to import more than tensors, numpy arrays and plain data; never loaded. `.path` names it."
+    def __init__(self, path, what:str):
+        self.path = Path(path)
+        super().__init__(f"{path}: refused to load it: it asks to import {what}, which no file written by "
+                         f"scoreextra does (a planted pickle runs code so); delete it if you did not write it")
+
+def _numpy_globals() -> list:
+    "What numpy pickles plain arrays and scalars with: these rebuild numbers and run no other code."
+    mm = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    dtypes = [type(np.dtype(c)) for c in "?bhilqBHILQefdgFDG"]      # bool, ints, floats, complex: no objects
+    old = [(mm._reconstruct, "numpy.core.multiarray._reconstruct"),  # the names numpy < 2 wrote
+           (mm.scalar, "numpy.core.multiarray.scalar")]
+    return [np.ndarray, np.dtype, mm._reconstruct, mm.scalar] + dtypes + old
+
+def _check_sidecar(path:Path):
+    "`DamagedArtefact` unless `path` matches a record of its `.sha256` (when it has one)."
+    if not _sidecar(path).exists(): return
+    rec, recs = file_record(path), _sidecar_records(path)
+    if rec in recs: return
+    kept = [(r.get("bytes"), str(r.get("sha256"))[:12]) for r in recs if isinstance(r, dict)]
+    raise DamagedArtefact(path, f"{rec['bytes']} bytes with sha256 {rec['sha256'][:12]}…, "
+                                f"but {_sidecar(path).name} records {kept}")
+
+def load_torch(path:str|Path, map_location="cpu"):
+    "`torch.load` a `save_torch` file: tensors, numpy arrays, plain data; `DamagedArtefact` if damaged."
+    path = Path(path); _check_sidecar(path)
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except (OSError, MemoryError): raise        # unreadable (permissions) or too big: not damage
+    except pickle.UnpicklingError as e:
+        if m := re.search(r"GLOBAL (\S+)", str(e)): raise UnsafeArtefact(path, m.group(1)) from None
+        raise DamagedArtefact(path, f"torch.load cannot read it ({' '.join(str(e).split())[:200]})") from None
     except Exception as e: raise DamagedArtefact(path, f"torch.load cannot read it ({type(e).__name__}: {e})") from e
 
 # %% ../nbs/00_core.ipynb #4190daeb

@@ -276,7 +276,7 @@ def _save(self:Trainer):
 
 def _read_checkpoint(path:Path) -> dict|None:
     "The checkpoint at `path`, or None (with a warning) when it is damaged: it is moved to `<name>.damaged` and the run starts over."
-    try: return load_torch(path, map_location="cpu", weights_only=False)
+    try: return load_torch(path, map_location="cpu")
     except DamagedArtefact as e:
         path.replace(path.with_name(path.name + ".damaged"))
         warnings.warn(f"checkpoint {e}; moved to {path.name}.damaged, training starts from scratch")

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 from scipy.stats import pearsonr, spearmanr
 
+from scoreextra.core import load_torch
 from scoreextra.data import load_dataset
 from scoreextra.models import get_model
 from scoreextra.scores import DURecorder, TDDSRecorder
@@ -147,7 +148,7 @@ def test_ddp_interrupted_run_resumes_to_the_same_scores(two_ranks, tmp_path):
     out, ck = tmp_path / "out", tmp_path / "ckpt"
     r = _torchrun(out, "--ckpt", str(ck), "--stop-epoch", "3")
     assert r.returncode != 0 and not list(out.glob("*.npz"))   # stopped in epoch 4 ...
-    assert torch.load(ck / "last.pt", weights_only=False)["epochs_done"] == 3   # ... after rank 0 wrote 3 epochs
+    assert load_torch(ck / "last.pt")["epochs_done"] == 3   # ... after rank 0 wrote 3 epochs
     r = _torchrun(out, "--ckpt", str(ck))
     assert r.returncode == 0, r.stderr[-3000:]
     for k in (0, 1):
@@ -198,7 +199,7 @@ def test_cuda_fp16_grad_scaler_checkpoints_and_resumes(digits, tmp_path):
             if tr.epoch == self.at: raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
         fit(get_model("cnn", 10, digits.in_shape, seed=0), digits, ckpt_dir=tmp_path, callbacks=[Stop(2)], **kw)
-    assert torch.load(tmp_path / "last.pt", weights_only=False)["scaler"]["scale"] > 0
+    assert load_torch(tmp_path / "last.pt")["scaler"]["scale"] > 0
     res = fit(get_model("cnn", 10, digits.in_shape, seed=0), digits, ckpt_dir=tmp_path, callbacks=[Stop(-1)], **kw)
     assert res.scaler.state_dict() == ref.scaler.state_dict()   # scale and growth counter went through the checkpoint
     torch.testing.assert_close(res.model.head.weight, ref.model.head.weight, rtol=1e-3, atol=1e-3)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from scoreextra.core import load_torch
 from scoreextra.data import load_dataset, to_tensor
 from scoreextra.models import get_model
 from scoreextra.train import Callback, embed_all, evaluate, fit, predict_logits
@@ -60,7 +61,7 @@ def test_resume_after_kill_is_bit_identical(digits, tmp_path, hook):
     # killed at the start of epoch 3 (or after its first batch): epochs 1-2 are in the checkpoint
     with pytest.raises(KeyboardInterrupt):
         fit(cnn(ds), ds, callbacks=[Recorder(), Kill(2, hook)], ckpt_dir=tmp_path, **RESUME_ARGS)
-    ck = torch.load(tmp_path / "last.pt", map_location="cpu", weights_only=False)
+    ck = load_torch(tmp_path / "last.pt")
     assert ck["epochs_done"] == 2 and len(ck["log"]) == 2 and ck["step"] == 2 * -(-len(ds) // 128)
     # resume in a "new process": a fresh model with a different init, fresh callbacks
     rec = Recorder()
