@@ -8,7 +8,7 @@ Docs: https://scoreextra.github.io/scoreextra/pipeline.html.md"""
 # %% ../nbs/19_pipeline.ipynb #6f2b9270
 from __future__ import annotations
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -45,14 +45,20 @@ class RunResult:
     seed_idx: np.ndarray
     runs_root: Path
     diagnostics: ScoreDiagnostics|None = None   # of the subset training (train accuracy, loss curve)
+    selections: dict = field(default_factory=dict)   # method -> rate -> what selection "auto" chose and why
 
     def show(self):
         "Print the three tables."
         with pd.option_context("display.width", 160, "display.max_columns", 30, "display.precision", 4):
             if len(self.correlations): print("Correlation with the ground truth on D_r (non-seed samples):\n", self.correlations, "\n", sep="")
             if len(self.accuracy): print("Test accuracy by prune rate:\n", self.accuracy, "\n", sep="")
+            if self.selections: print("Selection (auto) by prune rate:\n", self.selection_table(), "\n", sep="")
             print("Cost ledger (seconds per phase, all phases counted):\n", self.ledger, sep="")
             if self.diagnostics is not None: print("\nSubset training:", self.diagnostics)
+
+    def selection_table(self) -> pd.DataFrame:
+        "What `selection='auto'` kept for each method and prune rate (the validation accuracies behind it in `selections`)."
+        return pd.DataFrame({m: {r: w["choice"] for r, w in d.items()} for m, d in self.selections.items()}).T
 
 # %% ../nbs/19_pipeline.ipynb #da053426
 def _parse_extrapolators(spec, k_default, params:dict|None=None) -> list[dict]:
@@ -73,13 +79,14 @@ def _parse_extrapolators(spec, k_default, params:dict|None=None) -> list[dict]:
 
 def run_config(dataset:str, score:str, *, seed_size, extrapolators, k, prune_rates, seed, ground_truth:bool, baselines,
                sampler:str, merge:str, where:str, schedule:str, model, score_epochs, final_epochs, batch_size,
-               score_overrides:dict|None=None, extrapolator_params:dict|None=None) -> dict:
+               score_overrides:dict|None=None, extrapolator_params:dict|None=None, selection="top") -> dict:
     "The experiment config (keys of `experiments.SWEEP_KEYS`) of one `run` call: one dataset, score, seed subset and seed."
     exts = _parse_extrapolators(extrapolators, k, extrapolator_params)
     cfg = dict(name=f"run_{dataset}_{score}", dataset=dataset, scores=[score], seed_sizes=[seed_size], seeds=[seed],
                sampler=sampler, merge=merge, where=where, schedules=[schedule], extrapolators=exts,
                ground_truth={"seeds": [seed + 1000] if ground_truth else []},   # a different run and init from the subset's
-               prune=dict(rates=list(prune_rates), extrapolators=exts, baselines=list(baselines), ground_truth=bool(ground_truth)))
+               prune=dict(rates=list(prune_rates), extrapolators=exts, baselines=list(baselines), ground_truth=bool(ground_truth),
+                          selections=[selection]))
     opt = dict(model=model, score_epochs=score_epochs, final_epochs=final_epochs, batch_size=batch_size, score_overrides=score_overrides or None)
     return {**cfg, **{key: v for key, v in opt.items() if v is not None}}
 
@@ -105,6 +112,8 @@ def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, 
         score_epochs:int|None=None, final_epochs:int|None=None, batch_size:int|None=None,
         score_overrides:dict|None=None, # recipe/recorder settings of the scoring runs, e.g. {"lr": 3e-3, "window": 5}
         extrapolator_params:dict|None=None, # name -> options, e.g. {"gnn": {"standardize_targets": True}}
+        selection:str|dict="auto", # how scores become a kept set: "auto" (by the regime, checked on a validation split
+                                   # carved from the training data; see 13_supervised), "top" (the paper), "ccs", ...
         test=None, # your data's test split (when `dataset` is data, not a name); None: 20% held out
         reliability:bool|int=False, # True: split-half reliability of the seed scores (one more subset training, no run folder,
                                     # not in the ledger: a diagnostic, not the method's cost); an int m: two trainings on m seeds
@@ -114,7 +123,7 @@ def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, 
     cfg = run_config(dataset, score, seed_size=seed_size, extrapolators=extrapolators, k=k, prune_rates=prune_rates, seed=seed,
                      ground_truth=ground_truth, baselines=baselines, sampler=sampler, merge=merge, where=where, schedule=schedule,
                      model=model, score_epochs=score_epochs, final_epochs=final_epochs, batch_size=batch_size,
-                     score_overrides=score_overrides, extrapolator_params=extrapolator_params)
+                     score_overrides=score_overrides, extrapolator_params=extrapolator_params, selection=selection)
     jobs = expand_config(validate_config(cfg, "run"))
     _check_before_cost(jobs)
     folders = {j.key: run_stage(j.stage, j.config, runs_root, device=device, progress=progress) for j in jobs}
@@ -170,15 +179,16 @@ def _run_result(jobs:list[Job], folders:dict, rates:list, runs_root:Path) -> Run
         c0 = extrapolation_correlations(gt, gt, seed_idx, seed_scores)
         rows.append(dict(method="ceiling ρ(S_s, S) on D_s", pearson=c0["ceiling_pearson"], spearman=c0["ceiling_spearman"]))
         corr = pd.DataFrame(rows).set_index("method")
-    acc, led = {m: {} for m in scores}, {}
+    acc, led, chosen = {m: {} for m in scores}, {}, {}
     for j in jobs:
         if j.stage != "prune_train": continue
         m, r = _method(j.config["source"]["stage"], j.config["source"]["config"]), j.config["prune_rate"]
         acc[m][r] = folders[j.key].load_json("metrics.json")["test_acc"]
+        if folders[j.key].has("selection.json"): chosen.setdefault(m, {})[f"prune {r:.0%}"] = folders[j.key].load_json("selection.json")
         if r == rates[-1]: led[m] = ledger("prune_train", j.config, runs_root)
     acc_df = pd.DataFrame({m: a for m, a in acc.items() if a}).T; acc_df.columns = [f"prune {r:.0%}" for r in acc_df.columns]
     led_df = pd.DataFrame(led).T
     if "ground truth" in scores and "full_scoring" in led_df:
         scoring = led_df[["sampling", "subset_training", "embedding", "extrapolation"]].sum(axis=1)
         led_df["scoring_speedup_vs_full"] = np.where(scoring > 0, led_df.loc["ground truth", "full_scoring"] / scoring.replace(0, np.nan), np.nan)
-    return RunResult(corr, acc_df, led_df, scores, seed_idx, runs_root)
+    return RunResult(corr, acc_df, led_df, scores, seed_idx, runs_root, selections=chosen)

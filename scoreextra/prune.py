@@ -6,13 +6,15 @@ Docs: https://scoreextra.github.io/scoreextra/prune.html.md"""
 
 # %% ../nbs/08_prune.ipynb #e2fefbf4
 from __future__ import annotations
-import numbers
+import numbers, warnings
 import numpy as np
 from .core import Registry, check_1d, check_fraction, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['SELECTIONS', 'BASELINES', 'BASELINE_OPTIONS', 'n_keep', 'check_prune_rate', 'select', 'top_select', 'random_scores',
-           'ssp_scores', 'ccs_select', 'check_baseline_options', 'ccs_cutoff', 'moderate_select']
+__all__ = ['MIN_CLASS_SHARE', 'AUTO_TOP_FROM', 'SELECTIONS', 'BASELINES', 'BASELINE_OPTIONS', 'n_keep', 'check_prune_rate',
+           'SelectionWarning', 'class_floors', 'guard_coverage', 'warn_selection', 'select', 'top_select',
+           'random_scores', 'ssp_scores', 'ccs_select', 'check_baseline_options', 'ccs_cutoff', 'moderate_select',
+           'random_select', 'auto_strategy']
 
 # %% ../nbs/08_prune.ipynb #fc4d0c49
 def n_keep(n:int, # dataset size
@@ -31,26 +33,23 @@ def check_prune_rate(prune_rate) -> float:
     "`prune_rate` (the fraction REMOVED) as a float in [0, 1): the check every config that names one goes through."
     return check_fraction("prune_rate", prune_rate, lo_open=False, hi_open=True)
 
-# %% ../nbs/08_prune.ipynb #c9e4b1aa
-def select(scores, # (n,) scores, higher = keep
-           keep_frac:float, # fraction kept, in (0, 1]
-           *,
-           strategy:str="top", # "top" (the paper: the highest scores), or another name in `SELECTIONS` ("ccs", "moderate")
-           rounding:str="round", # see `n_keep`
-           labels=None, # (n,) class labels, needed for `class_balanced`
-           class_balanced:bool=False, # apply the strategy within every class
-           seed:int=0, # for strategies that sample (CCS)
-           **strategy_kw, # options of the strategy, e.g. hard_cutoff=0.2 for "ccs"
-          ) -> np.ndarray:
-    "Sorted dataset indices of the `n_keep(n, keep_frac)` samples the strategy keeps (`top`: highest scores, ties to the smaller index)."
-    s = check_1d("scores", scores)
-    fn = SELECTIONS.get(strategy)
-    keep_frac = check_fraction("keep_frac", keep_frac)
-    if not class_balanced: return np.sort(fn(s, keep_frac, rounding=rounding, seed=seed, **strategy_kw))
-    y = _class_labels(labels, len(s))
-    kept = [np.flatnonzero(y == c)[fn(s[y == c], keep_frac, rounding=rounding, seed=seed + i, **strategy_kw)]
-            for i, c in enumerate(np.unique(y))]
-    return np.sort(np.concatenate(kept))
+# %% ../nbs/08_prune.ipynb #4693a6bc
+MIN_CLASS_SHARE = 0.1   # the guard's floor: this fraction of what random pruning keeps of a class (see above)
+
+class SelectionWarning(UserWarning):
+    "A legal but dangerous kept set: a starved class, or a strategy outside the regime it was measured in."
+
+def class_floors(counts, # (C,) samples per class
+                 n_kept:int, # size of the kept set
+                 min_share:float=MIN_CLASS_SHARE, # floor as a fraction of a class's proportional share
+                ) -> np.ndarray:
+    "Fewest kept samples per class: `floor(min_share · n_kept · n_c / n)`, at most the class's size."
+    counts = np.asarray(counts, dtype=np.int64)
+    return np.minimum(counts, np.floor(min_share * n_kept * counts / max(counts.sum(), 1)).astype(np.int64))
+
+# %% ../nbs/08_prune.ipynb #665e3350
+def _lowest(idx:np.ndarray, s:np.ndarray, k:int) -> np.ndarray: return idx[np.argsort(s[idx], kind="stable")[:k]]
+def _highest(idx:np.ndarray, s:np.ndarray, k:int) -> np.ndarray: return idx[np.argsort(-s[idx], kind="stable")[:k]]
 
 def _class_labels(labels, n:int) -> np.ndarray:
     "`labels` as (n,) class ids: ints, bools or strings, or floats that are whole numbers; NaN and 1.5 are refused, not truncated."
@@ -62,6 +61,78 @@ def _class_labels(labels, n:int) -> np.ndarray:
         return y.astype(np.int64)
     if y.dtype.kind not in "biuUS": raise TypeError(f"labels must hold class ids (ints or strings), got dtype {y.dtype}")
     return y
+
+def guard_coverage(kept, # kept dataset indices
+                   scores, # (n,) scores, higher = keep
+                   labels, # (n,) class ids
+                   min_share:float=MIN_CLASS_SHARE, # see `class_floors`
+                  ) -> np.ndarray:
+    "Sorted `kept` with every class raised to its floor, by score, at the same size."
+    s = check_1d("scores", scores)
+    kept = check_indices("kept", kept, len(s))
+    y = np.unique(_class_labels(labels, len(s)), return_inverse=True)[1]
+    counts, have = np.bincount(y), np.bincount(y[kept], minlength=y.max() + 1)
+    floors = class_floors(counts, len(kept), check_fraction("min_share", min_share, lo_open=False, hi_open=False))
+    need = np.maximum(floors - have, 0)
+    if not need.any(): return np.sort(kept)
+    mask = np.zeros(len(s), bool); mask[kept] = True
+    spare = np.concatenate([_lowest(kept[y[kept] == c], s, have[c] - floors[c]) for c in np.flatnonzero(have > floors)])
+    add = [_highest(np.flatnonzero((y == c) & ~mask), s, need[c]) for c in np.flatnonzero(need)]
+    mask[_lowest(spare, s, need.sum())] = False
+    mask[np.concatenate(add)] = True
+    return np.flatnonzero(mask)
+
+# %% ../nbs/08_prune.ipynb #0c780403
+AUTO_TOP_FROM = 500   # kept samples per class from which top-k is used by "auto" and runs without a warning (below)
+
+def warn_selection(kept, # kept dataset indices
+                   labels, # (n,) class ids
+                   strategy:str="top", # the strategy that chose `kept`, for the regime warning
+                   min_share:float=MIN_CLASS_SHARE, # a class below this share of its random-pruning count is starved
+                  ) -> list[str]:
+    "Issue (and return) a `SelectionWarning` for each danger of `kept`: starved classes, top-k below `AUTO_TOP_FROM`."
+    classes, y = np.unique(np.asarray(labels), return_inverse=True)
+    counts, have = np.bincount(y), np.bincount(y[np.asarray(kept)], minlength=len(classes))
+    random_keeps, out = len(kept) * counts / counts.sum(), []
+    starved = np.flatnonzero(have < class_floors(counts, len(kept), min_share))
+    if len(starved):
+        names = ", ".join(f"{classes.tolist()[c]!r} {have[c]} (random keeps ~{random_keeps[c]:.0f})" for c in starved[:5])
+        out.append(f"the kept set starves {len(starved)} class(es): {names}; a model trained on it hardly learns them "
+                   f"(the coverage guard, min_class_share={MIN_CLASS_SHARE}, prevents this)")
+    per = len(kept) / len(classes)
+    if strategy.startswith("top") and per < AUTO_TOP_FROM:
+        out.append(f"top-k keeps {per:.0f} samples per class; below {AUTO_TOP_FROM} per class keeping the hardest can fall "
+                   f"far below random pruning (30 pt at 100 per class on a 10k image set): strategy='auto' decides by the regime")
+    for m in out: warnings.warn(f"select: {m}", SelectionWarning, stacklevel=3)
+    return out
+
+# %% ../nbs/08_prune.ipynb #c9e4b1aa
+def select(scores, # (n,) scores, higher = keep
+           keep_frac:float, # fraction kept, in (0, 1]
+           *,
+           strategy:str="top", # "top" (the paper: the highest scores), "auto", or another name in `SELECTIONS`
+           rounding:str="round", # see `n_keep`
+           labels=None, # (n,) class labels: the coverage guard, `class_balanced` and "auto" need them
+           class_balanced:bool=False, # apply the strategy within every class
+           min_class_share:float|None=None, # guard floor (`guard_coverage`); None: `MIN_CLASS_SHARE` with labels
+           seed:int=0, # for strategies that sample (CCS, random)
+           warn:bool=True, # `SelectionWarning` for a starved class or a strategy outside its measured regime
+           **strategy_kw, # options of the strategy, e.g. hard_cutoff=0.2 for "ccs"
+          ) -> np.ndarray:
+    "Sorted dataset indices of the `n_keep(n, keep_frac)` samples the strategy keeps, each class guarded."
+    s = check_1d("scores", scores)
+    keep_frac = check_fraction("keep_frac", keep_frac)
+    if strategy == "auto": return _auto_select(s, keep_frac, labels, rounding, min_class_share, seed, warn)
+    fn = SELECTIONS.get(strategy)
+    if class_balanced or labels is not None: y = _class_labels(labels, len(s))
+    if not class_balanced: kept = fn(s, keep_frac, rounding=rounding, seed=seed, **strategy_kw)
+    else: kept = np.concatenate([np.flatnonzero(y == c)[fn(s[y == c], keep_frac, rounding=rounding, seed=seed + i,
+                                                             **strategy_kw)] for i, c in enumerate(np.unique(y))])
+    if labels is None: return np.sort(kept)
+    share = MIN_CLASS_SHARE if min_class_share is None else min_class_share
+    if share > 0: kept = guard_coverage(kept, s, y, share)
+    if warn: warn_selection(kept, y, strategy if not class_balanced else f"{strategy} (class-balanced)")
+    return np.sort(kept)
 
 def top_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round", seed:int=0) -> np.ndarray:
     "The paper's rule: indices of the `n_keep` highest scores (stable: ties keep the smaller index)."
@@ -160,3 +231,27 @@ def moderate_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round",
 
 SELECTIONS["ccs"] = _ccs_strategy
 SELECTIONS["moderate"] = moderate_select
+
+# %% ../nbs/08_prune.ipynb #e566cf52
+def random_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round", seed:int=0) -> np.ndarray:
+    "Random pruning as a strategy: `n_keep` indices drawn uniformly; the scores are ignored."
+    return rng(seed).permutation(len(scores))[:n_keep(len(scores), keep_frac, rounding)]
+
+SELECTIONS["random"] = random_select
+
+def auto_strategy(n_kept:int, # size of the kept set
+                  n_classes:int, # classes in the data
+                 ) -> tuple[dict, str]:
+    "The selection `strategy='auto'` applies, as a spec for `select`, and why."
+    per = n_kept / max(n_classes, 1)
+    if per >= AUTO_TOP_FROM:
+        return {"strategy": "top"}, f"top-k, coverage-guarded: {per:.0f} kept per class >= {AUTO_TOP_FROM}, where top-k won"
+    return ({"strategy": "ccs", "class_balanced": True},
+            f"class-balanced CCS: {per:.0f} kept per class < {AUTO_TOP_FROM}, where top-k can fall far below random")
+
+def _auto_select(s, keep_frac, labels, rounding, min_class_share, seed, warn) -> np.ndarray:
+    if labels is None: raise ValueError("strategy='auto' needs labels: it decides by the kept samples per class")
+    y = _class_labels(labels, len(s))
+    spec, why = auto_strategy(n_keep(len(s), keep_frac, rounding), len(np.unique(y)))
+    if warn: print(f"select(strategy='auto'): {why}")
+    return select(s, keep_frac, rounding=rounding, labels=y, min_class_share=min_class_share, seed=seed, warn=warn, **spec)
