@@ -686,3 +686,43 @@ def test_extrapolators_with_different_options_are_never_averaged():
             for s, p, r in [(0, {"hidden": [128, 64]}, 0.70), (1, {"hidden": [128, 64]}, 0.72), (0, {"hidden": [512, 256]}, 0.78)]]
     t = correlation_summary(pd.DataFrame(rows)).set_index("params")
     assert t.loc["hidden=[128, 64]", "pearson"] == pytest.approx(0.71) and t.loc["hidden=[512, 256]", "seeds"] == 1
+
+
+# ---------------------------------------------------------------- issue 27: non-finite features, silent numbers
+@pytest.fixture
+def no_training(monkeypatch):
+    "Any training fails the test: the checks must come before the cost."
+    from scoreextra.train import Trainer
+    def trained(self): raise AssertionError("training started before the features were checked")
+    monkeypatch.setattr(Trainer, "run", trained)
+
+
+def _tab(n=400):
+    from sklearn.datasets import make_classification
+    return make_classification(n_samples=n, n_features=8, n_informative=5, n_classes=3, random_state=0)
+
+
+def test_an_all_nan_test_split_is_refused_before_any_training(tmp_path, no_training):
+    "Was: `test accuracy 0.3333`, exit 0."
+    from scoreextra.pipeline import run
+    x, y = _tab()
+    with pytest.raises(ValueError, match=r"\(test split\) holds nan in row 0"):
+        run((x[:300], y[:300]), "du", test=(np.full_like(x[300:], np.nan), y[300:]), runs_root=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    np.savez(tmp_path / "nan_test.npz", x=x[:300], y=y[:300], x_test=np.full_like(x[300:], np.nan), y_test=y[300:])
+    code, err = _cli(["run", "--dataset", str(tmp_path / "nan_test.npz"), "--runs", str(tmp_path / "c")], tmp_path)
+    assert code == 2 and err.count("\n") == 1 and "(test split) holds nan in row 0" in err, err
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e300])
+def test_non_finite_features_in_a_training_or_seed_row_are_named_before_any_training(no_training, bad):
+    "Was: an error after training naming `embeddings` (NaN/inf in x), or `FloatingPointError ... lower lr?` (in a seed)."
+    from scoreextra.own_data import extrapolate_scores
+    from scoreextra.sampling import sample_subset
+    x, y = _tab()
+    seed_row = int(sample_subset(len(x), 0.2, "random", labels=y, seed=0)[3])
+    for row in (17, seed_row):
+        xb = x.copy(); xb[row, 5] = bad
+        with pytest.raises(ValueError, match=rf"\(train split\) holds .* in row {row}: features must be finite"):
+            extrapolate_scores((xb, y), "du", epochs=12)
