@@ -329,7 +329,8 @@ def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
         sel, why = selection_spec(cfg.get("selection")), None
         if sel["strategy"] == "auto": sel, why = auto_selection(cfg, ds, scores, device)
         kept = select(scores, keep, rounding=cfg["rounding"], labels=ds.y, class_balanced=sel.pop("class_balanced", cfg["class_balanced"]),
-                      min_class_share=sel.pop("min_class_share", 0.0), seed=cfg["seed"], **sel)
+                      min_class_share=sel.pop("min_class_share", 0.0), seed=cfg["seed"],
+                      warn=why is None and cfg["source"]["config"].get("baseline") != "random", **sel)
         folder.save("kept_idx.npy", kept)
         if why is not None: folder.save_json("selection.json", why)
     epochs = final_epochs(cfg["epochs"], keep, cfg.get("budget", "epochs"), cfg.get("max_epochs"))
