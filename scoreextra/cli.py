@@ -10,10 +10,12 @@ import argparse, importlib, os, sys, tempfile, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['MERGE_CHOICES', 'UsageError', 'build_parser', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_demo', 'main']
+__all__ = ['MERGE_CHOICES', 'SELECTION_CHOICES', 'UsageError', 'build_parser', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_demo',
+           'main']
 
 # %% ../nbs/20_cli.ipynb #c955d2ba
 MERGE_CHOICES = ("raw", "quantile")   # = scoreextra.knn.MERGES (not imported here: `--help` stays fast)
+SELECTION_CHOICES = ("auto", "top", "ccs", "moderate", "random")   # "auto" + scoreextra.prune.SELECTIONS (a test compares)
 
 class UsageError(ValueError):
     "A bad command-line value or path: reported as one line, exit status 2."
@@ -117,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--k", type=_k, default=10, help="k for extrapolators given without one (default 10)")
     r.add_argument("--prune-rates", nargs="+", type=_rate, default=[0.1, 0.3, 0.5, 0.7, 0.9], help="fractions REMOVED, each in [0, 1)")
     r.add_argument("--baselines", nargs="*", default=["random"], help="pruning baselines beside the scores: random ssp zcore")
+    r.add_argument("--selection", choices=SELECTION_CHOICES, default=argparse.SUPPRESS,
+                   help="how scores become a kept set: auto (default: by the kept samples per class, checked with proxy trainings "
+                        "on a validation split carved from the training data), top (the paper), ccs, moderate, random")
     r.add_argument("--no-ground-truth", action="store_true", help="skip the full-data scoring run (no correlations, no 'original')")
     r.add_argument("--seed", type=_int(0), default=0)
     r.add_argument("--merge", default="raw", choices=MERGE_CHOICES, help="raw or quantile (map extrapolated scores onto the seed-score distribution)")
@@ -185,7 +190,8 @@ def cmd_run(a) -> int:
               seed=a.seed, ground_truth=not a.no_ground_truth, baselines=a.baselines, merge=a.merge,
               **({"schedule": a.schedule} if a.schedule else {}), model=a.model, batch_size=a.batch_size, sampler=a.sampler,
               score_overrides=dict(a.score_override), extrapolator_params=ext_params, reliability=a.reliability,
-              score_epochs=a.score_epochs, final_epochs=a.final_epochs, runs_root=a.runs, device=a.device)
+              score_epochs=a.score_epochs, final_epochs=a.final_epochs, runs_root=a.runs, device=a.device,
+              **({"selection": a.selection} if "selection" in a else {}))
     _print_result(f"{dataset} {a.score} seed subset {a.seed_size}", res)
     return 0
 
