@@ -21,7 +21,8 @@ import scoreextra.supervised  # the stages whose runs `collect` reads
 import scoreextra.unsupervised, scoreextra.adversarial_stages   # the paradigms' tables (REPORTERS)
 
 # %% auto #0
-__all__ = ['gt_reproducibility', 'collect', 'correlation_summary', 'accuracy_summary', 'table1', 'report']
+__all__ = ['gt_reproducibility', 'collect', 'correlation_summary', 'accuracy_summary', 'table1', 'verdict', 'gain_over_random',
+           'report']
 
 # %% ../nbs/18_reporting.ipynb #b2d15c06
 def _gt_key(c:dict) -> tuple:
@@ -181,6 +182,30 @@ def table1(acc:pd.DataFrame) -> pd.DataFrame:
                              relative_acc=round(100 * acc_m / orig, 2), gain_over_random_pp=round(100 * (acc_m - rand), 2),   # accuracy points, as gain_over_random.md
                              acc=round(acc_m, 4), total_min=round(float(sub.total_s.mean()) / 60, 2)))
     return pd.DataFrame(rows)
+
+# %% ../nbs/18_reporting.ipynb #0ad4a54a
+def verdict(gains) -> str:
+    "*beats random*, *ties (within the seed spread)* or *loses* from per-seed gains over random (points)."
+    g = np.asarray(gains, dtype=float); g = g[np.isfinite(g)]
+    if len(g) == 0: return "no result"
+    m = g.mean()
+    if len(g) == 1: return f"one seed ({m:+.2f} pt): no spread to judge by"
+    s = g.std(ddof=1)
+    return "beats random" if m > s else "loses" if m < -s else "ties (within the seed spread)"
+
+def gain_over_random(prunes:pd.DataFrame, # `collect(...)["prunes"]` (or rows with the same columns)
+                     by:tuple=("dataset", "score", "method", "seed_size", "budget", "prune_rate"),
+                    ) -> pd.DataFrame:
+    "Per method and rate: accuracy and gain over random pruning paired by seed (points), mean ± std, seeds, verdict."
+    key = ["dataset", "budget", "prune_rate", "seed"]
+    rnd = prunes[prunes.method == "random"].groupby(key).test_acc.mean()
+    g = prunes[prunes.method != "random"].assign(gain=lambda d: 100 * (d.test_acc.to_numpy() - rnd.reindex(
+        pd.MultiIndex.from_frame(d[key])).to_numpy())).dropna(subset=["gain"])
+    by = [c for c in by if c in g]
+    out = g.groupby(by, dropna=False).agg(acc=("test_acc", "mean"), acc_std=("test_acc", "std"), gain=("gain", "mean"),
+                                          gain_std=("gain", "std"), seeds=("seed", "nunique"))
+    out["verdict"] = g.groupby(by, dropna=False).gain.agg(verdict)
+    return out.reset_index()
 
 # %% ../nbs/18_reporting.ipynb #24136975
 def _pruning_figures(a:pd.DataFrame, out:Path, rate:float) -> dict:
