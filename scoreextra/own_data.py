@@ -7,7 +7,7 @@ Docs: https://scoreextra.github.io/scoreextra/own_data.html.md"""
 
 # %% ../nbs/21_own_data.ipynb #638737d1
 from __future__ import annotations
-import copy, inspect, time
+import copy, inspect, time, warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,10 +19,12 @@ from .data import Dataset, as_dataset, take_rows, to_tensor
 from .models import default_model, get_model
 from .train import embed_all
 from .scores import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, finite_scores, score_subset, split_half
+from .scores import SeedScoreWarning
 from .sampling import check_size, sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k, merge
 import scoreextra.gnn  # registers "gnn" and the propagation extrapolators in EXTRAPOLATORS
 from .supervised import DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator, subset_schedule
+from .stages import int_min
 
 # %% auto #0
 __all__ = ['extrapolate', 'WithEmbed', 'subset_model', 'ScoreResult', 'extrapolator_specs', 'extrapolate_scores']
@@ -121,10 +123,20 @@ def _plan(ds:Dataset, score:str, seed_size, sampler:str, seed:int, epochs, batch
     SCORES.get(score); check_size(seed_size, "seed_size")
     if schedule not in SUBSET_SCHEDULES: raise ValueError(f"schedule must be one of {SUBSET_SCHEDULES}, got {schedule!r}")
     seed_idx = sample_subset(len(ds), seed_size, sampler, labels=ds.y, seed=seed)
-    recipe = SCORES[score].recipe
-    ep, bs = subset_schedule(schedule, epochs or recipe["epochs"], batch_size or recipe["batch_size"], len(seed_idx) / len(ds))
+    recipe = SCORES[score].recipe   # None: the recipe's; a value: the check (and message) of run's configs
+    epochs = recipe["epochs"] if epochs is None else int_min("epochs", 1)(epochs)
+    batch_size = recipe["batch_size"] if batch_size is None else int_min("batch_size", 1)(batch_size)
+    ep, bs = subset_schedule(schedule, epochs, batch_size, len(seed_idx) / len(ds))
     check_score_epochs(score, ep, overrides)   # DU with too few epochs: refused here, not after the training
     return seed_idx, ep, bs
+
+def _warn_one_class(ds:Dataset, score:str):
+    "A `SeedScoreWarning` when `ds` holds one class: every model predicts it, so every score is the same."
+    present = np.unique(ds.y)
+    if len(present) == 1:
+        warnings.warn(f"{ds.name!r} holds one class ({ds.classes[present[0]]!r}) only: every model predicts it, so "
+                      f"the {score} scores are constant and rank nothing; pass data with two or more classes",
+                      SeedScoreWarning, stacklevel=3)
 
 class _Clock:
     "Seconds per phase: `with clock('embedding'): ...`."
@@ -143,7 +155,7 @@ def extrapolate_scores(data, # a `Dataset`, (x, y) arrays (numpy/torch, any floa
                        epochs:int|None=None, batch_size:int|None=None, # of the subset run (default: the score's recipe)
                        device=None, schedule:str=DEFAULT_SCHEDULE,
                        reliability:bool|int=False, # True: a second subset training measures split-half reliability; int m: on m seeds
-                       warn:bool=True, # `SeedScoreWarning` when the diagnostics say the seed scores are unreliable
+                       warn:bool=True, # `SeedScoreWarning` when the seed scores are unreliable or constant (one class)
                        progress:bool=False,
                        **overrides, # recipe or recorder settings of the subset run, e.g. lr=3e-3, window=5
                       ) -> ScoreResult:
@@ -152,6 +164,7 @@ def extrapolate_scores(data, # a `Dataset`, (x, y) arrays (numpy/torch, any floa
     check_k(k)
     if merge_how not in MERGES: raise ValueError(f"merge_how must be one of {list(MERGES)}, got {merge_how!r}")
     with clock("sampling"): seed_idx, ep, bs = _plan(ds, score, seed_size, sampler, seed, epochs, batch_size, schedule, overrides)
+    if warn: _warn_one_class(ds, score)
     if k > len(seed_idx) and any(name.startswith("knn") for name in exts):
         raise ValueError(f"k={k} is larger than the {len(seed_idx)} seed samples the kNN extrapolator averages over; pass a smaller k or a larger seed_size")
     init = None if model is None or isinstance(model, str) else copy.deepcopy(model)   # both halves start from your weights

@@ -693,7 +693,7 @@ def test_extrapolators_with_different_options_are_never_averaged():
 def no_training(monkeypatch):
     "Any training fails the test: the checks must come before the cost."
     from scoreextra.train import Trainer
-    def trained(self): raise AssertionError("training started before the features were checked")
+    def trained(self): raise AssertionError("training started before the inputs were checked")
     monkeypatch.setattr(Trainer, "run", trained)
 
 
@@ -726,3 +726,33 @@ def test_non_finite_features_in_a_training_or_seed_row_are_named_before_any_trai
         xb = x.copy(); xb[row, 5] = bad
         with pytest.raises(ValueError, match=rf"\(train split\) holds .* in row {row}: features must be finite"):
             extrapolate_scores((xb, y), "du", epochs=12)
+
+
+@pytest.mark.parametrize("kw", [dict(epochs=0), dict(epochs=11.7), dict(batch_size=-3), dict(batch_size=0)],
+                         ids=["epochs=0", "epochs=11.7", "batch_size=-3", "batch_size=0"])
+def test_extrapolate_scores_refuses_the_numbers_run_refuses(tmp_path, no_training, kw):
+    "Was: epochs=0 trained the 50-epoch default, 11.7 trained 11, batch_size=-3 trained with 1, 0 the default."
+    from scoreextra.data import load_dataset
+    from scoreextra.own_data import extrapolate_scores
+    from scoreextra.pipeline import run
+    with pytest.raises(ValueError) as ours: extrapolate_scores(load_dataset("digits"), "du", **kw)
+    (key, v), = kw.items()
+    with pytest.raises(ValueError) as runs: run("digits", "du", runs_root=tmp_path, **{{"epochs": "score_epochs"}.get(key, key): v})
+    assert str(ours.value) == f"{key} must be an int >= 1, got {v!r}" and str(runs.value).endswith(str(ours.value))
+
+
+def test_knn_label_refuses_nan_labels():
+    from scoreextra.own_data import extrapolate
+    emb, labels = np.random.default_rng(0).normal(size=(60, 4)), np.arange(60) % 3 * 1.0
+    labels[7] = np.nan
+    with pytest.raises(ValueError, match="labels holds 1 NaN/inf value.*position 7"):
+        extrapolate(emb, np.arange(0, 60, 2), np.linspace(0, 1, 30), method="knn_label", labels=labels, k=3)
+
+
+def test_one_class_data_warns_that_its_scores_are_constant():
+    from scoreextra.own_data import extrapolate_scores
+    from scoreextra.scores import SeedScoreWarning
+    x, _ = _tab(300)
+    with pytest.warns(SeedScoreWarning, match="holds one class .'only'. .*scores are constant"):
+        res = extrapolate_scores((x, np.full(300, "only")), "du", epochs=12)
+    assert np.ptp(res.scores) == 0                              # what the warning is about
