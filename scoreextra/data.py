@@ -97,8 +97,8 @@ class Dataset:
             if x.dtype != np.float32:                          # a copy: float64, ints, bools → float32
                 with np.errstate(over="ignore"): self.x = x = x.astype(np.float32)   # overflow: named below
             if floats and (i := _first_nonfinite(x)) is not None:
-                raise ValueError(f"x of {self.name!r} ({self.split} split) holds {_nonfinite(given[i])} in row {i}: "
-                                 f"features must be finite numbers; drop or fix that row")
+                raise ValueError(f"x of {self.name!r} ({self.split} split) holds {_nonfinite(given[i])} "
+                                 f"in row {i}: features must be finite numbers; drop or fix that row")
         else: raise ValueError(f"x must be uint8 (N,H,W,C) images, (N,D) features or (N,C,L) signals, got shape {x.shape}")
         if len(x) != len(self.y): raise ValueError(f"x has {len(x)} rows but y has {len(self.y)}")
 
@@ -123,7 +123,7 @@ class Dataset:
                 f"classes={self.num_classes}, augment={self.augment})")
 
 def _first_nonfinite(x:np.ndarray, block:int=1 << 22) -> int|None:
-    "The first row of float `x` holding NaN or ±inf, or None; reads `block` values at a time (a memmap: never all)."
+    "The first row of float `x` holding NaN or ±inf, or None; reads `block` values at a time."
     step = max(1, block // max(1, x[0].size)) if len(x) else 1
     for s in range(0, len(x), step):
         rows = x[s:s + step]
@@ -132,10 +132,11 @@ def _first_nonfinite(x:np.ndarray, block:int=1 << 22) -> int|None:
     return None
 
 def _nonfinite(row:np.ndarray) -> str:
-    "The first value of `row` (as given) that is not a finite float32: nan, inf, -inf or one out of float32's range."
+    "The first value of `row` (as given) that float32 cannot hold: nan, ±inf, or one beyond its range."
     row = np.asarray(row, np.float64).ravel()
     bad = row[~np.isfinite(row)]
-    return str(bad[0]) if len(bad) else f"{row[np.abs(row) > np.finfo(np.float32).max][0]:g} (beyond float32's ±3.4e38)"
+    if len(bad): return str(bad[0])
+    return f"{row[np.abs(row) > np.finfo(np.float32).max][0]:g} (beyond float32's ±3.4e38)"
 
 def _plain_array(a, what:str) -> np.ndarray:
     "`a` as a numpy array: torch tensors are moved to the CPU (no copy there), memmaps and arrays pass through."

@@ -441,7 +441,7 @@ class KNNExtrapolator:
         "Check and store the inputs; returns self."
         self.emb = _check_embeddings(embeddings); self.n = len(self.emb)
         if labels is None and self.needs_labels: raise ValueError(f"{type(self).__name__} needs labels (length {self.n}), got None")
-        self.labels = None if labels is None else check_1d("labels", labels, n=self.n, dtype=None)   # NaN: no class
+        self.labels = None if labels is None else check_1d("labels", labels, n=self.n, dtype=None)
         self.seed_idx, self.seed_scores = _check_seeds(self.n, seed_idx, seed_scores)
         self._check_k(len(self.seed_idx))
         self._pred, self._fitted, self._indexes = None, True, {}

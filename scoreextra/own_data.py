@@ -134,9 +134,9 @@ def _warn_one_class(ds:Dataset, score:str):
     "A `SeedScoreWarning` when `ds` holds one class: every model predicts it, so every score is the same."
     present = np.unique(ds.y)
     if len(present) == 1:
-        warnings.warn(f"{ds.name!r} holds one class ({ds.classes[present[0]]!r}) only: every model predicts it, so "
-                      f"the {score} scores are constant and rank nothing; pass data with two or more classes",
-                      SeedScoreWarning, stacklevel=3)
+        warnings.warn(f"{ds.name!r} holds one class ({ds.classes[present[0]]!r}) only: every model predicts "
+                      f"it, so the {score} scores are constant and rank nothing; pass data with two or more "
+                      f"classes", SeedScoreWarning, stacklevel=3)
 
 class _Clock:
     "Seconds per phase: `with clock('embedding'): ...`."
@@ -155,7 +155,7 @@ def extrapolate_scores(data, # a `Dataset`, (x, y) arrays (numpy/torch, any floa
                        epochs:int|None=None, batch_size:int|None=None, # of the subset run (default: the score's recipe)
                        device=None, schedule:str=DEFAULT_SCHEDULE,
                        reliability:bool|int=False, # True: a second subset training measures split-half reliability; int m: on m seeds
-                       warn:bool=True, # `SeedScoreWarning` when the seed scores are unreliable or constant (one class)
+                       warn:bool=True, # `SeedScoreWarning` if seed scores are unreliable or constant
                        progress:bool=False,
                        **overrides, # recipe or recorder settings of the subset run, e.g. lr=3e-3, window=5
                       ) -> ScoreResult:

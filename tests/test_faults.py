@@ -688,7 +688,7 @@ def test_extrapolators_with_different_options_are_never_averaged():
     assert t.loc["hidden=[128, 64]", "pearson"] == pytest.approx(0.71) and t.loc["hidden=[512, 256]", "seeds"] == 1
 
 
-# ---------------------------------------------------------------- issue 27: non-finite features, silent numbers
+# ---------------------------------------------------------------- issue 27: non-finite x, silent numbers
 @pytest.fixture
 def no_training(monkeypatch):
     "Any training fails the test: the checks must come before the cost."
@@ -709,36 +709,39 @@ def test_an_all_nan_test_split_is_refused_before_any_training(tmp_path, no_train
     with pytest.raises(ValueError, match=r"\(test split\) holds nan in row 0"):
         run((x[:300], y[:300]), "du", test=(np.full_like(x[300:], np.nan), y[300:]), runs_root=tmp_path / "r")
     assert not (tmp_path / "r").exists()
-    np.savez(tmp_path / "nan_test.npz", x=x[:300], y=y[:300], x_test=np.full_like(x[300:], np.nan), y_test=y[300:])
-    code, err = _cli(["run", "--dataset", str(tmp_path / "nan_test.npz"), "--runs", str(tmp_path / "c")], tmp_path)
+    npz = tmp_path / "nan_test.npz"
+    np.savez(npz, x=x[:300], y=y[:300], x_test=np.full_like(x[300:], np.nan), y_test=y[300:])
+    code, err = _cli(["run", "--dataset", str(npz), "--runs", str(tmp_path / "c")], tmp_path)
     assert code == 2 and err.count("\n") == 1 and "(test split) holds nan in row 0" in err, err
     assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e300])
 def test_non_finite_features_in_a_training_or_seed_row_are_named_before_any_training(no_training, bad):
-    "Was: an error after training naming `embeddings` (NaN/inf in x), or `FloatingPointError ... lower lr?` (in a seed)."
+    "Was: an error after training naming `embeddings`, or (in a seed) `FloatingPointError ... lower lr?`."
     from scoreextra.own_data import extrapolate_scores
     from scoreextra.sampling import sample_subset
     x, y = _tab()
     seed_row = int(sample_subset(len(x), 0.2, "random", labels=y, seed=0)[3])
     for row in (17, seed_row):
         xb = x.copy(); xb[row, 5] = bad
-        with pytest.raises(ValueError, match=rf"\(train split\) holds .* in row {row}: features must be finite"):
+        with pytest.raises(ValueError, match=rf"\(train split\) holds .* in row {row}: features must be"):
             extrapolate_scores((xb, y), "du", epochs=12)
 
 
 @pytest.mark.parametrize("kw", [dict(epochs=0), dict(epochs=11.7), dict(batch_size=-3), dict(batch_size=0)],
                          ids=["epochs=0", "epochs=11.7", "batch_size=-3", "batch_size=0"])
 def test_extrapolate_scores_refuses_the_numbers_run_refuses(tmp_path, no_training, kw):
-    "Was: epochs=0 trained the 50-epoch default, 11.7 trained 11, batch_size=-3 trained with 1, 0 the default."
+    "Was: epochs=0 trained the recipe's 50, 11.7 trained 11, batch_size=-3 trained with 1, 0 the default."
     from scoreextra.data import load_dataset
     from scoreextra.own_data import extrapolate_scores
     from scoreextra.pipeline import run
     with pytest.raises(ValueError) as ours: extrapolate_scores(load_dataset("digits"), "du", **kw)
     (key, v), = kw.items()
-    with pytest.raises(ValueError) as runs: run("digits", "du", runs_root=tmp_path, **{{"epochs": "score_epochs"}.get(key, key): v})
-    assert str(ours.value) == f"{key} must be an int >= 1, got {v!r}" and str(runs.value).endswith(str(ours.value))
+    as_run = {{"epochs": "score_epochs"}.get(key, key): v}
+    with pytest.raises(ValueError) as runs: run("digits", "du", runs_root=tmp_path, **as_run)
+    assert str(ours.value) == f"{key} must be an int >= 1, got {v!r}"
+    assert str(runs.value).endswith(str(ours.value))                 # run: "run: score_epochs must be ..."
 
 
 def test_knn_label_refuses_nan_labels():
