@@ -18,10 +18,10 @@ from .models import MODELS
 from .scores import SCORES
 from .sampling import check_size
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k
-from .prune import BASELINES, check_baseline_options, check_prune_rate
+from .prune import BASELINES, check_baseline_options, check_prune_rate, selection_spec
 from .stages import EXPANDERS, STAGES, Busy, ConfigError, Job, job_levels, job_order, need, need_valid, run_job
 from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate_config, ground_truth_config, prune_config,
-                                   selection_spec, subset_config)
+                                   subset_config)
 import scoreextra.unsupervised, scoreextra.adversarial_stages  # the paradigms' stages and config expanders: a sweep runs them too
 
 # %% auto #0

@@ -6,15 +6,16 @@ Docs: https://scoreextra.github.io/scoreextra/prune.html.md"""
 
 # %% ../nbs/08_prune.ipynb #e2fefbf4
 from __future__ import annotations
-import numbers, warnings
+import inspect, numbers, warnings
 import numpy as np
 from .core import Registry, check_1d, check_fraction, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['MIN_CLASS_SHARE', 'AUTO_TOP_FROM', 'SELECTIONS', 'BASELINES', 'BASELINE_OPTIONS', 'n_keep', 'check_prune_rate',
-           'SelectionWarning', 'class_floors', 'guard_coverage', 'warn_selection', 'select', 'top_select',
-           'random_scores', 'ssp_scores', 'ccs_select', 'check_baseline_options', 'ccs_cutoff', 'moderate_select',
-           'random_select', 'auto_strategy']
+__all__ = ['MIN_CLASS_SHARE', 'AUTO_TOP_FROM', 'SELECTIONS', 'BASELINES', 'BASELINE_OPTIONS', 'PROXY_BELOW', 'PROXY_VAL_FRAC',
+           'PROXY_TOL', 'AUTO_CANDIDATES', 'n_keep', 'check_prune_rate', 'SelectionWarning', 'class_floors',
+           'guard_coverage', 'warn_selection', 'select', 'top_select', 'random_scores', 'ssp_scores', 'ccs_select',
+           'check_baseline_options', 'ccs_cutoff', 'moderate_select', 'random_select', 'auto_strategy',
+           'choose_by_proxy', 'proxy_selection', 'selection_spec']
 
 # %% ../nbs/08_prune.ipynb #fc4d0c49
 def n_keep(n:int, # dataset size
@@ -255,3 +256,55 @@ def _auto_select(s, keep_frac, labels, rounding, min_class_share, seed, warn) ->
     spec, why = auto_strategy(n_keep(len(s), keep_frac, rounding), len(np.unique(y)))
     if warn: print(f"select(strategy='auto'): {why}")
     return select(s, keep_frac, rounding=rounding, labels=y, min_class_share=min_class_share, seed=seed, warn=warn, **spec)
+
+# %% ../nbs/08_prune.ipynb #360d9ae3
+PROXY_BELOW = 1000       # kept samples per class below which "auto" checks its candidates with proxy trainings
+PROXY_VAL_FRAC = 0.2     # the validation split the proxies are measured on, carved from the training data
+PROXY_TOL = 0.0025       # a candidate earlier in AUTO_CANDIDATES within this of the best validation accuracy wins
+AUTO_CANDIDATES = {"top": {"strategy": "top", "min_class_share": MIN_CLASS_SHARE},
+                   "ccs": {"strategy": "ccs", "class_balanced": True},
+                   "random": {"strategy": "random", "class_balanced": True}}
+
+def choose_by_proxy(val_acc:dict, # candidate -> validation accuracy, in order of preference
+                    tol:float=PROXY_TOL) -> str:
+    "The first candidate whose validation accuracy is within `tol` of the best."
+    best = max(val_acc.values())
+    return next(k for k, v in val_acc.items() if v >= best - tol)
+
+def proxy_selection(ds, # training data (`Dataset`)
+                    scores:np.ndarray, # (n,) scores, higher = keep
+                    keep_frac:float, # fraction kept
+                    train, # kept dataset indices -> a trained model
+                    *, rounding:str="round", seed:int=0, val_frac:float=PROXY_VAL_FRAC,
+                    candidates:dict=AUTO_CANDIDATES, device=None) -> dict:
+    "Each candidate's kept set from the data outside a carved validation split, trained and measured there; the choice."
+    from scoreextra.data import stratified_subsample
+    from scoreextra.train import evaluate
+    val = stratified_subsample(ds.y, max(int(round(val_frac * len(ds))), ds.num_classes), seed=seed)
+    rest = np.setdiff1d(np.arange(len(ds)), val)
+    acc = {}
+    for name, spec in candidates.items():
+        kept = rest[select(scores[rest], keep_frac, rounding=rounding, labels=ds.y[rest], seed=seed, warn=False, **spec)]
+        acc[name] = round(evaluate(train(kept), ds, val, device=device), 4)
+    choice, accs = choose_by_proxy(acc), ", ".join(f"{k} {v:.4f}" for k, v in acc.items())
+    return dict(choice=choice, val_acc=acc, n_val=int(len(val)),
+                reason=f"proxy trainings, validation accuracy on {len(val)} carved training samples: {accs} -> {choice}")
+
+# %% ../nbs/08_prune.ipynb #eb702f2e
+def selection_spec(selection) -> dict:
+    """A selection spec (`None`, a strategy name or `{strategy, **options}`) as a dict; checks the name and the options:
+    the strategy's own (e.g. `hard_cutoff` for ccs), `class_balanced` (the strategy applied within every class) and
+    `min_class_share` (the coverage guard, `prune.guard_coverage`; 0 unless given: the paper's exact selection)."""
+    sel = {"strategy": selection} if isinstance(selection, str) else dict(selection or {"strategy": "top"})
+    if sel.setdefault("strategy", "top") == "auto":   # decided per kept set (`auto_selection`): no options
+        if set(sel) != {"strategy"}: raise ValueError(f"selection 'auto' takes no options, got {sorted(set(sel) - {'strategy'})}")
+        return sel
+    params = inspect.signature(SELECTIONS.get(sel["strategy"])).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        takes = sorted(set(params) - {"scores", "keep_frac", "rounding", "seed"} | {"class_balanced", "min_class_share"})
+        bad = sorted(set(sel) - {"strategy"} - set(takes))
+        if bad: raise ValueError(f"selection {sel['strategy']!r} has no option {bad[0]!r}; it takes {takes}")
+    if not isinstance(sel.get("class_balanced", False), bool): raise ValueError(f"class_balanced must be true or false, got {sel['class_balanced']!r}")
+    if "min_class_share" in sel: check_fraction("min_class_share", sel["min_class_share"], lo_open=False, hi_open=False)
+    return sel
+

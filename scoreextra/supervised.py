@@ -16,24 +16,23 @@ import torch
 
 from .core import RunFolder, check_fraction, get_device, save_torch, seed_everything
 from .recipes import DATASET_DEFAULTS, FINAL_RECIPE, OTHER_DATASET
-from .data import BUILTIN_DATASETS, current_dataset, dataset_fingerprint, dataset_name, stratified_subsample
+from .data import BUILTIN_DATASETS, current_dataset, dataset_fingerprint, dataset_name
 from .models import MODELS, default_model, get_model
 from .train import fit, evaluate, embed_all
 from .scores import SCORES, finite_scores, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k, merge
 import scoreextra.gnn  # registers "gnn" in EXTRAPOLATORS
-from .prune import (BASELINES, MIN_CLASS_SHARE, SELECTIONS, SelectionWarning, check_baseline_options,
-                              check_prune_rate, n_keep, select)
+from .prune import (AUTO_CANDIDATES, BASELINES, PROXY_BELOW, SELECTIONS, SelectionWarning, check_baseline_options,
+                              check_prune_rate, n_keep, proxy_selection, select, selection_spec)
 from .stages import (STAGES, TypedConfig, cached_dataset, checked, int_min, known, ledger, mapping, one_of, or_none,
                                run_stage)
 
 # %% auto #0
-__all__ = ['SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'SOURCE_STAGES', 'PROXY_BELOW', 'PROXY_VAL_FRAC', 'PROXY_TOL',
-           'AUTO_CANDIDATES', 'dataset_defaults', 'stage_dataset', 'subset_schedule', 'GroundTruthConfig',
-           'SubsetConfig', 'subset_config', 'ground_truth_config', 'subset_embeddings', 'ExtrapolateConfig',
-           'extrapolate_config', 'make_extrapolator', 'BaselineConfig', 'baseline_config', 'selection_spec',
-           'final_epochs', 'PruneConfig', 'prune_config', 'choose_by_proxy', 'proxy_selection', 'auto_selection']
+__all__ = ['SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'SOURCE_STAGES', 'dataset_defaults', 'stage_dataset',
+           'subset_schedule', 'GroundTruthConfig', 'SubsetConfig', 'subset_config', 'ground_truth_config',
+           'subset_embeddings', 'ExtrapolateConfig', 'extrapolate_config', 'make_extrapolator', 'BaselineConfig',
+           'baseline_config', 'final_epochs', 'PruneConfig', 'prune_config', 'auto_selection']
 
 # %% ../nbs/13_supervised.ipynb #8c91a37c
 # the recipes (DATASET_DEFAULTS, OTHER_DATASET, FINAL_RECIPE) live in `recipes`, with the tables they come from
@@ -248,23 +247,6 @@ def _baseline(cfg, folder, *, runs_root, device=None, progress=False):
 # %% ../nbs/13_supervised.ipynb #d3bf550c
 BUDGETS = ("epochs", "steps")
 
-def selection_spec(selection) -> dict:
-    """A selection spec (`None`, a strategy name or `{strategy, **options}`) as a dict; checks the name and the options:
-    the strategy's own (e.g. `hard_cutoff` for ccs), `class_balanced` (the strategy applied within every class) and
-    `min_class_share` (the coverage guard, `prune.guard_coverage`; 0 unless given: the paper's exact selection)."""
-    sel = {"strategy": selection} if isinstance(selection, str) else dict(selection or {"strategy": "top"})
-    if sel.setdefault("strategy", "top") == "auto":   # decided per kept set (`auto_selection`): no options
-        if set(sel) != {"strategy"}: raise ValueError(f"selection 'auto' takes no options, got {sorted(set(sel) - {'strategy'})}")
-        return sel
-    params = inspect.signature(SELECTIONS.get(sel["strategy"])).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        takes = sorted(set(params) - {"scores", "keep_frac", "rounding", "seed"} | {"class_balanced", "min_class_share"})
-        bad = sorted(set(sel) - {"strategy"} - set(takes))
-        if bad: raise ValueError(f"selection {sel['strategy']!r} has no option {bad[0]!r}; it takes {takes}")
-    if not isinstance(sel.get("class_balanced", False), bool): raise ValueError(f"class_balanced must be true or false, got {sel['class_balanced']!r}")
-    if "min_class_share" in sel: check_fraction("min_class_share", sel["min_class_share"], lo_open=False, hi_open=False)
-    return sel
-
 def final_epochs(epochs:int, keep_frac:float, budget:str="epochs", max_epochs:int|None=None) -> int:
     "Epochs of a final training on a `keep_frac` subset: the same epochs (`epochs`), or as many optimiser steps as the full run (`steps`: epochs / keep_frac, at most `max_epochs`)."
     if budget not in BUDGETS: raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
@@ -308,16 +290,22 @@ def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:in
                  max_epochs:int|None=None, # cap of the "steps" budget
                  model_kw:dict|None=None, # options of `model` (default: the dataset default's when `model` is the default)
                 ) -> dict:
-    "Config of a `prune_train` stage: prune by the scores of (`source_stage`, `source_config`) and train."
+    "Config of a `prune_train` stage: prune by the scores of (`source_stage`, `source_config`) and train (default: the dataset's final training)."
     dataset = dataset_name(dataset or source_config.get("dataset") or source_config["subset"]["dataset"])
-    d = dataset_defaults(dataset); model = model or d["model"]
+    d = dataset_defaults(dataset); final = d.get("final_model", d["model"]); model = model or final
+    own = d.get("final_recipe", {}) if model == final else {}   # the dataset's final recipe goes with its final model
     return PruneConfig(dataset=dataset, source={"stage": source_stage, "config": source_config}, prune_rate=prune_rate, seed=seed,
                        model=model, model_kw=dict(model_kw) if model_kw is not None else (d.get("model_kw", {}) if model == d["model"] else {}),
                        epochs=epochs or d["final_epochs"], batch_size=batch_size or d["batch_size"], rounding=rounding,
-                       class_balanced=class_balanced, recipe={**FINAL_RECIPE, **(recipe or {})}, selection=selection,
+                       class_balanced=class_balanced, recipe={**FINAL_RECIPE, **own, **(recipe or {})}, selection=selection,
                        budget=budget, max_epochs=max_epochs or None, fingerprint=dataset_fingerprint(dataset_name(dataset))).to_dict()
 
 # %% ../nbs/13_supervised.ipynb #82011141
+def _final_fit(cfg:dict, ds, idx, epochs:int, device=None, **kw):
+    "`fit` of a `prune_train` config's final model on `ds[idx]` (the final training, and auto's proxies)."
+    return fit(_new_model(cfg, ds), ds, idx, epochs=epochs, batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, verbose=False,
+               **{"progress": False, **kw}, **cfg["recipe"])
+
 @STAGES.register("prune_train", level=2, main_phase="final_training", config=PruneConfig,
                  parents=lambda c: [(c["source"]["stage"], c["source"]["config"])])
 def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
@@ -335,43 +323,11 @@ def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
         if why is not None: folder.save_json("selection.json", why)
     epochs = final_epochs(cfg["epochs"], keep, cfg.get("budget", "epochs"), cfg.get("max_epochs"))
     with folder.phase("final_training"):
-        seed_everything(cfg["seed"])
-        model = get_model(cfg["model"], ds.num_classes, ds.in_shape, **cfg["model_kw"])
-        tr = fit(model, ds, kept, epochs=epochs, batch_size=cfg["batch_size"], seed=cfg["seed"], device=device,
-                 ckpt_dir=folder.file("ckpt"), progress=progress, verbose=False, **cfg["recipe"])
+        tr = _final_fit(cfg, ds, kept, epochs, device, ckpt_dir=folder.file("ckpt"), progress=progress)
     with folder.phase("evaluation"):
         acc = evaluate(tr.model, test, device=device)
     folder.save_json("metrics.json", {"test_acc": acc, "n_kept": int(len(kept)), "n": int(len(ds)), "epochs": epochs})
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
-
-# %% ../nbs/13_supervised.ipynb #ac97d189
-PROXY_BELOW = 1000       # kept samples per class below which "auto" checks its candidates with proxy trainings
-PROXY_VAL_FRAC = 0.2     # the validation split the proxies are measured on, carved from the training data
-PROXY_TOL = 0.0025       # a candidate earlier in AUTO_CANDIDATES within this of the best validation accuracy wins
-AUTO_CANDIDATES = {"top": {"strategy": "top", "min_class_share": MIN_CLASS_SHARE},
-                   "ccs": {"strategy": "ccs", "class_balanced": True},
-                   "random": {"strategy": "random", "class_balanced": True}}
-
-def choose_by_proxy(val_acc:dict, # candidate -> validation accuracy, in order of preference
-                    tol:float=PROXY_TOL) -> str:
-    "The first candidate whose validation accuracy is within `tol` of the best."
-    best = max(val_acc.values())
-    return next(k for k, v in val_acc.items() if v >= best - tol)
-
-def proxy_selection(ds, # training data (`Dataset`)
-                    scores:np.ndarray, # (n,) scores, higher = keep
-                    keep_frac:float, # fraction kept
-                    train, # kept dataset indices -> a trained model
-                    *, rounding:str="round", seed:int=0, val_frac:float=PROXY_VAL_FRAC,
-                    candidates:dict=AUTO_CANDIDATES, device=None) -> dict:
-    "Each candidate's kept set from the data outside a carved validation split, trained and measured there; the choice."
-    val = stratified_subsample(ds.y, max(int(round(val_frac * len(ds))), ds.num_classes), seed=seed)
-    rest = np.setdiff1d(np.arange(len(ds)), val)
-    acc = {}
-    for name, spec in candidates.items():
-        kept = rest[select(scores[rest], keep_frac, rounding=rounding, labels=ds.y[rest], seed=seed, warn=False, **spec)]
-        acc[name] = round(evaluate(train(kept), ds, val, device=device), 4)
-    return dict(choice=choose_by_proxy(acc), val_acc=acc, n_val=int(len(val)))
 
 # %% ../nbs/13_supervised.ipynb #1979bb58
 def auto_selection(cfg:dict, # a `prune_train` config
@@ -380,19 +336,12 @@ def auto_selection(cfg:dict, # a `prune_train` config
     keep = 1.0 - cfg["prune_rate"]
     per = n_keep(len(ds), keep, cfg["rounding"]) / ds.num_classes
     if per >= PROXY_BELOW:
-        return dict(AUTO_CANDIDATES["top"]), dict(choice="top", reason=f"{per:.0f} kept per class >= {PROXY_BELOW}: "
-                                                   "coverage-guarded top-k, without proxy trainings", kept_per_class=per)
+        return dict(AUTO_CANDIDATES["top"]), dict(choice="top", kept_per_class=per, reason=f"{per:.0f} kept per class >= "
+                                                   f"{PROXY_BELOW}: coverage-guarded top-k, without proxy trainings")
     epochs = final_epochs(cfg["epochs"], keep, cfg.get("budget", "epochs"), cfg.get("max_epochs"))
-    def train(idx):
-        seed_everything(cfg["seed"])
-        model = get_model(cfg["model"], ds.num_classes, ds.in_shape, **cfg["model_kw"])
-        return fit(model, ds, idx, epochs=epochs, batch_size=cfg["batch_size"], seed=cfg["seed"], device=device,
-                   progress=False, verbose=False, **cfg["recipe"]).model
-    res = proxy_selection(ds, scores, keep, train, rounding=cfg["rounding"], seed=cfg["seed"], device=device)
-    accs = ", ".join(f"{k} {v:.4f}" for k, v in res["val_acc"].items())
-    res.update(kept_per_class=per, reason=f"{per:.0f} kept per class < {PROXY_BELOW}: proxy trainings, validation "
-                                           f"accuracy on {res['n_val']} carved training samples: {accs} -> {res['choice']}")
-    if res["choice"] == "random":
-        warnings.warn(f"prune_train: no score-based selection beat random pruning on the validation split ({accs}); "
-                      "kept a class-stratified random set", SelectionWarning, stacklevel=2)
+    res = proxy_selection(ds, scores, keep, lambda idx: _final_fit(cfg, ds, idx, epochs, device).model,
+                          rounding=cfg["rounding"], seed=cfg["seed"], device=device)
+    res.update(kept_per_class=per, reason=f"{per:.0f} kept per class < {PROXY_BELOW}: {res['reason']}")
+    if res["choice"] == "random": warnings.warn(f"prune_train: no score-based selection beat random pruning on the "
+                                                f"validation split ({res['reason']})", SelectionWarning, stacklevel=2)
     return dict(AUTO_CANDIDATES[res["choice"]]), res

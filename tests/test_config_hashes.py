@@ -12,7 +12,8 @@ from scoreextra.pipeline import expand_config, load_config
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = json.loads((ROOT / "tests" / "config_hashes.json").read_text())
 CONFIGS = ROOT / "experiments" / "configs"
-EVIDENCE = ("fashion_mnist_evidence.yaml", "fashion_mnist_evidence_budget.yaml", "fashion_mnist_evidence_selection.yaml")
+EVIDENCE = ("fashion_mnist_evidence.yaml", "fashion_mnist_evidence_budget.yaml", "fashion_mnist_evidence_selection.yaml",
+            "size_regimes_60k.yaml")   # configs whose folders are committed under runs/fm_evidence
 
 
 def _jobs(path) -> list:

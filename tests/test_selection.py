@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import scoreextra.supervised as sup
-from scoreextra.prune import (AUTO_TOP_FROM, MIN_CLASS_SHARE, SelectionWarning, auto_strategy, class_floors,
+from scoreextra.prune import (AUTO_TOP_FROM, MIN_CLASS_SHARE, SelectionWarning, auto_strategy, choose_by_proxy, class_floors,
                               guard_coverage, select, warn_selection)
 from scoreextra.pipeline import run
 
@@ -93,7 +93,7 @@ def test_run_auto_checks_candidates_on_a_carved_split_and_says_why(tmp_path):
     res = run((x, y), "du", prune_rates=[0.9], runs_root=tmp_path, **FAST)           # selection="auto" by default
     why = res.selections["knn k=10"]["prune 90%"]
     assert set(why["val_acc"]) == {"top", "ccs", "random"} and why["n_val"] == round(0.2 * 720)
-    assert why["choice"] == sup.choose_by_proxy({k: why["val_acc"][k] for k in sup.AUTO_CANDIDATES})   # saved sorted and "proxy trainings" in why["reason"]
+    assert why["choice"] == choose_by_proxy({k: why["val_acc"][k] for k in sup.AUTO_CANDIDATES})   # saved sorted and "proxy trainings" in why["reason"]
     assert res.selection_table().loc["knn k=10", "prune 90%"] == why["choice"]
     kept, saved = kept_and_choice(tmp_path)["extrapolate", "auto"]
     assert saved == why
@@ -124,7 +124,7 @@ def test_auto_with_many_kept_per_class_is_guarded_top_without_proxies(tmp_path, 
 
 
 def test_auto_that_finds_random_best_warns_and_keeps_a_stratified_random_set(tmp_path, monkeypatch):
-    monkeypatch.setattr(sup, "proxy_selection", lambda *a, **k: dict(choice="random", n_val=1,
+    monkeypatch.setattr(sup, "proxy_selection", lambda *a, **k: dict(choice="random", n_val=1, reason="stand-in",
                                                                      val_acc={"top": 0.5, "ccs": 0.6, "random": 0.7}))
     x, y = blobs()
     with pytest.warns(SelectionWarning, match="no score-based selection beat random pruning"):
