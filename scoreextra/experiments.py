@@ -18,6 +18,7 @@ from .models import MODELS
 from .scores import SCORES
 from .sampling import check_size
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k
+from .recipes import DATASET_DEFAULTS, final_training
 from .prune import BASELINES, check_baseline_options, check_prune_rate, selection_spec
 from .stages import EXPANDERS, STAGES, Busy, ConfigError, Job, job_levels, job_order, need, need_valid, run_job
 from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate_config, ground_truth_config, prune_config,
@@ -32,7 +33,9 @@ __all__ = ['SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'SMOKE', 'SMOKERS', 'load_con
 SWEEP_KEYS = {"name", "description", "dataset", "model", "scores", "seed_sizes", "seeds", "sampler", "where",
               "score_epochs", "final_epochs", "batch_size", "ground_truth", "extrapolators", "merge", "prune",
               "runs_root", "report_dir", "paper", "score_overrides", "sampler_embeddings", "schedules",
-              "final_model", "final_batch_size", "final_recipe", "planned_cpu_hours"}
+              "final_model", "final_batch_size", "final_recipe", "final", "planned_cpu_hours"}
+# final: a dataset whose default final training (`recipes.final_training`) the pruned trainings use, e.g. the
+# evidence configs' `final: fashion_mnist`; final_model, final_epochs, final_batch_size, final_recipe override parts of it
 # prune: `selections` (strategies of prune.SELECTIONS applied to score-based sources, default [top]), `budgets`
 # ("epochs" and/or "steps", see `final_epochs`), `max_epochs` (cap of the steps budget), `no_pruning_epochs` (extra
 # epoch counts of the no-pruning run, e.g. 2x to check convergence)
@@ -88,6 +91,7 @@ def validate_config(cfg:dict, where:str="config") -> dict:
         need_valid(selection_spec, s, where)
     for b in p.get("budgets", []): need(b in BUDGETS, f"unknown budget {b!r}; expected one of {list(BUDGETS)}", where)
     for s in cfg.get("schedules", []): need(s in SUBSET_SCHEDULES, f"unknown schedule {s!r}; expected one of {list(SUBSET_SCHEDULES)}", where)
+    if "final" in cfg: need(cfg["final"] in DATASET_DEFAULTS, f"final must name a dataset with a default final training, one of {sorted(DATASET_DEFAULTS)}; got {cfg['final']!r}", where)
     if "final_model" in cfg: need(cfg["final_model"] in MODELS, f"unknown final_model {cfg['final_model']!r}; expected one of {sorted(MODELS)}", where)
     for sz in p.get("seed_sizes", []): need(sz in cfg["seed_sizes"], f"prune seed size {sz!r} is not among seed_sizes", where)
     return cfg
@@ -155,8 +159,10 @@ def expand_config(cfg:dict) -> list[Job]:
                 if not applies(e, sz, seed, sch): continue
                 for k in np.atleast_1d(e.get("k", DEFAULT_K)).tolist(): add_ext(e, score, sz, seed, k, sch)
     p = cfg.get("prune") or {}
-    fin = dict(model=cfg.get("final_model", cfg.get("model")), epochs=cfg.get("final_epochs"),
-               batch_size=cfg.get("final_batch_size", cfg.get("batch_size")), recipe=cfg.get("final_recipe"))
+    named = final_training(cfg["final"]) if "final" in cfg else {}   # a dataset's default final training, by name
+    fin = dict(model=cfg.get("final_model", named.get("model", cfg.get("model"))), epochs=cfg.get("final_epochs", named.get("epochs")),
+               batch_size=cfg.get("final_batch_size", named.get("batch_size", cfg.get("batch_size"))),
+               recipe={**named.get("recipe", {}), **cfg.get("final_recipe", {})} or None)
     def add_prune(stage, src, rate, seed, scored):
         for budget in p.get("budgets", ["epochs"]):
             for sel in (p.get("selections", ["top"]) if scored else ["top"]):

@@ -50,7 +50,7 @@ def test_run_builds_the_recorded_jobs(i):
     from scoreextra.pipeline import run_config
     kw = dict(seed_size=0.2, extrapolators=("knn", "gnn"), k=10, prune_rates=(0.1, 0.3, 0.5, 0.7, 0.9), seed=0, ground_truth=True,
               baselines=("random",), sampler="random", merge="raw", where="train", schedule="steps_per_epoch", model=None,
-              score_epochs=None, final_epochs=None, batch_size=None)   # run()'s defaults
+              score_epochs=None, final_epochs=None, batch_size=None, selection="auto")   # run()'s defaults
     kw.update(FIXTURE["run"][i]["kwargs"])
     kw["extrapolators"] = [tuple(e) if isinstance(e, list) else e for e in kw["extrapolators"]]
     jobs = expand_config(run_config(kw.pop("dataset"), kw.pop("score"), **kw))
