@@ -159,9 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("runs_dir")
     rp.add_argument("--out", help="output folder (default: reports/<name of RUNS_DIR>)")
     d = sub.add_parser("demo", help="the whole method on scikit-learn digits (minutes on 2 CPU cores)",
-                       description="DU and TDDS on a 20% seed subset of digits, KNN and GNN, prune rates 10-90%; prints the tables, writes figures.")
+                       description="DU on a 20% seed subset of digits, kNN and the GCN, 50-90% pruned with the default selection; "
+                                   "prints the tables, writes figures.")
     d.add_argument("--out", default="demo_out", help="where runs, tables and figures go (default demo_out/)")
-    d.add_argument("--scores", nargs="+", default=["du", "tdds"])
+    d.add_argument("--scores", nargs="+", default=["du"], help="scores to run (default du; both: --scores du tdds)")
     return p
 
 # %% ../nbs/20_cli.ipynb #7f2347a7
@@ -264,18 +265,19 @@ def cmd_report(a) -> int:
     return 0
 
 def cmd_demo(a) -> int:
-    import pandas as pd
     from scoreextra.pipeline import run, report
     out = _check_out_dir(a.out, "--out"); t0 = time.perf_counter()
-    print("scoreextra demo: scikit-learn digits (1437 train / 360 test), seed subset 20%, KNN and GNN (k=10),\n"
-          "prune rates 10-90%, against random pruning and the full-data ground truth ('original').")
+    print("scoreextra demo: scikit-learn digits (1437 train / 360 test), a 20% seed subset, kNN and the GCN (k=10),\n"
+          "50-90% pruned with the default selection (auto: chosen for the kept samples per class, checked on a\n"
+          "validation split carved from the training data), against random pruning and the full-data score.")
     for score in a.scores:
-        res = run("digits", score, seed_size=0.2, extrapolators=[("knn", 10), ("gnn", 10)],
-                  prune_rates=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], seed=0, ground_truth=True,
-                  baselines=["random"], runs_root=out/"runs")
+        res = run("digits", score, seed_size=0.2, extrapolators=[("knn", 10), ("gnn", 10)], prune_rates=[0.5, 0.7, 0.9],
+                  seed=0, ground_truth=True, baselines=["random"], runs_root=out/"runs")
         _print_result(f"digits, score {score.upper()}", res)
     report(out/"runs", out)
-    print(f"\nfigures and tables in {out}/ ({', '.join(sorted(p.name for p in out.glob('*.png')))}); total {time.perf_counter() - t0:.0f} s")
+    print(f"\nfigures and tables in {out}/ ({', '.join(sorted(p.name for p in out.glob('*.png')))}); "
+          f"total {time.perf_counter() - t0:.0f} s\nOne seed on 1,437 images: a point's difference is noise here. What holds "
+          "over seeds and sizes:\nreports/fashion_mnist_evidence (60k images, three seeds), reports/size_regimes (5k-60k).")
     return 0
 
 # %% ../nbs/20_cli.ipynb #b46dd15c
