@@ -235,8 +235,8 @@ SELECTIONS["moderate"] = moderate_select
 
 # %% ../nbs/08_prune.ipynb #e566cf52
 def random_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round", seed:int=0) -> np.ndarray:
-    "Random pruning as a strategy: `n_keep` indices drawn uniformly; the scores are ignored."
-    return rng(seed).permutation(len(scores))[:n_keep(len(scores), keep_frac, rounding)]
+    "Random pruning as a strategy: the same draw as the `random` baseline (`random_scores(n, seed)`); the scores are ignored."
+    return top_select(random_scores(len(scores), seed), keep_frac, rounding=rounding)
 
 SELECTIONS["random"] = random_select
 
@@ -263,7 +263,7 @@ PROXY_VAL_FRAC = 0.2     # the validation split the proxies are measured on, car
 PROXY_TOL = 0.0025       # a candidate earlier in AUTO_CANDIDATES within this of the best validation accuracy wins
 AUTO_CANDIDATES = {"top": {"strategy": "top", "min_class_share": MIN_CLASS_SHARE},
                    "ccs": {"strategy": "ccs", "class_balanced": True},
-                   "random": {"strategy": "random", "class_balanced": True}}
+                   "random": {"strategy": "random"}}   # random pruning itself: the random baseline's draw
 
 def choose_by_proxy(val_acc:dict, # candidate -> validation accuracy, in order of preference
                     tol:float=PROXY_TOL) -> str:
