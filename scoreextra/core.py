@@ -20,7 +20,8 @@ from fastcore.basics import patch
 __all__ = ['CLOCKS', 'seed_everything', 'rng', 'get_device', 'OutOfRange', 'check_fraction', 'to_numpy', 'check_1d',
            'check_indices', 'DamagedArtefact', 'atomic_path', 'save_json', 'load_json', 'save_npy', 'file_record',
            'save_torch', 'UnsafeArtefact', 'load_torch', 'UnknownName', 'Registry', 'config_hash', 'git_commit',
-           'peak_memory_mb', 'ConfigMismatch', 'RunFolder', 'run_status', 'wait_for_lock', 'check_clock', 'run_seconds']
+           'peak_memory_mb', 'ConfigMismatch', 'RunFolder', 'run_status', 'LostLock', 'wait_for_lock', 'check_clock',
+           'run_seconds']
 
 # %% ../nbs/00_core.ipynb #0bf5ecc7
 def seed_everything(seed:int, # any non-negative int
@@ -302,6 +303,7 @@ class RunFolder:
 
     def update_meta(self, **kw):
         "Merge `kw` into meta.json (atomic); also a heartbeat of the lock if this process holds it."
+        self._check_held()           # a holder that lost its lock must not overwrite the new holder's meta
         self.meta.update(kw); save_json(self.path/"meta.json", self.meta)
         self._beat()
 
@@ -475,6 +477,22 @@ class _Heartbeat(threading.Thread):
 
 _HEARTBEATS: dict[Path, _Heartbeat] = {}
 
+class LostLock(RuntimeError, OSError):
+    "Another process took over our lock (we froze past the timeout): stop, writing nothing more."
+
+@patch
+def _check_held(self:RunFolder):
+    "`LostLock` if this process took the folder's lock and it now holds another token (before each write)."
+    hb = _HEARTBEATS.get(self.path/"lock")
+    if hb is None or hb.token is None: return          # not locked by this process: a demo, a report, a test
+    info = _read_lock(hb.lock)
+    if info is not None and info.get("token") == hb.token: return
+    # a check, then a write: a takeover between the two is not caught, but it needs a whole lock
+    # timeout without a heartbeat, and the check has just seen a live lock of ours
+    now = "the lock was removed" if info is None else f"it is now held by {_describe(info)}"
+    raise LostLock(f"lost the lock of {self.path}: {now}; this worker stops without writing, so the new "
+                   "holder's artefacts and meta.json stand")
+
 @patch
 def _beat(self:RunFolder):
     "Touch the lock now if this process holds it (called by `update_meta`)."
@@ -626,12 +644,12 @@ def _rerecord(self:RunFolder, name:str):
 @patch
 def save(self:RunFolder, name:str, arr) -> Path:
     "Save an array artefact `name` (`.npy`) atomically."
-    p = save_npy(self.path/name, arr); self._rerecord(name); return p
+    self._check_held(); p = save_npy(self.path/name, arr); self._rerecord(name); return p
 
 @patch
 def save_json(self:RunFolder, name:str, obj) -> Path:
     "Save a JSON artefact `name` atomically."
-    p = save_json(self.path/name, obj); self._rerecord(name); return p
+    self._check_held(); p = save_json(self.path/name, obj); self._rerecord(name); return p
 
 # %% ../nbs/00_core.ipynb #7fb6f249
 CLOCKS = ("wall", "cpu")

@@ -14,7 +14,7 @@ from .core import Registry, check_1d, check_fraction, check_indices, rng, to_num
 __all__ = ['MIN_CLASS_SHARE', 'AUTO_TOP_FROM', 'SELECTIONS', 'BASELINES', 'BASELINE_OPTIONS', 'PROXY_BELOW', 'PROXY_VAL_FRAC',
            'PROXY_TOL', 'AUTO_CANDIDATES', 'n_keep', 'check_prune_rate', 'SelectionWarning', 'class_floors',
            'guard_coverage', 'warn_selection', 'select', 'top_select', 'random_scores', 'ssp_scores', 'ccs_select',
-           'check_baseline_options', 'ccs_cutoff', 'moderate_select', 'random_select', 'auto_strategy',
+           'check_baseline_options', 'ccs_cutoff', 'moderate_select', 'random_select', 'auto_strategy', 'paired_se',
            'choose_by_proxy', 'proxy_selection', 'selection_spec']
 
 # %% ../nbs/08_prune.ipynb #fc4d0c49
@@ -260,17 +260,26 @@ def _auto_select(s, keep_frac, labels, rounding, min_class_share, seed, warn) ->
 # %% ../nbs/08_prune.ipynb #360d9ae3
 PROXY_BELOW = 1000       # kept samples per class below which "auto" checks its candidates with proxy trainings
 PROXY_VAL_FRAC = 0.2     # the validation split the proxies are measured on, carved from the training data
-PROXY_TOL = 0.0025       # a candidate earlier in AUTO_CANDIDATES within this of the best validation accuracy wins
+PROXY_TOL = 0.0025       # among candidates within this of the best validation accuracy, the first in order wins
 AUTO_CANDIDATES = {"top": {"strategy": "top", "min_class_share": MIN_CLASS_SHARE},
                    "ccs": {"strategy": "ccs", "class_balanced": True},
                    "random": {"strategy": "random"}}   # random pruning itself: the random baseline's draw
 
-def choose_by_proxy(val_acc:dict, # candidate -> validation accuracy, in order of preference
-                    tol:float=PROXY_TOL) -> str:
-    "The first candidate whose validation accuracy is within `tol` of the best."
-    best = max(val_acc.values())
-    return next(k for k, v in val_acc.items() if v >= best - tol)
+def paired_se(hits:np.ndarray, ref:np.ndarray) -> float:
+    "Standard error of the accuracy difference of two models on the same samples (per-sample hits, paired)."
+    d = hits.astype(float) - ref.astype(float)
+    return float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf")
 
+def choose_by_proxy(val_acc:dict, # candidate -> validation accuracy, in order of preference; "random" among them
+                    val_se:dict|None=None, # candidate -> standard error of its difference to random (`paired_se`)
+                    tol:float=PROXY_TOL) -> str:
+    "Random pruning unless a candidate beats it by more than its standard error; then the first within `tol` of the best."
+    se = val_se or {}
+    ok = {k: v for k, v in val_acc.items() if k == "random" or v - val_acc["random"] > se.get(k, 0.0)}
+    best = max(ok.values())
+    return next(k for k, v in ok.items() if v >= best - tol)
+
+# %% ../nbs/08_prune.ipynb #c3e5af02
 def proxy_selection(ds, # training data (`Dataset`)
                     scores:np.ndarray, # (n,) scores, higher = keep
                     keep_frac:float, # fraction kept
@@ -279,15 +288,18 @@ def proxy_selection(ds, # training data (`Dataset`)
                     candidates:dict=AUTO_CANDIDATES, device=None) -> dict:
     "Each candidate's kept set from the data outside a carved validation split, trained and measured there; the choice."
     from scoreextra.data import stratified_subsample
-    from scoreextra.train import evaluate
+    from scoreextra.train import predict_logits
     val = stratified_subsample(ds.y, max(int(round(val_frac * len(ds))), ds.num_classes), seed=seed)
     rest = np.setdiff1d(np.arange(len(ds)), val)
-    acc = {}
+    hits = {}
     for name, spec in candidates.items():
         kept = rest[select(scores[rest], keep_frac, rounding=rounding, labels=ds.y[rest], seed=seed, warn=False, **spec)]
-        acc[name] = round(evaluate(train(kept), ds, val, device=device), 4)
-    choice, accs = choose_by_proxy(acc), ", ".join(f"{k} {v:.4f}" for k, v in acc.items())
-    return dict(choice=choice, val_acc=acc, n_val=int(len(val)),
+        hits[name] = predict_logits(train(kept), ds, val, device=device).argmax(1) == ds.y[val]
+    acc = {k: round(float(h.mean()), 4) for k, h in hits.items()}
+    se = {k: round(paired_se(h, hits["random"]), 4) for k, h in hits.items() if k != "random"}
+    choice = choose_by_proxy(acc, se)
+    accs = ", ".join(f"{k} {v:.4f}" + (f" (±{se[k]:.4f} against random)" if k in se else "") for k, v in acc.items())
+    return dict(choice=choice, val_acc=acc, val_se=se, n_val=int(len(val)),
                 reason=f"proxy trainings, validation accuracy on {len(val)} carved training samples: {accs} -> {choice}")
 
 # %% ../nbs/08_prune.ipynb #eb702f2e

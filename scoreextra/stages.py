@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .core import (CLOCKS, DamagedArtefact, Registry, RunFolder, config_hash, get_device, load_json, peak_memory_mb, run_status,
-                             check_clock, run_seconds, wait_for_lock)
+from .core import (CLOCKS, DamagedArtefact, LostLock, Registry, RunFolder, config_hash, get_device, load_json,
+                             peak_memory_mb, run_status, check_clock, run_seconds, wait_for_lock)
 from .data import load_dataset
 
 # %% auto #0
@@ -181,6 +181,7 @@ def run_stage(stage:str, # a name in STAGES
         folder.update_meta(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), **setting,
                            attempts=folder.meta.get("attempts", 0) + 1)
         try: fn(config, folder, runs_root=Path(runs_root), device=device, progress=progress)
+        except LostLock: raise             # the folder is another worker's now: no "failed" written over its meta
         except BaseException as e:
             folder.update_meta(status="failed" if isinstance(e, Exception) else "interrupted", error=f"{type(e).__name__}: {e}"[:2000])
             raise

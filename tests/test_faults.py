@@ -759,3 +759,45 @@ def test_one_class_data_warns_that_its_scores_are_constant():
     with pytest.warns(SeedScoreWarning, match="holds one class .'only'. .*scores are constant"):
         res = extrapolate_scores((x, np.full(300, "only")), "du", epochs=12)
     assert np.ptp(res.scores) == 0                              # what the warning is about
+
+
+# ---------------------------------------------------------------- issue 27: lost locks, locks that never go stale
+def _frozen_worker(root):
+    "Worker A: runs the stage, exits 3 with its message in `root/a_error` if it lost its lock."
+    from scoreextra.pipeline import run_stage
+    try: run_stage("fault_frozen", {}, root); code = 0
+    except Exception as e: (Path(root) / "a_error").write_text(f"{type(e).__name__}: {e}"); code = 3
+    os._exit(code)
+
+
+def test_a_worker_that_lost_its_lock_stops_before_writing(tmp_path, short_locks):
+    "Was: A, frozen past the timeout while B took over, woke, warned, finished and overwrote B's meta.json."
+    from scoreextra.pipeline import STAGES
+    if "fault_frozen" not in STAGES:
+        @STAGES.register("fault_frozen")
+        def _frozen(cfg, folder, *, runs_root, device=None, progress=False):
+            with folder.phase("subset_training"):
+                folder.save("first.npy", np.zeros(1))
+                while not (runs_root / "go").exists(): time.sleep(0.02)   # A is stopped (SIGSTOP) in here
+            folder.save("scores.npy", np.zeros(2))
+    a = mp.get_context("fork").Process(target=_frozen_worker, args=(tmp_path,)); a.start()
+    f = RunFolder(tmp_path, "fault_frozen", {})
+    try:
+        for _ in range(500):
+            if f.has("first.npy"): break
+            time.sleep(0.02)
+        os.kill(a.pid, signal.SIGSTOP)                                # A freezes while it holds the lock
+        assert wait_for_lock(f, poll=0.05, log=None, timeout=20)       # B takes over once A's heartbeat is old
+        f.update_meta(status="running", attempts=2, worker="B")
+        b_meta = (f.path / "meta.json").read_bytes()
+        (tmp_path / "go").touch(); os.kill(a.pid, signal.SIGCONT)      # A wakes up and carries on
+        a.join(30)
+        assert a.exitcode == 3, a.exitcode
+        err = (tmp_path / "a_error").read_text()
+        assert err.startswith(f"LostLock: lost the lock of {f.path}: it is now held by host") and "\n" not in err, err
+        assert f"pid {os.getpid()}" in err
+        assert (f.path / "meta.json").read_bytes() == b_meta and not f.has("scores.npy")   # B's record stands
+        assert f.lock_info()["pid"] == os.getpid()                     # and so does B's lock
+    finally:
+        if a.is_alive(): os.kill(a.pid, signal.SIGCONT); a.kill()
+        f.unlock()

@@ -93,7 +93,8 @@ def test_run_auto_checks_candidates_on_a_carved_split_and_says_why(tmp_path):
     res = run((x, y), "du", prune_rates=[0.9], runs_root=tmp_path, **FAST)           # selection="auto" by default
     why = res.selections["knn k=10"]["prune 90%"]
     assert set(why["val_acc"]) == {"top", "ccs", "random"} and why["n_val"] == round(0.2 * 720)
-    assert why["choice"] == choose_by_proxy({k: why["val_acc"][k] for k in sup.AUTO_CANDIDATES})   # saved sorted and "proxy trainings" in why["reason"]
+    assert why["choice"] == choose_by_proxy({k: why["val_acc"][k] for k in sup.AUTO_CANDIDATES}, why["val_se"])   # saved sorted
+    assert "proxy trainings" in why["reason"] and set(why["val_se"]) == {"top", "ccs"}
     assert res.selection_table().loc["knn k=10", "prune 90%"] == why["choice"]
     kept, saved = kept_and_choice(tmp_path)["extrapolate", "auto"]
     assert saved == why
