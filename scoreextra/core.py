@@ -7,7 +7,7 @@ Docs: https://scoreextra.github.io/scoreextra/core.html.md"""
 # %% ../nbs/00_core.ipynb #0ef77a55
 from __future__ import annotations
 import errno, hashlib, json, os, pickle, random, re, resource, socket, subprocess, sys, tempfile, threading
-import time, uuid, warnings
+import stat, time, uuid, warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
@@ -256,11 +256,14 @@ def peak_memory_mb() -> dict:
 
 # %% ../nbs/00_core.ipynb #a28d6856
 def _pid_alive(pid:int) -> bool:
+    "Whether process `pid` of this host runs; a zombie (killed, not yet reaped by its parent) does not."
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: return True
     except OverflowError: return False
-    return pid > 0
+    try: zombie = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError): zombie = False               # no /proc (macOS): as before
+    return pid > 0 and not zombie
 
 class ConfigMismatch(ValueError):
     "A run folder exists for this hash but holds a different config."
@@ -376,23 +379,59 @@ def _lock_text() -> str:
     return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _proc_start(os.getpid()),
                        "started": time.time(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "token": uuid.uuid4().hex})
 
+def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
+def _is_time(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e15  # not nan
+
+_LOCK_FIELDS = {"host": lambda v: isinstance(v, str), "pid": lambda v: _is_int(v) and v > 0,
+                "pid_start": lambda v: v is None or _is_int(v), "started": _is_time,
+                "started_at": lambda v: isinstance(v, str), "token": lambda v: isinstance(v, str)}
+
 def _parse_lock(text:str) -> dict:
     "Owner record of a lock's text: the JSON of `_lock_text`, the older `host pid`, or `{'unreadable': ...}`."
     try:
         d = json.loads(text)
-        if isinstance(d, dict) and isinstance(d.get("host"), str) and isinstance(d.get("pid"), int): return d
-    except ValueError: pass
+        if (isinstance(d, dict) and {"host", "pid"} <= set(d)
+            and all(ok(d[k]) for k, ok in _LOCK_FIELDS.items() if k in d)): return d
+    except (ValueError, RecursionError): pass
     parts = text.split()
-    if len(parts) == 2 and parts[1].isdigit(): return {"host": parts[0], "pid": int(parts[1])}
-    return {"unreadable": text[:60]}
+    if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) > 0:
+        return {"host": parts[0], "pid": int(parts[1])}
+    return {"unreadable": text[:60]}    # garbage, or a field of the wrong type: stale after `lock_grace`
+
+def _lock_stat(lock:Path) -> tuple|None:
+    "`lock`'s stat and up to 4 KiB of its text (none unless a regular file); None when there is no lock."
+    try: fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)   # a FIFO must not block the open
+    except FileNotFoundError: return None
+    except OSError as e:
+        if e.errno not in (errno.ELOOP, errno.ENXIO): raise     # ELOOP: a symbolic link; ENXIO: a socket
+        try: return os.lstat(lock), b""
+        except FileNotFoundError: return None
+    try:
+        st = os.fstat(fd)
+        return st, os.read(fd, 4096) if stat.S_ISREG(st.st_mode) else b""
+    finally: os.close(fd)
+
+_SEEN: dict = {}   # lock path -> (inode, mtime_ns, monotonic s when this process first saw that heartbeat)
+
+def _unchanged_for(lock:Path, st) -> float:
+    "Seconds (monotonic, this process) that `lock` has kept this inode and heartbeat; 0 at the first look."
+    seen = _SEEN.get(lock)
+    if seen is None or seen[:2] != (st.st_ino, st.st_mtime_ns):
+        seen = _SEEN[lock] = (st.st_ino, st.st_mtime_ns, time.monotonic())
+    return time.monotonic() - seen[2]
 
 def _read_lock(lock:Path) -> dict|None:
     "The lock's owner record plus its inode and `age` (s since its last heartbeat); None when there is no lock."
-    try: fd = os.open(lock, os.O_RDONLY)
-    except FileNotFoundError: return None
-    try: st, raw = os.fstat(fd), os.read(fd, 4096)
-    finally: os.close(fd)
-    return {**_parse_lock(raw.decode("utf-8", "replace")), "ino": st.st_ino, "age": time.time() - st.st_mtime}
+    got = _lock_stat(lock)
+    if got is None: return None
+    st, raw = got
+    if stat.S_ISDIR(st.st_mode):     # cannot be removed safely (it may hold files): refused, never waited for
+        raise DamagedArtefact(lock, "a directory, not a lock file (scoreextra never makes one): remove it")
+    regular = stat.S_ISREG(st.st_mode)
+    rec = _parse_lock(raw.decode("utf-8", "replace")) if regular else {"unreadable": "not a file"}
+    # a heartbeat in the future (another host's clock ahead) would never age: the age is also at least how
+    # long this process has watched the lock unchanged, so every wait ends after the timeout
+    return {**rec, "ino": st.st_ino, "age": max(time.time() - st.st_mtime, _unchanged_for(lock, st))}
 
 def _stale_reason(info:dict, timeout:float, grace:float) -> str|None:
     "Why the lock described by `info` may be taken over, or None while its holder may be alive."
@@ -438,7 +477,7 @@ def _remove_if_unchanged(path:Path, ino:int) -> bool:
     grave = path.with_name(f"{path.name}.stale.{uuid.uuid4().hex[:12]}")
     try: os.rename(path, grave)
     except FileNotFoundError: return False
-    same = os.stat(grave).st_ino == ino
+    same = os.lstat(grave).st_ino == ino       # lstat: a symbolic link (even dangling) is the lock itself
     if not same:
         try: os.link(grave, path)            # another process's fresh file: back where it was
         except FileExistsError: pass
@@ -450,7 +489,8 @@ def _break_lock(lock:Path, info:dict, timeout:float, grace:float) -> bool:
     brk = lock.with_name("lock.break")
     if not _create_lock(brk, _lock_text()):
         b = _read_lock(brk)
-        if b is not None and _stale_reason(b, _BREAK_TIMEOUT, grace): _remove_if_unchanged(brk, b["ino"])
+        if b is not None and _stale_reason(b, min(_BREAK_TIMEOUT, timeout), grace):
+            _remove_if_unchanged(brk, b["ino"])
         return False
     try:
         now = _read_lock(lock)
@@ -510,6 +550,12 @@ def _hold(self:RunFolder, info:dict|None):
     hb.start()
 
 # %% ../nbs/00_core.ipynb #aafa28dc
+def _attempt_seconds(info:dict) -> float|None:
+    "Seconds a replaced holder ran, from its start to its last heartbeat (for the ledger); None if unknown."
+    if "started" not in info: return None
+    s = time.time() - info["age"] - info["started"]
+    return round(s, 3) if 0 <= s < 366 * 86400 else None   # a skewed clock or a forged `started`: unknown
+
 @patch
 def try_lock(self:RunFolder) -> bool:
     "Claim the folder for this process; False while another live holder has it (a stale lock is taken over, see above)."
@@ -526,8 +572,7 @@ def try_lock(self:RunFolder) -> bool:
         if reason is None or not _break_lock(lock, info, self.lock_timeout, self.lock_grace): return False
         took = f"{_describe(info)}: {reason}"
         self.taken_over = {k: v for k, v in info.items() if k not in ("ino", "age", "token")} | {"reason": reason,
-                           # the dead attempt ran from its start to its last heartbeat: seconds a ledger would otherwise lose
-                           "seconds": round(time.time() - info["age"] - info["started"], 3) if "started" in info else None}
+                           "seconds": _attempt_seconds(info)}
     return False
 
 @patch

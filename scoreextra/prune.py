@@ -247,8 +247,8 @@ def auto_strategy(n_kept:int, # size of the kept set
     per = n_kept / max(n_classes, 1)
     if per >= AUTO_TOP_FROM:
         return {"strategy": "top"}, f"top-k, coverage-guarded: {per:.0f} kept per class >= {AUTO_TOP_FROM}, where top-k won"
-    return ({"strategy": "ccs", "class_balanced": True},
-            f"class-balanced CCS: {per:.0f} kept per class < {AUTO_TOP_FROM}, where top-k can fall far below random")
+    return ({"strategy": "random"}, f"random pruning: {per:.0f} kept per class < {AUTO_TOP_FROM}, where no selection by "
+            "score was found above random on validation data; run(selection='auto') checks that on yours")
 
 def _auto_select(s, keep_frac, labels, rounding, min_class_share, seed, warn) -> np.ndarray:
     if labels is None: raise ValueError("strategy='auto' needs labels: it decides by the kept samples per class")
