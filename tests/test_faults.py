@@ -127,6 +127,7 @@ def _race(root, n, barrier, q):
     for t in range(n):
         barrier.wait()
         if RunFolder(root, "s", {"t": t}).try_lock(): won.append(t)
+    barrier.wait()   # a winner that exited is a dead holder (a zombie until joined): its lock is rightly taken over
     q.put(won)
 
 
@@ -801,3 +802,59 @@ def test_a_worker_that_lost_its_lock_stops_before_writing(tmp_path, short_locks)
     finally:
         if a.is_alive(): os.kill(a.pid, signal.SIGCONT); a.kill()
         f.unlock()
+
+
+_SKEWED = json.dumps({"host": "node17", "pid": 4242, "started": time.time(), "token": "x"})
+
+
+@pytest.mark.parametrize("case", ["lock in the future", "lock.break in the future", "dangling symlink", "fifo"])
+def test_locks_that_never_aged_are_taken_over_after_the_timeout(tmp_path, short_locks, case):
+    "Was: a heartbeat in the future (clock skew) or a dangling-symlink lock waited forever."
+    f = RunFolder(tmp_path, "s", {"a": 1})
+    lock = f.path / "lock"
+    if case == "dangling symlink": os.symlink(tmp_path / "nowhere", lock)
+    elif case == "fifo": os.mkfifo(lock)
+    else:
+        _put_lock(f, _SKEWED, age=-3600.0 if case == "lock in the future" else 3600.0)
+        if case == "lock.break in the future":          # a taker of another host whose clock is an hour ahead
+            (f.path / "lock.break").write_text(_SKEWED); t = time.time() + 3600; os.utime(f.path / "lock.break", (t, t))
+    t0 = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore"); assert wait_for_lock(f, poll=0.05, log=None, timeout=15), case
+    assert time.monotonic() - t0 < 10
+    assert lock.is_file() and not lock.is_symlink() and f.lock_info()["pid"] == os.getpid()
+    f.unlock()
+
+
+def test_a_killed_holder_not_yet_reaped_is_gone(tmp_path, short_locks, monkeypatch):
+    "Was: a zombie holder counted as alive for the whole timeout."
+    from scoreextra.core import _proc_start
+    monkeypatch.setattr(RunFolder, "lock_timeout", 3600.0)
+    pid = os.fork()
+    if pid == 0: os._exit(0)                              # the child dies at once; nobody reaps it yet
+    try:
+        time.sleep(0.3)
+        f = RunFolder(tmp_path, "s", {"a": 1})
+        _put_lock(f, json.dumps({"host": socket.gethostname(), "pid": pid, "pid_start": _proc_start(pid),
+                                 "started": time.time(), "token": "x"}))
+        assert f.try_lock() and f.taken_over["reason"] == f"its process {pid} on this host is gone"
+        f.unlock()
+    finally: os.waitpid(pid, 0)
+
+
+@pytest.mark.parametrize("started", [1e12, "yesterday", None, [1]])
+def test_implausible_lock_fields_are_not_trusted(tmp_path, short_locks, started):
+    "Was: `started: 1e12` gave -9.98e11 killed seconds in the ledger, a string an opaque TypeError."
+    f = RunFolder(tmp_path, "s", {"a": 1})
+    _put_lock(f, json.dumps({"host": "node17", "pid": 4242, "started": started, "token": "x"}), age=5.0)
+    with warnings.catch_warnings(): warnings.simplefilter("ignore"); assert f.try_lock()
+    assert f.taken_over["seconds"] is None, f.taken_over
+    f.unlock()
+
+
+def test_a_lock_that_is_a_directory_is_refused_naming_it(tmp_path, short_locks):
+    "Was: `[Errno 21] Is a directory` on every try, forever."
+    f = RunFolder(tmp_path, "s", {"a": 1})
+    (f.path / "lock").mkdir()
+    with pytest.raises(DamagedArtefact, match=rf"^{f.path / 'lock'}: a directory, not a lock file"):
+        wait_for_lock(f, poll=0.05, log=None, timeout=5)
