@@ -270,14 +270,14 @@ def paired_se(hits:np.ndarray, ref:np.ndarray) -> float:
     d = hits.astype(float) - ref.astype(float)
     return float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf")
 
-def choose_by_proxy(val_acc:dict, # candidate -> validation accuracy, in order of preference; "random" among them
+def choose_by_proxy(val_acc:dict, # candidate -> validation accuracy: "top", "random" and others, in order of preference
                     val_se:dict|None=None, # candidate -> standard error of its difference to random (`paired_se`)
                     tol:float=PROXY_TOL) -> str:
-    "Random pruning unless a candidate beats it by more than its standard error; then the first within `tol` of the best."
-    se = val_se or {}
-    ok = {k: v for k, v in val_acc.items() if k == "random" or v - val_acc["random"] > se.get(k, 0.0)}
-    best = max(ok.values())
-    return next(k for k, v in ok.items() if v >= best - tol)
+    "Top-k unless below random by more than its standard error, or another candidate beats both; else random pruning."
+    se, r, top = val_se or {}, val_acc["random"], val_acc.get("top", -np.inf)
+    better = {k: v for k, v in val_acc.items() if k not in ("top", "random") and v > r + se.get(k, 0.0) and v > top + tol}
+    if better: return max(better, key=better.get)
+    return "top" if top >= r - se.get("top", 0.0) else "random"
 
 # %% ../nbs/08_prune.ipynb #c3e5af02
 def proxy_selection(ds, # training data (`Dataset`)
