@@ -104,11 +104,11 @@ def check_indices(name:str, idx, n:int, unique:bool=True) -> np.ndarray:
     return a
 
 # %% ../nbs/00_core.ipynb #c3d9a1f4
-MAX_YAML_DEPTH = 50          # a config nests about 7 deep; PyYAML's composer recurses, so 3,000 `[` overflow it
-MAX_YAML_VALUES = 100_000    # values once aliases are expanded: a config holds about 250, a 2 KB "billion laughs" 10^9
+MAX_YAML_DEPTH = 50          # a config nests about 7 deep; PyYAML's composer recurses: 3,000 `[` overflow it
+MAX_YAML_VALUES = 100_000    # aliases expanded: a config holds about 250, a 1 KB "billion laughs" 10^9
 
 class YAMLRefused(ValueError):
-    "YAML refused before it is built: nested too deep, too many values once its aliases expand, or a duplicate key."
+    "YAML refused before it is built: nested too deep, too many values (aliases expanded), a duplicate key."
 
 def _refuse(mark, msg:str): raise YAMLRefused(f"line {mark.line + 1}: {msg}")
 
@@ -116,7 +116,8 @@ class _BoundedLoader(yaml.SafeLoader):
     "`yaml.SafeLoader` that stops composing a node nested deeper than `MAX_YAML_DEPTH`."
     _depth = 0
     def compose_node(self, parent, index):
-        if self._depth >= MAX_YAML_DEPTH: _refuse(self.peek_event().start_mark, f"nested deeper than {MAX_YAML_DEPTH}")
+        if self._depth >= MAX_YAML_DEPTH:
+            _refuse(self.peek_event().start_mark, f"nested deeper than {MAX_YAML_DEPTH}")
         self._depth += 1
         try: return super().compose_node(parent, index)
         finally: self._depth -= 1
@@ -125,15 +126,16 @@ def _children(node) -> list:
     if isinstance(node, yaml.SequenceNode): return node.value
     return [n for kv in node.value for n in kv] if isinstance(node, yaml.MappingNode) else []
 
-def _no_duplicate_keys(node):
+def _no_duplicate_keys(node:yaml.MappingNode):
     first = {}
     for k, _ in node.value:
         if not isinstance(k, yaml.ScalarNode): continue
-        if (k.tag, k.value) in first: _refuse(k.start_mark, f"duplicate key {k.value!r} (first at line {first[k.tag, k.value]})")
+        if (k.tag, k.value) in first:
+            _refuse(k.start_mark, f"duplicate key {k.value!r} (first at line {first[k.tag, k.value]})")
         first[k.tag, k.value] = k.start_mark.line + 1
 
 def _expanded(node, depth:int, seen:dict, path:set) -> tuple[int, int]:
-    "(values, height) of `node` with its aliases expanded, each node walked once; `YAMLRefused` past the bounds."
+    "(values, height) of `node` with its aliases expanded, each node walked once; `YAMLRefused` past a bound."
     if id(node) in path: _refuse(node.start_mark, "a recursive alias (a value that contains itself)")
     if id(node) not in seen:
         if isinstance(node, yaml.MappingNode): _no_duplicate_keys(node)
@@ -142,12 +144,14 @@ def _expanded(node, depth:int, seen:dict, path:set) -> tuple[int, int]:
         path.discard(id(node))
         seen[id(node)] = (1 + sum(n for n, _ in kids), 1 + max((h for _, h in kids), default=0))
     n, height = seen[id(node)]
-    if depth + height - 1 > MAX_YAML_DEPTH: _refuse(node.start_mark, f"nested deeper than {MAX_YAML_DEPTH} (aliases expanded)")
-    if n > MAX_YAML_VALUES: _refuse(node.start_mark, f"more than {MAX_YAML_VALUES:,} values once its aliases are expanded")
+    if depth + height - 1 > MAX_YAML_DEPTH:
+        _refuse(node.start_mark, f"nested deeper than {MAX_YAML_DEPTH} once its aliases are expanded")
+    if n > MAX_YAML_VALUES:
+        _refuse(node.start_mark, f"more than {MAX_YAML_VALUES:,} values once its aliases are expanded")
     return n, height
 
 def load_yaml(text:str):
-    "`yaml.safe_load(text)`, refusing (`YAMLRefused`, naming the line) deep nesting, alias bombs and duplicate keys."
+    "`yaml.safe_load(text)`; deep nesting, alias bombs or duplicate keys: a `YAMLRefused` naming the line."
     loader = _BoundedLoader(text)
     try:
         node = loader.get_single_node()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import run_status
+from .core import YAMLRefused, load_yaml, run_status
 from .data import DATASETS
 from .models import MODELS
 from .scores import SCORES
@@ -48,52 +48,64 @@ PRUNE_KEYS = {"rates", "seed_sizes", "extrapolators", "baselines", "ground_truth
 EXT_KEYS = {"name", "k", "params", "merge", "seeds", "seed_sizes", "schedules", "schedule"}
 
 def load_config(path:str|Path) -> dict:
-    "Read and validate an experiment config (YAML)."
-    import yaml
+    "Read and validate an experiment config (YAML, read by `load_yaml`: no deep nesting, alias bomb or duplicate key)."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"experiment config {path} does not exist")
-    cfg = yaml.safe_load(path.read_text()) or {}
+    try: cfg = load_yaml(path.read_text()) or {}
+    except YAMLRefused as e: raise ConfigError(f"{path}: {e}") from None
     validate_config(cfg, str(path))
     return cfg
 
 # %% ../nbs/17_experiments.ipynb #1fe3cab3
 def validate_config(cfg:dict, where:str="config") -> dict:
-    "Raise `ConfigError` naming the bad key or value; return `cfg`."
-    need(isinstance(cfg, dict), f"expected a mapping, got {type(cfg).__name__}", where)
+    "Raise `ConfigError` naming the bad key or value; return `cfg`. Messages are built only for a failed check."
+    need(isinstance(cfg, dict), lambda: f"expected a mapping, got {type(cfg).__name__}", where)
     if "paradigm" in cfg:
-        need(cfg["paradigm"] in EXPANDERS, f"unknown paradigm {cfg['paradigm']!r}; expected one of {sorted(EXPANDERS)}", where)
+        need(cfg["paradigm"] in EXPANDERS,
+             lambda: f"unknown paradigm {cfg['paradigm']!r}; expected one of {sorted(EXPANDERS)}", where)
         EXPANDERS[cfg["paradigm"]](cfg, where)
         return cfg
     unknown = set(cfg) - SWEEP_KEYS
-    need(not unknown, f"unknown key(s) {sorted(unknown)}; expected some of {sorted(SWEEP_KEYS)}", where)
-    for key in ("dataset", "scores", "seed_sizes", "seeds"): need(key in cfg, f"missing key {key!r}", where)
+    need(not unknown, lambda: f"unknown key(s) {sorted(unknown)}; expected some of {sorted(SWEEP_KEYS)}", where)
+    for key in ("dataset", "scores", "seed_sizes", "seeds"): need(key in cfg, lambda: f"missing key {key!r}", where)
     _check_types(cfg, where)
-    need(cfg["dataset"] in DATASETS, f"unknown dataset {cfg['dataset']!r}; expected one of {sorted(DATASETS)}", where)
-    for s in cfg["scores"]: need(s in SCORES, f"unknown score {s!r}; expected one of {sorted(SCORES)}", where)
-    if "model" in cfg: need(cfg["model"] in MODELS, f"unknown model {cfg['model']!r}; expected one of {sorted(MODELS)}", where)
+    need(cfg["dataset"] in DATASETS,
+         lambda: f"unknown dataset {cfg['dataset']!r}; expected one of {sorted(DATASETS)}", where)
+    for s in cfg["scores"]: need(s in SCORES, lambda: f"unknown score {s!r}; expected one of {sorted(SCORES)}", where)
+    if "model" in cfg: need(cfg["model"] in MODELS,
+                            lambda: f"unknown model {cfg['model']!r}; expected one of {sorted(MODELS)}", where)
     for sz in cfg["seed_sizes"]: need_valid(check_size, sz, where, "seed_size")   # the message of sampling, as from run() and the CLI
     for e in cfg.get("extrapolators", []) + (cfg.get("prune") or {}).get("extrapolators", []):
         need(isinstance(e, dict) and e.get("name") in EXTRAPOLATORS,
-              f"unknown extrapolator {e!r}; expected {{name: one of {sorted(EXTRAPOLATORS)}, k: [...]}}", where)
-        need(not set(e) - EXT_KEYS, f"extrapolator {e!r}: unknown key(s) {sorted(set(e) - EXT_KEYS)}; expected some of {sorted(EXT_KEYS)}", where)
-        need(e.get("merge", "raw") in MERGES, f"extrapolator {e!r}: unknown merge; expected one of {list(MERGES)}", where)
-    need(cfg.get("merge", "raw") in MERGES, f"unknown merge {cfg.get('merge')!r}; expected one of {list(MERGES)}", where)
+             lambda: f"unknown extrapolator {e!r}; expected {{name: one of {sorted(EXTRAPOLATORS)}, k: [...]}}", where)
+        need(not set(e) - EXT_KEYS, lambda: f"extrapolator {e!r}: unknown key(s) {sorted(set(e) - EXT_KEYS)}; "
+                                            f"expected some of {sorted(EXT_KEYS)}", where)
+        need(e.get("merge", "raw") in MERGES,
+             lambda: f"extrapolator {e!r}: unknown merge; expected one of {list(MERGES)}", where)
+    need(cfg.get("merge", "raw") in MERGES,
+         lambda: f"unknown merge {cfg.get('merge')!r}; expected one of {list(MERGES)}", where)
     p = cfg.get("prune") or {}
     unknown = set(p) - PRUNE_KEYS
-    need(not unknown, f"prune: unknown key(s) {sorted(unknown)}; expected some of {sorted(PRUNE_KEYS)}", where)
+    need(not unknown, lambda: f"prune: unknown key(s) {sorted(unknown)}; expected some of {sorted(PRUNE_KEYS)}", where)
     for r in p.get("rates", []): need_valid(check_prune_rate, r, where)
     for b in p.get("baselines", []):
-        need(_baseline_ok(b), f"unknown baseline {b!r}; expected a name or {{name: ..., params: {{...}}}} with name one of {sorted(BASELINES)}", where)
+        need(_baseline_ok(b), lambda: f"unknown baseline {b!r}; expected a name or {{name: ..., params: {{...}}}} "
+                                      f"with name one of {sorted(BASELINES)}", where)
         name, params = _baseline_entry(b)
         need_valid(check_baseline_options, name, where, params)   # the check BaselineConfig makes, before any job
     for s in p.get("selections", []):
-        need(isinstance(s, (str, dict)), f"a selection must be a name or {{strategy: ..., option: ...}}, got {s!r}", where)
+        need(isinstance(s, (str, dict)),
+             lambda: f"a selection must be a name or {{strategy: ..., option: ...}}, got {s!r}", where)
         need_valid(selection_spec, s, where)
-    for b in p.get("budgets", []): need(b in BUDGETS, f"unknown budget {b!r}; expected one of {list(BUDGETS)}", where)
-    for s in cfg.get("schedules", []): need(s in SUBSET_SCHEDULES, f"unknown schedule {s!r}; expected one of {list(SUBSET_SCHEDULES)}", where)
-    if "final" in cfg: need(cfg["final"] in DATASET_DEFAULTS, f"final must name a dataset with a default final training, one of {sorted(DATASET_DEFAULTS)}; got {cfg['final']!r}", where)
-    if "final_model" in cfg: need(cfg["final_model"] in MODELS, f"unknown final_model {cfg['final_model']!r}; expected one of {sorted(MODELS)}", where)
-    for sz in p.get("seed_sizes", []): need(sz in cfg["seed_sizes"], f"prune seed size {sz!r} is not among seed_sizes", where)
+    for b in p.get("budgets", []): need(b in BUDGETS, lambda: f"unknown budget {b!r}; expected one of {list(BUDGETS)}", where)
+    for s in cfg.get("schedules", []):
+        need(s in SUBSET_SCHEDULES, lambda: f"unknown schedule {s!r}; expected one of {list(SUBSET_SCHEDULES)}", where)
+    if "final" in cfg: need(cfg["final"] in DATASET_DEFAULTS, lambda: "final must name a dataset with a default final "
+                            f"training, one of {sorted(DATASET_DEFAULTS)}; got {cfg['final']!r}", where)
+    if "final_model" in cfg: need(cfg["final_model"] in MODELS, lambda: f"unknown final_model {cfg['final_model']!r}; "
+                                  f"expected one of {sorted(MODELS)}", where)
+    for sz in p.get("seed_sizes", []):
+        need(sz in cfg["seed_sizes"], lambda: f"prune seed size {sz!r} is not among seed_sizes", where)
     return cfg
 
 # %% ../nbs/17_experiments.ipynb #ce4dbb74
@@ -102,19 +114,20 @@ def _is_int(v, lo:int) -> bool: return isinstance(v, int) and not isinstance(v, 
 def _check_types(cfg:dict, where:str):
     "Shapes and types of the config's values (names and ranges are checked by `validate_config`)."
     for key in ("scores", "seed_sizes", "seeds", "schedules", "extrapolators"):
-        if key in cfg: need(isinstance(cfg[key], list), f"{key} must be a list, got {cfg[key]!r}", where)
-    for s in cfg["seeds"]: need(_is_int(s, 0), f"seeds must be ints >= 0, got {s!r}", where)
+        if key in cfg: need(isinstance(cfg[key], list), lambda: f"{key} must be a list, got {cfg[key]!r}", where)
+    for s in cfg["seeds"]: need(_is_int(s, 0), lambda: f"seeds must be ints >= 0, got {s!r}", where)
     gt = cfg.get("ground_truth") or {}
-    need(isinstance(gt, dict), f"ground_truth must be a mapping like {{seeds: [1000]}}, got {gt!r}", where)
+    need(isinstance(gt, dict), lambda: f"ground_truth must be a mapping like {{seeds: [1000]}}, got {gt!r}", where)
     need(isinstance(gt.get("seeds", []), list) and all(_is_int(s, 0) for s in gt.get("seeds", [])),
-          f"ground_truth.seeds must be a list of ints >= 0, got {gt.get('seeds')!r}", where)
+          lambda: f"ground_truth.seeds must be a list of ints >= 0, got {gt.get('seeds')!r}", where)
     for key in ("score_epochs", "final_epochs", "batch_size", "final_batch_size"):
-        if key in cfg: need(_is_int(cfg[key], 1), f"{key} must be an int >= 1, got {cfg[key]!r}", where)
+        if key in cfg: need(_is_int(cfg[key], 1), lambda: f"{key} must be an int >= 1, got {cfg[key]!r}", where)
     p = cfg.get("prune") or {}
-    need(isinstance(p, dict), f"prune must be a mapping (rates, extrapolators, baselines, ...), got {p!r}", where)
+    need(isinstance(p, dict),
+         lambda: f"prune must be a mapping (rates, extrapolators, baselines, ...), got {p!r}", where)
     for key in ("rates", "seeds", "seed_sizes", "extrapolators", "baselines", "selections", "budgets"):
-        if key in p: need(isinstance(p[key], list), f"prune.{key} must be a list, got {p[key]!r}", where)
-    for s in p.get("seeds", []): need(_is_int(s, 0), f"prune.seeds must be ints >= 0, got {s!r}", where)
+        if key in p: need(isinstance(p[key], list), lambda: f"prune.{key} must be a list, got {p[key]!r}", where)
+    for s in p.get("seeds", []): need(_is_int(s, 0), lambda: f"prune.seeds must be ints >= 0, got {s!r}", where)
     for e in cfg.get("extrapolators", []) + p.get("extrapolators", []):
         ks = e.get("k", DEFAULT_K) if isinstance(e, dict) else DEFAULT_K
         for k in (ks if isinstance(ks, list) else [ks]): need_valid(check_k, k, where)

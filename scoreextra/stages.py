@@ -293,9 +293,9 @@ def run_job(job:Job, runs_root:str|Path, *, mode:str="inline", device=None, prog
 class ConfigError(ValueError):
     "An experiment config names something unknown or out of range."
 
-def need(cond, msg:str, where:str):
-    "Raise `ConfigError(f'{where}: {msg}')` unless `cond`."
-    if not cond: raise ConfigError(f"{where}: {msg}")
+def need(cond, msg:str|Callable, where:str):
+    "Raise `ConfigError(f'{where}: {msg}')` unless `cond`; a callable `msg` is called only then (lazy)."
+    if not cond: raise ConfigError(f"{where}: {msg() if callable(msg) else msg}")
 
 def need_valid(check:Callable, value, where:str, *args):
     "`check(value, *args)`; its `TypeError`/`ValueError` becomes `ConfigError(f'{where}: {message}')`, the owner's message kept."

@@ -1,6 +1,6 @@
 """Security (issue 27): a file planted in a runs root is data, never code. A checkpoint that asks to import
 anything besides tensors, numpy arrays and plain Python data is refused, naming the file, before it runs."""
-import os
+import contextlib, io, os, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -58,3 +58,66 @@ def test_load_torch_reads_tensors_numpy_and_plain_data_and_refuses_code(tmp_path
     assert not (tmp_path / "pwned").exists(), "the payload ran"
     msg = str(e.value)
     assert f"{tmp_path / 'bad.pt'}: refused" in msg and "asks to import exec" in msg, msg
+
+
+# ---------------------------------------------------------------- YAML configs: alias bombs, deep nesting, duplicates
+_CFG = "dataset: digits\nscores: [du]\nseed_sizes: [0.2]\n"
+
+
+def _bomb(levels:int) -> str:
+    "A config whose `seeds` is an alias bomb of 10**levels values (`_CFG` plus anchors under `description`)."
+    anchors = [f"  - &a0 [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]"]
+    anchors += [f"  - &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels - 1)]
+    return _CFG + "description:\n" + "\n".join(anchors) + f"\nseeds: [{', '.join([f'*a{levels - 2}'] * 10)}]\n"
+
+
+REFUSED = [
+    ("alias bomb of 10^6", _bomb(6), "line 9: more than 100,000 values once its aliases are expanded"),
+    ("3,000 nested [", _CFG + "seeds: " + "[" * 3000 + "0" + "]" * 3000 + "\n", "line 4: nested deeper than 50"),
+    ("deep through aliases", _CFG + "description:\n  - &d " + "[" * 40 + "0" + "]" * 40
+     + "\nseeds: [[[[[[[[[[[[*d]]]]]]]]]]]]\n", "nested deeper than 50 once its aliases are expanded"),
+    ("duplicate key", _CFG + "seeds: [0]\nscore_epochs: 2\nseeds: [1]\n", "line 6: duplicate key 'seeds' (first at line 4)"),
+    ("duplicate nested key", _CFG + "seeds: [0]\nprune:\n  rates: [0.5]\n  rates: [0.9]\n",
+     "line 7: duplicate key 'rates' (first at line 6)"),
+    ("recursive alias", _CFG + "seeds: &s [0, *s]\n", "line 4: a recursive alias"),
+]
+
+
+@pytest.mark.parametrize("name,text,msg", REFUSED, ids=[r[0] for r in REFUSED])
+def test_a_yaml_config_that_could_blow_up_is_refused_in_one_line(tmp_path, name, text, msg):
+    "Was: a bomb expanded while a message was formatted, 3,000 `[` a RecursionError, a duplicate key silently won."
+    from scoreextra.cli import main
+    from scoreextra.pipeline import ConfigError, load_config
+    p = tmp_path / "c.yaml"; p.write_text(text)
+    with pytest.raises(ConfigError) as e: load_config(p)
+    assert str(e.value).startswith(f"{p}: ") and msg in str(e.value) and len(str(e.value)) < 200, str(e.value)[:300]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["sweep", str(p), "--runs", str(tmp_path / "runs")]) == 2
+    assert err.getvalue().count("\n") == 1 and msg in err.getvalue(), err.getvalue()[:300]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_billion_laughs_is_refused_under_a_memory_cap(tmp_path):
+    "Was: a 570-byte config of 10^9 values took all memory (a MemoryError traceback under a 3 GB cap)."
+    p = tmp_path / "laughs.yaml"; p.write_text(_bomb(9))
+    assert p.stat().st_size < 1000
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+            "from scoreextra.cli import main; sys.exit(main(['sweep', sys.argv[1], '--runs', sys.argv[2]]))")
+    r = subprocess.run([sys.executable, "-c", code, str(p), str(tmp_path / "runs")], capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr[-500:]
+    assert f"{p}: line 9: more than 100,000 values" in r.stderr
+
+
+def test_config_messages_are_built_only_when_a_check_fails():
+    "Was: every check formatted its message (`{cfg[key]!r}`) before testing its condition."
+    from scoreextra.pipeline import ConfigError, validate_config
+    from scoreextra.stages import need
+
+    class Loud(list):
+        def __repr__(self): raise AssertionError("a message was built for a check that passed")
+    validate_config({"dataset": "digits", "scores": Loud(["du"]), "seed_sizes": Loud([0.2]), "seeds": Loud([0]),
+                     "prune": {"rates": Loud([0.5]), "seeds": Loud([0])}})
+    need(True, lambda: 1 / 0, "c.yaml")
+    with pytest.raises(ConfigError, match=r"^c\.yaml: a lazy message$"): need(False, lambda: "a lazy message", "c.yaml")
