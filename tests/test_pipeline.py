@@ -188,7 +188,7 @@ def test_selection_options_and_baseline_options_reach_the_stages(tmp_path):
     cb = kept[str({"strategy": "top", "class_balanced": True})]
     np.testing.assert_array_equal(cb, np.floor((1 - 0.9) * np.bincount(y) + 0.5))   # each class keeps n_keep of its own samples
     assert cb.max() - cb.min() <= 1 and kept["top"].max() - kept["top"].min() > 1   # balanced, unlike the plain top 10%
-    with pytest.raises(ConfigError, match="selection 'top' has no option 'balanced'; it takes \\['class_balanced'\\]"):
+    with pytest.raises(ConfigError, match="selection 'top' has no option 'balanced'; it takes \\['class_balanced', 'min_class_share'\\]"):
         expand_config({**TINY, "prune": {**TINY["prune"], "selections": [{"strategy": "top", "balanced": True}]}})
     with pytest.raises(ConfigError, match="class_balanced must be true or false, got 'yes'"):
         expand_config({**TINY, "prune": {**TINY["prune"], "selections": [{"strategy": "ccs", "class_balanced": "yes"}]}})
