@@ -6,7 +6,7 @@ Docs: https://scoreextra.github.io/scoreextra/cli.html.md"""
 
 # %% ../nbs/20_cli.ipynb #37eaf6e0
 from __future__ import annotations
-import argparse, importlib, os, sys, tempfile, time
+import argparse, importlib, os, re, sys, tempfile, time
 from pathlib import Path
 
 # %% auto #0
@@ -221,11 +221,12 @@ def _sweep_config(path) -> dict:
 # %% ../nbs/20_cli.ipynb #c5839274
 def cmd_sweep(a) -> int:
     from scoreextra.pipeline import sweep
+    from scoreextra.experiments import runs_root_of
     cfg, slurm = _sweep_config(a.config), _kv(a.slurm)
     if a.smoke: s = _smoke_sweep(a, cfg, slurm)
     else:
         # the runs root sweep() will use (its default: runs/<name>), checked before any job starts
-        _check_out_dir(a.runs or cfg.get("runs_root") or Path("runs")/str(cfg.get("name", cfg.get("dataset"))), "runs root")
+        _check_out_dir(runs_root_of(cfg, a.runs, str(a.config)), "runs root")
         s = sweep(a.config, runs_root=a.runs, executor=a.executor, limit=a.limit, device=a.device, slurm=slurm,
                   keep_going=not a.fail_fast)
     busy = s.get("busy", [])      # jobs skipped because another live worker holds them (when sweep reports them)
@@ -240,7 +241,8 @@ def _smoke_sweep(a, cfg:dict, slurm:dict) -> dict:
     from scoreextra import data, stages
     from scoreextra.experiments import smoke_config, sweep, write_smoke_data
     from scoreextra.reporting import report
-    root = _check_out_dir(a.runs, "--runs") if a.runs else Path(tempfile.mkdtemp(prefix=f"scoreextra-smoke-{cfg.get('name', 'config')}-"))
+    name = re.sub(r"[^\w.-]", "_", str(cfg.get("name", "config")))     # a prefix with `/` would leave the temp folder
+    root = _check_out_dir(a.runs, "--runs") if a.runs else Path(tempfile.mkdtemp(prefix=f"scoreextra-smoke-{name}-"))
     small = smoke_config(cfg, root/"data")
     print(f"smoke run of {a.config}: stand-in data, runs and report in {root}/")
     old, caches = os.environ.get(data.DATA_ENV), (data._CURRENT, stages._DS_CACHE)

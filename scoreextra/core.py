@@ -21,8 +21,8 @@ from fastcore.basics import patch
 __all__ = ['MAX_YAML_DEPTH', 'MAX_YAML_VALUES', 'CLOCKS', 'seed_everything', 'rng', 'get_device', 'OutOfRange', 'check_fraction',
            'to_numpy', 'check_1d', 'check_indices', 'YAMLRefused', 'load_yaml', 'DamagedArtefact', 'atomic_path',
            'save_json', 'load_json', 'save_npy', 'file_record', 'save_torch', 'UnsafeArtefact', 'load_torch',
-           'UnknownName', 'Registry', 'config_hash', 'git_commit', 'peak_memory_mb', 'ConfigMismatch', 'RunFolder',
-           'run_status', 'LostLock', 'wait_for_lock', 'check_clock', 'run_seconds']
+           'UnknownName', 'Registry', 'config_hash', 'git_commit', 'peak_memory_mb', 'ConfigMismatch', 'UnsafePath',
+           'RunFolder', 'run_status', 'LostLock', 'wait_for_lock', 'check_clock', 'run_seconds']
 
 # %% ../nbs/00_core.ipynb #0bf5ecc7
 def seed_everything(seed:int, # any non-negative int
@@ -326,6 +326,9 @@ def _pid_alive(pid:int) -> bool:
 class ConfigMismatch(ValueError):
     "A run folder exists for this hash but holds a different config."
 
+class UnsafePath(DamagedArtefact):
+    "A symbolic link in a runs root that would take a write outside it (scoreextra never makes one); `.path` names it."
+
 class RunFolder:
     "One stage's run folder: config, meta (status, phase seconds), verified artefacts, a lock with a heartbeat."
     lock_timeout = float(os.environ.get("SCOREEXTRA_LOCK_TIMEOUT", 600))   # s without a heartbeat before a lock is stale
@@ -339,6 +342,7 @@ class RunFolder:
                 ):
         self.config, self.stage = dict(config), stage
         self.path = Path(root)/stage/config_hash(self.config)
+        self._check_inside(root)
         self._config_damage, self.taken_over = None, None    # taken_over: the stale holder `try_lock` replaced
         cfg_file = self.path/"config.json"
         if cfg_file.exists():
@@ -387,8 +391,20 @@ class RunFolder:
             cpu[name] = round(cpu.get(name, 0.0) + time.process_time() - c0, 3) if known else None
             self.update_meta(**peak_memory_mb())
 
-    def file(self, name:str) -> Path: return self.path/name
+    def file(self, name:str) -> Path:
+        "Path of `name` in the folder; a symbolic link there is removed by the lock holder, refused otherwise."
+        p = self.path/name
+        if p.is_symlink(): self._drop_link(p)     # scoreextra never makes one: a write through it would leave the root
+        return p
     def has(self, name:str) -> bool: return (self.path/name).exists()
+
+    def _check_inside(self, root):
+        "`UnsafePath` if the stage or run folder is a symbolic link that leads outside the runs root."
+        top = Path(root).resolve()
+        if self.path.resolve().is_relative_to(top): return
+        link = next((p for p in (self.path.parent, self.path) if p.is_symlink()), self.path)
+        raise UnsafePath(link, f"a symbolic link to {os.path.realpath(link)}, outside the runs root {top}: "
+                               "scoreextra writes only inside its runs root; remove the link")
 
 def run_status(root:str|Path, stage:str, config:dict) -> str:
     "Status of the run folder for (`stage`, `config`) — 'new' if there is none — without creating anything."
@@ -590,6 +606,17 @@ def _check_held(self:RunFolder):
     now = "the lock was removed" if info is None else f"it is now held by {_describe(info)}"
     raise LostLock(f"lost the lock of {self.path}: {now}; this worker stops without writing, so the new "
                    "holder's artefacts and meta.json stand")
+
+@patch
+def _drop_link(self:RunFolder, p:Path):
+    "Remove the symbolic link `p` (never its target) if this process holds the folder's lock; `UnsafePath` otherwise."
+    target, hb = os.readlink(p), _HEARTBEATS.get(self.path/"lock")
+    if hb is None or hb.stopped.is_set():
+        raise UnsafePath(p, f"a symbolic link to {target} (scoreextra never makes one), so a write through it "
+                            "would land outside the run folder: remove it")
+    p.unlink()
+    warnings.warn(f"{p} is a symbolic link to {target}, which scoreextra never makes: removed (its target left "
+                  "alone), so nothing is written through it")
 
 @patch
 def _beat(self:RunFolder):

@@ -26,8 +26,8 @@ from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate
 import scoreextra.unsupervised, scoreextra.adversarial_stages  # the paradigms' stages and config expanders: a sweep runs them too
 
 # %% auto #0
-__all__ = ['SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'SMOKE', 'SMOKERS', 'load_config', 'validate_config', 'expand_config', 'sweep',
-           'smoke_config', 'write_smoke_data']
+__all__ = ['SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'SMOKE', 'SMOKERS', 'load_config', 'validate_config', 'expand_config',
+           'runs_root_of', 'sweep', 'smoke_config', 'write_smoke_data']
 
 # %% ../nbs/17_experiments.ipynb #0d468165
 SWEEP_KEYS = {"name", "description", "dataset", "model", "scores", "seed_sizes", "seeds", "sampler", "where",
@@ -60,6 +60,8 @@ def load_config(path:str|Path) -> dict:
 def validate_config(cfg:dict, where:str="config") -> dict:
     "Raise `ConfigError` naming the bad key or value; return `cfg`. Messages are built only for a failed check."
     need(isinstance(cfg, dict), lambda: f"expected a mapping, got {type(cfg).__name__}", where)
+    for key in ("name", "runs_root", "report_dir"):     # paths are made of them
+        if key in cfg: need(isinstance(cfg[key], str), lambda: f"{key} must be a string, got {cfg[key]!r}", where)
     if "paradigm" in cfg:
         need(cfg["paradigm"] in EXPANDERS,
              lambda: f"unknown paradigm {cfg['paradigm']!r}; expected one of {sorted(EXPANDERS)}", where)
@@ -201,6 +203,19 @@ def expand_config(cfg:dict) -> list[Job]:
     return job_order(jobs)
 
 # %% ../nbs/17_experiments.ipynb #09bd77ee
+def runs_root_of(cfg:dict, # a validated experiment config
+                 runs_root=None, # the caller's choice (`--runs`), which wins
+                 where:str="config") -> Path:
+    "Where a sweep of `cfg` writes: `runs_root`, else the config's `runs_root`, else runs/<name> (a plain folder name)."
+    if runs_root: return Path(runs_root)
+    if cfg.get("runs_root"): return Path(cfg["runs_root"])
+    key = "name" if "name" in cfg else "dataset"
+    name = cfg.get(key)     # `../../x`, `/x` or an npz path would make runs/<name> a folder outside runs/
+    need(isinstance(name, str) and name not in ("", ".", "..") and not set(name) & set("/\\\0"),
+         lambda: f"{key} {name!r} must be a plain folder name: without a runs_root the sweep writes to runs/<{key}>; "
+                 "give runs_root (or --runs)", where)
+    return Path("runs")/name
+
 def sweep(config:str|Path|dict, # a YAML path or a config dict
           *, runs_root:str|Path|None=None, # default: the config's runs_root, else runs/<name>
           executor:str="inline", # inline | papermill | local (submitit local) | slurm (submitit)
@@ -209,7 +224,7 @@ def sweep(config:str|Path|dict, # a YAML path or a config dict
           device=None, slurm:dict|None=None, progress:bool=False, log=print) -> dict:
     "Run every job of an experiment that is not done yet; return counts and failures."
     cfg = load_config(config) if not isinstance(config, dict) else validate_config(config)
-    runs_root = Path(runs_root or cfg.get("runs_root") or Path("runs")/cfg.get("name", cfg["dataset"]))
+    runs_root = runs_root_of(cfg, runs_root, "config" if isinstance(config, dict) else str(config))
     jobs = expand_config(cfg)
     pending = [j for j in jobs if run_status(runs_root, j.stage, j.config) != "done"]
     summary = dict(total=len(jobs), done_before=len(jobs) - len(pending), ran=0, failed=[], runs_root=str(runs_root))

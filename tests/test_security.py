@@ -1,6 +1,6 @@
 """Security (issue 27): a file planted in a runs root is data, never code. A checkpoint that asks to import
 anything besides tensors, numpy arrays and plain Python data is refused, naming the file, before it runs."""
-import contextlib, io, os, subprocess, sys
+import contextlib, io, os, re, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +121,61 @@ def test_config_messages_are_built_only_when_a_check_fails():
                      "prune": {"rates": Loud([0.5]), "seeds": Loud([0])}})
     need(True, lambda: 1 / 0, "c.yaml")
     with pytest.raises(ConfigError, match=r"^c\.yaml: a lazy message$"): need(False, lambda: "a lazy message", "c.yaml")
+
+
+# ---------------------------------------------------------------- writes stay inside the runs root (issue 27.9)
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/escaped_abs", "a/../../escaped", ".."])
+def test_a_config_name_never_makes_a_sweep_write_outside_runs(tmp_path, monkeypatch, name):
+    "Was: with no runs_root, `name: ../../x` or an absolute name made runs/<name> a folder outside runs/."
+    from scoreextra.cli import main
+    from scoreextra.pipeline import ConfigError, sweep
+    work = tmp_path / "a" / "b"; work.mkdir(parents=True); monkeypatch.chdir(work)
+    cfg = {"name": name, "dataset": "digits", "scores": ["du"], "seed_sizes": [0.2], "seeds": [0], "score_epochs": 2}
+    with pytest.raises(ConfigError, match=r"name .*plain folder name"): sweep(cfg, log=lambda m: None)
+    (work / "c.yaml").write_text(__import__("yaml").safe_dump(cfg))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert main(["sweep", "c.yaml"]) == 2
+    assert err.getvalue().count("\n") == 1 and "name" in err.getvalue(), err.getvalue()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "c.yaml"]     # nothing written anywhere
+    assert not Path("/tmp/escaped_abs").exists()
+
+
+@pytest.mark.parametrize("key,value", [("name", 5), ("name", ["x"]), ("runs_root", 5), ("runs_root", {"a": 1}),
+                                       ("report_dir", [1])])
+def test_non_string_names_and_roots_are_refused_naming_the_key(key, value):
+    from scoreextra.pipeline import ConfigError, validate_config
+    cfg = {"dataset": "digits", "scores": ["du"], "seed_sizes": [0.2], "seeds": [0], key: value}
+    with pytest.raises(ConfigError, match=rf"^c\.yaml: {key} must be a string, got {re.escape(repr(value))}$"):
+        validate_config(cfg, "c.yaml")
+
+
+def test_a_ckpt_symlink_in_a_run_folder_never_takes_a_write_outside(tmp_path):
+    "Was: a `ckpt` link to a folder elsewhere made training write last.pt there, and leave it."
+    from scoreextra.core import RunFolder
+    from scoreextra.stages import run_stage
+    from scoreextra.supervised import subset_config
+    cfg = subset_config("digits", "du", 0.1, 0, epochs=3, overrides={"window": 2})
+    root, outside = tmp_path / "runs", tmp_path / "outside"
+    outside.mkdir()
+    f = RunFolder(root, "score_subset", cfg)
+    os.symlink(outside, f.path / "ckpt")
+    with pytest.warns(UserWarning, match=r"ckpt is a symbolic link .*removed"):
+        g = run_stage("score_subset", cfg, root)
+    assert g.done and list(outside.iterdir()) == []
+    assert not g.file("ckpt").exists() and not g.file("ckpt").is_symlink()
+
+
+@pytest.mark.parametrize("what", ["stage folder", "run folder"])
+def test_a_run_folder_linked_outside_the_root_is_refused(tmp_path, what):
+    from scoreextra.core import RunFolder, UnsafePath, config_hash
+    root, outside = tmp_path / "runs", tmp_path / "outside"
+    outside.mkdir(); (root / "extrapolate").mkdir(parents=True)
+    link = root / "extrapolate" if what == "stage folder" else root / "extrapolate" / config_hash({"k": 1})
+    if what == "stage folder": (root / "extrapolate").rmdir()
+    os.symlink(outside, link)
+    with pytest.raises(UnsafePath) as e: RunFolder(root, "extrapolate", {"k": 1})
+    assert "outside the runs root" in str(e.value) and str(link) in str(e.value) and "\n" not in str(e.value)
+    assert list(outside.iterdir()) == []
+    inside = root / "elsewhere"; inside.mkdir(); link.unlink(); os.symlink(inside, link)   # a link inside the root is fine
+    assert RunFolder(root, "extrapolate", {"k": 1}).path.exists()
