@@ -348,7 +348,8 @@ class RunFolder:
         if cfg_file.exists():
             try:
                 old = load_json(cfg_file)
-                if not isinstance(old, dict): raise DamagedArtefact(cfg_file, f"not a JSON object ({type(old).__name__})")
+                if not isinstance(old, dict) or not isinstance(old.get("config"), dict):   # `{}` is damage, not another config
+                    raise DamagedArtefact(cfg_file, f"not a JSON object with a 'config' mapping ({str(old)[:60]})")
             except DamagedArtefact as e: old = self._config_damaged(e, create)
             if old is not None and old.get("config") != json.loads(json.dumps(self.config, default=_json_default)):
                 diff = sorted(k for k in set(old.get("config", {})) | set(self.config)
@@ -426,6 +427,24 @@ def _config_damaged(self:RunFolder, e:DamagedArtefact, create:bool):
     if create: self._write_config()
     return None
 
+_META_TYPES = {"status": str, "seconds": dict, "cpu_seconds": dict, "artefacts": dict, "damaged": dict, "attempts": int}
+
+def _is_number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
+def _is_record(r) -> bool:
+    return isinstance(r, dict) and _is_number(r.get("bytes")) and isinstance(r.get("sha256"), str)
+
+def _meta_problem(meta:dict) -> str|None:
+    "What is wrong with the types of a meta.json's fields that scoreextra reads, or None."
+    for k, t in _META_TYPES.items():
+        if k in meta and (not isinstance(meta[k], t) or isinstance(meta[k], bool)):
+            return f"{k} is {type(meta[k]).__name__}, expected {t.__name__}"
+    bad = [n for n, r in meta.get("artefacts", {}).items() if not _is_record(r)]
+    if bad: return f"artefacts[{bad[0]!r}] is not {{bytes: int, sha256: str}}"
+    for k in ("seconds", "cpu_seconds"):
+        bad = [p for p, v in meta.get(k, {}).items() if v is not None and not _is_number(v)]
+        if bad: return f"{k}[{bad[0]!r}] is not a number"
+    return None
+
 @patch
 def _read_meta(self:RunFolder) -> dict:
     "meta.json, or status `damaged` (with a warning naming the file) when it, or config.json, cannot be read."
@@ -434,6 +453,7 @@ def _read_meta(self:RunFolder) -> dict:
     else:
         try: meta = load_json(f)
         except DamagedArtefact as e: meta = e
+        if isinstance(meta, dict) and (wrong := _meta_problem(meta)): meta = DamagedArtefact(f, wrong)
         if not isinstance(meta, dict):
             reason = str(meta) if isinstance(meta, Exception) else f"{f}: not a JSON object"
             warnings.warn(f"{reason}; run folder {self.path} is treated as damaged and will be recomputed", stacklevel=3)
@@ -734,8 +754,10 @@ def verify(self:RunFolder, name:str, checksum:bool|None=None, # None: sha256 up 
     f = self.path/name
     if self.status == "damaged":
         raise DamagedArtefact(f, f"run folder marked damaged ({'; '.join(self.meta.get('damaged', {}))}): rerun the stage to recompute it")
-    if not f.exists(): raise FileNotFoundError(f"{f} does not exist (run status: {self.status})")
     rec = self.meta.get("artefacts", {}).get(name) if self.done else None
+    if not f.exists():
+        if rec is not None: self._damaged(name, "recorded when the stage finished, but missing")
+        raise FileNotFoundError(f"{f} does not exist (run status: {self.status})")
     if rec is None: return f                                  # finished before records existed, or still running
     st = f.stat()
     if st.st_size != rec["bytes"]: self._damaged(name, f"{st.st_size} bytes, but {rec['bytes']} were written")
@@ -752,7 +774,9 @@ def load(self:RunFolder, name:str, mmap:bool=False, # memory-map it
         ) -> np.ndarray:
     "Load an array artefact, verified (see above)."
     f = self.verify(name)
-    try: a = np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
+    try:
+        a = np.load(f, mmap_mode="r", allow_pickle=False)   # mapped first: a header declaring more than the file holds
+        if not mmap: a = np.array(a)                        # is refused here, not by a MemoryError that names nothing
     except (ValueError, EOFError) as e: self._damaged(name, f"not a readable .npy file ({e})")
     if n is not None and (a.ndim == 0 or len(a) != n): self._damaged(name, f"shape {a.shape}, expected {n} rows")
     return a
@@ -762,6 +786,13 @@ def load_json(self:RunFolder, name:str):
     "Load a JSON artefact, verified (see above)."
     f = self.verify(name)
     try: return load_json(f)
+    except DamagedArtefact as e: self._damaged(name, str(e).removeprefix(f"{f}: "))
+
+@patch
+def load_torch(self:RunFolder, name:str, map_location="cpu"):
+    "Load a `save_torch` artefact (e.g. a model's state dict), verified (see above): tensors, arrays, plain data."
+    f = self.verify(name)
+    try: return load_torch(f, map_location)
     except DamagedArtefact as e: self._damaged(name, str(e).removeprefix(f"{f}: "))
 
 @patch

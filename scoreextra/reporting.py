@@ -15,7 +15,7 @@ import pandas as pd
 
 from .core import DamagedArtefact, RunFolder, load_json
 from .metrics import extrapolation_correlations, pearson, spearman
-from .stages import (LEDGER_PHASES, REPORTERS, finished_runs, folder_at, ledgers, load_verified, mean_pm,
+from .stages import (LEDGER_PHASES, REPORTERS, NotFinished, finished_runs, folder_at, ledgers, load_verified, mean_pm,
                                setting_label)
 import scoreextra.supervised  # the stages whose runs `collect` reads
 import scoreextra.unsupervised, scoreextra.adversarial_stages   # the paradigms' tables (REPORTERS)
@@ -120,7 +120,8 @@ def collect(runs_root:str|Path) -> dict:
         out = []
         for path, c, meta in finished_runs(runs_root, stage, damaged):
             try: out.append(make(path, c, meta))
-            except DamagedArtefact as e: damaged.append((str(path), str(e)))
+            # a damaged artefact, or a parent run deleted or unfinished: left out and named, the report still written
+            except (DamagedArtefact, NotFinished, FileNotFoundError) as e: damaged.append((str(path), str(e)))
         return out
     ext_rows, pr_rows = rows("extrapolate", extrapolation_row), rows("prune_train", prune_row)
     ext_pearson = {Path(r["path"]).name: r.get("pearson", np.nan) for r in ext_rows}

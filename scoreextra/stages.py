@@ -22,9 +22,10 @@ from .data import load_dataset
 
 # %% auto #0
 __all__ = ['STAGES', 'LEDGER_PHASES', 'EXPANDERS', 'REPORTERS', 'checked', 'TypedConfig', 'known', 'int_min', 'one_of', 'mapping',
-           'or_none', 'Stage', 'StageRegistry', 'cached_dataset', 'run_stage', 'Busy', 'stage_seconds', 'ledgers',
-           'ledger', 'Job', 'job_order', 'job_levels', 'templates_dir', 'notebook_error', 'run_job', 'ConfigError',
-           'need', 'need_valid', 'finished_runs', 'folder_at', 'load_verified', 'setting_label', 'mean_pm']
+           'or_none', 'Stage', 'StageRegistry', 'cached_dataset', 'run_stage', 'Busy', 'NotFinished', 'stage_seconds',
+           'ledgers', 'ledger', 'Job', 'job_order', 'job_levels', 'templates_dir', 'notebook_error', 'run_job',
+           'ConfigError', 'need', 'need_valid', 'finished_runs', 'folder_at', 'load_verified', 'setting_label',
+           'mean_pm']
 
 # %% ../nbs/12_stages.ipynb #27d70e80
 def _no_parents(cfg:dict) -> list: return []
@@ -193,6 +194,9 @@ class Busy(RuntimeError):
     "Another live process holds this run folder's lock."
 
 # %% ../nbs/12_stages.ipynb #065fc98f
+class NotFinished(RuntimeError):
+    "A run that the ledger of another run needs is not finished (or was deleted)."
+
 LEDGER_PHASES = ("sampling", "subset_training", "embedding", "extrapolation", "baseline_scoring", "full_scoring",
                  "selection", "final_training")
 
@@ -202,7 +206,7 @@ def _add(a:dict|None, b:dict|None) -> dict|None:   # None: unknown (a CPU total 
 def _chain_seconds(stage, cfg, runs_root) -> dict:
     "Both clocks of the run and its parents, from one walk of the chain: {'wall': {...}, 'cpu': {...} or None}."
     st, f = STAGES.get(stage), RunFolder(runs_root, stage, cfg, create=False)
-    if not f.done: raise RuntimeError(f"{stage} run {f.path} is not finished (status {f.status})")
+    if not f.done: raise NotFinished(f"{stage} run {f.path} is not finished (status {f.status})")
     out = {c: run_seconds(f.meta, c, st.unledgered(cfg)) for c in CLOCKS}
     w = out["wall"]
     if "killed_attempts" in w:   # attempts killed mid-phase are charged to the stage's main phase
@@ -311,7 +315,10 @@ def finished_runs(runs_root, stage:str, damaged:list|None=None):
     d = Path(runs_root)/stage
     for p in sorted(d.glob("*/config.json")) if d.is_dir() else []:
         try:
-            f = RunFolder(runs_root, stage, load_json(p)["config"], create=False)
+            cfg = load_json(p)["config"]
+            if config_hash(cfg) != p.parent.name:     # a folder copied under another name: the original is read once
+                raise DamagedArtefact(p, f"holds the config of run {config_hash(cfg)}, not of {p.parent.name} (a copy?)")
+            f = RunFolder(runs_root, stage, cfg, create=False)
             if f.done: yield f.path, f.config, f.meta
         except (DamagedArtefact, KeyError, TypeError) as e:
             if damaged is None: raise
