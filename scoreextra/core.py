@@ -166,6 +166,16 @@ class DamagedArtefact(ValueError):
     def __init__(self, path, reason:str):
         self.path = Path(path); super().__init__(f"{path}: {reason}")
 
+def _umask() -> int:
+    "This process's umask: from /proc where there is one (setting it to read it would race other threads)."
+    try: return int(next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError): pass
+    m = os.umask(0o022); os.umask(m); return m
+
+def _share(fd_or_path):
+    "Give a file made by `mkstemp` (always 0600) the mode a plain `open` would: 0666 less the umask."
+    (os.fchmod if isinstance(fd_or_path, int) else os.chmod)(fd_or_path, 0o666 & ~_umask())
+
 @contextmanager
 def atomic_path(path:str|Path):
     "Yield a temporary path beside `path`; rename it onto `path` only if the block finishes."
@@ -174,6 +184,7 @@ def atomic_path(path:str|Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        _share(tmp)      # group members of a shared runs root can read, report on and resume it, as the umask says
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
@@ -551,6 +562,7 @@ def _create_lock(lock:Path, text:str) -> bool:
     "Create `lock` holding `text` whole (a temporary file hard-linked into place): True if created, False if one exists."
     fd, tmp = tempfile.mkstemp(prefix=".lock.", suffix=".tmp", dir=lock.parent)
     try:
+        _share(fd)
         try:
             with os.fdopen(fd, "w") as f: f.write(text)
         except OSError as e: raise OSError(e.errno, f"cannot write the lock of {lock.parent}: {e.strerror}", str(lock)) from e
@@ -559,7 +571,7 @@ def _create_lock(lock:Path, text:str) -> bool:
         except OSError as e:
             if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK): raise
         # a filesystem without hard links: exclusive create, then write (an empty lock left by a crash is stale after lock_grace)
-        try: fd2 = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        try: fd2 = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError: return False
         with os.fdopen(fd2, "w") as f: f.write(text)
         return True

@@ -179,3 +179,21 @@ def test_a_run_folder_linked_outside_the_root_is_refused(tmp_path, what):
     assert list(outside.iterdir()) == []
     inside = root / "elsewhere"; inside.mkdir(); link.unlink(); os.symlink(inside, link)   # a link inside the root is fine
     assert RunFolder(root, "extrapolate", {"k": 1}).path.exists()
+
+
+# ---------------------------------------------------------------- shared filesystems follow the umask (issue 27.11)
+@pytest.mark.parametrize("umask,mode", [(0o002, 0o664), (0o022, 0o644), (0o077, 0o600)])
+def test_artefacts_and_locks_follow_the_umask(tmp_path, umask, mode):
+    "Was: every artefact 0600 whatever the umask, so group members could not read, report on or resume the runs."
+    from scoreextra.core import RunFolder, save_torch
+    old = os.umask(umask)
+    try:
+        f = RunFolder(tmp_path, "extrapolate", {"k": 1})
+        assert f.try_lock()
+        with f.phase("extrapolation"): f.save("scores.npy", np.arange(3.)); f.save_json("metrics.json", {"a": 1})
+        save_torch(f.file("ckpt") / "last.pt", {"w": torch.ones(2)}, checksum=True)
+        modes = {p.name: p.stat().st_mode & 0o777 for p in [*f.path.iterdir(), *(f.path / "ckpt").iterdir()] if p.is_file()}
+        f.finish(); f.unlock()
+    finally: os.umask(old)
+    assert set(modes) == {"config.json", "meta.json", "scores.npy", "metrics.json", "lock", "last.pt", "last.pt.sha256"}
+    assert modes == dict.fromkeys(modes, mode), {k: oct(v) for k, v in modes.items()}
