@@ -15,8 +15,9 @@ from .core import check_indices, to_numpy
 from .prune import BASELINES
 
 # %% auto #0
-__all__ = ['METRICS', 'pearson', 'spearman', 'kendall', 'correlation_table', 'extrapolation_correlations', 'plot_pruning_curves',
-           'plot_pareto', 'plot_corr_vs_acc', 'plot_score_distributions']
+__all__ = ['METRICS', 'pearson', 'spearman', 'kendall', 'correlation_table', 'extrapolation_correlations',
+           'trainings_to_break_even', 'break_even', 'plot_pruning_curves', 'plot_pareto', 'plot_corr_vs_acc',
+           'plot_score_distributions']
 
 # %% ../nbs/11_metrics.ipynb #45e4ad6e
 def _pairs(a, b, nan_policy:str="omit") -> tuple[np.ndarray, np.ndarray]|None:
@@ -88,6 +89,37 @@ def extrapolation_correlations(scores, # (n,) merged scores: seeds keep theirs, 
     if seed_scores is not None:
         out.update(ceiling_pearson=pearson(seed_scores, t[si]), ceiling_spearman=spearman(seed_scores, t[si]))
     return out
+
+# %% ../nbs/11_metrics.ipynb #c3073a69
+def trainings_to_break_even(one_off_s, # seconds spent once to produce the kept set (scoring, extrapolation, selection)
+                            per_training_s, # seconds of one final training on the kept set
+                            full_s, # seconds of one training on all data
+                           ):
+    "Fewest final trainings R with one_off + R·per_training < R·full (`inf`: never); elementwise."
+    one_off, per, full = (np.asarray(v, dtype=float) for v in (one_off_s, per_training_s, full_s))
+    saving = full - per
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.maximum(np.floor(one_off / saving) + 1, 1)
+    r = np.where(saving > 0, r, np.inf)
+    return float(r) if r.ndim == 0 else r
+
+_BREAK_EVEN_COLUMNS = ("method", "prune_rate", "acc", "one_off_s", "per_training_s")
+
+def break_even(costs:pd.DataFrame, # per method and prune rate: method, prune_rate, acc, one_off_s, per_training_s (+ any)
+               full_s:float, # seconds of one training on all data (no pruning)
+               full_acc:float, # its test accuracy
+               rs=(1, 10, 100), # numbers of final trainings at which the total compute is compared
+              ) -> pd.DataFrame:
+    """`costs` with the accuracy given up against no pruning (points), the trainings R to break even, and the total
+    compute of R trainings on the kept set as a fraction of R trainings on all data, for each R in `rs`."""
+    missing = [c for c in _BREAK_EVEN_COLUMNS if c not in costs]
+    if missing: raise KeyError(f"break_even needs columns {list(_BREAK_EVEN_COLUMNS)}; missing {missing}")
+    if not (np.isfinite(full_s) and full_s > 0): raise ValueError(f"full_s must be seconds > 0, got {full_s!r}")
+    out = costs.copy()
+    out["acc_given_up_pt"] = 100 * (full_acc - out.acc)
+    out["break_even_R"] = trainings_to_break_even(out.one_off_s, out.per_training_s, full_s)
+    for r in rs: out[f"compute_R{r}"] = (out.one_off_s + r * out.per_training_s) / (r * full_s)
+    return out.reset_index(drop=True)
 
 # %% ../nbs/11_metrics.ipynb #067acb22
 def _style():
