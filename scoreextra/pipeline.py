@@ -21,7 +21,7 @@ from .data import Dataset, register_dataset
 from .scores import ScoreDiagnostics, check_score_epochs, diagnose, split_half
 from .sampling import subset_count
 from .knn import DEFAULT_K, EXTRAPOLATORS
-from .metrics import extrapolation_correlations
+from .metrics import break_even, extrapolation_correlations
 from .stages import (STAGES, EXPANDERS, REPORTERS, LEDGER_PHASES, Busy, ConfigError, Job, job_levels, job_order, ledger,
                                run_job, run_stage, stage_seconds, templates_dir, setting_label as _setting)
 from .supervised import (DATASET_DEFAULTS, FINAL_RECIPE, SUBSET_SCHEDULES, DEFAULT_SCHEDULE, BUDGETS, dataset_defaults,
@@ -29,36 +29,106 @@ from .supervised import (DATASET_DEFAULTS, FINAL_RECIPE, SUBSET_SCHEDULES, DEFAU
                                    baseline_config, final_epochs, prune_config, make_extrapolator, stage_dataset,
                                    make_extrapolator as _make_extrapolator)
 from .experiments import SWEEP_KEYS, PRUNE_KEYS, EXT_KEYS, load_config, validate_config, expand_config, sweep
-from .reporting import collect, gt_reproducibility, correlation_summary, accuracy_summary, table1, report
+from .reporting import (collect, gt_reproducibility, correlation_summary, accuracy_summary, table1, report, verdict,
+                                  gain_over_random)
 
 # %% auto #0
-__all__ = ['RunResult', 'run_config', 'run']
+__all__ = ['VERDICT_RULE', 'RunResult', 'check_seeds', 'run_config', 'run']
 
 # %% ../nbs/19_pipeline.ipynb #9269fd6d
+VERDICT_RULE = ("beats random when the mean gain over random pruning (paired by seed) exceeds the std of the per-seed gains, "
+                "loses when it is below minus that std, ties (within the seed spread) otherwise; one seed gives no verdict")
+
 @dataclass
 class RunResult:
-    "What `run` returns: tables plus the merged scores of every method (dataset order)."
-    correlations: pd.DataFrame
-    accuracy: pd.DataFrame
-    ledger: pd.DataFrame
-    scores: dict
-    seed_idx: np.ndarray
+    "What `run` returns: tables over the seeds, one row per final training, the merged scores of every method (dataset order)."
+    correlations: pd.DataFrame   # on D_r against each seed's paired ground truth; mean (and std) over the seeds
+    accuracy: pd.DataFrame       # mean test accuracy over the seeds, method x prune rate ("no pruning" under "prune 0%")
+    ledger: pd.DataFrame         # seconds per phase at the last prune rate, mean over the seeds
+    scores: dict                 # method -> scores of the first seed (`by_seed` holds every seed's)
+    seed_idx: np.ndarray         # the first seed's subset
     runs_root: Path
-    diagnostics: ScoreDiagnostics|None = None   # of the subset training (train accuracy, loss curve)
-    selections: dict = field(default_factory=dict)   # method -> rate -> what selection "auto" chose and why
+    diagnostics: ScoreDiagnostics|None = None   # of the first seed's subset training (train accuracy, loss curve)
+    selections: dict = field(default_factory=dict)   # method -> rate -> what selection "auto" chose and why (first seed)
+    trainings: pd.DataFrame = field(default_factory=pd.DataFrame)   # one row per final training: method, prune_rate, seed,
+                                                                    # test_acc, choice, seconds per phase of its chain
+    by_seed: dict = field(default_factory=dict)   # seed -> {"scores": method -> scores, "seed_idx": subset}
+
+    @property
+    def seeds(self) -> list: return list(self.by_seed) or sorted(self.trainings.seed.unique())
+
+    def _wide(self, s:pd.Series, fill="") -> pd.DataFrame:
+        "A (method, prune_rate) series as method x 'prune r%', methods in the order of `trainings`."
+        w = s.unstack("prune_rate"); w = w.reindex([m for m in pd.unique(self.trainings.method) if m in w.index])
+        w.columns = [f"prune {r:.0%}" for r in w.columns]; w.index.name = None
+        return w.fillna(fill) if fill is not None else w
+
+    def accuracy_table(self) -> pd.DataFrame:
+        "Test accuracy by prune rate as text, mean ± std over the seeds (the mean alone for one seed)."
+        return self._wide(self.trainings.groupby(["method", "prune_rate"]).test_acc.agg(
+            lambda a: f"{a.mean():.4f} ± {a.std():.4f}" if len(a) > 1 else f"{a.mean():.4f}"))
+
+    def gains(self) -> pd.DataFrame:
+        "Per method and rate: accuracy, gain over random pruning paired by seed (points), mean ± std, seeds, verdict."
+        t = self.trainings
+        if t.empty or "random" not in set(t.method): return pd.DataFrame()
+        g = gain_over_random(t[t.prune_rate > 0].assign(dataset="run", budget="epochs"), by=("method", "prune_rate"))
+        rank = {m: i for i, m in enumerate(pd.unique(t.method))}
+        return g.sort_values(["method", "prune_rate"], key=lambda c: c.map(rank) if c.name == "method" else c, ignore_index=True)
+
+    def verdicts(self) -> pd.DataFrame:
+        "Method x prune rate: the gain over random in points (mean ± std over seeds) and the verdict in words (`VERDICT_RULE`)."
+        g = self.gains()
+        if g.empty: return g
+        cell = lambda r: f"{r.gain:+.2f} (one seed)" if r.seeds < 2 else f"{r.gain:+.2f} ± {r.gain_std:.2f}: {r.verdict}"
+        return self._wide(g.assign(cell=g.apply(cell, axis=1)).set_index(["method", "prune_rate"]).cell)
+
+    def break_even(self) -> pd.DataFrame:
+        "Per method and rate: one-off and per-training seconds, accuracy against no pruning and random, trainings to break even."
+        t = self.trainings
+        if t.empty or "no pruning" not in set(t.method): return pd.DataFrame()
+        full = t[t.method == "no pruning"]
+        c = (t[t.method != "no pruning"].assign(one_off_s=lambda d: d.total - d.final_training)
+             .groupby(["method", "prune_rate"], sort=False)
+             .agg(acc=("test_acc", "mean"), one_off_s=("one_off_s", "mean"), per_training_s=("final_training", "mean")).reset_index())
+        g = self.gains()
+        gain = g.set_index(["method", "prune_rate"]).gain if len(g) else pd.Series(dtype=float)
+        c["gain_over_random_pt"] = [0.0 if m == "random" else gain.get((m, r), np.nan) for m, r in zip(c.method, c.prune_rate)]
+        return break_even(c, full_s=full.final_training.mean(), full_acc=full.test_acc.mean())
+
+    def selection_table(self) -> pd.DataFrame:
+        "What `selection='auto'` kept for each method and prune rate (over seeds: 'a / b / a'; the reasons in `selections`)."
+        t = self.trainings
+        if t.empty or "choice" not in t or t.choice.isna().all(): return pd.DataFrame()
+        t = t.dropna(subset=["choice"])
+        return self._wide(t.groupby(["method", "prune_rate"], sort=False).choice.agg(
+            lambda c: c.iloc[0] if c.nunique() == 1 else " / ".join(c)))
 
     def show(self):
-        "Print the three tables."
+        "Print the tables: correlations, accuracy, gain over random with its verdict, break-even, selection, ledger."
+        over = (f"mean ± std over seeds {', '.join(map(str, self.seeds))}" if len(self.seeds) > 1 else f"seed {self.seeds[0]}")
         with pd.option_context("display.width", 160, "display.max_columns", 30, "display.precision", 4):
-            if len(self.correlations): print("Correlation with the ground truth on D_r (non-seed samples):\n", self.correlations, "\n", sep="")
-            if len(self.accuracy): print("Test accuracy by prune rate:\n", self.accuracy, "\n", sep="")
-            if self.selections: print("Selection (auto) by prune rate:\n", self.selection_table(), "\n", sep="")
+            if len(self.correlations): print(f"Correlation with the ground truth on D_r (non-seed samples; {over}):\n", self.correlations, "\n", sep="")
+            if len(self.accuracy): print(f"Test accuracy by prune rate ({over}):\n", self.accuracy_table(), "\n", sep="")
+            v = self.verdicts()
+            if len(v): print(f"Gain over random pruning, points, paired by seed ({over}):\n", v, f"\nVerdict: {VERDICT_RULE}.\n", sep="")
+            be = self.break_even()
+            if len(be): print(_break_even_text(be))
+            if len(self.selection_table()): print("Selection (auto) by prune rate:\n", self.selection_table(), "\n", sep="")
             print("Cost ledger (seconds per phase, all phases counted):\n", self.ledger, sep="")
             if self.diagnostics is not None: print("\nSubset training:", self.diagnostics)
 
-    def selection_table(self) -> pd.DataFrame:
-        "What `selection='auto'` kept for each method and prune rate (the validation accuracies behind it in `selections`)."
-        return pd.DataFrame({m: {r: w["choice"] for r, w in d.items()} for m, d in self.selections.items()}).T
+def _break_even_text(be:pd.DataFrame) -> str:
+    "The break-even table as `show` prints it, with what its columns mean."
+    cols = {"method": "method", "prune_rate": "prune", "acc": "acc", "acc_given_up_pt": "vs no pruning pt",
+            "gain_over_random_pt": "vs random pt", "one_off_s": "one-off s", "per_training_s": "per training s",
+            "break_even_R": "R to break even", **{c: f"compute R={c[9:]}" for c in be if c.startswith("compute_R")}}
+    t = be[list(cols)].round(3).assign(acc_given_up_pt=-be.acc_given_up_pt.round(2), gain_over_random_pt=be.gain_over_random_pt.round(2),
+                                       break_even_R=[f"{r:.0f}" if np.isfinite(r) else "never" for r in be.break_even_R])
+    return ("Does pruning pay? Per method and prune rate: the one-off seconds of producing the kept set, the seconds of one\n"
+            "final training on it, and R, the fewest final trainings on the kept set after which one-off + R trainings\n"
+            "cost less than R trainings on all data ('compute R=r': that total as a fraction of r trainings on all data):\n"
+            f"{t.rename(columns=cols).to_string(index=False)}\n")
 
 # %% ../nbs/19_pipeline.ipynb #da053426
 def _parse_extrapolators(spec, k_default, params:dict|None=None) -> list[dict]:
@@ -77,16 +147,40 @@ def _parse_extrapolators(spec, k_default, params:dict|None=None) -> list[dict]:
     if unused: raise ValueError(f"extrapolator_params names {sorted(unused)}, which are not among the extrapolators {[e['name'] for e in out]}")
     return out
 
-def run_config(dataset:str, score:str, *, seed_size, extrapolators, k, prune_rates, seed, ground_truth:bool, baselines,
-               sampler:str, merge:str, where:str, schedule:str, model, score_epochs, final_epochs, batch_size,
-               score_overrides:dict|None=None, extrapolator_params:dict|None=None, selection="top") -> dict:
-    "The experiment config (keys of `experiments.SWEEP_KEYS`) of one `run` call: one dataset, score, seed subset and seed."
+def check_seeds(seed:int|None=None, seeds:Sequence[int]|None=None) -> list[int]:
+    "The subset seeds of `run`: `seeds`, else `[seed]`, else `[0]`; refused in one line naming the value unless distinct ints >= 0."
+    if seed is not None and seeds is not None:
+        raise ConfigError(f"run: pass seed= (one seed) or seeds= (several), not both; got seed={seed!r} and seeds={seeds!r}")
+    what, got = ("seed", [seed]) if seeds is None else ("seeds", seeds)
+    if seeds is None and seed is None: got = [0]
+    if isinstance(got, (str, bytes, dict)) or not isinstance(got, (Sequence, np.ndarray, set, tuple)):
+        raise ConfigError(f"run: seeds must be a list of ints >= 0, got {got!r}")
+    got = list(got)
+    if not got: raise ConfigError(f"run: seeds must name at least one seed, got {seeds!r}")
+    bad = [s for s in got if not isinstance(s, numbers.Integral) or isinstance(s, (bool, np.bool_)) or s < 0]
+    if bad: raise ConfigError(f"run: {what} must be {'an int' if what == 'seed' else 'ints'} >= 0, got {bad[0]!r}"
+                              + (f" in {seeds!r}" if what == "seeds" else ""))
+    dup = sorted({int(s) for s in got if got.count(s) > 1})
+    if dup: raise ConfigError(f"run: seeds {seeds!r} repeat {', '.join(map(str, dup))}; give each seed once")
+    return [int(s) for s in got]
+
+def _gt_seeds(seeds:list[int]) -> list[int]:
+    """Full-data scorings compared with subset seeds: one seed s its own (1000 + s); several share two, as the evidence
+    configs do: seed s with 1000 + (s mod 2) (`expand_config` pairs seed s with the sorted list's s mod its length)."""
+    return [1000 + seeds[0]] if len(seeds) == 1 else sorted({1000 + s % 2 for s in seeds})
+
+def run_config(dataset:str, score:str, *, seed_size, extrapolators, k, prune_rates, seed:int|None=None, ground_truth:bool,
+               baselines, sampler:str, merge:str, where:str, schedule:str, model, score_epochs, final_epochs, batch_size,
+               score_overrides:dict|None=None, extrapolator_params:dict|None=None, selection="top",
+               seeds:Sequence[int]|None=None, no_pruning:bool=False) -> dict:
+    "The experiment config (keys of `experiments.SWEEP_KEYS`) of one `run` call: one dataset, score and seed subset, one or more seeds."
+    seeds = check_seeds(seed, seeds)
     exts = _parse_extrapolators(extrapolators, k, extrapolator_params)
-    cfg = dict(name=f"run_{dataset}_{score}", dataset=dataset, scores=[score], seed_sizes=[seed_size], seeds=[seed],
+    cfg = dict(name=f"run_{dataset}_{score}", dataset=dataset, scores=[score], seed_sizes=[seed_size], seeds=seeds,
                sampler=sampler, merge=merge, where=where, schedules=[schedule], extrapolators=exts,
-               ground_truth={"seeds": [seed + 1000] if ground_truth else []},   # a different run and init from the subset's
+               ground_truth={"seeds": _gt_seeds(seeds) if ground_truth else []},   # a different run and init from the subset's
                prune=dict(rates=list(prune_rates), extrapolators=exts, baselines=list(baselines), ground_truth=bool(ground_truth),
-                          selections=[selection]))
+                          selections=[selection], **({"no_pruning": True} if no_pruning else {})))
     opt = dict(model=model, score_epochs=score_epochs, final_epochs=final_epochs, batch_size=batch_size, score_overrides=score_overrides or None)
     return {**cfg, **{key: v for key, v in opt.items() if v is not None}}
 
@@ -103,9 +197,11 @@ def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, 
         extrapolators=("knn", "gnn"), # names, (name, k) pairs or {"name", "k": [..]} dicts
         k:int=DEFAULT_K, # k for extrapolators named without one
         prune_rates:Sequence[float]=(0.1, 0.3, 0.5, 0.7, 0.9), # fractions pruned (kept = 1 − rate)
-        seed:int=0, # seed of the subset draw, the scoring model and the final trainings
+        seed:int|None=None, # one seed: of the subset draw, the scoring model and the final trainings (default 0)
+        seeds:Sequence[int]|None=None, # several seeds instead, e.g. (0, 1, 2): accuracy as mean ± std, verdicts against random
         ground_truth:bool=True, # also score the full data (the "original" method and the correlation reference)
         baselines:Sequence[str]=("random",), # pruning baselines trained beside the score-based methods
+        no_pruning:bool=True, # also train on all data per seed: the accuracy tables' reference row and the break-even's
         sampler:str="random", merge:str="raw", where:str="train",
         schedule:str=DEFAULT_SCHEDULE, # subset run vs full run: "paper" (same epochs and batch), "steps_per_epoch" (batch × f), "total_steps"
         model:str|None=None, # a zoo name or `module:function` of your builder (default: the dataset's, or the zoo's for its inputs)
@@ -118,17 +214,19 @@ def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, 
         reliability:bool|int=False, # True: split-half reliability of the seed scores (one more subset training, no run folder,
                                     # not in the ledger: a diagnostic, not the method's cost); an int m: two trainings on m seeds
         runs_root:str|Path="runs", device=None, progress:bool=False) -> RunResult:
-    "Paper Fig. 1 end to end, with run folders, skip-done/resume and the cost ledger."
+    "Paper Fig. 1 end to end over one or more seeds, with run folders, skip-done/resume, the cost ledger and the break-even."
+    seeds = check_seeds(seed, seeds)   # before any data is read or registered
     dataset = _dataset_arg(dataset, test, model)
-    cfg = run_config(dataset, score, seed_size=seed_size, extrapolators=extrapolators, k=k, prune_rates=prune_rates, seed=seed,
+    cfg = run_config(dataset, score, seed_size=seed_size, extrapolators=extrapolators, k=k, prune_rates=prune_rates, seeds=seeds,
                      ground_truth=ground_truth, baselines=baselines, sampler=sampler, merge=merge, where=where, schedule=schedule,
                      model=model, score_epochs=score_epochs, final_epochs=final_epochs, batch_size=batch_size,
-                     score_overrides=score_overrides, extrapolator_params=extrapolator_params, selection=selection)
+                     score_overrides=score_overrides, extrapolator_params=extrapolator_params, selection=selection,
+                     no_pruning=no_pruning)
     jobs = expand_config(validate_config(cfg, "run"))
     _check_before_cost(jobs)
     folders = {j.key: run_stage(j.stage, j.config, runs_root, device=device, progress=progress) for j in jobs}
-    res = _run_result(jobs, folders, [float(r) for r in prune_rates], Path(runs_root))
-    sub = next(folders[j.key] for j in jobs if j.stage == "score_subset")
+    res = _run_result(jobs, folders, [float(r) for r in prune_rates], Path(runs_root), seeds)
+    sub = next(folders[j.key] for j in jobs if j.stage == "score_subset" and j.config["seed"] == seeds[0])
     res.diagnostics = diagnose(sub.load_json("log.json"), _reliability(sub, reliability, device) if reliability else None)
     res.diagnostics.warn()
     return res
@@ -165,30 +263,63 @@ def _check_before_cost(jobs:list[Job]):
             try: check_score_epochs(c["score"], c["epochs"], c["overrides"])
             except ValueError as e: raise ConfigError(f"run: {e}; pass score_epochs= (--score-epochs) or a smaller window") from None
 
-def _run_result(jobs:list[Job], folders:dict, rates:list, runs_root:Path) -> RunResult:
-    "The tables of a finished `run`: correlations with the ground truth, accuracy per prune rate, the ledger."
-    srcs = sorted((j for j in jobs if j.stage in _SOURCE_ORDER), key=lambda j: _SOURCE_ORDER[j.stage])
-    scores = {_method(j.stage, j.config): folders[j.key].load("scores.npy") for j in srcs}
-    sf = RunFolder(runs_root, "score_subset", next(j.config for j in jobs if j.stage == "score_subset"), create=False)
-    seed_idx, seed_scores = sf.load("seed_idx.npy"), sf.load("seed_scores.npy")
+def _sources(jobs:list[Job], seed:int, gt:Job|None) -> list[Job]:
+    "The pruning sources of one subset seed: its extrapolations, its paired ground truth, the baselines its pruned trainings used."
+    used = {Job(j.config["source"]["stage"], j.config["source"]["config"]).key for j in jobs
+            if j.stage == "prune_train" and j.config["prune_rate"] > 0}
+    own = [j for j in jobs if (j.stage == "extrapolate" and j.config["subset"]["seed"] == seed) or (gt is not None and j.key == gt.key)
+           or (j.stage == "baseline" and j.config["seed"] == seed and j.key in used)]
+    return sorted(own, key=lambda j: _SOURCE_ORDER[j.stage])
+
+def _correlations(jobs:list[Job], folders:dict, seed:int, gt:Job, runs_root:Path) -> list[dict]:
+    "Rows of the correlation table for one subset seed: each extrapolation on D_r against its ground truth, and the ceiling."
+    sf = RunFolder(runs_root, "score_subset", next(j.config for j in jobs if j.stage == "score_subset" and j.config["seed"] == seed), create=False)
+    seed_idx, seed_scores, truth = sf.load("seed_idx.npy"), sf.load("seed_scores.npy"), folders[gt.key].load("scores.npy")
+    rows = [dict(method=_method(j.stage, j.config), **{m: c[m] for m in ("pearson", "spearman")})
+            for j in _sources(jobs, seed, None) if j.stage == "extrapolate"
+            for c in [extrapolation_correlations(folders[j.key].load("scores.npy"), truth, seed_idx, seed_scores)]]
+    c0 = extrapolation_correlations(truth, truth, seed_idx, seed_scores)
+    return rows + [dict(method="ceiling ρ(S_s, S) on D_s", pearson=c0["ceiling_pearson"], spearman=c0["ceiling_spearman"])]
+
+def _trainings(jobs:list[Job], folders:dict, runs_root:Path, order:list) -> pd.DataFrame:
+    "One row per final training: method ('no pruning' at rate 0), rate, seed, test accuracy, auto's choice, ledger seconds."
+    rows = []
+    for j in (j for j in jobs if j.stage == "prune_train"):
+        c, f = j.config, folders[j.key]
+        m = "no pruning" if c["prune_rate"] == 0 else _method(c["source"]["stage"], c["source"]["config"])
+        rows.append(dict(method=m, prune_rate=c["prune_rate"], seed=c["seed"], test_acc=f.load_json("metrics.json")["test_acc"],
+                         choice=f.load_json("selection.json")["choice"] if f.has("selection.json") else None,
+                         **ledger("prune_train", c, runs_root)))
+    rank = {m: i for i, m in enumerate(["no pruning", *order])}
+    t = pd.DataFrame(rows, columns=["method", "prune_rate", "seed", "test_acc", "choice", *LEDGER_PHASES, "total"])
+    return t.sort_values(["method", "prune_rate", "seed"], key=lambda s: s.map(rank) if s.name == "method" else s, ignore_index=True)
+
+def _run_result(jobs:list[Job], folders:dict, rates:list, runs_root:Path, seeds:list[int]) -> RunResult:
+    "The tables of a finished `run`: correlations with the ground truth, accuracy per prune rate, the ledger, over the seeds."
+    gts = sorted((j for j in jobs if j.stage == "ground_truth"), key=lambda j: j.config["seed"])
+    gt_of = {s: gts[s % len(gts)] if gts else None for s in seeds}   # the pairing of `expand_config` (see `_gt_seeds`)
+    by_seed = {}
+    for s in seeds:
+        sf = next(folders[j.key] for j in jobs if j.stage == "score_subset" and j.config["seed"] == s)
+        by_seed[s] = dict(scores={_method(j.stage, j.config): folders[j.key].load("scores.npy") for j in _sources(jobs, s, gt_of[s])},
+                          seed_idx=sf.load("seed_idx.npy"))
     corr = pd.DataFrame()
-    if "ground truth" in scores:
-        gt = scores["ground truth"]
-        rows = [dict(method=_method(j.stage, j.config), **{m: c[m] for m in ("pearson", "spearman")})
-                for j in srcs if j.stage == "extrapolate" for c in [extrapolation_correlations(scores[_method(j.stage, j.config)], gt, seed_idx, seed_scores)]]
-        c0 = extrapolation_correlations(gt, gt, seed_idx, seed_scores)
-        rows.append(dict(method="ceiling ρ(S_s, S) on D_s", pearson=c0["ceiling_pearson"], spearman=c0["ceiling_spearman"]))
-        corr = pd.DataFrame(rows).set_index("method")
-    acc, led, chosen = {m: {} for m in scores}, {}, {}
-    for j in jobs:
-        if j.stage != "prune_train": continue
-        m, r = _method(j.config["source"]["stage"], j.config["source"]["config"]), j.config["prune_rate"]
-        acc[m][r] = folders[j.key].load_json("metrics.json")["test_acc"]
-        if folders[j.key].has("selection.json"): chosen.setdefault(m, {})[f"prune {r:.0%}"] = folders[j.key].load_json("selection.json")
-        if r == rates[-1]: led[m] = ledger("prune_train", j.config, runs_root)
-    acc_df = pd.DataFrame({m: a for m, a in acc.items() if a}).T; acc_df.columns = [f"prune {r:.0%}" for r in acc_df.columns]
-    led_df = pd.DataFrame(led).T
-    if "ground truth" in scores and "full_scoring" in led_df:
+    if gts:
+        c = pd.DataFrame([r for s in seeds for r in _correlations(jobs, folders, s, gt_of[s], runs_root)])
+        g = c.groupby("method", sort=False)
+        corr = g.mean() if len(seeds) == 1 else g.mean().join(g.std().add_suffix("_std"))
+        corr.index.name = "method"
+    first = by_seed[seeds[0]]["scores"]
+    t = _trainings(jobs, folders, runs_root, list(first))
+    acc = t.groupby(["method", "prune_rate"], sort=False).test_acc.mean().unstack("prune_rate")
+    acc = acc.reindex(pd.unique(t.method)); acc.columns = [f"prune {r:.0%}" for r in acc.columns]; acc.index.name = None
+    last = t[(t.prune_rate == rates[-1]) | (t.method == "no pruning")] if rates else t[t.method == "no pruning"]
+    led_df = last.groupby("method", sort=False)[[*LEDGER_PHASES, "total"]].mean(); led_df.index.name = None
+    if "ground truth" in led_df.index:
         scoring = led_df[["sampling", "subset_training", "embedding", "extrapolation"]].sum(axis=1)
         led_df["scoring_speedup_vs_full"] = np.where(scoring > 0, led_df.loc["ground truth", "full_scoring"] / scoring.replace(0, np.nan), np.nan)
-    return RunResult(corr, acc_df, led_df, scores, seed_idx, runs_root, selections=chosen)
+    chosen = {}
+    for j in (j for j in jobs if j.stage == "prune_train" and j.config["seed"] == seeds[0] and folders[j.key].has("selection.json")):
+        m = _method(j.config["source"]["stage"], j.config["source"]["config"])
+        chosen.setdefault(m, {})[f"prune {j.config['prune_rate']:.0%}"] = folders[j.key].load_json("selection.json")
+    return RunResult(corr, acc, led_df, first, by_seed[seeds[0]]["seed_idx"], runs_root, selections=chosen, trainings=t, by_seed=by_seed)
