@@ -6,12 +6,12 @@ Docs: https://scoreextra.github.io/scoreextra/cli.html.md"""
 
 # %% ../nbs/20_cli.ipynb #37eaf6e0
 from __future__ import annotations
-import argparse, importlib, os, re, sys, tempfile, time
+import argparse, importlib, os, re, signal, sys, tempfile, time
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['MERGE_CHOICES', 'SELECTION_CHOICES', 'UsageError', 'build_parser', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_demo',
-           'main']
+           'main', 'Terminated']
 
 # %% ../nbs/20_cli.ipynb #c955d2ba
 MERGE_CHOICES = ("raw", "quantile")   # = scoreextra.knn.MERGES (not imported here: `--help` stays fast)
@@ -298,11 +298,37 @@ def main(argv=None) -> int:
     # `kill` (SIGTERM, also what Slurm sends at the time limit) unwinds like Ctrl-C, so the phase
     # timers write the seconds already spent to meta.json before the process exits; the stage
     # resumes from its last checkpoint next time.
-    if threading.current_thread() is threading.main_thread(): signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler: signal.signal(signal.SIGINT, _interrupted)
     try: return {"run": cmd_run, "sweep": cmd_sweep, "report": cmd_report, "demo": cmd_demo}[a.command](a)
+    except BaseException as e:
+        if os.environ.get("SCOREEXTRA_TRACEBACK") or isinstance(e, SystemExit): raise
+        code, what = _exit_status(e)
+        print(f"scoreextra {a.command}: {what}: {_one_line(e)}", file=sys.stderr)
+        return code
+
+class Terminated(KeyboardInterrupt):
+    "SIGTERM (`kill`, Slurm's time limit), raised like Ctrl-C so the phase timers write the seconds spent."
+
+def _quiet():
+    "Silence what an interrupted papermill run logs while it unwinds (a dead kernel, its unretrieved task)."
+    import logging
+    for name in ("asyncio", "papermill", "nbclient", "traitlets"): logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+def _terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)     # once: the unwinding is not interrupted by a second one
+    _quiet(); raise Terminated("terminated (SIGTERM)")
+
+def _interrupted(signum, frame): _quiet(); raise KeyboardInterrupt
+
+def _exit_status(e:BaseException) -> tuple[int, str]:
+    "(exit status, kind) of what ended a command: 2 for bad input, 130/143 for Ctrl-C/SIGTERM, 1 for a failure."
     # bad input, a bad path or a damaged run folder (ConfigError, ConfigMismatch, DamagedArtefact, UnknownName are
     # ValueErrors): a message, not a traceback
-    except (ValueError, TypeError, KeyError, OSError) as e:
-        if os.environ.get("SCOREEXTRA_TRACEBACK"): raise
-        print(f"scoreextra {a.command}: error: {_one_line(e)}", file=sys.stderr)
-        return 2
+    if isinstance(e, (ValueError, TypeError, KeyError, OSError)) and not isinstance(e, ArithmeticError): return 2, "error"
+    if isinstance(e, KeyboardInterrupt):
+        e.args = (f"{e or 'interrupted (Ctrl-C)'}; finished stages are kept and a rerun resumes from the last checkpoint",)
+        return (143 if isinstance(e, Terminated) else 130), "stopped"
+    # a diverging training (FloatingPointError), memory running out, a CUDA error: one line too
+    return 1, f"failed ({type(e).__name__}; SCOREEXTRA_TRACEBACK=1 shows where)"

@@ -287,7 +287,10 @@ def run_job(job:Job, runs_root:str|Path, *, mode:str="inline", device=None, prog
     try:
         pm.execute_notebook(str(templates_dir()/"stage.ipynb"), str(tmp), progress_bar=False, kernel_name="python3", language="python",
                             parameters=dict(stage=job.stage, module=st.module, config=job.config, runs_root=str(runs_root),
-                                            device=None if device is None else str(device)))
+                                            device=None if device is None else str(device)),
+                            # the kernel's own log (a TCP warning; a reply it cannot send once the sweep was stopped)
+                            # is noise: cell errors come back as messages
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except pm.PapermillExecutionError as e: raise notebook_error(e, job.key, tmp) from None
     os.replace(tmp, out)
     if run_status(runs_root, job.stage, job.config) != "done": raise RuntimeError(f"notebook for {job.key} ran but the stage is not done")
