@@ -34,17 +34,8 @@ SWEEP_KEYS = {"name", "description", "dataset", "model", "scores", "seed_sizes",
               "score_epochs", "final_epochs", "batch_size", "ground_truth", "extrapolators", "merge", "prune",
               "runs_root", "report_dir", "paper", "score_overrides", "sampler_embeddings", "schedules",
               "final_model", "final_batch_size", "final_recipe", "final", "planned_cpu_hours"}
-# final: a dataset whose default final training (`recipes.final_training`) the pruned trainings use, e.g. the
-# evidence configs' `final: fashion_mnist`; final_model, final_epochs, final_batch_size, final_recipe override parts of it
-# prune: `selections` (strategies of prune.SELECTIONS applied to score-based sources, default [top]), `budgets`
-# ("epochs" and/or "steps", see `final_epochs`), `max_epochs` (cap of the steps budget), `no_pruning_epochs` (extra
-# epoch counts of the no-pruning run, e.g. 2x to check convergence)
 PRUNE_KEYS = {"rates", "seed_sizes", "extrapolators", "baselines", "ground_truth", "seeds", "no_pruning", "selections",
               "budgets", "max_epochs", "no_pruning_epochs"}
-# an extrapolator entry: name, k (one or a list), params, merge (overrides the config's), and optional
-# filters `seeds` / `seed_sizes` restricting it to some subset runs (to size a CPU sweep)
-# `schedules` (in `extrapolators`) restricts an entry to subset runs of those schedules; `schedule` (in `prune.extrapolators`)
-# names the subset schedule whose extrapolation is pruned with (default: the config's first)
 EXT_KEYS = {"name", "k", "params", "merge", "seeds", "seed_sizes", "schedules", "schedule"}
 
 def load_config(path:str|Path) -> dict:
@@ -60,8 +51,7 @@ def load_config(path:str|Path) -> dict:
 def validate_config(cfg:dict, where:str="config") -> dict:
     "Raise `ConfigError` naming the bad key or value; return `cfg`. Messages are built only for a failed check."
     need(isinstance(cfg, dict), lambda: f"expected a mapping, got {type(cfg).__name__}", where)
-    for key in ("name", "runs_root", "report_dir"):     # paths are made of them
-        if key in cfg: need(isinstance(cfg[key], str), lambda: f"{key} must be a string, got {cfg[key]!r}", where)
+    for k in ("name", "runs_root", "report_dir"): need(isinstance(cfg.get(k, ""), str), lambda: f"{k} must be a string, got {cfg[k]!r}", where)
     if "paradigm" in cfg:
         need(cfg["paradigm"] in EXPANDERS,
              lambda: f"unknown paradigm {cfg['paradigm']!r}; expected one of {sorted(EXPANDERS)}", where)
@@ -203,17 +193,12 @@ def expand_config(cfg:dict) -> list[Job]:
     return job_order(jobs)
 
 # %% ../nbs/17_experiments.ipynb #09bd77ee
-def runs_root_of(cfg:dict, # a validated experiment config
-                 runs_root=None, # the caller's choice (`--runs`), which wins
-                 where:str="config") -> Path:
-    "Where a sweep of `cfg` writes: `runs_root`, else the config's `runs_root`, else runs/<name> (a plain folder name)."
-    if runs_root: return Path(runs_root)
-    if cfg.get("runs_root"): return Path(cfg["runs_root"])
-    key = "name" if "name" in cfg else "dataset"
-    name = cfg.get(key)     # `../../x`, `/x` or an npz path would make runs/<name> a folder outside runs/
+def runs_root_of(cfg:dict, runs_root=None, where:str="config") -> Path:
+    "Where a sweep of `cfg` writes: `runs_root` (`--runs`), else the config's, else runs/<name> (a plain folder name)."
+    if runs_root or cfg.get("runs_root"): return Path(runs_root or cfg["runs_root"])
+    key = "name" if "name" in cfg else "dataset"; name = cfg[key]    # `../x`, `/x`, an npz path: a folder outside runs/
     need(isinstance(name, str) and name not in ("", ".", "..") and not set(name) & set("/\\\0"),
-         lambda: f"{key} {name!r} must be a plain folder name: without a runs_root the sweep writes to runs/<{key}>; "
-                 "give runs_root (or --runs)", where)
+         lambda: f"{key} {name!r} must be a plain folder name (runs/<{key}> without a runs_root); give runs_root or --runs", where)
     return Path("runs")/name
 
 def sweep(config:str|Path|dict, # a YAML path or a config dict
