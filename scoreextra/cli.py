@@ -174,6 +174,8 @@ def _check_out_dir(path, what:str) -> Path:
     "`path` if it is, or could be created as, a writable folder; `UsageError` otherwise. Creates nothing."
     p = Path(path)
     if p.exists() and not p.is_dir(): raise UsageError(f"{what} {p} is a file, expected a folder")
+    if p.is_symlink() and not p.exists():     # mkdir would say "File exists"
+        raise UsageError(f"{what} {p} is a symbolic link to {os.readlink(p)}, which does not exist")
     anc = p
     while not anc.exists() and anc != anc.parent: anc = anc.parent      # the nearest folder that exists
     if not anc.is_dir(): raise UsageError(f"{what} {p}: {anc} is a file, expected a folder")

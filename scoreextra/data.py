@@ -787,7 +787,8 @@ NPZ_FMT = "npz with arrays x (N, ...) and y (N,), optionally x_test, y_test and 
 HOLDOUT_FRAC = 0.2   # the test split held out of data that comes without one (stratified, seed 0)
 def dataset_name(name:str) -> str:
     "`name` as a config stores it (an npz path made absolute), checked to be a known dataset."
-    if isinstance(name, str) and name.endswith(".npz"): name = str(Path(name).expanduser().resolve())
+    # absolute, links kept: a link.npz to a file named otherwise is still an npz path
+    if isinstance(name, str) and name.endswith(".npz"): name = os.path.abspath(Path(name).expanduser())
     DATASETS.get(name)   # unknown name, missing file, bad module: an error naming it
     return name
 
