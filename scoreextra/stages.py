@@ -194,8 +194,7 @@ class Busy(RuntimeError):
     "Another live process holds this run folder's lock."
 
 # %% ../nbs/12_stages.ipynb #065fc98f
-class NotFinished(RuntimeError):
-    "A run that the ledger of another run needs is not finished (or was deleted)."
+class NotFinished(RuntimeError): "A run that the ledger of another run needs is not finished (or was deleted)."
 
 LEDGER_PHASES = ("sampling", "subset_training", "embedding", "extrapolation", "baseline_scoring", "full_scoring",
                  "selection", "final_training")
@@ -300,14 +299,17 @@ def run_job(job:Job, runs_root:str|Path, *, mode:str="inline", device=None, prog
 class ConfigError(ValueError):
     "An experiment config names something unknown or out of range."
 
+def _bounded(msg:str, n:int=500) -> str:   # a message quoting a value (10,000 aliased zeros) stays one readable line
+    return msg if len(msg) <= n else f"{msg[:n]}… ({len(msg):,} characters)"
+
 def need(cond, msg:str|Callable, where:str):
     "Raise `ConfigError(f'{where}: {msg}')` unless `cond`; a callable `msg` is called only then (lazy)."
-    if not cond: raise ConfigError(f"{where}: {msg() if callable(msg) else msg}")
+    if not cond: raise ConfigError(f"{where}: {_bounded(msg() if callable(msg) else msg)}")
 
 def need_valid(check:Callable, value, where:str, *args):
     "`check(value, *args)`; its `TypeError`/`ValueError` becomes `ConfigError(f'{where}: {message}')`, the owner's message kept."
     try: return check(value, *args)
-    except (TypeError, ValueError) as e: raise ConfigError(f"{where}: {e}") from None
+    except (TypeError, ValueError) as e: raise ConfigError(f"{where}: {_bounded(str(e))}") from None
 
 EXPANDERS = Registry("paradigm")
 REPORTERS = Registry("reporter")

@@ -197,3 +197,67 @@ def test_artefacts_and_locks_follow_the_umask(tmp_path, umask, mode):
     finally: os.umask(old)
     assert set(modes) == {"config.json", "meta.json", "scores.npy", "metrics.json", "lock", "last.pt", "last.pt.sha256"}
     assert modes == dict.fromkeys(modes, mode), {k: oct(v) for k, v in modes.items()}
+
+
+# ---------------------------------------------------------------- property test: generated YAML configs
+_BASE = {"name": "p", "dataset": "digits", "scores": ["du"], "seed_sizes": [0.2], "seeds": [0], "score_epochs": 11,
+         "extrapolators": [{"name": "knn", "k": [5]}], "prune": {"rates": [0.5], "extrapolators": [{"name": "knn", "k": 5}]}}
+_ODD = [None, -1, 0, 1.5, "x", [], {}, [[]], {"a": 1}, True, 1e308, "../x", [0, 0, 0], "/abs", float("nan"), 2**70]
+
+
+def _nested(depth:int, kind:str) -> str:
+    return ("[" * depth + "0" + "]" * depth) if kind == "[" else ("{a: " * depth + "0" + "}" * depth)
+
+
+def _generated(rng) -> str:
+    "One YAML config: valid, or broken in one of the ways a hostile or careless author would try."
+    import yaml
+    kind = rng.choice(["odd value", "odd nested value", "deep", "bomb", "aliases", "merge key", "duplicate", "junk"])
+    cfg, key = json_copy(_BASE), rng.choice(sorted(_BASE) + ["runs_root", "report_dir", "nosuch"])
+    if kind == "odd value": cfg[key] = rng.choice(_ODD); return yaml.safe_dump(cfg)
+    if kind == "odd nested value":
+        cfg["prune"][rng.choice(["rates", "seeds", "extrapolators", "baselines", "selections"])] = rng.choice(_ODD)
+        return yaml.safe_dump(cfg)
+    text = yaml.safe_dump({k: v for k, v in cfg.items() if k != key})
+    if kind == "deep": return text + f"{key}: {_nested(rng.choice([5, 30, 49, 50, 51, 200, 3000]), rng.choice('[{'))}\n"
+    if kind == "bomb": return _bomb(rng.randint(3, 8)).replace("seeds:", f"{key}:" if key != "description" else "seeds:")
+    if kind == "aliases":   # anchors and aliases used as a tidy author would: valid, read like their expansion
+        return text.replace("seeds:\n- 0", "seeds: &s [0, 1]") + "prune: {rates: &r [0.5], seeds: *s}\n" * (key == "prune") \
+            + ("" if key == "prune" else "")
+    if kind == "merge key":
+        return (yaml.safe_dump({k: v for k, v in cfg.items() if k != "extrapolators"})
+                + "extrapolators:\n  - &e {name: knn, k: [5]}\n  - {<<: *e, k: [7]}\n")
+    if kind == "duplicate": return text + f"{rng.choice(sorted(_BASE))}: [1]\n"
+    return rng.choice(["", ":", "- - -", "{", "&a [*a]", "!!python/object/apply:os.system ['true']", "\x00", "a: !!binary |\n  AAAA\n"])
+
+
+def json_copy(d): return __import__("json").loads(__import__("json").dumps(d))
+
+
+def test_generated_yaml_configs_are_refused_in_one_line_or_run(tmp_path):
+    "Issue 11's property test on YAML (issue 27): aliases, merge keys, deep nesting, bombs, duplicates, odd values, junk."
+    import random
+    from scoreextra.cli import main
+    rng, seen = random.Random(27), {}
+    for i in range(120):
+        p = tmp_path / f"c{i}.yaml"; p.write_text(_generated(rng))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["sweep", str(p), "--runs", str(tmp_path / "runs"), "--limit", "0"])
+        msg = err.getvalue()
+        assert code in (0, 2), (p.read_text()[:300], code, msg[-500:])
+        assert (msg == "") if code == 0 else (msg.count("\n") == 1 and msg.startswith("scoreextra sweep: error: ")
+                                              and str(p) in msg and len(msg) < 1000), (p.read_text()[:300], msg[-500:])
+        seen[code] = seen.get(code, 0) + 1
+    assert seen.get(0, 0) >= 10 and seen.get(2, 0) >= 60, seen          # both outcomes were exercised
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.npy"))
+
+
+def test_the_docs_say_what_a_runs_root_from_someone_else_can_and_cannot_do():
+    import json
+    nb = json.loads((Path(__file__).resolve().parents[1] / "nbs" / "12_stages.ipynb").read_text())
+    md = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    sec = md[md.index("## Security: a runs root or a config from someone else"):]
+    for fact in ("weights_only=True", "allow_pickle=False", "module:function", "runs_root", "umask",
+                 "written before the records", "SCOREEXTRA_LOCK_TIMEOUT", "recomputed on the next run"):
+        assert fact in sec, fact
