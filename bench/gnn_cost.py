@@ -16,6 +16,8 @@ Variants (`--variants`, each in a fresh subprocess so that `ru_maxrss` is its ow
 |                | subgraphs in one process: the before/after ratio least disturbed by other load           |
 | knn            | the paper's kNN (Eq. 6, k=10)                                                            |
 | propagate, sgc, cs | the graph extrapolators of 07_gnn with their defaults (graph built inside, counted)  |
+| sign, mlp      | 07_sign: propagated features [X, ÂX, Â²X, Â³X] + an early-stopped MLP on the seeds;      |
+|                | the same MLP without the graph                                                           |
 
 The GCN variants are too slow to run to the end here (gcn_before: ~15 min of one core), so
 they run `--probe-epochs` epochs and the total is **extrapolated**: graph + epochs × (train
@@ -59,7 +61,7 @@ GCN = {  # variant -> GNNExtrapolator keyword arguments (k=10 throughout)
     "gcn_fullbatch": dict(mode="fullbatch"),
     "gcn_cpu": dict(mode="minibatch", hidden=(128, 64), epochs=10),
 }
-OTHERS = ("knn", "propagate", "sgc", "cs")
+OTHERS = ("knn", "propagate", "sgc", "cs", "sign", "mlp")
 STEPS = "gcn_steps"
 
 
@@ -167,6 +169,7 @@ def step_worker(a, emb, lab, idx, s, graph):
 def other_worker(a, name, emb, lab, idx, s):
     "A cheap extrapolator, run to the end (its own graph included)."
     from scoreextra.knn import EXTRAPOLATORS
+    import scoreextra.gnn, scoreextra.sign  # register the graph extrapolators, sign and mlp
     t0 = time.perf_counter()
     ex = EXTRAPOLATORS.get(name)(10, **({"seed": 0} if name != "knn" else {})).fit(emb, lab, idx, s)
     ex.predict()

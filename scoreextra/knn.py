@@ -20,7 +20,7 @@ from scipy.stats import rankdata
 from .core import Registry, check_1d, check_fraction, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['METHODS', 'AUTO_EXACT_WORK', 'SAFE_MAGNITUDE', 'DEFAULT_K', 'GPU_MAX_K', 'EXTRAPOLATORS', 'MERGES',
+__all__ = ['METHODS', 'AUTO_EXACT_WORK', 'SAFE_MAGNITUDE', 'DEFAULT_K', 'GPU_MAX_K', 'EXTRAPOLATORS', 'MERGES', 'SEED_SHRINK',
            'faiss_gpu_available', 'check_k', 'faiss_threads', 'gpu_plan', 'KNNIndex', 'recall_at_k', 'knn_search',
            'knn_extrapolate', 'KNNExtrapolator', 'KNNLabelExtrapolator', 'KNNEnsembleExtrapolator',
            'KNNStackExtrapolator', 'merge']
@@ -570,17 +570,20 @@ class KNNStackExtrapolator(KNNLabelExtrapolator):
         return (self.features(rest, False) - mu) / sd @ self.coef_ + y0
 
 # %% ../nbs/06_knn.ipynb #0f8a583c
-MERGES = ("raw", "quantile")
+MERGES = ("raw", "quantile", "shrink")
+SEED_SHRINK = 0.25  # how="shrink": factor on the non-seed scores' distance from the seed mean (bench/extrapolator_val_fashion_mnist.md)
 
 def merge(seed_idx, # (m,) dataset indices of the seeds
           seed_scores, # (m,) their measured scores
           extrapolated, # (n,) with seed entries ignored, or (n − m,) non-seed scores in dataset order
-          how:str="raw", # raw | quantile (map non-seed scores onto the seed-score distribution)
+          how:str="raw", # raw | quantile (map non-seed scores onto the seed-score distribution) | shrink (pull them to the seed mean)
           *,
           n:int|None=None, # dataset size; needed only when `extrapolated` holds the non-seeds alone
+          shrink:float=SEED_SHRINK, # how="shrink": non-seed score → seed mean + shrink·(score − seed mean); 1 is "raw"
          ) -> np.ndarray:
-    "(n,) float64 scores: seeds keep `seed_scores` exactly, the rest get `extrapolated` (raw or quantile-mapped)."
+    "(n,) float64 scores: seeds keep `seed_scores` exactly, the rest get `extrapolated` (raw, quantile-mapped or shrunk)."
     if how not in MERGES: raise ValueError(f"how must be one of {MERGES}, got {how!r}")
+    if isinstance(shrink, bool) or not (isinstance(shrink, (int, float, np.integer, np.floating)) and 0 <= shrink <= 1): raise ValueError(f"shrink must be a number in [0, 1], got {shrink!r}")
     ex = check_1d("extrapolated", extrapolated, finite=False)
     if n is None:
         si = to_numpy(seed_idx)
@@ -597,5 +600,7 @@ def merge(seed_idx, # (m,) dataset indices of the seeds
     if how == "quantile" and len(vals):
         q = (rankdata(vals) - 0.5) / len(vals)
         vals = np.quantile(seed_scores, q)
+    if how == "shrink": vals = seed_scores.mean() + float(shrink) * (vals - seed_scores.mean())
     out = np.empty(n); out[seed_idx] = seed_scores; out[rest] = vals
     return out
+

@@ -22,7 +22,7 @@ from .scores import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, fini
 from .scores import SeedScoreWarning
 from .sampling import check_size, sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k, merge
-import scoreextra.gnn  # registers "gnn" and the propagation extrapolators in EXTRAPOLATORS
+import scoreextra.gnn, scoreextra.sign  # register "gnn", the propagation extrapolators, "sign" and "mlp" in EXTRAPOLATORS
 from .supervised import DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator, subset_schedule
 from .stages import int_min
 

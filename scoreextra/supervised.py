@@ -22,7 +22,7 @@ from .train import fit, evaluate, embed_all
 from .scores import SCORES, finite_scores, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k, merge
-import scoreextra.gnn  # registers "gnn" in EXTRAPOLATORS
+import scoreextra.gnn, scoreextra.sign  # register "gnn", the propagation extrapolators, "sign" and "mlp" in EXTRAPOLATORS
 from .prune import (AUTO_CANDIDATES, BASELINES, PROXY_BELOW, SELECTIONS, SelectionWarning, check_baseline_options,
                               check_prune_rate, n_keep, proxy_selection, select, selection_spec)
 from .stages import (STAGES, TypedConfig, cached_dataset, checked, int_min, known, ledger, mapping, one_of, or_none,
@@ -152,11 +152,10 @@ def _score_subset(cfg, folder, *, runs_root, device=None, progress=False):
 def subset_embeddings(folder:RunFolder, device=None) -> np.ndarray:
     "The embeddings of a finished `score_subset` run; recomputed from its `model.pt` if `embeddings.npy` was removed."
     if folder.file("embeddings.npy").exists(): return folder.load("embeddings.npy", mmap=True)
-    if not folder.file("model.pt").exists():
-        raise FileNotFoundError(f"{folder.path} has neither embeddings.npy nor model.pt; delete the folder to recompute the stage")
+    if not folder.file("model.pt").exists(): folder._damaged("model.pt", "neither embeddings.npy nor model.pt is there")
     cfg, ds = folder.config, stage_dataset(folder.config)
     model = _new_model(cfg, ds)
-    model.load_state_dict(torch.load(folder.file("model.pt"), map_location="cpu", weights_only=True))
+    model.load_state_dict(folder.load_torch("model.pt"))   # size and sha256 checked against the record: damage is named
     emb = embed_all(model.to(get_device(device)), ds, device=device)
     folder.save("embeddings.npy", emb)
     return emb

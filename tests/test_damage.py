@@ -138,3 +138,23 @@ def test_a_run_folder_copied_under_another_hash_is_counted_once(tmp_path):
     assert sorted(c["prunes"].seed) == [0, 1]
     acc = accuracy_summary(c["prunes"])
     assert acc.seeds.tolist() == [2] and acc.acc.tolist() == pytest.approx([0.55])       # was 0.533: 0.5 counted twice
+
+
+def test_subset_embeddings_name_a_truncated_or_missing_model_pt_and_mark_the_folder(tmp_path):
+    "Was: a torch traceback on every run for a truncated model.pt, 'delete the folder' when both files were gone."
+    from scoreextra.supervised import subset_config, subset_embeddings
+    cfg = subset_config("digits", "du", 0.2, seed=0, epochs=11)
+    f = run_stage("score_subset", cfg, tmp_path)
+    emb = np.array(subset_embeddings(f))
+    f.file("embeddings.npy").unlink()
+    assert np.allclose(subset_embeddings(f), emb, atol=1e-5)              # recomputed from model.pt
+    f.file("embeddings.npy").unlink()
+    f.file("model.pt").write_bytes(f.file("model.pt").read_bytes()[:100])
+    with pytest.raises(DamagedArtefact, match=r"model.pt: .*marked for recompute"):
+        subset_embeddings(RunFolder(tmp_path, "score_subset", cfg))
+    assert run_status(tmp_path, "score_subset", cfg) == "damaged"
+    g = run_stage("score_subset", cfg, tmp_path)                           # recomputed
+    g.file("embeddings.npy").unlink(); g.file("model.pt").unlink()
+    with pytest.raises(DamagedArtefact, match=r"neither embeddings.npy nor model.pt"):
+        subset_embeddings(RunFolder(tmp_path, "score_subset", cfg))
+    assert run_status(tmp_path, "score_subset", cfg) == "damaged"
