@@ -21,7 +21,7 @@ from .models import MODELS, default_model, get_model
 from .train import fit, evaluate, embed_all
 from .scores import SCORES, finite_scores, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
-from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k, merge
+from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, SEED_SHRINK, check_k, merge
 import scoreextra.gnn, scoreextra.sign  # register "gnn", the propagation extrapolators, "sign" and "mlp" in EXTRAPOLATORS
 from .prune import (AUTO_CANDIDATES, BASELINES, PROXY_BELOW, SELECTIONS, SelectionWarning, check_baseline_options,
                               check_prune_rate, n_keep, proxy_selection, select, selection_spec)
@@ -181,11 +181,18 @@ class ExtrapolateConfig(TypedConfig):
     merge: str = checked(one_of("merge", MERGES), "raw")
     seed: int = checked(int_min("seed", 0), 0)
     params: dict = checked(mapping("params"), {})   # more options of the extrapolator's constructor
+    shrink: float|None = checked(or_none(lambda v: check_fraction("shrink", v, lo_open=False)), None, optional=True)   # merge "shrink" only
+    def check_across(self):
+        if (self.merge == "shrink") != (self.shrink is not None):
+            raise ValueError(f"shrink goes with merge 'shrink' (and it needs one), got merge {self.merge!r} and shrink {self.shrink!r}")
 
 def extrapolate_config(subset:dict, extrapolator:str="knn", k:int=DEFAULT_K, *, merge:str="raw", seed:int=0,
-                       params:dict|None=None) -> dict:
+                       params:dict|None=None, shrink:float|None=None, # merge "shrink": its factor (None: `knn.SEED_SHRINK`, recorded)
+                      ) -> dict:
     "Config of an `extrapolate` stage on top of the `score_subset` config `subset`."
-    return ExtrapolateConfig(subset=subset, extrapolator=extrapolator, k=k, merge=merge, seed=seed, params=dict(params or {})).to_dict()
+    shrink = (SEED_SHRINK if shrink is None else shrink) if merge == "shrink" else shrink
+    return ExtrapolateConfig(subset=subset, extrapolator=extrapolator, k=k, merge=merge, seed=seed, params=dict(params or {}),
+                             shrink=shrink).to_dict()
 
 def make_extrapolator(name:str, k:int, seed:int, params:dict, device=None):
     "An unfitted extrapolator `name` with `k`, `seed` and `device` passed where its constructor takes them, and `params`."
@@ -208,7 +215,7 @@ def _extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
         ext = make_extrapolator(cfg["extrapolator"], cfg["k"], cfg["seed"], cfg["params"], device)
         raw = ext.fit(emb, ds.y, seed_idx, seed_scores).predict()
         folder.save("raw_scores.npy", raw)
-        folder.save("scores.npy", merge(seed_idx, seed_scores, raw, how=cfg["merge"]))
+        folder.save("scores.npy", merge(seed_idx, seed_scores, raw, how=cfg["merge"], **({"shrink": cfg["shrink"]} if "shrink" in cfg else {})))
     if getattr(ext, "search_info", None): folder.update_meta(search=ext.search_info)   # kNN method, parameters, measured recall
 
 # %% ../nbs/13_supervised.ipynb #516e43ac
