@@ -114,7 +114,8 @@ def report_page(folder: Path) -> str:
 
 
 def _toctree(caption: str, entries) -> str:
-    return f"```{{toctree}}\n:caption: {caption}\n:maxdepth: 1\n\n" + "\n".join(entries) + "\n```\n"
+    "A toctree for the sidebar only: hidden, so the landing page does not repeat the sidebar as a bullet list."
+    return f"```{{toctree}}\n:caption: {caption}\n:maxdepth: 1\n:hidden:\n\n" + "\n".join(entries) + "\n```\n"
 
 
 def stage(src: Path = SRC, root: Path = ROOT) -> dict:
