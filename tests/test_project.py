@@ -18,11 +18,19 @@ def test_readme_renders_markdown_and_drops_hidden_cells(tmp_path):
     finally:
         sys.path.pop(0)
     cell = lambda kind, src: {"cell_type": kind, "metadata": {}, "source": src, **({"outputs": [], "execution_count": None} if kind == "code" else {})}
+    printed = cell("code", "print(3)")
+    printed["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["3\n"]},
+                          {"output_type": "stream", "name": "stderr", "text": ["a warning\n"]}]
+    quiet = cell("code", "#| output: false\nprint(4)")
+    quiet["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["4\n"]}]
     nb = {"cells": [cell("markdown", "# Title\n\ntext"), cell("code", "#| hide\nsecret = 1"),
-                    cell("code", "#| eval: false\nshown = 2")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+                    cell("code", "#| eval: false\nshown = 2"), printed, quiet],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (tmp_path / "index.ipynb").write_text(json.dumps(nb))
     text = make_readme.render(tmp_path / "index.ipynb")
     assert "# Title\n\ntext" in text and "```python\nshown = 2\n```" in text
+    assert "```python\nprint(3)\n```\n\n```\n3\n```" in text        # the tour shows what it printed
+    assert "a warning" not in text and "\n4\n" not in text              # stderr and `output: false` stay out
     assert "secret" not in text and "#|" not in text
     real = make_readme.render()
     assert "# scoreextra" in real and "make test" in real
