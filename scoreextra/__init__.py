@@ -12,8 +12,10 @@ Modules:
 - `scoreextra.own_data`: Your own data, model and training loop: `extrapolate` on arrays, `extrapolate_scores` with a result object, and a walk-through on two kinds of data the paper never saw.
 - `scoreextra.paradigms`: What the unsupervised and adversarial-training paradigms share (paper Sec. 4, Tables 3 and 4): extrapolation in a representation space, the checks of their sweep configs and the helpers of their report tables.
 - `scoreextra.pipeline`: The whole method (paper Fig. 1) in one call, `run`, and the package's pipeline API in one import: stages, configs, sweep and report.
+- `scoreextra.preflight`: What a job of the supervised method would fail on only once it runs, found before any job starts: `sweep` and `run` share this one check.
 - `scoreextra.reporting`: Tables (markdown + CSV) and figures (PNG) of every finished run under a runs root: the analogues of the paper's tables and figures, with the cost ledger and the compute setting.
 - `scoreextra.scores`: Dynamic Uncertainty, TDDS, EL2N, forgetting and AUM: pure functions on recorded arrays, and streaming recorders that compute DU and TDDS during training.
+- `scoreextra.sign`: Decoupled graph extrapolators: the embeddings propagated over the kNN graph once ([X, ÂX, Â²X, …], SIGN), then a small MLP trained on the seed rows only, early-stopped on held-out seeds; hops=0 is the MLP on the embeddings alone (the no-graph ablation).
 - `scoreextra.stages`: The stage framework: a stage is declared once (name, level, parents, ledger phases) and `run_stage`, the cost ledger, sweep order and the one papermill template derive from it; reading finished run folders back.
 - `scoreextra.supervised`: The supervised method (paper Fig. 1) as five cached, resumable stages: subset scoring, full-data scoring, extrapolation, baselines, pruned training. (The same flow on arrays, without run folders, is `own_data.extrapolate_scores`.)
 - `scoreextra.train`: One training loop for every phase: scoring runs with recorders, the subset model, and the final training on the pruned data. Callbacks, schedules, a progress bar, a per-epoch table, and checkpoints that resume bit-for-bit.

@@ -8,6 +8,7 @@ Docs: https://scoreextra.github.io/scoreextra/experiments.html.md"""
 # %% ../nbs/17_experiments.ipynb #65d721e9
 from __future__ import annotations
 import copy, itertools, time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +24,12 @@ from .prune import BASELINES, check_baseline_options, check_prune_rate, selectio
 from .stages import EXPANDERS, STAGES, Busy, ConfigError, Job, job_levels, job_order, need, need_valid, run_job
 from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate_config, ground_truth_config, prune_config,
                                    subset_config)
+from .preflight import check_jobs
 import scoreextra.unsupervised, scoreextra.adversarial_stages  # the paradigms' stages and config expanders: a sweep runs them too
 
 # %% auto #0
-__all__ = ['SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'SMOKE', 'SMOKERS', 'load_config', 'validate_config', 'expand_config',
-           'runs_root_of', 'sweep', 'smoke_config', 'write_smoke_data']
+__all__ = ['SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'EXECUTORS', 'SMOKE', 'SMOKERS', 'load_config', 'validate_config',
+           'expand_config', 'runs_root_of', 'sweep', 'smoke_config', 'write_smoke_data']
 
 # %% ../nbs/17_experiments.ipynb #0d468165
 SWEEP_KEYS = {"name", "description", "dataset", "model", "scores", "seed_sizes", "seeds", "sampler", "where",
@@ -201,57 +203,52 @@ def runs_root_of(cfg:dict, runs_root=None, where:str="config") -> Path:
          lambda: f"{key} {name!r} must be a plain folder name (runs/<{key}> without a runs_root); give runs_root or --runs", where)
     return Path("runs")/name
 
+EXECUTORS = ("inline", "papermill", "local", "slurm")   # where `sweep` runs its jobs
+
 def sweep(config:str|Path|dict, # a YAML path or a config dict
           *, runs_root:str|Path|None=None, # default: the config's runs_root, else runs/<name>
           executor:str="inline", # inline | papermill | local (submitit local) | slurm (submitit)
           limit:int|None=None, # run at most this many pending jobs (to size a session), then stop
           keep_going:bool=True, # a failed job is reported and its siblings still run
           device=None, slurm:dict|None=None, progress:bool=False, log=print) -> dict:
-    "Run every job of an experiment that is not done yet; return counts and failures."
+    "Run every job of an experiment that is not done yet (all of them checked first, `check_jobs`); return counts and failures."
+    if executor not in EXECUTORS: raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     cfg = load_config(config) if not isinstance(config, dict) else validate_config(config)
-    runs_root = runs_root_of(cfg, runs_root, "config" if isinstance(config, dict) else str(config))
+    where = "config" if isinstance(config, dict) else str(config)
+    runs_root = runs_root_of(cfg, runs_root, where)
     jobs = expand_config(cfg)
-    pending = [j for j in jobs if run_status(runs_root, j.stage, j.config) != "done"]
+    pending = check_jobs([j for j in jobs if run_status(runs_root, j.stage, j.config) != "done"], where, device)
     summary = dict(total=len(jobs), done_before=len(jobs) - len(pending), ran=0, failed=[], runs_root=str(runs_root))
     skipped = []
     if limit is not None: pending = pending[:int(limit)]
     log(f"sweep {cfg.get('name', cfg['dataset'])}: {len(jobs)} jobs, {summary['done_before']} done, running {len(pending)} ({executor})")
-    mode = "papermill" if executor in ("papermill", "local", "slurm") else "inline"
-    for level in job_levels(pending):
-        if not level: continue
-        if executor in ("inline", "papermill"):
-            results = []
-            for j in level:
-                t0 = time.perf_counter()
-                if run_status(runs_root, j.stage, j.config) == "done":
-                    log(f"  {j.key}: finished by another worker"); continue
-                try: run_job(j, runs_root, mode=mode, device=device, progress=progress); results.append((j, None))
-                except Busy:
-                    skipped.append(j); log(f"  {j.key}: running in another worker, skipped"); continue
-                except Exception as e:
-                    if not keep_going: raise
-                    results.append((j, e))
-                log(f"  {j.key}: {'ok' if results[-1][1] is None else 'FAILED: ' + repr(results[-1][1])[:200]} ({time.perf_counter() - t0:.1f}s)")
-        elif executor in ("local", "slurm"):
-            import submitit
-            folder = Path(runs_root)/"_submitit"
-            ex = submitit.LocalExecutor(folder=folder) if executor == "local" else submitit.AutoExecutor(folder=folder, cluster="slurm")
-            ex.update_parameters(**({"timeout_min": 60 * 24} | (slurm or {})))
-            subs = [(j, ex.submit(run_job, j, str(runs_root), mode=mode, device=device, module=STAGES.get(j.stage).module)) for j in level]
-            results = []
-            for j, s in subs:
-                try: s.result(); results.append((j, None))
-                except Exception as e:
-                    if not keep_going: raise
-                    results.append((j, e))
-                log(f"  {j.key}: {'ok' if results[-1][1] is None else 'FAILED'}")
-        else: raise ValueError(f"executor must be inline, papermill, local or slurm, got {executor!r}")
-        summary["ran"] += sum(e is None for _, e in results)
-        summary["failed"] += [(j.key, repr(e)) for j, e in results if e is not None]
+    here = executor in ("inline", "papermill")
+    for level in filter(None, job_levels(pending)):
+        for j, call in _calls(level, executor, runs_root, slurm, mode="inline" if executor == "inline" else "papermill", device=device,
+                              **({"progress": progress} if here else {})):
+            t0, err = time.perf_counter(), None
+            if here and run_status(runs_root, j.stage, j.config) == "done":
+                log(f"  {j.key}: finished by another worker"); continue
+            try: call()
+            except Busy: skipped.append(j); log(f"  {j.key}: running in another worker, skipped"); continue
+            except Exception as e:
+                if not keep_going: raise
+                err = e; summary["failed"].append((j.key, repr(e)))
+            summary["ran"] += err is None
+            log(f"  {j.key}: {'ok' if err is None else 'FAILED: ' + repr(err)[:200]} ({time.perf_counter() - t0:.1f}s)")
     # jobs another worker held: fine if it finished them meanwhile; still blocked ones are reported (the CLI exits 1)
     blocked = [j.key for j in skipped if run_status(runs_root, j.stage, j.config) != "done"]
     if blocked: summary["busy"] = blocked
     return summary
+
+def _calls(level:list[Job], executor:str, runs_root, slurm:dict|None, **kw) -> list:
+    "(job, call) for each job of a level: `run_job` here, or waiting for the submitit job that runs it."
+    if executor in ("inline", "papermill"): return [(j, partial(run_job, j, runs_root, **kw)) for j in level]
+    import submitit
+    folder = Path(runs_root)/"_submitit"
+    ex = submitit.LocalExecutor(folder=folder) if executor == "local" else submitit.AutoExecutor(folder=folder, cluster="slurm")
+    ex.update_parameters(**({"timeout_min": 60 * 24} | (slurm or {})))
+    return [(j, ex.submit(run_job, j, str(runs_root), module=STAGES.get(j.stage).module, **kw).result) for j in level]
 
 # %% ../nbs/17_experiments.ipynb #9174610b
 SMOKE = dict(n=50, n_test=16,   # n = 50: a 20% seed subset holds 10 seeds, a 10% one 5

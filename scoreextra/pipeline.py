@@ -18,8 +18,7 @@ import pandas as pd
 from .core import RunFolder
 from .models import get_model
 from .data import Dataset, register_dataset
-from .scores import ScoreDiagnostics, check_score_epochs, diagnose, split_half
-from .sampling import subset_count
+from .scores import ScoreDiagnostics, diagnose, split_half
 from .knn import DEFAULT_K, EXTRAPOLATORS
 from .metrics import break_even, extrapolation_correlations
 from .stages import (STAGES, EXPANDERS, REPORTERS, LEDGER_PHASES, Busy, ConfigError, Job, job_levels, job_order, ledger,
@@ -28,6 +27,7 @@ from .supervised import (DATASET_DEFAULTS, FINAL_RECIPE, SUBSET_SCHEDULES, DEFAU
                                    subset_schedule, subset_config, ground_truth_config, subset_embeddings, extrapolate_config,
                                    baseline_config, final_epochs, prune_config, make_extrapolator, stage_dataset,
                                    make_extrapolator as _make_extrapolator)
+from .preflight import check_jobs
 from .experiments import SWEEP_KEYS, PRUNE_KEYS, EXT_KEYS, load_config, validate_config, expand_config, sweep
 from .reporting import (collect, gt_reproducibility, correlation_summary, accuracy_summary, table1, report, verdict,
                                   gain_over_random)
@@ -222,8 +222,7 @@ def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, 
                      model=model, score_epochs=score_epochs, final_epochs=final_epochs, batch_size=batch_size,
                      score_overrides=score_overrides, extrapolator_params=extrapolator_params, selection=selection,
                      no_pruning=no_pruning)
-    jobs = expand_config(validate_config(cfg, "run"))
-    _check_before_cost(jobs)
+    jobs = check_jobs(expand_config(validate_config(cfg, "run")), "run", device)   # before any folder or training
     folders = {j.key: run_stage(j.stage, j.config, runs_root, device=device, progress=progress) for j in jobs}
     res = _run_result(jobs, folders, [float(r) for r in prune_rates], Path(runs_root), seeds)
     sub = next(folders[j.key] for j in jobs if j.stage == "score_subset" and j.config["seed"] == seeds[0])
@@ -250,18 +249,6 @@ def _dataset_arg(dataset, test, model) -> str:
         if test is not None: raise ValueError(f"test= goes with your own data, not with the dataset name {dataset!r}")
         return dataset
     return register_dataset(dataset, test)
-
-def _check_before_cost(jobs:list[Job]):
-    "Every scoring run can give its score with its epochs (DU needs J + 1), every kNN has k seeds: checked before any folder or training."
-    for j in jobs:
-        c = j.config
-        if j.stage == "extrapolate" and c["extrapolator"].startswith("knn"):
-            m = subset_count(len(stage_dataset(c["subset"])), c["subset"]["seed_size"])
-            if c["k"] > m: raise ConfigError(f"run: k={c['k']} is larger than the {m} seed samples the kNN extrapolator averages over; "
-                                             f"pass a smaller k or a larger seed_size")
-        if j.stage in ("score_subset", "ground_truth") and c.get("schedule", "paper") != "total_steps":   # total_steps adds epochs
-            try: check_score_epochs(c["score"], c["epochs"], c["overrides"])
-            except ValueError as e: raise ConfigError(f"run: {e}; pass score_epochs= (--score-epochs) or a smaller window") from None
 
 def _sources(jobs:list[Job], seed:int, gt:Job|None) -> list[Job]:
     "The pruning sources of one subset seed: its extrapolations, its paired ground truth, the baselines its pruned trainings used."
