@@ -232,6 +232,21 @@ def _save_table(df:pd.DataFrame, out:Path, name:str, title:str, csv:pd.DataFrame
     (df if csv is None else csv).to_csv(out/f"{name}.csv", index=False)
     (out/f"{name}.md").write_text(f"# {title}\n\n" + (df.to_markdown(index=False, floatfmt=".4f") if len(df) else "(no finished runs)") + "\n")
 
+def _check_text(frames:dict, runs_root):
+    "The tables are UTF-8 text: a run whose dataset (your npz path) has bytes that are not UTF-8 is refused, naming both."
+    for df in (f for f in frames.values() if isinstance(f, pd.DataFrame)):
+        for col in df.select_dtypes(include="object"):
+            for i, v in df[col].items():
+                if isinstance(v, str) and not _is_utf8(v):
+                    raise ValueError(f"{runs_root}: the run {df.at[i, 'path'] if 'path' in df else '?'!r} has {col} {v!r}, a file name whose "
+                                     f"bytes are not UTF-8, and the report is UTF-8 text: rename the data file and run again, or move "
+                                     f"that run folder out of {runs_root}")
+
+def _is_utf8(s:str) -> bool:
+    "False for text holding bytes of a file name that were not UTF-8 (Python keeps them as lone surrogates)."
+    try: s.encode("utf-8"); return True
+    except UnicodeEncodeError: return False
+
 def report(runs_root:str|Path, # a sweep's runs root
            out_dir:str|Path, # where tables (md + csv) and figures (png) are written
            *, rate_for_figs:float|None=None, # the prune rate of Figs. 3–4 (default: the highest)
@@ -239,8 +254,9 @@ def report(runs_root:str|Path, # a sweep's runs root
     "Write the tables and figures of every finished run under `runs_root`; return the data frames."
     import matplotlib; matplotlib.use("Agg")
     from scoreextra.metrics import plot_score_distributions
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     c = collect(runs_root)
+    _check_text(c, runs_root)    # before anything is written: no half report
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     corr, acc = correlation_summary(c["extrapolations"]), accuracy_summary(c["prunes"])
     gtr = gt_reproducibility(runs_root)
     if len(gtr): _save_table(gtr, out, "gt_reproducibility", "Reproducibility of the ground truth: ρ(GT_i, GT_j) of two full-data scorings (all samples)")

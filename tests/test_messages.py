@@ -43,3 +43,22 @@ def test_a_symlinked_npz_is_read_as_your_data(tmp_path):
     os.symlink(tmp_path / "blob", tmp_path / "mine.npz")
     name = dataset_name(str(tmp_path / "mine.npz"))
     assert name == str(tmp_path / "mine.npz") and len(load_dataset(name)) == 32     # 20% held out as the test split
+
+
+def test_a_report_on_a_non_utf8_data_path_is_one_line_and_writes_nothing(tmp_path):
+    "Was: `'utf-8' codec can't encode character '\\udcff'` after the first table was written: a partial report."
+    from scoreextra.cli import main
+    from scoreextra.pipeline import run
+    d = os.fsdecode(os.fsencode(tmp_path) + b"/data_\xff")          # a folder name that is not UTF-8
+    os.makedirs(d)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8)).astype(np.float32)
+    np.savez(f"{d}/mine.npz", x=x, y=(x[:, 0] > 0).astype(int))
+    run(f"{d}/mine.npz", "du", seed_size=0.25, extrapolators=["knn"], prune_rates=[0.5], ground_truth=False, baselines=["random"],
+        score_epochs=11, final_epochs=1, no_pruning=False, selection="top", runs_root=tmp_path / "runs")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "report")])
+    msg = err.getvalue()
+    assert code == 2 and msg.count("\n") == 1 and "data_\\udcff/mine.npz" in msg and "not UTF-8" in msg, msg
+    assert not (tmp_path / "report").exists()
