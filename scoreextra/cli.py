@@ -14,7 +14,7 @@ __all__ = ['MERGE_CHOICES', 'SELECTION_CHOICES', 'UsageError', 'build_parser', '
            'main', 'Terminated']
 
 # %% ../nbs/20_cli.ipynb #c955d2ba
-MERGE_CHOICES = ("raw", "quantile")   # = scoreextra.knn.MERGES (not imported here: `--help` stays fast)
+MERGE_CHOICES = ("raw", "quantile", "shrink")   # = scoreextra.knn.MERGES (not imported here: `--help` stays fast)
 SELECTION_CHOICES = ("auto", "top", "ccs", "moderate", "random")   # "auto" + scoreextra.prune.SELECTIONS (a test compares)
 
 class UsageError(ValueError):
@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                "errors are one line (exit 2); SCOREEXTRA_TRACEBACK=1 shows the traceback")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="the whole method once: subset scoring, extrapolation, pruning, final training",
-                       description="Run paper Fig. 1 end to end for one dataset, score and seed; print correlations, accuracy and the cost ledger.")
+                       description="Run paper Fig. 1 end to end for one dataset and score over one or more seeds; print correlations, "
+                                   "accuracy, the gain over random with its verdict, the break-even and the cost ledger.")
     r.add_argument("--dataset", default="digits", help="dataset name (digits, fashion_mnist, cifar10, cifar100, imagenet64, places365_64, synthetic_cifar100_1m, ...)")
     r.add_argument("--data", type=_data, help="your data instead of --dataset: FILE.npz (arrays x, y; optional x_test, y_test, classes; "
                                                "without a test split 20%% is held out) or module:function returning such arrays")
@@ -123,8 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how scores become a kept set: auto (default: by the kept samples per class, checked with proxy trainings "
                         "on a validation split carved from the training data), top (the paper), ccs, moderate, random")
     r.add_argument("--no-ground-truth", action="store_true", help="skip the full-data scoring run (no correlations, no 'original')")
-    r.add_argument("--seed", type=_int(0), default=0)
-    r.add_argument("--merge", default="raw", choices=MERGE_CHOICES, help="raw or quantile (map extrapolated scores onto the seed-score distribution)")
+    one = r.add_mutually_exclusive_group()
+    one.add_argument("--seed", type=_int(0), default=argparse.SUPPRESS, help="one seed: subset draw, scoring model, final trainings (default 0)")
+    one.add_argument("--seeds", type=_int(0), nargs="+", default=argparse.SUPPRESS, metavar="SEED",
+                     help="several seeds instead, e.g. 0 1 2: accuracy as mean ± std, gain over random paired by seed, a verdict")
+    r.add_argument("--no-full-training", action="store_true",
+                   help="skip the final training on all data per seed (the 'no pruning' row of the tables and the break-even)")
+    r.add_argument("--merge", default="raw", choices=MERGE_CHOICES, help="raw, quantile (map extrapolated scores onto the seed-score distribution) or "
+                   "shrink (pull them towards the seed mean)")
     r.add_argument("--score-epochs", type=_int(1), help="epochs of the scoring runs (dataset default otherwise)")
     r.add_argument("--schedule", choices=["paper", "steps_per_epoch", "total_steps"], default=None,
                    help="subset run vs full run: paper (same epochs and batch), steps_per_epoch (batch x subset fraction), "
@@ -189,12 +196,13 @@ def cmd_run(a) -> int:
     ext_params = {}
     for name, key, v in a.ext_param: ext_params.setdefault(name, {})[key] = v
     dataset = a.data or a.dataset
+    given = {key: getattr(a, key) for key in ("seed", "seeds", "selection") if key in a}   # unset: run's own default
     res = run(dataset, a.score, seed_size=a.seed_size, extrapolators=a.extrapolator, k=a.k, prune_rates=a.prune_rates,
-              seed=a.seed, ground_truth=not a.no_ground_truth, baselines=a.baselines, merge=a.merge,
+              ground_truth=not a.no_ground_truth, baselines=a.baselines, merge=a.merge,
               **({"schedule": a.schedule} if a.schedule else {}), model=a.model, batch_size=a.batch_size, sampler=a.sampler,
               score_overrides=dict(a.score_override), extrapolator_params=ext_params, reliability=a.reliability,
               score_epochs=a.score_epochs, final_epochs=a.final_epochs, runs_root=a.runs, device=a.device,
-              **({"selection": a.selection} if "selection" in a else {}))
+              **given, **({"no_pruning": False} if a.no_full_training else {}))
     _print_result(f"{dataset} {a.score} seed subset {a.seed_size}", res)
     return 0
 

@@ -171,3 +171,41 @@ def test_a_run_over_three_seeds_on_digits(tmp_path, capsys):
     assert {p.name for p in (tmp_path / "prune_train").iterdir()} == before
     assert "no pruning" not in res2.accuracy.index and res2.break_even().empty
     assert res2.accuracy.loc["knn k=10", "prune 50%"] == res.accuracy.loc["knn k=10", "prune 50%"]
+
+
+# ---------------------------------------------------------------- the command line: --seeds and --no-full-training (issue 25.2)
+CLI_BAD_SEEDS = [(["--seeds"], "argument --seeds: expected at least one argument"),
+                 (["--seeds", "0", "0"], "run: seeds [0, 0] repeat 0; give each seed once"),
+                 (["--seeds", "0", "x"], "argument --seeds: expected a whole number >= 0, got 'x'"),
+                 (["--seeds", "0", "1.5"], "argument --seeds: expected a whole number >= 0, got '1.5'"),
+                 (["--seeds", "0", "-1"], "argument --seeds: must be >= 0, got -1"),
+                 (["--seed", "0", "--seeds", "1", "2"], "argument --seeds: not allowed with argument --seed")]
+
+
+def _main(argv) -> tuple[int, str]:
+    import contextlib, io
+    from scoreextra.cli import main
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()): code = main(argv)
+    return code, err.getvalue()
+
+
+@pytest.mark.parametrize("args, msg", CLI_BAD_SEEDS, ids=[" ".join(a) for a, _ in CLI_BAD_SEEDS])
+def test_the_run_command_refuses_bad_seeds_in_one_line_before_any_training(tmp_path, monkeypatch, args, msg):
+    import scoreextra.train
+    def started(self): raise AssertionError("training started before the seeds were checked")
+    monkeypatch.setattr(scoreextra.train.Trainer, "run", started)
+    assert _main(["run", "--runs", str(tmp_path / "runs"), *args]) == (2, f"scoreextra run: error: {msg}\n")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, given", [([], {}), (["--seed", "3"], {"seed": 3}),
+                                         (["--seeds", "0", "1", "2", "--no-full-training"], {"seeds": [0, 1, 2], "no_pruning": False})])
+def test_the_run_command_passes_seeds_and_the_no_pruning_switch_on_and_nothing_it_was_not_given(tmp_path, monkeypatch, args, given):
+    "Unset, --seed, --seeds and --no-full-training reach run() as given; run's own defaults (seed 0, no_pruning=True) are not repeated."
+    import scoreextra.pipeline
+    seen = {}
+    def fake_run(*a, **kw): seen.update(kw); raise ValueError("stopped here")
+    monkeypatch.setattr(scoreextra.pipeline, "run", fake_run)
+    assert _main(["run", "--runs", str(tmp_path / "runs"), *args]) == (2, "scoreextra run: error: stopped here\n")
+    assert {k: seen[k] for k in ("seed", "seeds", "no_pruning") if k in seen} == given
