@@ -38,7 +38,7 @@ SWEEP_KEYS = {"name", "description", "dataset", "model", "scores", "seed_sizes",
               "final_model", "final_batch_size", "final_recipe", "final", "planned_cpu_hours"}
 PRUNE_KEYS = {"rates", "seed_sizes", "extrapolators", "baselines", "ground_truth", "seeds", "no_pruning", "selections",
               "budgets", "max_epochs", "no_pruning_epochs"}
-EXT_KEYS = {"name", "k", "params", "merge", "seeds", "seed_sizes", "schedules", "schedule"}
+EXT_KEYS = {"name", "k", "params", "merge", "shrink", "seeds", "seed_sizes", "schedules", "schedule"}
 
 def load_config(path:str|Path) -> dict:
     "Read and validate an experiment config (YAML, read by `load_yaml`: no deep nesting, alias bomb or duplicate key)."
@@ -154,7 +154,7 @@ def expand_config(cfg:dict) -> list[Job]:
     subs, gts = {}, {}
     def add_ext(e, score, sz, seed, k, sch):
         return add("extrapolate", extrapolate_config(subs[score, sz, seed, sch], e["name"], int(k), merge=e.get("merge", cfg.get("merge", "raw")),
-                                                     seed=seed, params=e.get("params")))
+                                                     seed=seed, params=e.get("params"), shrink=e.get("shrink")))
     def applies(e, sz, seed, sch=None):
         return seed in e.get("seeds", [seed]) and sz in e.get("seed_sizes", [sz]) and (sch is None or sch in e.get("schedules", [sch]))
     for score in cfg["scores"]:

@@ -183,16 +183,13 @@ class ExtrapolateConfig(TypedConfig):
     params: dict = checked(mapping("params"), {})   # more options of the extrapolator's constructor
     shrink: float|None = checked(or_none(lambda v: check_fraction("shrink", v, lo_open=False)), None, optional=True)   # merge "shrink" only
     def check_across(self):
-        if (self.merge == "shrink") != (self.shrink is not None):
-            raise ValueError(f"shrink goes with merge 'shrink' (and it needs one), got merge {self.merge!r} and shrink {self.shrink!r}")
+        if (self.merge == "shrink") != (self.shrink is not None): raise ValueError(f"shrink goes with merge 'shrink' (and it needs one), got merge {self.merge!r} and shrink {self.shrink!r}")
 
 def extrapolate_config(subset:dict, extrapolator:str="knn", k:int=DEFAULT_K, *, merge:str="raw", seed:int=0,
-                       params:dict|None=None, shrink:float|None=None, # merge "shrink": its factor (None: `knn.SEED_SHRINK`, recorded)
-                      ) -> dict:
-    "Config of an `extrapolate` stage on top of the `score_subset` config `subset`."
-    shrink = (SEED_SHRINK if shrink is None else shrink) if merge == "shrink" else shrink
+                       params:dict|None=None, shrink:float|None=None) -> dict:
+    "Config of an `extrapolate` stage on top of the `score_subset` config `subset` (merge 'shrink': `shrink` None is `knn.SEED_SHRINK`, recorded)."
     return ExtrapolateConfig(subset=subset, extrapolator=extrapolator, k=k, merge=merge, seed=seed, params=dict(params or {}),
-                             shrink=shrink).to_dict()
+                             shrink=SEED_SHRINK if merge == "shrink" and shrink is None else shrink).to_dict()
 
 def make_extrapolator(name:str, k:int, seed:int, params:dict, device=None):
     "An unfitted extrapolator `name` with `k`, `seed` and `device` passed where its constructor takes them, and `params`."

@@ -55,7 +55,10 @@ def run_jobs_old(kw: dict) -> list:
 def main():
     sys.path.insert(0, str(ROOT))
     configs = {p.name: dict(yaml_sha=yaml_sha(p), jobs=expanded(p)) for p in sorted((ROOT / "experiments" / "configs").glob("*.yaml"))}
-    runs = [dict(kwargs=kw, jobs=run_jobs_old(kw)) for kw in RUN_CALLS]
+    # run()'s jobs were recorded once, before its refactor: later regenerations keep that record (run() has since
+    # grown defaults, e.g. the no-pruning row, that run_config leaves off); delete the file to record them anew
+    old = json.loads(OUT.read_text()).get("run") if OUT.exists() else None
+    runs = old or [dict(kwargs=kw, jobs=run_jobs_old(kw)) for kw in RUN_CALLS]
     OUT.write_text(json.dumps(dict(configs=configs, run=runs), indent=1) + "\n")
     print(f"wrote {OUT}: {sum(len(c['jobs']) for c in configs.values())} sweep jobs in {len(configs)} configs, "
           f"{sum(len(r['jobs']) for r in runs)} run() jobs in {len(runs)} calls")
