@@ -17,19 +17,21 @@ import pandas as pd
 
 from .core import RunFolder
 from .models import get_model
-from .data import Dataset, register_dataset
+from .data import register_dataset
 from .scores import ScoreDiagnostics, diagnose, split_half
 from .knn import DEFAULT_K, EXTRAPOLATORS
 from .metrics import break_even, extrapolation_correlations
-from .stages import (STAGES, EXPANDERS, REPORTERS, LEDGER_PHASES, Busy, ConfigError, Job, job_levels, job_order, ledger,
+# Beside what `run` uses: the names of stages, supervised, experiments and reporting, re-exported (one import, see
+# above), hence `noqa: F401`; `final_epochs as final_epochs` says so too where run's parameter of that name shadows it.
+from .stages import (STAGES, EXPANDERS, REPORTERS, LEDGER_PHASES, Busy, ConfigError, Job, job_levels, job_order, ledger,  # noqa: F401
                                run_job, run_stage, stage_seconds, templates_dir, setting_label as _setting)
-from .supervised import (DATASET_DEFAULTS, FINAL_RECIPE, SUBSET_SCHEDULES, DEFAULT_SCHEDULE, BUDGETS, dataset_defaults,
+from .supervised import (DATASET_DEFAULTS, FINAL_RECIPE, SUBSET_SCHEDULES, DEFAULT_SCHEDULE, BUDGETS, dataset_defaults,  # noqa: F401
                                    subset_schedule, subset_config, ground_truth_config, subset_embeddings, extrapolate_config,
-                                   baseline_config, final_epochs, prune_config, make_extrapolator, stage_dataset,
+                                   baseline_config, final_epochs as final_epochs, prune_config, make_extrapolator, stage_dataset,
                                    make_extrapolator as _make_extrapolator)
 from .preflight import check_jobs
-from .experiments import SWEEP_KEYS, PRUNE_KEYS, EXT_KEYS, load_config, validate_config, expand_config, sweep
-from .reporting import (collect, gt_reproducibility, correlation_summary, accuracy_summary, table1, report, verdict,
+from .experiments import SWEEP_KEYS, PRUNE_KEYS, EXT_KEYS, load_config, validate_config, expand_config, sweep  # noqa: F401
+from .reporting import (collect, gt_reproducibility, correlation_summary, accuracy_summary, table1, report, verdict,  # noqa: F401
                                   gain_over_random)
 
 # %% auto #0

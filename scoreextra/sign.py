@@ -16,7 +16,7 @@ from torch import nn
 
 from .core import rng
 from .knn import EXTRAPOLATORS
-from .gnn import _GraphExtrapolator, _check_inputs, _pearson, gcn_matrix, node_features, pca_project, propagation_graph
+from .gnn import _GraphExtrapolator, _check_inputs, _pearson, gcn_matrix, node_features, pca_project
 
 __all__ = ['hop_features', 'SIGNExtrapolator', 'MLPExtrapolator']
 

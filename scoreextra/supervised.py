@@ -8,11 +8,10 @@ Docs: https://scoreextra.github.io/scoreextra/supervised.html.md"""
 
 # %% ../nbs/13_supervised.ipynb #504148d9
 from __future__ import annotations
-import inspect, numbers, shutil, warnings
+import inspect, shutil, warnings
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .core import RunFolder, check_fraction, get_device, save_torch, seed_everything
 from .recipes import DATASET_DEFAULTS, FINAL_RECIPE, OTHER_DATASET
@@ -22,10 +21,10 @@ from .train import fit, evaluate, embed_all
 from .scores import SCORES, finite_scores, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, SEED_SHRINK, check_k, merge
-import scoreextra.gnn, scoreextra.sign  # register "gnn", the propagation extrapolators, "sign" and "mlp" in EXTRAPOLATORS
-from .prune import (AUTO_CANDIDATES, BASELINES, PROXY_BELOW, SELECTIONS, SelectionWarning, check_baseline_options,
+import scoreextra.gnn, scoreextra.sign  # noqa: F401 -- register "gnn", the propagation extrapolators, "sign" and "mlp" in EXTRAPOLATORS
+from .prune import (AUTO_CANDIDATES, BASELINES, PROXY_BELOW, SelectionWarning, check_baseline_options,
                               check_prune_rate, n_keep, proxy_selection, select, selection_spec)
-from .stages import (STAGES, TypedConfig, cached_dataset, checked, int_min, known, ledger, mapping, one_of, or_none,
+from .stages import (STAGES, TypedConfig, cached_dataset, checked, int_min, known, mapping, one_of, or_none,
                                run_stage)
 
 # %% auto #0
