@@ -20,7 +20,7 @@ from scoreextra.core import RunFolder
 from scoreextra.supervised import subset_embeddings
 from scoreextra.knn import KNNExtrapolator
 from scoreextra.gnn import EXTRAPOLATORS
-import scoreextra.sign  # registers sign, mlp
+import scoreextra.sign  # noqa: F401 -- registers sign, mlp
 from scoreextra.data import load_dataset
 
 ROOT, OUT = Path("runs/fm_evidence"), Path("bench/extrapolator_screen_fashion_mnist")

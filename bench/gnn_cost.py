@@ -50,7 +50,7 @@ read.
     OMP_NUM_THREADS=1 nice .venv/bin/python bench/gnn_cost.py [--n 60000 --probe-epochs 1 --steps 30 --subset-seconds 146]
     OMP_NUM_THREADS=1 nice .venv/bin/python bench/gnn_cost.py --runs runs/fm_evidence --md bench/extrapolators_fashion_mnist.md
 """
-import argparse, json, math, platform, resource, subprocess, sys, tempfile, time
+import argparse, json, platform, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +169,7 @@ def step_worker(a, emb, lab, idx, s, graph):
 def other_worker(a, name, emb, lab, idx, s):
     "A cheap extrapolator, run to the end (its own graph included)."
     from scoreextra.knn import EXTRAPOLATORS
-    import scoreextra.gnn, scoreextra.sign  # register the graph extrapolators, sign and mlp
+    import scoreextra.gnn, scoreextra.sign  # noqa: F401 -- register the graph extrapolators, sign and mlp
     t0 = time.perf_counter()
     ex = EXTRAPOLATORS.get(name)(10, **({"seed": 0} if name != "knn" else {})).fit(emb, lab, idx, s)
     ex.predict()

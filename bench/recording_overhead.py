@@ -19,7 +19,7 @@ bench/results/recording_overhead.json.
 
     nice .venv/bin/python bench/recording_overhead.py [--n 10000 --epochs 2 --trials 3]
 """
-import argparse, json, platform, time
+import argparse, platform, time
 from pathlib import Path
 
 import numpy as np

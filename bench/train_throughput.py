@@ -14,7 +14,7 @@ Two ratios, each measured in one run with the settings interleaved (process CPU 
 Usage: `python bench/train_throughput.py [--device cuda] [--threads 1]`. Prints a table and writes
 bench/results/train_throughput.json. On a 2-core CPU it takes about 3-5 minutes.
 """
-import argparse, json, os, platform, time
+import argparse, os, platform, time
 from pathlib import Path
 
 import numpy as np

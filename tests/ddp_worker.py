@@ -7,7 +7,6 @@ import argparse, os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from scoreextra.data import load_dataset
 from scoreextra.models import get_model

@@ -168,8 +168,8 @@ def test_epoch_end_recorder_matches_batch_du(data):
     assert rec.history.shape == (5, len(sub))
     np.testing.assert_allclose(rec.scores(), dynamic_uncertainty(rec.history, window=3), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(adv.scores(), dynamic_uncertainty(adv.history, window=3), rtol=1e-5, atol=1e-7)
-    # the last recorded epoch is the final model's clean true-class softmax on the trained samples
-    pm = pixel_model(tr.model, ds).eval()
+    # the last recorded epoch is the final model's clean true-class softmax on the trained samples (in eval mode)
+    tr.model.eval()
     x, y, _ = next(iter(BatchLoader(ds, sub, batch_size=len(sub))))
     with torch.no_grad(): p = torch.softmax(tr.model(x), 1).gather(1, y.view(-1, 1)).squeeze(1).numpy()
     np.testing.assert_allclose(rec.history[-1], p, atol=1e-6)

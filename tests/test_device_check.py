@@ -3,7 +3,6 @@ tree, runs every phase shrunk, and writes the JSON and markdown a GPU run would 
 import json, os, subprocess, sys, time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from scoreextra.data import fashion_mnist_dir

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from scoreextra.core import (DamagedArtefact, RunFolder, load_json, load_torch, run_status, save_json, save_npy,
+from scoreextra.core import (DamagedArtefact, RunFolder, load_json, load_torch, run_status, save_npy,
                              save_torch, wait_for_lock)
 
 BIN = Path(sys.executable).parent

@@ -26,9 +26,6 @@ from scoreextra.train import Callback, amp_dtype, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "ddp_worker.py"
-sys.path.insert(0, str(ROOT / "tests"))
-import ddp_worker  # noqa: E402  (the DDP runs' settings, shared with the one-process reference)
-sys.path.pop(0)
 
 
 @pytest.fixture(scope="module")

@@ -160,7 +160,7 @@ def test_knn_index_bad_inputs():
 # ---------------------------------------------------------------- method="auto", threads, memory
 
 def test_auto_is_exact_below_the_work_threshold():
-    base, q = clustered(400, d=8), clustered(50, d=8, seed=1)
+    base = clustered(400, d=8)
     work = 50 * 400 * 8
     assert KNNIndex(base, "auto", n_queries=50, exact_below=work + 1).method == "exact"
     assert KNNIndex(base, "auto", n_queries=50, exact_below=work).method == "ivf"

@@ -1,7 +1,6 @@
 """Messages that name what is wrong (issue 27.12): a full disk names the file it could not write, a dangling
 `--runs` link is called one."""
 import contextlib, io, os
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-from scoreextra.core import config_hash
 from scoreextra.data import Dataset, as_dataset, dataset_fingerprint, load_dataset, register_dataset
 from scoreextra.own_data import ScoreResult, extrapolate, extrapolate_scores
 from scoreextra.pipeline import ConfigError, run, subset_config

@@ -34,7 +34,6 @@ def test_unsupervised_sweep_report_and_resume(tmp_path):
     n = len(load_dataset("digits"))
     s = sweep(UNSUP, runs_root=tmp_path / "runs", **QUIET)
     assert s["ran"] == s["total"] == len(expand_config(UNSUP)) == 1 + 3 + 2 * 3 and not s["failed"]
-    scores = {f.config["seed_size"]: f for f in _folders(tmp_path / "runs", "turtle_score")}
     gt = next(f for f in _folders(tmp_path / "runs", "turtle_score") if f.config["seed_size"] is None)
     np.testing.assert_array_equal(gt.load("seed_idx.npy"), np.arange(n))
     np.testing.assert_array_equal(gt.load("scores.npy"), gt.load("seed_scores.npy"))

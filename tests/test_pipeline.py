@@ -1,13 +1,13 @@
 "End-to-end pipeline, sweep, report and CLI on scikit-learn digits (real data, short trainings)."
-import json, os, shutil, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from scoreextra.core import ConfigMismatch, RunFolder, load_json, save_json
-from scoreextra.pipeline import (ConfigError, expand_config, load_config, report, run_stage, subset_config, sweep,
+from scoreextra.core import ConfigMismatch, load_json, save_json
+from scoreextra.pipeline import (ConfigError, expand_config, report, run_stage, subset_config, sweep,
                                  extrapolate_config, prune_config)
 
 BIN = Path(sys.executable).parent

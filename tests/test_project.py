@@ -1,5 +1,5 @@
 "Project plumbing: README generated from the index notebook, papermill tags kept by nbdev-clean."
-import json, shutil, subprocess, sys
+import json, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

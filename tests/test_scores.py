@@ -1,5 +1,5 @@
 "Scores: hand-computed values of the pure functions, recorders vs the full history, resume, memory, bad input, bench scripts."
-import inspect, sys
+import inspect
 from pathlib import Path
 from types import SimpleNamespace
 

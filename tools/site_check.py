@@ -8,7 +8,7 @@ site must work offline) and JavaScript exceptions. tests/test_docs.py runs it on
 Usage: python tools/site_check.py [SITE_DIR] [--shots DIR PAGE...]
        (SITE_DIR defaults to _docs/html/; --shots saves a 1280-wide screenshot of each PAGE, e.g. nbs/07_gnn.html)
 """
-import base64, json, os, re, shutil, subprocess, tempfile, time
+import base64, json, re, shutil, subprocess, tempfile, time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
