@@ -19,16 +19,9 @@ try:
 finally:
     sys.path.pop(0)
 
-# THE ONE PLACE: notebooks of the refactor in progress (issue 12) that had no stored hash, or a stale one
-# while being edited, when this test was written; that refactor executes them when it lands.
-# Remove a name once its notebook is committed with its outputs and hash (its tests must pass then).
-IN_PROGRESS = set()
-
 
 def _notebooks():
-    marks = lambda p: [pytest.mark.xfail(strict=False, reason="executed by the refactor in progress")] \
-        if p.stem in IN_PROGRESS else []
-    return [pytest.param(p, id=p.stem, marks=marks(p)) for p in sorted((ROOT / "nbs").glob("*.ipynb"))]
+    return [pytest.param(p, id=p.stem) for p in sorted((ROOT / "nbs").glob("*.ipynb"))]
 
 
 def _load(path): return json.loads(Path(path).read_text())
