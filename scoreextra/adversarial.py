@@ -7,9 +7,9 @@ Docs: https://scoreextra.github.io/scoreextra/adversarial.html.md"""
 
 # %% ../nbs/10_adversarial.ipynb #ef136ba3
 from __future__ import annotations
-import inspect, math
+import math
 from contextlib import contextmanager
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -17,9 +17,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import check_indices, get_device
-from .data import BatchLoader, Dataset, to_tensor
+from .data import BatchLoader, Dataset
 from .train import Callback, eval_mode, fit
-from .scores import DURecorder, dynamic_uncertainty
+from .scores import DURecorder
 from .turtle import to_pixels
 
 # %% auto #0
@@ -253,9 +253,6 @@ def adversarial_fit(model:nn.Module, ds:Dataset, idx=None, *, method:str="trades
                     step_size:float|None=None, norm:str="linf", beta:float=6.0, label_smoothing:float=0.0,
                     epochs:int, callbacks:Sequence[Callback]=(), seed:int=0, **fit_kw):
     "Adversarial training (TRADES or PGD-AT) with `fit`: its optimiser, schedule, checkpoints and callbacks."
-    if "loss_fn" not in inspect.signature(fit).parameters:
-        raise NotImplementedError("adversarial_fit needs scoreextra.train.fit(..., loss_fn=callable(model, x, y) -> "
-                                  "(per-sample loss, logits)); this fit has no loss_fn hook yet")
     loss_fn = AdversarialLoss(ds, method=method, eps=eps, steps=steps, step_size=step_size, norm=norm, beta=beta,
                               label_smoothing=label_smoothing, seed=seed)
     return fit(model, ds, idx, epochs=epochs, callbacks=callbacks, seed=seed, loss_fn=loss_fn, **fit_kw)
