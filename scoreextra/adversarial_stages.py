@@ -25,7 +25,7 @@ from .knn import check_k
 from .prune import check_prune_rate, select, random_scores
 from .adversarial import AT_METHODS, ATTACK_LOSSES, EpochEndDURecorder, adversarial_fit, robust_accuracy, _check_attack
 from .recipes import AT_DEFAULTS, paper_at
-from .stages import (STAGES, EXPANDERS, REPORTERS, TypedConfig, cached_dataset, checked, finished_runs, int_min, job_order, known,
+from .stages import (STAGES, EXPANDERS, REPORTERS, Job, TypedConfig, cached_dataset, checked, finished_runs, int_min, job_order, known,
                                need, run_stage, stage_seconds)
 from .supervised import dataset_defaults
 from .paradigms import (SpaceExtrapolationConfig, check_int, check_seed_size, common_checks, config_errors, extrapolate_in_space,

@@ -272,7 +272,7 @@ def cmd_report(a) -> int:
     runs = Path(a.runs_dir)
     if not runs.is_dir(): raise UsageError(f"runs directory {runs} {'is a file' if runs.exists() else 'does not exist'}")
     out = _check_out_dir(a.out or Path("reports")/runs.name, "--out")
-    res = report(runs, out)
+    report(runs, out)
     print(f"wrote {len(list(out.glob('*.md')))} tables and {len(list(out.glob('*.png')))} figures to {out}/")
     return 0
 

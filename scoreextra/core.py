@@ -10,7 +10,7 @@ import errno, hashlib, json, os, pickle, random, re, resource, socket, subproces
 import stat, time, uuid, warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ def get_device(device:str|torch.device|None=None) -> torch.device:
     "`device` if given, else CUDA when available, else CPU."
     if device is not None:
         try: d = torch.device(device)
-        except (RuntimeError, TypeError) as e: raise ValueError(f"device must be e.g. 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
+        except (RuntimeError, TypeError): raise ValueError(f"device must be e.g. 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
         if d.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {device!r} was asked for but torch sees no CUDA device "
                                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda})")
@@ -796,6 +796,7 @@ def load(self:RunFolder, name:str, mmap:bool=False, # memory-map it
     if n is not None and (a.ndim == 0 or len(a) != n): self._damaged(name, f"shape {a.shape}, expected {n} rows")
     return a
 
+# ruff: disable[F811] -- @patch binds RunFolder.load_json (load_torch, save_json), not the module's function of that name
 @patch
 def load_json(self:RunFolder, name:str):
     "Load a JSON artefact, verified (see above)."
@@ -826,6 +827,7 @@ def save(self:RunFolder, name:str, arr) -> Path:
 def save_json(self:RunFolder, name:str, obj) -> Path:
     "Save a JSON artefact `name` atomically."
     self._check_held(); p = save_json(self.path/name, obj); self._rerecord(name); return p
+# ruff: enable[F811]
 
 # %% ../nbs/00_core.ipynb #7fb6f249
 CLOCKS = ("wall", "cpu")

@@ -25,7 +25,7 @@ from .stages import EXPANDERS, STAGES, Busy, ConfigError, Job, job_levels, job_o
 from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate_config, ground_truth_config, prune_config,
                                    subset_config)
 from .preflight import check_jobs
-import scoreextra.unsupervised, scoreextra.adversarial_stages  # the paradigms' stages and config expanders: a sweep runs them too
+import scoreextra.unsupervised, scoreextra.adversarial_stages  # noqa: F401 -- the paradigms' stages and config expanders: a sweep runs them too
 
 # %% auto #0
 __all__ = ['SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'EXECUTORS', 'SMOKE', 'SMOKERS', 'load_config', 'validate_config',

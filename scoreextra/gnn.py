@@ -803,6 +803,7 @@ class CSExtrapolator(_GraphExtrapolator):
         return full, per_fold
 
 # %% ../nbs/07_gnn.ipynb #a610dcd1
+# ruff: disable[F811] -- @patch binds CSExtrapolator.fit, not a module-level `fit`
 @patch
 def fit(self:CSExtrapolator, embeddings, labels, seed_idx, seed_scores, graph:CSRGraph|None=None) -> CSExtrapolator:
     "Build the graph and the kNN base, choose the correction and smoothing on seed folds, apply both."
@@ -829,5 +830,6 @@ def fit(self:CSExtrapolator, embeddings, labels, seed_idx, seed_scores, graph:CS
     self.base_ = base
     self.seconds["fit"] = time.perf_counter() - t0
     return self
+# ruff: enable[F811]
 
 EXTRAPOLATORS["cs"] = CSExtrapolator

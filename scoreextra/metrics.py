@@ -207,7 +207,7 @@ def plot_score_distributions(panels:list[dict], # each: title, truth (n,), extra
                             ):
     "Fig. 5: histograms of the ground-truth scores and the extrapolated ones, one panel each."
     import matplotlib.pyplot as plt
-    sns = _style()
+    _style()
     fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 3.5), squeeze=False)
     for ax, p in zip(axes[0], panels):
         lo, hi = np.percentile(np.r_[p["truth"], p["extrapolated"]], [0.5, 99.5])

@@ -15,7 +15,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import Registry
 from .data import SpecRegistry, import_function
 
 # %% auto #0

@@ -14,15 +14,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .core import check_indices, seed_everything
-from .data import Dataset, as_dataset, take_rows, to_tensor
+from .core import check_indices
+from .data import Dataset, as_dataset, to_tensor
 from .models import default_model, get_model
 from .train import embed_all
 from .scores import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, finite_scores, score_subset, split_half
 from .scores import SeedScoreWarning
 from .sampling import check_size, sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k, merge
-import scoreextra.gnn, scoreextra.sign  # register "gnn", the propagation extrapolators, "sign" and "mlp" in EXTRAPOLATORS
+import scoreextra.gnn, scoreextra.sign  # noqa: F401 -- register "gnn", the propagation extrapolators, "sign" and "mlp" in EXTRAPOLATORS
 from .supervised import DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator, subset_schedule
 from .stages import int_min
 

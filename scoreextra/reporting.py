@@ -18,7 +18,7 @@ from .metrics import extrapolation_correlations, pearson, spearman
 from .stages import (LEDGER_PHASES, REPORTERS, NotFinished, finished_runs, folder_at, ledgers, load_verified, mean_pm,
                                setting_label)
 import scoreextra.supervised  # the stages whose runs `collect` reads
-import scoreextra.unsupervised, scoreextra.adversarial_stages   # the paradigms' tables (REPORTERS)
+import scoreextra.unsupervised, scoreextra.adversarial_stages   # noqa: F401 -- the paradigms' tables (REPORTERS)
 
 # %% auto #0
 __all__ = ['gt_reproducibility', 'collect', 'correlation_summary', 'accuracy_summary', 'table1', 'verdict', 'gain_over_random',

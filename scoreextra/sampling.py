@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from .core import Registry, check_1d, check_indices, rng, to_numpy
+from .core import Registry, check_indices, rng, to_numpy
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'check_size', 'subset_count', 'random_sampler', 'stratified_counts', 'stratified_sampler', 'zcore_scores',

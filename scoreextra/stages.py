@@ -8,7 +8,7 @@ Docs: https://scoreextra.github.io/scoreextra/stages.html.md"""
 
 # %% ../nbs/12_stages.ipynb #e1eaf2d9
 from __future__ import annotations
-import builtins, importlib, json, numbers, os, re, time, warnings
+import builtins, importlib, numbers, os, re, time, warnings
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Callable

@@ -21,7 +21,6 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from contextlib import contextmanager
 from fastcore.basics import patch
-import warnings
 with warnings.catch_warnings():   # in a kernel without ipywidgets tqdm.auto warns on import and falls back to the text bar
     warnings.simplefilter("ignore"); from tqdm.auto import tqdm
 

@@ -22,7 +22,7 @@ from .sampling import sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS
 from .turtle import turtle, turtle_du, cluster_accuracy, pca_whitened_pixels
 from .recipes import TURTLE_DEFAULTS
-from .stages import (STAGES, EXPANDERS, REPORTERS, TypedConfig, cached_dataset, checked, finished_runs, int_min, job_order, known,
+from .stages import (STAGES, EXPANDERS, REPORTERS, Job, TypedConfig, cached_dataset, checked, finished_runs, int_min, job_order, known,
                      mapping, mean_pm, need, or_none, run_stage)
 from .paradigms import (SpaceExtrapolationConfig, check_int, check_seed_size, common_checks, config_errors, extrapolate_in_space,
                         extrapolation_rows, job_adder, mean_std, save_table)
