@@ -34,8 +34,11 @@ browser:
 demo: venv data
 	$(BIN)/scoreextra demo
 
-# nbdev-test runs one notebook per core; one BLAS/OpenMP thread each avoids oversubscribing them.
+# ruff first (seconds; its rules in pyproject.toml [tool.ruff]). nbdev-test runs one notebook per core; one
+# BLAS/OpenMP thread each avoids oversubscribing them. pytest includes tests/test_export.py: the package equals what
+# nbdev-export makes of the notebooks.
 test: venv data browser
+	$(BIN)/ruff check scoreextra tests tools bench
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test
 	$(BIN)/pytest
 

@@ -66,7 +66,7 @@ _CFG = "dataset: digits\nscores: [du]\nseed_sizes: [0.2]\n"
 
 def _bomb(levels:int) -> str:
     "A config whose `seeds` is an alias bomb of 10**levels values (`_CFG` plus anchors under `description`)."
-    anchors = [f"  - &a0 [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]"]
+    anchors = ["  - &a0 [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]"]
     anchors += [f"  - &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels - 1)]
     return _CFG + "description:\n" + "\n".join(anchors) + f"\nseeds: [{', '.join([f'*a{levels - 2}'] * 10)}]\n"
 
