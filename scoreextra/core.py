@@ -187,7 +187,7 @@ def atomic_path(path:str|Path):
         _share(tmp)      # group members of a shared runs root can read, report on and resume it, as the umask says
         os.replace(tmp, path)
     except OSError as e:   # a full disk says `[Errno 28]` and nothing else: name the file
-        if e.filename is None: raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        if e.filename is None and e.errno is not None: raise OSError(e.errno, e.strerror or str(e), str(path)) from e   # an error of ours passes
         raise
     finally:
         if os.path.exists(tmp): os.unlink(tmp)

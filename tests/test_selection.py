@@ -79,7 +79,7 @@ def blobs(n=900, seed=0):
 
 
 FAST = dict(seed_size=0.3, extrapolators=["knn"], ground_truth=False, baselines=["random"], score_epochs=12,
-            final_epochs=4, batch_size=64)
+            final_epochs=4, batch_size=64, no_pruning=False)   # no all-data row: these tests look at the pruned sets
 
 
 def kept_and_choice(root: Path):
