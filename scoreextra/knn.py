@@ -600,7 +600,10 @@ def merge(seed_idx, # (m,) dataset indices of the seeds
     if how == "quantile" and len(vals):
         q = (rankdata(vals) - 0.5) / len(vals)
         vals = np.quantile(seed_scores, q)
-    if how == "shrink": vals = seed_scores.mean() + float(shrink) * (vals - seed_scores.mean())
+    if how == "shrink":
+        if shrink == 0: warnings.warn("merge shrink=0 sets every non-seed score to the seed mean: a top-k takes those tied samples "
+                                      "in dataset order, a random fill only if the data is shuffled", stacklevel=2)
+        vals = seed_scores.mean() + float(shrink) * (vals - seed_scores.mean())
     out = np.empty(n); out[seed_idx] = seed_scores; out[rest] = vals
     return out
 

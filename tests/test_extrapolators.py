@@ -51,3 +51,10 @@ def test_sign_and_mlp_run_as_a_stage(subset, name):
     assert np.isfinite(s).all() and len(s) == 1437                      # the digits train split
     np.testing.assert_array_equal(s[idx], seed_scores)
     assert np.std(np.delete(s, idx)) > 0                                 # a prediction, not a constant
+
+
+def test_shrink_zero_says_that_the_non_seeds_tie():
+    idx = np.arange(0, 10, 2)
+    with pytest.warns(UserWarning, match="dataset order, a random fill only if the data is shuffled"):
+        out = merge(idx, np.arange(5.0), np.linspace(0, 1, 10), "shrink", shrink=0.0)
+    assert np.all(np.delete(out, idx) == 2.0)                           # every non-seed at the seed mean
