@@ -583,7 +583,7 @@ def merge(seed_idx, # (m,) dataset indices of the seeds
          ) -> np.ndarray:
     "(n,) float64 scores: seeds keep `seed_scores` exactly, the rest get `extrapolated` (raw, quantile-mapped or shrunk)."
     if how not in MERGES: raise ValueError(f"how must be one of {MERGES}, got {how!r}")
-    if isinstance(shrink, bool) or not (isinstance(shrink, (int, float, np.integer, np.floating)) and 0 <= shrink <= 1): raise ValueError(f"shrink must be a number in [0, 1], got {shrink!r}")
+    shrink = check_fraction("shrink", shrink, lo_open=False)
     ex = check_1d("extrapolated", extrapolated, finite=False)
     if n is None:
         si = to_numpy(seed_idx)
@@ -603,7 +603,7 @@ def merge(seed_idx, # (m,) dataset indices of the seeds
     if how == "shrink":
         if shrink == 0: warnings.warn("merge shrink=0 sets every non-seed score to the seed mean: a top-k takes those tied samples "
                                       "in dataset order, a random fill only if the data is shuffled", stacklevel=2)
-        vals = seed_scores.mean() + float(shrink) * (vals - seed_scores.mean())
+        mu = seed_scores.mean(); vals = mu + shrink * (vals - mu)
     out = np.empty(n); out[seed_idx] = seed_scores; out[rest] = vals
     return out
 

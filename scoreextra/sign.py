@@ -18,8 +18,6 @@ from .core import rng
 from .knn import EXTRAPOLATORS
 from .gnn import _GraphExtrapolator, _check_inputs, _pearson, gcn_matrix, node_features, pca_project
 
-__all__ = ['hop_features', 'SIGNExtrapolator', 'MLPExtrapolator']
-
 # %% auto #0
 __all__ = ['hop_features', 'SIGNExtrapolator', 'MLPExtrapolator']
 

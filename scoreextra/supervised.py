@@ -211,7 +211,7 @@ def _extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
         ext = make_extrapolator(cfg["extrapolator"], cfg["k"], cfg["seed"], cfg["params"], device)
         raw = ext.fit(emb, ds.y, seed_idx, seed_scores).predict()
         folder.save("raw_scores.npy", raw)
-        folder.save("scores.npy", merge(seed_idx, seed_scores, raw, how=cfg["merge"], **({"shrink": cfg["shrink"]} if "shrink" in cfg else {})))
+        folder.save("scores.npy", merge(seed_idx, seed_scores, raw, how=cfg["merge"], shrink=cfg.get("shrink", SEED_SHRINK)))
     if getattr(ext, "search_info", None): folder.update_meta(search=ext.search_info)   # kNN method, parameters, measured recall
 
 # %% ../nbs/13_supervised.ipynb #516e43ac
