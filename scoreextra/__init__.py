@@ -4,6 +4,7 @@ Modules:
 
 - `scoreextra.adversarial`: PGD and TRADES in pixel space, adversarial training through `fit`, Dynamic Uncertainty recorded at the end of each epoch, robust evaluation, and the paper's adversarial-training configs.
 - `scoreextra.adversarial_stages`: Score extrapolation for adversarial training (paper Sec. 4, Table 4): DU recorded during adversarial training of a subset, extrapolated in the subset model's embedding, and the pruned set trained adversarially again, as cached pipeline stages with their sweep config and report table.
+- `scoreextra.converge`: Is the final training converged on this data? Trained at E and 2E epochs on the training data minus a carved validation split: if doubling the epochs still gains, the comparison of pruning methods is not to be trusted yet.
 - `scoreextra.data`: Dataset registry and loaders (digits, Fashion-MNIST, CIFAR-10/100, downsampled ImageNet 64px, Places365 at 64px, DM-Improves-AT synthetic CIFAR), batched on-device augmentation and a seeded batch loader.
 - `scoreextra.experiments`: Experiment configs (YAML) → validated jobs in dependency order → run in this process, as papermill notebooks or as submitit jobs: the sweep that regenerates the paper's experiments.
 - `scoreextra.gnn`: GNN extrapolation (paper Sec. 3.3, App. B.4): a kNN graph over every sample, a 3-layer GCN trained on the seed nodes, its predictions filling in the rest.

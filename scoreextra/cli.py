@@ -1,4 +1,4 @@
-"""`scoreextra run | sweep | report | demo`: the command line.
+"""`scoreextra run | sweep | report | demo | converge`: the command line.
 
 Docs: https://scoreextra.github.io/scoreextra/cli.html.md"""
 
@@ -10,8 +10,8 @@ import argparse, importlib, os, re, signal, sys, tempfile, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['MERGE_CHOICES', 'SELECTION_CHOICES', 'UsageError', 'build_parser', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_demo',
-           'main', 'Terminated']
+__all__ = ['MERGE_CHOICES', 'SELECTION_CHOICES', 'UsageError', 'build_parser', 'cmd_run', 'cmd_converge', 'cmd_sweep',
+           'cmd_report', 'cmd_demo', 'main', 'Terminated']
 
 # %% ../nbs/20_cli.ipynb #c955d2ba
 MERGE_CHOICES = ("raw", "quantile", "shrink")   # = scoreextra.knn.MERGES (not imported here: `--help` stays fast)
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  scoreextra run --data mydata.npz --model mlp --score-epochs 30 --ext-param gnn.standardize_targets=true\n"
                "  scoreextra sweep experiments/configs/fashion_mnist.yaml --limit 20\n  scoreextra report runs/fashion_mnist --out reports/fashion_mnist\n"
                "errors are one line (exit 2); SCOREEXTRA_TRACEBACK=1 shows the traceback")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub, S = p.add_subparsers(dest="command", required=True, metavar="COMMAND"), argparse.SUPPRESS   # unset: run's default
     r = sub.add_parser("run", help="the whole method once: subset scoring, extrapolation, pruning, final training",
                        description="Run paper Fig. 1 end to end for one dataset and score over one or more seeds; print correlations, "
                                    "accuracy, the gain over random with its verdict, the break-even and the cost ledger.")
@@ -115,25 +115,26 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data", type=_data, help="your data instead of --dataset: FILE.npz (arrays x, y; optional x_test, y_test, classes; "
                                                "without a test split 20%% is held out) or module:function returning such arrays")
     r.add_argument("--score", default="du", help="score to extrapolate: du or tdds (also forgetting, aum)")
-    r.add_argument("--seed-size", type=_size, default=0.2, help="seed subset: a fraction in (0, 1) or a whole count >= 1 (default 0.2)")
-    r.add_argument("--extrapolator", nargs="+", type=_ext_spec, default=["knn", "gnn"], help="NAME or NAME:K, e.g. knn:10 gnn:10 knn_label:20")
-    r.add_argument("--k", type=_k, default=10, help="k for extrapolators given without one (default 10)")
-    r.add_argument("--prune-rates", nargs="+", type=_rate, default=[0.1, 0.3, 0.5, 0.7, 0.9], help="fractions REMOVED, each in [0, 1)")
-    r.add_argument("--baselines", nargs="*", default=["random"], help="pruning baselines beside the scores: random ssp zcore")
-    r.add_argument("--selection", choices=SELECTION_CHOICES, default=argparse.SUPPRESS,
+    r.add_argument("--seed-size", type=_size, default=S, help="seed subset: a fraction in (0, 1) or a whole count >= 1 (default 0.2)")
+    r.add_argument("--extrapolator", nargs="+", type=_ext_spec, default=S, dest="extrapolators", help="NAME or NAME:K, e.g. knn:10 gnn:10 knn_label:20 "
+                   "(default: run's, kNN)")
+    r.add_argument("--k", type=_k, default=S, help="k for extrapolators given without one (default 10)")
+    r.add_argument("--prune-rates", nargs="+", type=_rate, default=S, help="fractions REMOVED, each in [0, 1) (default 0.1 0.3 0.5 0.7 0.9)")
+    r.add_argument("--baselines", nargs="*", default=S, help="pruning baselines beside the scores: random ssp zcore (default random)")
+    r.add_argument("--selection", choices=SELECTION_CHOICES, default=S,
                    help="how scores become a kept set: auto (default: by the kept samples per class, checked with proxy trainings "
                         "on a validation split carved from the training data), top (the paper), ccs, moderate, random")
     r.add_argument("--no-ground-truth", action="store_true", help="skip the full-data scoring run (no correlations, no 'original')")
     one = r.add_mutually_exclusive_group()
-    one.add_argument("--seed", type=_int(0), default=argparse.SUPPRESS, help="one seed: subset draw, scoring model, final trainings (default 0)")
-    one.add_argument("--seeds", type=_int(0), nargs="+", default=argparse.SUPPRESS, metavar="SEED",
+    one.add_argument("--seed", type=_int(0), default=S, help="one seed: subset draw, scoring model, final trainings (default 0)")
+    one.add_argument("--seeds", type=_int(0), nargs="+", default=S, metavar="SEED",
                      help="several seeds instead, e.g. 0 1 2: accuracy as mean ± std, gain over random paired by seed, a verdict")
     r.add_argument("--no-full-training", action="store_true",
                    help="skip the final training on all data per seed (the 'no pruning' row of the tables and the break-even)")
-    r.add_argument("--merge", default="raw", choices=MERGE_CHOICES, help="raw, quantile (map extrapolated scores onto the seed-score distribution) or "
-                   "shrink (pull them towards the seed mean)")
+    r.add_argument("--merge", default=S, choices=MERGE_CHOICES, help="raw, quantile (map extrapolated scores onto the seed-score distribution) or "
+                   "shrink (pull them towards the seed mean; default: run's)")
     r.add_argument("--score-epochs", type=_int(1), help="epochs of the scoring runs (dataset default otherwise)")
-    r.add_argument("--schedule", choices=["paper", "steps_per_epoch", "total_steps"], default=None,
+    r.add_argument("--schedule", choices=["paper", "steps_per_epoch", "total_steps"], default=S,
                    help="subset run vs full run: paper (same epochs and batch), steps_per_epoch (batch x subset fraction), "
                         "total_steps (epochs / subset fraction); default: the package's measured best")
     r.add_argument("--final-epochs", type=_int(1), help="epochs of the final trainings (dataset default otherwise)")
@@ -161,22 +162,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fail-fast", action="store_true", help="stop at the first failed job")
     s.add_argument("--smoke", action="store_true", help="the config in miniature on stand-in data of the dataset's shapes (CPU, minutes): "
                    "sweep and report in a temp folder (or --runs), nothing else touched")
+    c = sub.add_parser("converge", help="is the final training converged on this data? (E against 2E epochs, validation split)",
+                       description="Train the final training run would use at E and 2E epochs on the training data minus a validation split "
+                                   "carved from it; converged when doubling the epochs gains < 0.3 pt.")
+    c.add_argument("--dataset", default="digits", help="dataset name, as in run"); c.add_argument("--data", type=_data, help="your data, as in run")
+    c.add_argument("--epochs", type=_int(1), help="E (default: the final training's)"); c.add_argument("--model", type=_model)
+    c.add_argument("--seeds", type=_int(0), nargs="+", default=[0], metavar="SEED"); c.add_argument("--device", type=_device)
     rp = sub.add_parser("report", help="tables (md + csv) and figures (png) from the finished runs",
                         description="Read the run folders under RUNS_DIR and write the paper-analogue tables and figures.")
     rp.add_argument("runs_dir")
     rp.add_argument("--out", help="output folder (default: reports/<name of RUNS_DIR>)")
     d = sub.add_parser("demo", help="the whole method on scikit-learn digits (minutes on 2 CPU cores)",
-                       description="DU on a 20% seed subset of digits, kNN and the GCN, 50-90% pruned with the default selection; "
-                                   "prints the tables, writes figures.")
+                       description="DU on 20% seed subsets of digits, kNN, three seeds, 50 and 90% pruned with the default selection; "
+                                   "prints the tables with a verdict per method, writes figures.")
     d.add_argument("--out", default="demo_out", help="where runs, tables and figures go (default demo_out/)")
     d.add_argument("--scores", nargs="+", default=["du"], help="scores to run (default du; both: --scores du tdds)")
     return p
 
 # %% ../nbs/20_cli.ipynb #7f2347a7
-def _print_result(title, res):
-    print(f"\n=== {title} ===")
-    res.show()
-
 def _check_out_dir(path, what:str) -> Path:
     "`path` if it is, or could be created as, a writable folder; `UsageError` otherwise. Creates nothing."
     p = Path(path)
@@ -195,15 +198,18 @@ def cmd_run(a) -> int:
     _check_out_dir(a.runs, "--runs")
     ext_params = {}
     for name, key, v in a.ext_param: ext_params.setdefault(name, {})[key] = v
-    dataset = a.data or a.dataset
-    given = {key: getattr(a, key) for key in ("seed", "seeds", "selection") if key in a}   # unset: run's own default
-    res = run(dataset, a.score, seed_size=a.seed_size, extrapolators=a.extrapolator, k=a.k, prune_rates=a.prune_rates,
-              ground_truth=not a.no_ground_truth, baselines=a.baselines, merge=a.merge,
-              **({"schedule": a.schedule} if a.schedule else {}), model=a.model, batch_size=a.batch_size, sampler=a.sampler,
+    given = {k: getattr(a, k) for k in ("seed_size", "extrapolators", "k", "prune_rates", "baselines", "merge", "schedule", "seed",
+                                        "seeds", "selection") if k in a}   # unset: run's own default
+    res = run(a.data or a.dataset, a.score, ground_truth=not a.no_ground_truth, model=a.model, batch_size=a.batch_size, sampler=a.sampler,
               score_overrides=dict(a.score_override), extrapolator_params=ext_params, reliability=a.reliability,
               score_epochs=a.score_epochs, final_epochs=a.final_epochs, runs_root=a.runs, device=a.device,
               **given, **({"no_pruning": False} if a.no_full_training else {}))
-    _print_result(f"{dataset} {a.score} seed subset {a.seed_size}", res)
+    print(f"\n=== {a.data or a.dataset} {a.score} ==="); res.show()
+    return 0
+
+def cmd_converge(a) -> int:
+    from scoreextra.converge import check_convergence
+    print(check_convergence(a.data or a.dataset, epochs=a.epochs, seeds=a.seeds, model=a.model, device=a.device, progress=True))
     return 0
 
 def _kv(items):
@@ -279,17 +285,16 @@ def cmd_report(a) -> int:
 def cmd_demo(a) -> int:
     from scoreextra.pipeline import run, report
     out = _check_out_dir(a.out, "--out"); t0 = time.perf_counter()
-    print("scoreextra demo: scikit-learn digits (1437 train / 360 test), a 20% seed subset, kNN and the GCN (k=10),\n"
-          "50-90% pruned with the default selection (auto: chosen for the kept samples per class, checked on a\n"
-          "validation split carved from the training data), against random pruning and the full-data score.")
+    print("scoreextra demo: scikit-learn digits (1437 train / 360 test), three seeds, each a 20% seed subset and kNN (the\n"
+          "defaults), 50 and 90% pruned with the default selection (auto: chosen for the kept samples per class, checked on\n"
+          "a validation split carved from the training data), against random pruning, the full-data score and no pruning.")
     for score in a.scores:
-        res = run("digits", score, seed_size=0.2, extrapolators=[("knn", 10), ("gnn", 10)], prune_rates=[0.5, 0.7, 0.9],
-                  seed=0, ground_truth=True, baselines=["random"], runs_root=out/"runs")
-        _print_result(f"digits, score {score.upper()}", res)
+        res = run("digits", score, seeds=(0, 1, 2), prune_rates=[0.5, 0.9], runs_root=out/"runs")
+        print(f"\n=== digits, score {score.upper()} ==="); res.show()
     report(out/"runs", out)
     print(f"\nfigures and tables in {out}/ ({', '.join(sorted(p.name for p in out.glob('*.png')))}); "
-          f"total {time.perf_counter() - t0:.0f} s\nOne seed on 1,437 images: a point's difference is noise here. What holds "
-          "over seeds and sizes:\nreports/fashion_mnist_evidence (60k images, three seeds), reports/size_regimes (5k-60k).")
+          f"total {time.perf_counter() - t0:.0f} s\nThree seeds on 1,437 images: the verdicts say what the seed spread allows. "
+          "What holds over sizes:\nreports/fashion_mnist_evidence (60k images), reports/size_regimes (5k-60k).")
     return 0
 
 # %% ../nbs/20_cli.ipynb #b46dd15c
@@ -311,7 +316,7 @@ def main(argv=None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler: signal.signal(signal.SIGINT, _interrupted)
-    try: return {"run": cmd_run, "sweep": cmd_sweep, "report": cmd_report, "demo": cmd_demo}[a.command](a)
+    try: return {"run": cmd_run, "sweep": cmd_sweep, "report": cmd_report, "demo": cmd_demo, "converge": cmd_converge}[a.command](a)
     except BaseException as e:
         if os.environ.get("SCOREEXTRA_TRACEBACK") or isinstance(e, SystemExit): raise
         code, what = _exit_status(e)

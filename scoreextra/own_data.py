@@ -21,7 +21,7 @@ from .train import embed_all
 from .scores import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, finite_scores, score_subset, split_half
 from .scores import SeedScoreWarning
 from .sampling import check_size, sample_subset
-from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k, merge
+from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS, MERGES, check_k, merge
 import scoreextra.gnn, scoreextra.sign  # noqa: F401 -- register "gnn", the propagation extrapolators, "sign" and "mlp" in EXTRAPOLATORS
 from .supervised import DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator, subset_schedule
 from .stages import int_min
@@ -44,7 +44,7 @@ def extrapolate(embeddings, # (n, d) float embeddings of every sample, dataset o
                 *, method:str="knn", # a name in `knn.EXTRAPOLATORS`
                 labels=None, # (n,) int labels, for the extrapolators that use them ("knn_label", the GNN's features)
                 k:int=DEFAULT_K, # neighbours
-                merge_how:str="raw", # "raw" or "quantile" (see `knn.merge`)
+                merge_how:str=DEFAULT_MERGE, # "shrink" (seeds first at high prune rates), "raw" (the paper) or "quantile": `knn.merge`
                 seed:int=0, device=None,
                 **options, # more options of the extrapolator, e.g. standardize_targets=True for "gnn"
                ) -> np.ndarray:
@@ -149,7 +149,7 @@ class _Clock:
 def extrapolate_scores(data, # a `Dataset`, (x, y) arrays (numpy/torch, any float/int dtype, any labels) or a torch Dataset
                        score:str="du", *, seed_size:float|int=0.2, # a name in SCORES; seed subset: fraction or count
                        extrapolator="knn", # a name, a list of names / (name, options), or {name: options}
-                       k:int=DEFAULT_K, merge_how:str="raw", sampler:str="random", seed:int=0,
+                       k:int=DEFAULT_K, merge_how:str=DEFAULT_MERGE, sampler:str="random", seed:int=0,
                        model=None, # None (the zoo's model for the inputs), a zoo name, `module:function` or your nn.Module
                        embed=None, # `embed(model, x)` for a module without an `embed` method
                        epochs:int|None=None, batch_size:int|None=None, # of the subset run (default: the score's recipe)

@@ -19,7 +19,7 @@ from .core import RunFolder
 from .models import get_model
 from .data import register_dataset
 from .scores import ScoreDiagnostics, diagnose, split_half
-from .knn import DEFAULT_K, EXTRAPOLATORS
+from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS
 from .metrics import break_even, extrapolation_correlations
 # Beside what `run` uses: the names of stages, supervised, experiments and reporting, re-exported (one import, see
 # above), hence `noqa: F401`; `final_epochs as final_epochs` says so too where run's parameter of that name shadows it.
@@ -30,12 +30,13 @@ from .supervised import (DATASET_DEFAULTS, FINAL_RECIPE, SUBSET_SCHEDULES, DEFAU
                                    baseline_config, final_epochs as final_epochs, prune_config, make_extrapolator, stage_dataset,
                                    make_extrapolator as _make_extrapolator)
 from .preflight import check_jobs
+from .converge import warn_unconverged
 from .experiments import SWEEP_KEYS, PRUNE_KEYS, EXT_KEYS, load_config, validate_config, expand_config, sweep  # noqa: F401
 from .reporting import (collect, gt_reproducibility, correlation_summary, accuracy_summary, table1, report, verdict,  # noqa: F401
                                   gain_over_random)
 
 # %% auto #0
-__all__ = ['VERDICT_RULE', 'RunResult', 'check_seeds', 'run_config', 'run']
+__all__ = ['VERDICT_RULE', 'DEFAULT_EXTRAPOLATORS', 'RunResult', 'check_seeds', 'run_config', 'run']
 
 # %% ../nbs/19_pipeline.ipynb #9269fd6d
 VERDICT_RULE = ("beats random when the mean gain over random pruning (paired by seed) exceeds the std of the per-seed gains, "
@@ -193,10 +194,15 @@ def _method(stage:str, c:dict) -> str:
     return f"{c['extrapolator']} k={c['k']}" if stage == "extrapolate" else "ground truth" if stage == "ground_truth" else c["baseline"]
 
 # %% ../nbs/19_pipeline.ipynb #46f1403f
+# the extrapolators of `run` and `scoreextra run`: the best measured per cost. kNN (0.25 of the full scoring cost on
+# Fashion-MNIST) with the seeds-first merge; the paper-size GCN beats it at 90% pruned at 0.42 of the cost, the CPU-size
+# GCN not at all (reports/fashion_mnist_evidence, bench/extrapolator_val_fashion_mnist.md)
+DEFAULT_EXTRAPOLATORS = ("knn",)
+
 def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, or your data: a Dataset, (x, y), a torch Dataset
         score:str="du", # a name in SCORES
         *, seed_size:float|int=0.2, # seed subset: fraction of n or a count
-        extrapolators=("knn", "gnn"), # names, (name, k) pairs or {"name", "k": [..]} dicts
+        extrapolators=DEFAULT_EXTRAPOLATORS, # names, (name, k) pairs or {"name", "k": [..]} dicts (default kNN)
         k:int=DEFAULT_K, # k for extrapolators named without one
         prune_rates:Sequence[float]=(0.1, 0.3, 0.5, 0.7, 0.9), # fractions pruned (kept = 1 − rate)
         seed:int|None=None, # one seed: of the subset draw, the scoring model and the final trainings (default 0)
@@ -204,7 +210,7 @@ def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, 
         ground_truth:bool=True, # also score the full data (the "original" method and the correlation reference)
         baselines:Sequence[str]=("random",), # pruning baselines trained beside the score-based methods
         no_pruning:bool=True, # also train on all data per seed: the accuracy tables' reference row and the break-even's
-        sampler:str="random", merge:str="raw", where:str="train",
+        sampler:str="random", merge:str=DEFAULT_MERGE, where:str="train",
         schedule:str=DEFAULT_SCHEDULE, # subset run vs full run: "paper" (same epochs and batch), "steps_per_epoch" (batch × f), "total_steps"
         model:str|None=None, # a zoo name or `module:function` of your builder (default: the dataset's, or the zoo's for its inputs)
         score_epochs:int|None=None, final_epochs:int|None=None, batch_size:int|None=None,
@@ -225,6 +231,7 @@ def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, 
                      score_overrides=score_overrides, extrapolator_params=extrapolator_params, selection=selection,
                      no_pruning=no_pruning)
     jobs = check_jobs(expand_config(validate_config(cfg, "run")), "run", device)   # before any folder or training
+    if no_pruning or len(prune_rates): warn_unconverged(dataset, final_epochs)   # a final training never checked on this data
     folders = {j.key: run_stage(j.stage, j.config, runs_root, device=device, progress=progress) for j in jobs}
     res = _run_result(jobs, folders, [float(r) for r in prune_rates], Path(runs_root), seeds)
     sub = next(folders[j.key] for j in jobs if j.stage == "score_subset" and j.config["seed"] == seeds[0])

@@ -58,7 +58,7 @@ def _method_name(st:str, sc:dict, c:dict) -> str:
     "Readable name of a pruned training's source: extrapolator (+ options, merge, subset schedule), original, a baseline; + selection."
     if st == "extrapolate":
         m = f"{sc['extrapolator']} k={sc['k']}" + (f" {_params(sc['params'])}" if sc.get("params") else "")   # a GCN's size is part of it
-        m += "" if sc["merge"] == "raw" else f" ({sc['merge']})"
+        m += "" if sc["merge"] == "raw" else f" ({sc['merge']}" + (f" {sc['shrink']}" if "shrink" in sc else "") + ")"   # λ too
         m += "" if sc["subset"].get("schedule", "paper") == "paper" else f" ({sc['subset']['schedule']})"
     elif st == "ground_truth": m = "original"
     else: m = f"no pruning ({c['epochs']} epochs)" if c["prune_rate"] == 0 else sc["baseline"] + (f" ({_params(sc['params'])})" if sc.get("params") else "")
@@ -86,7 +86,7 @@ def collect(runs_root:str|Path) -> dict:
         sc = c["subset"]
         sub = RunFolder(runs_root, "score_subset", sc, create=False)
         row = dict(dataset=sc["dataset"], score=sc["score"], seed_size=sc["seed_size"], seed=sc["seed"], sampler=sc["sampler"],
-                   schedule=sc.get("schedule", "paper"), extrapolator=c["extrapolator"], k=c["k"], merge=c["merge"], params=_params(c.get("params")),
+                   schedule=sc.get("schedule", "paper"), extrapolator=c["extrapolator"], k=c["k"], merge=c["merge"] + (f" {c['shrink']}" if "shrink" in c else ""), params=_params(c.get("params")),
                    extrapolation_s=meta["seconds"].get("extrapolation", np.nan),
                    subset_training_s=sub.meta.get("seconds", {}).get("subset_training", np.nan),
                    embedding_s=sub.meta.get("seconds", {}).get("embedding", np.nan), setting=setting_label(meta), path=str(path))

@@ -31,7 +31,7 @@ from .stages import (STAGES, TypedConfig, cached_dataset, checked, int_min, know
 __all__ = ['SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'SOURCE_STAGES', 'dataset_defaults', 'stage_dataset',
            'subset_schedule', 'GroundTruthConfig', 'SubsetConfig', 'subset_config', 'ground_truth_config',
            'subset_embeddings', 'ExtrapolateConfig', 'extrapolate_config', 'make_extrapolator', 'BaselineConfig',
-           'baseline_config', 'final_epochs', 'PruneConfig', 'prune_config', 'auto_selection']
+           'baseline_config', 'final_epochs', 'PruneConfig', 'prune_config', 'final_fit', 'auto_selection']
 
 # %% ../nbs/13_supervised.ipynb #8c91a37c
 # the recipes (DATASET_DEFAULTS, OTHER_DATASET, FINAL_RECIPE) live in `recipes`, with the tables they come from
@@ -303,7 +303,7 @@ def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:in
                        budget=budget, max_epochs=max_epochs or None, fingerprint=dataset_fingerprint(dataset_name(dataset))).to_dict()
 
 # %% ../nbs/13_supervised.ipynb #82011141
-def _final_fit(cfg:dict, ds, idx, epochs:int, device=None, **kw):
+def final_fit(cfg:dict, ds, idx, epochs:int, device=None, **kw):
     "`fit` of a `prune_train` config's final model on `ds[idx]` (the final training, and auto's proxies)."
     return fit(_new_model(cfg, ds), ds, idx, epochs=epochs, batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, verbose=False,
                **{"progress": False, **kw}, **cfg["recipe"])
@@ -325,10 +325,11 @@ def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
         if why is not None: folder.save_json("selection.json", why)
     epochs = final_epochs(cfg["epochs"], keep, cfg.get("budget", "epochs"), cfg.get("max_epochs"))
     with folder.phase("final_training"):
-        tr = _final_fit(cfg, ds, kept, epochs, device, ckpt_dir=folder.file("ckpt"), progress=progress)
+        tr = final_fit(cfg, ds, kept, epochs, device, ckpt_dir=folder.file("ckpt"), progress=progress)
     with folder.phase("evaluation"):
         acc = evaluate(tr.model, test, device=device)
-    folder.save_json("metrics.json", {"test_acc": acc, "n_kept": int(len(kept)), "n": int(len(ds)), "epochs": epochs})
+    folder.save_json("metrics.json", {"test_acc": acc, "n_kept": int(len(kept)), "n": int(len(ds)), "epochs": epochs,
+                                      "train_loss": [round(float(e["train_loss"]), 5) for e in tr.log]})   # `converge.late_loss_drop`
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
 
 # %% ../nbs/13_supervised.ipynb #1979bb58
@@ -341,7 +342,7 @@ def auto_selection(cfg:dict, # a `prune_train` config
         return dict(AUTO_CANDIDATES["top"]), dict(choice="top", kept_per_class=per, reason=f"{per:.0f} kept per class >= "
                                                    f"{PROXY_BELOW}: coverage-guarded top-k, without proxy trainings")
     epochs = final_epochs(cfg["epochs"], keep, cfg.get("budget", "epochs"), cfg.get("max_epochs"))
-    res = proxy_selection(ds, scores, keep, lambda idx: _final_fit(cfg, ds, idx, epochs, device).model,
+    res = proxy_selection(ds, scores, keep, lambda idx: final_fit(cfg, ds, idx, epochs, device).model,
                           rounding=cfg["rounding"], seed=cfg["seed"], device=device)
     res.update(kept_per_class=per, reason=f"{per:.0f} kept per class < {PROXY_BELOW}: {res['reason']}")
     if res["choice"] == "random": warnings.warn(f"prune_train: no score-based selection beat random pruning on the "

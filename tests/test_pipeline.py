@@ -116,7 +116,7 @@ def test_cli_sweep_and_report(tmp_path):
 def test_cli_help_lists_commands():
     r = subprocess.run([str(BIN / "scoreextra"), "--help"], capture_output=True, text=True)
     assert r.returncode == 0
-    for cmd in ("run", "sweep", "report", "demo"): assert cmd in r.stdout
+    for cmd in ("run", "sweep", "report", "demo", "converge"): assert cmd in r.stdout
 
 
 def test_cli_run_killed_then_rerun_resumes_and_keeps_the_seconds(tmp_path):
