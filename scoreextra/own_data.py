@@ -21,7 +21,7 @@ from .train import embed_all
 from .scores import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, finite_scores, score_subset, split_half
 from .scores import SeedScoreWarning
 from .sampling import check_size, sample_subset
-from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS, MERGES, check_k, merge
+from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS, MERGES, check_k, merge as merge_scores
 import scoreextra.gnn, scoreextra.sign  # noqa: F401 -- register "gnn", the propagation extrapolators, "sign" and "mlp" in EXTRAPOLATORS
 from .supervised import DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator, subset_schedule
 from .stages import int_min
@@ -38,26 +38,32 @@ def _check_options(method:str, options:dict) -> dict:
         if bad: raise TypeError(f"extrapolator {method!r} has no option {bad[0]!r}; it takes {sorted(set(params) - {'self'})}")
     return dict(options)
 
+def _renamed(kw:dict, old:str, new:str):
+    "The value of keyword `old`, popped from `kw`, with a `DeprecationWarning`: it is `new` now, as in `run`."
+    warnings.warn(f"{old}= is now {new}= (the name run() uses); {old}= will be removed in the next release", DeprecationWarning, stacklevel=3)
+    return kw.pop(old)
+
 def extrapolate(embeddings, # (n, d) float embeddings of every sample, dataset order (numpy or torch)
                 seed_idx, # (m,) dataset indices of the seed samples
                 seed_scores, # (m,) their scores
                 *, method:str="knn", # a name in `knn.EXTRAPOLATORS`
                 labels=None, # (n,) int labels, for the extrapolators that use them ("knn_label", the GNN's features)
                 k:int=DEFAULT_K, # neighbours
-                merge_how:str=DEFAULT_MERGE, # "shrink" (seeds first at high prune rates), "raw" (the paper) or "quantile": `knn.merge`
+                merge:str=DEFAULT_MERGE, # "shrink" (seeds first at high prune rates), "raw" (the paper) or "quantile": `knn.merge`
                 seed:int=0, device=None,
                 **options, # more options of the extrapolator, e.g. standardize_targets=True for "gnn"
                ) -> np.ndarray:
     "Scores of all n samples: the seeds' own, the rest extrapolated from them in `embeddings` by `method`."
+    if "merge_how" in options: merge = _renamed(options, "merge_how", "merge")
     emb = embeddings.detach().cpu().numpy() if isinstance(embeddings, torch.Tensor) else np.asarray(embeddings)
     if emb.ndim != 2: raise ValueError(f"embeddings must be (n, d), got shape {emb.shape}")
     seed_idx = check_indices("seed_idx", seed_idx, len(emb))
     seed_scores = finite_scores(np.asarray(seed_scores, dtype=np.float64), "seed_scores")
     if len(seed_scores) != len(seed_idx): raise ValueError(f"seed_scores has {len(seed_scores)} values for {len(seed_idx)} seed_idx")
-    if merge_how not in MERGES: raise ValueError(f"merge_how must be one of {list(MERGES)}, got {merge_how!r}")
+    if merge not in MERGES: raise ValueError(f"merge must be one of {list(MERGES)}, got {merge!r}")
     ext = make_extrapolator(method, check_k(k), seed, _check_options(method, options), device)
     y = None if labels is None else np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
-    return merge(seed_idx, seed_scores, ext.fit(emb.astype(np.float32, copy=False), y, seed_idx, seed_scores).predict(), how=merge_how)
+    return merge_scores(seed_idx, seed_scores, ext.fit(emb.astype(np.float32, copy=False), y, seed_idx, seed_scores).predict(), how=merge)
 
 # %% ../nbs/21_own_data.ipynb #787ef070
 class WithEmbed(nn.Module):
@@ -148,8 +154,8 @@ class _Clock:
 # %% ../nbs/21_own_data.ipynb #5e122519
 def extrapolate_scores(data, # a `Dataset`, (x, y) arrays (numpy/torch, any float/int dtype, any labels) or a torch Dataset
                        score:str="du", *, seed_size:float|int=0.2, # a name in SCORES; seed subset: fraction or count
-                       extrapolator="knn", # a name, a list of names / (name, options), or {name: options}
-                       k:int=DEFAULT_K, merge_how:str=DEFAULT_MERGE, sampler:str="random", seed:int=0,
+                       extrapolators="knn", # a name, a list of names / (name, options), or {name: options}
+                       k:int=DEFAULT_K, merge:str=DEFAULT_MERGE, sampler:str="random", seed:int=0,
                        model=None, # None (the zoo's model for the inputs), a zoo name, `module:function` or your nn.Module
                        embed=None, # `embed(model, x)` for a module without an `embed` method
                        epochs:int|None=None, batch_size:int|None=None, # of the subset run (default: the score's recipe)
@@ -157,12 +163,16 @@ def extrapolate_scores(data, # a `Dataset`, (x, y) arrays (numpy/torch, any floa
                        reliability:bool|int=False, # True: a second subset training measures split-half reliability; int m: on m seeds
                        warn:bool=True, # `SeedScoreWarning` if seed scores are unreliable or constant
                        progress:bool=False,
-                       **overrides, # recipe or recorder settings of the subset run, e.g. lr=3e-3, window=5
+                       score_overrides:dict|None=None, # recipe or recorder settings of the subset run, e.g. {"lr": 3e-3, "window": 5}
+                       **overrides, # the same as keywords, e.g. lr=3e-3, window=5
                       ) -> ScoreResult:
     "Score a seed subset of `data`, embed all, extrapolate with every extrapolator asked for: a `ScoreResult`."
-    ds, exts, clock = as_dataset(data), extrapolator_specs(extrapolator), _Clock()
+    if "extrapolator" in overrides: extrapolators = _renamed(overrides, "extrapolator", "extrapolators")
+    if "merge_how" in overrides: merge = _renamed(overrides, "merge_how", "merge")
+    overrides = {**(score_overrides or {}), **overrides}
+    ds, exts, clock = as_dataset(data), extrapolator_specs(extrapolators), _Clock()
     check_k(k)
-    if merge_how not in MERGES: raise ValueError(f"merge_how must be one of {list(MERGES)}, got {merge_how!r}")
+    if merge not in MERGES: raise ValueError(f"merge must be one of {list(MERGES)}, got {merge!r}")
     with clock("sampling"): seed_idx, ep, bs = _plan(ds, score, seed_size, sampler, seed, epochs, batch_size, schedule, overrides)
     if warn: _warn_one_class(ds, score)
     if k > len(seed_idx) and any(name.startswith("knn") for name in exts):
@@ -183,5 +193,5 @@ def extrapolate_scores(data, # a `Dataset`, (x, y) arrays (numpy/torch, any floa
     by = {}
     for name, opts in exts.items():
         with clock(f"extrapolation:{name}"):
-            by[name] = extrapolate(emb, seed_idx, s_s, method=name, labels=ds.y, k=k, merge_how=merge_how, seed=seed, device=device, **opts)
+            by[name] = extrapolate(emb, seed_idx, s_s, method=name, labels=ds.y, k=k, merge=merge, seed=seed, device=device, **opts)
     return ScoreResult(by[next(iter(by))], seed_idx, s_s, emb, by, diag, clock.seconds, net)

@@ -369,7 +369,8 @@ def test_cli_sweep_config_values_checked_before_any_job(cli_dir, name, change, m
 
 
 
-@pytest.mark.parametrize("kw,msg", [(dict(merge_how="rank"), "merge"), (dict(extrapolator="knnn"), "extrapolator"), (dict(k=0), "k")])
+@pytest.mark.parametrize("kw,msg", [(dict(merge="rank"), "merge"), (dict(extrapolators="knnn"), "extrapolator"), (dict(k=0), "k"),
+                                    (dict(merge_how="rank"), "merge"), (dict(extrapolator="knnn"), "extrapolator")])   # old names too
 def test_extrapolate_scores_checks_before_training(monkeypatch, kw, msg):
     import scoreextra.own_data as pl   # extrapolate_scores lives with the own-data API
     from scoreextra.data import load_dataset

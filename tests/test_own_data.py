@@ -89,7 +89,7 @@ def test_run_and_the_cli_take_recipe_overrides_and_warn(tmp_path):
 # ---------------------------------------------------------------- 3. GNN options reach the extrapolator
 def test_gnn_options_pass_through_extrapolate_scores_and_run(tmp_path):
     opts = {"standardize_targets": True, "epochs": 10}
-    res = extrapolate_scores(tab(0), "du", epochs=12, extrapolator={"gnn": opts, "knn": {}})
+    res = extrapolate_scores(tab(0), "du", epochs=12, extrapolators={"gnn": opts, "knn": {}})
     again = extrapolate(res.embeddings, res.seed_idx, res.seed_scores, method="gnn", labels=as_dataset(tab(0)).y, **opts)
     plain = extrapolate(res.embeddings, res.seed_idx, res.seed_scores, method="gnn", labels=as_dataset(tab(0)).y, epochs=10)
     np.testing.assert_allclose(res.by_extrapolator["gnn"], again, rtol=1e-5)
@@ -98,7 +98,7 @@ def test_gnn_options_pass_through_extrapolate_scores_and_run(tmp_path):
     out = run(tab(0), "du", runs_root=tmp_path, **{**FAST, "extrapolators": ["gnn"]}, extrapolator_params={"gnn": opts})
     assert [c["params"] for c in configs(tmp_path, "extrapolate")] == [opts]
     with pytest.raises(TypeError, match="no option 'standardise_targets'"):
-        extrapolate_scores(tab(0), "du", epochs=12, extrapolator=("gnn", {"standardise_targets": True}))
+        extrapolate_scores(tab(0), "du", epochs=12, extrapolators=("gnn", {"standardise_targets": True}))
     assert out.scores["gnn k=10"].shape == (480,)
 
 
@@ -261,3 +261,19 @@ def test_a_papermill_failure_reads_as_the_kernels_error_without_terminal_colours
     key, err = s["failed"][0]
     assert f"{key} failed in its notebook" in err and "only_in_this_process" in err and "register_dataset" in err, err
     assert "\x1b" not in err and "\\x1b" not in err and "[0;31m" not in err, err   # no terminal colour codes
+
+
+def test_extrapolate_scores_speaks_runs_vocabulary_and_old_names_warn():
+    "Issue 29.2: `extrapolators`, `merge` and `score_overrides` as in run(); `extrapolator=`/`merge_how=` still work, with a DeprecationWarning."
+    import warnings
+    from scoreextra.own_data import extrapolate_scores
+    new = extrapolate_scores(tab(0), "du", epochs=12, extrapolators=["knn"], merge="raw", score_overrides={"lr": 2e-3})
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        old = extrapolate_scores(tab(0), "du", epochs=12, extrapolator=["knn"], merge_how="raw", lr=2e-3)
+    dep = [str(x.message) for x in w if issubclass(x.category, DeprecationWarning) and "run()" in str(x.message)]
+    assert len(dep) == 2 and any("extrapolator= is now extrapolators=" in m for m in dep) and any("merge_how= is now merge=" in m for m in dep)
+    np.testing.assert_array_equal(new.scores, old.scores)
+    shrunk = extrapolate_scores(tab(0), "du", epochs=12, score_overrides={"lr": 2e-3})   # the default merge: shrink
+    rest = np.setdiff1d(np.arange(len(new.scores)), new.seed_idx)
+    assert not np.allclose(shrunk.scores[rest], new.scores[rest]) and np.array_equal(shrunk.scores[new.seed_idx], new.scores[new.seed_idx])
