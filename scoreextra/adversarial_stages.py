@@ -269,7 +269,7 @@ def expand_adversarial(cfg:dict, where:str="config") -> list[Job]:
           f"prune must be {{rate, methods, seeds, epochs}} with a rate, got {p!r}", where)
     methods = p.get("methods", list(ADV_METHODS))
     for m in methods: need(m in ADV_METHODS, f"prune: unknown method {m!r}; expected some of {list(ADV_METHODS)}", where)
-    e = cfg.get("extrapolator") or {"name": "knn", "k": 12, "params": {"weighted": False}}
+    e = cfg.get("extrapolator") or {"name": "knn", "k": ADV_K, "params": {"weighted": False}}
     need(isinstance(e, dict) and set(e) <= {"name", "k", "params"}, f"extrapolator must be {{name, k, params}}, got {e!r}", where)
     gt_seeds = (cfg.get("ground_truth") or {"seeds": [1000]}).get("seeds", [])
     need(gt_seeds or "ground_truth" not in methods, "prune method 'ground_truth' needs ground_truth seeds", where)
@@ -282,7 +282,7 @@ def expand_adversarial(cfg:dict, where:str="config") -> list[Job]:
         exts = {}
         for seed in cfg["seeds"]:
             sc = add("adv_score", adv_score_config(ds, cfg["seed_size"], seed, sampler=cfg.get("sampler", "random"), **common))
-            exts[seed] = add("adv_extrapolate", adv_extrapolate_config(sc, e.get("name", "knn"), e.get("k", 12), seed=seed, params=e.get("params")))
+            exts[seed] = add("adv_extrapolate", adv_extrapolate_config(sc, e.get("name", "knn"), e.get("k", ADV_K), seed=seed, params=e.get("params")))
         final_at = {**at, **({"epochs": p["epochs"]} if "epochs" in p else {})}
         for seed in p.get("seeds", cfg["seeds"]):
             fin = dict(dataset=ds, train_subset=pool, at=final_at, eval=cfg.get("eval"))

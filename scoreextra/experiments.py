@@ -302,7 +302,7 @@ def _smoke_unsupervised(c:dict, d:Path) -> dict:
     return c
 
 def _smoke_adversarial(c:dict, d:Path) -> dict:
-    from scoreextra.adversarial_stages import at_of
+    from scoreextra.adversarial_stages import ADV_K, at_of
     _smoke_common(c)
     at = copy.deepcopy(at_of(c["at"]))     # a paper recipe by name becomes its dict, then shrinks
     one_step = lambda a: {**a, **({"steps": 1} if a.get("steps") else {})}
@@ -314,7 +314,7 @@ def _smoke_adversarial(c:dict, d:Path) -> dict:
     c.update(at=at, train_subset=ts, record={**one_step(c.get("record") or {}), "window": SMOKE["window"]},
              prune={**c["prune"], "epochs": SMOKE["final_epochs"], **({"seeds": c["prune"]["seeds"][:1]} if "seeds" in c["prune"] else {})},
              eval={**(c.get("eval") or {}), "steps": 1, "n_test": SMOKE["n_test"], "batch_size": SMOKE["batch_size"]})
-    if e: c["extrapolator"] = {**e, "k": min(int(e.get("k", 12)), SMOKE["k"])}
+    if e: c["extrapolator"] = {**e, "k": min(int(e.get("k", ADV_K)), SMOKE["k"])}
     return c
 
 SMOKERS = {None: _smoke_supervised, "unsupervised": _smoke_unsupervised, "adversarial": _smoke_adversarial}   # paradigm -> shrinker
