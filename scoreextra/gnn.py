@@ -21,7 +21,7 @@ from torch import nn
 from torch_geometric.nn import GCNConv
 
 from .core import check_1d, check_indices, get_device, rng, to_numpy
-from .knn import EXTRAPOLATORS, KNNIndex, _scale_for, knn_search
+from .knn import DEFAULT_K, EXTRAPOLATORS, KNNIndex, _scale_for, knn_search
 
 # %% auto #0
 __all__ = ['SPARSE_COST', 'MODES', 'CRITERIA', 'CSRGraph', 'edges_to_csr', 'edge_weights', 'knn_graph',
@@ -96,7 +96,7 @@ def edge_weights(d:np.ndarray, # Euclidean distances
     return w.astype(np.float32)
 
 def knn_graph(embeddings, # (n, d) float embeddings (numpy, memmap or torch)
-              k:int=10, # neighbours per node
+              k:int=DEFAULT_K, # neighbours per node
               *,
               symmetric:bool=True, # union of i→j and j→i (True) or the paper code's directed graph, in-degree k (False)
               weight:str|Callable="exp", # see `edge_weights`
@@ -366,7 +366,7 @@ MODES = ("auto", "full", "minibatch", "fullbatch")
 class GNNExtrapolator:
     "Extrapolate seed scores to all samples with a 3-layer GCN on the kNN graph of the embeddings (paper Sec. 3.3)."
     needs_labels = False  # labels are optional: without them the node features are the embedding only
-    def __init__(self, k:int=10, # neighbours per node in the kNN graph
+    def __init__(self, k:int=DEFAULT_K, # neighbours per node in the kNN graph
                  *,
                  epochs:int|None=None, # training epochs; None: 25 (paper), 200 for mode "fullbatch"
                  hidden=(512, 256), # hidden widths; the output layer has width 1
@@ -533,7 +533,7 @@ def pca_project(embeddings, # (n, d) embeddings
     return (e - mu.astype(np.float32)) @ axes.astype(np.float32)
 
 def propagation_graph(embeddings, # (n, d) embeddings
-                      k:int=10, # neighbours per node
+                      k:int=DEFAULT_K, # neighbours per node
                       *,
                       dim:int|None=32, # PCA dimensions the neighbours are searched in (None: all)
                       method:str="auto", # "exact", "ivf", "hnsw", or "auto": exact up to 20k nodes, else IVF
@@ -649,7 +649,7 @@ class _GraphExtrapolator:
 # %% ../nbs/07_gnn.ipynb #a5a5eacd
 class PropagateExtrapolator(_GraphExtrapolator):
     "Seed scores spread over the kNN graph by label propagation, seeds clamped; α and iterations by seed cross-validation."
-    def __init__(self, k:int=10, # neighbours per node in the graph
+    def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
                  alpha=(0.5, 0.8, 0.9, 0.95, 0.99, 1.0), # weight of the neighbours' mean (vs the seed mean); a value or a grid
                  iterations=(5, 10, 20, 40), # propagation steps; a value or a grid
@@ -724,7 +724,7 @@ def gcn_matrix(graph:CSRGraph) -> sp.csr_matrix:
 # %% ../nbs/07_gnn.ipynb #17653d57
 class SGCExtrapolator(_GraphExtrapolator):
     "Simplified GCN: features Â^K X propagated once, a ridge head fitted on the seeds; K and the penalty by closed-form LOO."
-    def __init__(self, k:int=10, # neighbours per node in the graph
+    def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
                  K=(0, 1, 2, 4, 8, 16, 32), # propagation steps of the features; a value or a grid
                  ridge=tuple(np.logspace(-4, 4, 17)), # ridge penalties on standardised features, a value or a grid
@@ -771,9 +771,9 @@ def _first_valid_eq6(dist, vals, valid, k):
 
 class CSExtrapolator(_GraphExtrapolator):
     "Correct and smooth: kNN (Eq. 6) base, plus the seeds' leave-out residuals propagated over the graph, then optional smoothing."
-    def __init__(self, k:int=10, # neighbours per node in the graph
+    def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
-                 base_k:int=10, # neighbours of the kNN base (Eq. 6 over the nearest seeds)
+                 base_k:int=DEFAULT_K, # neighbours of the kNN base (Eq. 6 over the nearest seeds)
                  alpha=(0.0, 0.5, 0.8, 0.9, 0.95, 0.99), # correction: weight of the neighbours' mean residual (0: none)
                  iterations=(5, 10, 20, 40), # correction steps
                  smooth_alpha=(0.0, 0.2, 0.5, 0.8), # smoothing: weight of the neighbours' mean score (0: no smoothing)

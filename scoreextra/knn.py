@@ -380,7 +380,7 @@ def _non_seeds(n:int, seed_idx:np.ndarray) -> np.ndarray:
 def knn_extrapolate(embeddings, # (n, d) embeddings of every sample, dataset order (array, memmap or tensor)
                     seed_idx, # (m,) dataset indices of the scored seed samples
                     seed_scores, # (m,) their scores, in the order of `seed_idx`
-                    k=10, # nearest seeds per sample
+                    k=DEFAULT_K, # nearest seeds per sample
                     *,
                     weighted:bool=True, # Eq. 6 weights exp(−d); False: plain mean
                     method:str="auto", # search: auto | exact | ivf | hnsw
@@ -417,7 +417,7 @@ EXTRAPOLATORS = Registry("extrapolator")
 class KNNExtrapolator:
     "Paper Eq. 6: each non-seed sample gets the distance-weighted mean score of its k nearest seeds."
     needs_labels = False
-    def __init__(self, k:int=10, # nearest seeds per sample
+    def __init__(self, k:int=DEFAULT_K, # nearest seeds per sample
                  *,
                  weighted:bool=True, # Eq. 6 weights; False: plain mean
                  method:str="auto", # search: auto | exact | ivf | hnsw
@@ -537,7 +537,7 @@ class KNNStackExtrapolator(KNNLabelExtrapolator):
     needs_labels = False
     FEATURES = ("knn", "knn_label", "frac_same_label", "mean_dist", "mean_dist_same_label")
 
-    def __init__(self, k:int=10, *, alpha:float=1.0, # ridge penalty on standardised features
+    def __init__(self, k:int=DEFAULT_K, *, alpha:float=1.0, # ridge penalty on standardised features
                  **kw):
         super().__init__(k=k, **kw); self.alpha = float(alpha)
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import rng
-from .knn import EXTRAPOLATORS
+from .knn import DEFAULT_K, EXTRAPOLATORS
 from .gnn import _GraphExtrapolator, _check_inputs, _pearson, gcn_matrix, node_features, pca_project
 
 # %% auto #0
@@ -39,7 +39,7 @@ def hop_features(A, # (n, n) scipy sparse propagation matrix (e.g. `gcn_matrix`)
 # %% ../nbs/07_sign.ipynb #a818778e
 class SIGNExtrapolator(_GraphExtrapolator):
     "Propagated features [X, ÂX, …, Â^hops X] of the kNN graph, then an MLP fitted on the seeds, early-stopped on held-out seeds."
-    def __init__(self, k:int=10, # neighbours per node in the graph
+    def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
                  hops:int=3, # propagation steps (0: no graph, the MLP on the embeddings)
                  hidden=(256,), # hidden widths of the MLP
@@ -121,7 +121,7 @@ EXTRAPOLATORS["sign"] = SIGNExtrapolator
 # %% ../nbs/07_sign.ipynb #5d469656
 class MLPExtrapolator(SIGNExtrapolator):
     "An MLP on the embeddings (and labels) alone, fitted on the seeds: `SIGNExtrapolator` without the graph."
-    def __init__(self, k:int=10, # unused (no graph); accepted for the shared interface
+    def __init__(self, k:int=DEFAULT_K, # unused (no graph); accepted for the shared interface
                  *,
                  seed:int=0, # seeds the split, the initialisation and the batch order
                  **kw, # `SIGNExtrapolator`'s MLP and training settings
