@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scoreextra.converge import CONVERGED_BELOW, LOSS_DROP_WARN, check_convergence, late_loss_drop
+from scoreextra.converge import CONVERGED_BELOW, check_convergence, late_loss_drop
 
 OUT = Path(__file__).parent / "results" / "converge_signal.jsonl"
 MD = Path(__file__).parent / "converge_signal_cpu.md"
@@ -46,9 +46,14 @@ def table() -> str:
     return ("# Is the cheap convergence signal worth anything?\n\n"
             f"`check_convergence` (converged: doubling the epochs gains < {CONVERGED_BELOW * 100:.1f} pt on a validation split carved "
             f"from the training data) beside `late_loss_drop` (how much the train loss fell over the last quarter of the epochs) "
-            f"of the same trainings; `run` warns above {LOSS_DROP_WARN}. The dataset's final recipe (`recipes.final_training`), "
+            f"of the same trainings. The dataset's final recipe (`recipes.final_training`), "
             f"only the epochs vary. CPU, torch threads {th}. Regenerate: `python bench/converge_signal.py --table`.\n\n"
-            + "\n".join(out) + "\n")
+            + "\n".join(out) + "\n\n**Reading.** The late loss drop does not tell a converged recipe from one cut short: the runs the rule "
+            "calls converged end with a drop of 0.17-0.52 (Fashion-MNIST 5k at 40 epochs: 0.52), those it does not with "
+            "0.19-0.49 (Fashion-MNIST 5k at 3 epochs, which doubling improves by 4.1 pt: 0.23). The one-cycle schedule anneals "
+            "the learning rate to zero, so the loss falls at the end of every run. `run` therefore does not warn on it; it "
+            "warns when the final training of a dataset was never measured (`converge.warn_unconverged`), and "
+            "`check_convergence` measures it.\n")
 
 
 if __name__ == "__main__":

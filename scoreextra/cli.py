@@ -6,7 +6,7 @@ Docs: https://scoreextra.github.io/scoreextra/cli.html.md"""
 
 # %% ../nbs/20_cli.ipynb #37eaf6e0
 from __future__ import annotations
-import argparse, importlib, os, re, signal, sys, tempfile, time
+import argparse, importlib, inspect, os, re, signal, sys, tempfile, time
 from pathlib import Path
 
 # %% auto #0
@@ -111,10 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="the whole method once: subset scoring, extrapolation, pruning, final training",
                        description="Run paper Fig. 1 end to end for one dataset and score over one or more seeds; print correlations, "
                                    "accuracy, the gain over random with its verdict, the break-even and the cost ledger.")
-    r.add_argument("--dataset", default="digits", help="dataset name (digits, fashion_mnist, cifar10, cifar100, imagenet64, places365_64, synthetic_cifar100_1m, ...)")
-    r.add_argument("--data", type=_data, help="your data instead of --dataset: FILE.npz (arrays x, y; optional x_test, y_test, classes; "
+    src = r.add_mutually_exclusive_group()   # every option below is a keyword of `run`, set only when given: run owns the defaults
+    src.add_argument("--dataset", default=S, help="dataset name (digits, fashion_mnist, cifar10, cifar100, imagenet64, places365_64, synthetic_cifar100_1m, ...; default digits)")
+    src.add_argument("--data", type=_data, default=S, dest="dataset", help="your data instead of --dataset: FILE.npz (arrays x, y; optional x_test, y_test, classes; "
                                                "without a test split 20%% is held out) or module:function returning such arrays")
-    r.add_argument("--score", default="du", help="score to extrapolate: du or tdds (also forgetting, aum)")
+    r.add_argument("--score", default=S, help="score to extrapolate: du or tdds (also forgetting, aum; default du)")
     r.add_argument("--seed-size", type=_size, default=S, help="seed subset: a fraction in (0, 1) or a whole count >= 1 (default 0.2)")
     r.add_argument("--extrapolator", nargs="+", type=_ext_spec, default=S, dest="extrapolators", help="NAME or NAME:K, e.g. knn:10 gnn:10 knn_label:20 "
                    "(default: run's, kNN)")
@@ -124,32 +125,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--selection", choices=SELECTION_CHOICES, default=S,
                    help="how scores become a kept set: auto (default: by the kept samples per class, checked with proxy trainings "
                         "on a validation split carved from the training data), top (the paper), ccs, moderate, random")
-    r.add_argument("--no-ground-truth", action="store_true", help="skip the full-data scoring run (no correlations, no 'original')")
+    r.add_argument("--no-ground-truth", action="store_false", default=S, dest="ground_truth", help="skip the full-data scoring run (no correlations, no 'original')")
     one = r.add_mutually_exclusive_group()
     one.add_argument("--seed", type=_int(0), default=S, help="one seed: subset draw, scoring model, final trainings (default 0)")
     one.add_argument("--seeds", type=_int(0), nargs="+", default=S, metavar="SEED",
                      help="several seeds instead, e.g. 0 1 2: accuracy as mean ± std, gain over random paired by seed, a verdict")
-    r.add_argument("--no-full-training", action="store_true",
+    r.add_argument("--no-full-training", action="store_false", default=S, dest="no_pruning",
                    help="skip the final training on all data per seed (the 'no pruning' row of the tables and the break-even)")
     r.add_argument("--merge", default=S, choices=MERGE_CHOICES, help="raw, quantile (map extrapolated scores onto the seed-score distribution) or "
                    "shrink (pull them towards the seed mean; default: run's)")
-    r.add_argument("--score-epochs", type=_int(1), help="epochs of the scoring runs (dataset default otherwise)")
+    r.add_argument("--score-epochs", type=_int(1), default=S, help="epochs of the scoring runs (dataset default otherwise)")
     r.add_argument("--schedule", choices=["paper", "steps_per_epoch", "total_steps"], default=S,
                    help="subset run vs full run: paper (same epochs and batch), steps_per_epoch (batch x subset fraction), "
                         "total_steps (epochs / subset fraction); default: the package's measured best")
-    r.add_argument("--final-epochs", type=_int(1), help="epochs of the final trainings (dataset default otherwise)")
-    r.add_argument("--model", type=_model, help="scoring and final model: a zoo name (mlp, cnn, cnn1d, resnet18, ...) or module:function "
+    r.add_argument("--final-epochs", type=_int(1), default=S, help="epochs of the final trainings (dataset default otherwise)")
+    r.add_argument("--model", type=_model, default=S, help="scoring and final model: a zoo name (mlp, cnn, cnn1d, resnet18, ...) or module:function "
                                                  "of your builder (num_classes, in_shape) -> module with embed(x); default: the dataset's")
-    r.add_argument("--batch-size", type=_int(1), help="batch size of the scoring and final trainings (dataset default otherwise)")
-    r.add_argument("--sampler", default="random", help="seed-subset sampler: random or stratified")
-    r.add_argument("--score-override", nargs="+", type=_setting, default=[], metavar="KEY=VALUE",
+    r.add_argument("--batch-size", type=_int(1), default=S, help="batch size of the scoring and final trainings (dataset default otherwise)")
+    r.add_argument("--sampler", default=S, help="seed-subset sampler: random (default) or stratified")
+    r.add_argument("--score-override", nargs="+", type=_setting, default=S, dest="score_overrides", metavar="KEY=VALUE",
                    help="recipe or recorder settings of the scoring runs, e.g. lr=0.003 window=5 optimizer=adam")
-    r.add_argument("--ext-param", nargs="+", type=_ext_param, default=[], metavar="NAME.KEY=VALUE",
+    r.add_argument("--ext-param", nargs="+", type=_ext_param, default=S, dest="extrapolator_params", metavar="NAME.KEY=VALUE",
                    help="extrapolator options, e.g. gnn.standardize_targets=true gnn.epochs=100")
-    r.add_argument("--reliability", action="store_true",
+    r.add_argument("--reliability", action="store_true", default=S,
                    help="also measure the seed scores' split-half reliability (one more subset training with another seed)")
-    r.add_argument("--runs", default="runs", help="runs root (default runs/)")
-    r.add_argument("--device", type=_device, help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    r.add_argument("--runs", default=S, dest="runs_root", help="runs root (default runs/)")
+    r.add_argument("--device", type=_device, default=S, help="cpu, cuda, cuda:1 (default: CUDA when available)")
     s = sub.add_parser("sweep", help="run every job of an experiment config that is not done yet",
                        description="Expand an experiment config (YAML) into stage jobs and run the missing ones.")
     s.add_argument("config", help="experiment config, e.g. experiments/configs/fashion_mnist.yaml")
@@ -195,16 +196,16 @@ def _check_out_dir(path, what:str) -> Path:
 
 def cmd_run(a) -> int:
     from scoreextra.pipeline import run
-    _check_out_dir(a.runs, "--runs")
-    ext_params = {}
-    for name, key, v in a.ext_param: ext_params.setdefault(name, {})[key] = v
-    given = {k: getattr(a, k) for k in ("seed_size", "extrapolators", "k", "prune_rates", "baselines", "merge", "schedule", "seed",
-                                        "seeds", "selection") if k in a}   # unset: run's own default
-    res = run(a.data or a.dataset, a.score, ground_truth=not a.no_ground_truth, model=a.model, batch_size=a.batch_size, sampler=a.sampler,
-              score_overrides=dict(a.score_override), extrapolator_params=ext_params, reliability=a.reliability,
-              score_epochs=a.score_epochs, final_epochs=a.final_epochs, runs_root=a.runs, device=a.device,
-              **given, **({"no_pruning": False} if a.no_full_training else {}))
-    print(f"\n=== {a.data or a.dataset} {a.score} ==="); res.show()
+    params = inspect.signature(run).parameters
+    kw = {k: v for k, v in vars(a).items() if k in params}   # what was given; the rest is run's own default
+    if "score_overrides" in kw: kw["score_overrides"] = dict(kw["score_overrides"])
+    if "extrapolator_params" in kw:
+        ext = {}
+        for name, key, v in kw["extrapolator_params"]: ext.setdefault(name, {})[key] = v
+        kw["extrapolator_params"] = ext
+    _check_out_dir(kw.get("runs_root", params["runs_root"].default), "--runs")
+    res = run(**kw)
+    print(f"\n=== {kw.get('dataset', params['dataset'].default)} {kw.get('score', params['score'].default)} ==="); res.show()
     return 0
 
 def cmd_converge(a) -> int:

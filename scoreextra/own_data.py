@@ -20,7 +20,7 @@ from .models import default_model, get_model
 from .train import embed_all
 from .scores import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, finite_scores, score_subset, split_half
 from .scores import SeedScoreWarning
-from .sampling import check_size, sample_subset
+from .sampling import DEFAULT_SEED_SIZE, check_size, sample_subset
 from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS, MERGES, check_k, merge as merge_scores
 import scoreextra.gnn, scoreextra.sign  # noqa: F401 -- register "gnn", the propagation extrapolators, "sign" and "mlp" in EXTRAPOLATORS
 from .supervised import DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator, subset_schedule
@@ -153,7 +153,7 @@ class _Clock:
 
 # %% ../nbs/21_own_data.ipynb #5e122519
 def extrapolate_scores(data, # a `Dataset`, (x, y) arrays (numpy/torch, any float/int dtype, any labels) or a torch Dataset
-                       score:str="du", *, seed_size:float|int=0.2, # a name in SCORES; seed subset: fraction or count
+                       score:str="du", *, seed_size:float|int=DEFAULT_SEED_SIZE, # a name in SCORES; seed subset: fraction or count
                        extrapolators="knn", # a name, a list of names / (name, options), or {name: options}
                        k:int=DEFAULT_K, merge:str=DEFAULT_MERGE, sampler:str="random", seed:int=0,
                        model=None, # None (the zoo's model for the inputs), a zoo name, `module:function` or your nn.Module

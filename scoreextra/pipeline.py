@@ -20,6 +20,8 @@ from .models import get_model
 from .data import register_dataset
 from .scores import ScoreDiagnostics, diagnose, split_half
 from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS
+from .sampling import DEFAULT_SEED_SIZE
+from .prune import DEFAULT_PRUNE_RATES
 from .metrics import break_even, extrapolation_correlations
 # Beside what `run` uses: the names of stages, supervised, experiments and reporting, re-exported (one import, see
 # above), hence `noqa: F401`; `final_epochs as final_epochs` says so too where run's parameter of that name shadows it.
@@ -201,10 +203,10 @@ DEFAULT_EXTRAPOLATORS = ("knn",)
 
 def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, or your data: a Dataset, (x, y), a torch Dataset
         score:str="du", # a name in SCORES
-        *, seed_size:float|int=0.2, # seed subset: fraction of n or a count
+        *, seed_size:float|int=DEFAULT_SEED_SIZE, # seed subset: fraction of n or a count
         extrapolators=DEFAULT_EXTRAPOLATORS, # names, (name, k) pairs or {"name", "k": [..]} dicts (default kNN)
         k:int=DEFAULT_K, # k for extrapolators named without one
-        prune_rates:Sequence[float]=(0.1, 0.3, 0.5, 0.7, 0.9), # fractions pruned (kept = 1 − rate)
+        prune_rates:Sequence[float]=DEFAULT_PRUNE_RATES, # fractions pruned (kept = 1 − rate)
         seed:int|None=None, # one seed: of the subset draw, the scoring model and the final trainings (default 0)
         seeds:Sequence[int]|None=None, # several seeds instead, e.g. (0, 1, 2): accuracy as mean ± std, verdicts against random
         ground_truth:bool=True, # also score the full data (the "original" method and the correlation reference)

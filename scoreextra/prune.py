@@ -11,11 +11,11 @@ import numpy as np
 from .core import Registry, check_1d, check_fraction, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['MIN_CLASS_SHARE', 'AUTO_TOP_FROM', 'SELECTIONS', 'BASELINES', 'BASELINE_OPTIONS', 'PROXY_BELOW', 'PROXY_VAL_FRAC',
-           'PROXY_TOL', 'AUTO_CANDIDATES', 'n_keep', 'check_prune_rate', 'SelectionWarning', 'class_floors',
-           'guard_coverage', 'warn_selection', 'select', 'top_select', 'random_scores', 'ssp_scores', 'ccs_select',
-           'check_baseline_options', 'ccs_cutoff', 'moderate_select', 'random_select', 'auto_strategy', 'paired_se',
-           'choose_by_proxy', 'proxy_selection', 'selection_spec']
+__all__ = ['DEFAULT_PRUNE_RATES', 'MIN_CLASS_SHARE', 'AUTO_TOP_FROM', 'SELECTIONS', 'BASELINES', 'BASELINE_OPTIONS',
+           'PROXY_BELOW', 'PROXY_VAL_FRAC', 'PROXY_TOL', 'AUTO_CANDIDATES', 'n_keep', 'check_prune_rate',
+           'SelectionWarning', 'class_floors', 'guard_coverage', 'warn_selection', 'select', 'top_select',
+           'random_scores', 'ssp_scores', 'ccs_select', 'check_baseline_options', 'ccs_cutoff', 'moderate_select',
+           'random_select', 'auto_strategy', 'paired_se', 'choose_by_proxy', 'proxy_selection', 'selection_spec']
 
 # %% ../nbs/08_prune.ipynb #fc4d0c49
 def n_keep(n:int, # dataset size
@@ -35,6 +35,7 @@ def check_prune_rate(prune_rate) -> float:
     return check_fraction("prune_rate", prune_rate, lo_open=False, hi_open=True)
 
 # %% ../nbs/08_prune.ipynb #4693a6bc
+DEFAULT_PRUNE_RATES = (0.1, 0.3, 0.5, 0.7, 0.9)   # the rates `run` prunes at unless told (the paper's grid, every other one)
 MIN_CLASS_SHARE = 0.1   # the guard's floor: this fraction of what random pruning keeps of a class (see above)
 
 class SelectionWarning(UserWarning):

@@ -13,10 +13,12 @@ import numpy as np
 from .core import Registry, check_indices, rng, to_numpy
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'check_size', 'subset_count', 'random_sampler', 'stratified_counts', 'stratified_sampler', 'zcore_scores',
-           'zcore_sampler', 'sample_subset']
+__all__ = ['DEFAULT_SEED_SIZE', 'SAMPLERS', 'check_size', 'subset_count', 'random_sampler', 'stratified_counts',
+           'stratified_sampler', 'zcore_scores', 'zcore_sampler', 'sample_subset']
 
 # %% ../nbs/05_sampling.ipynb #36a61a65
+DEFAULT_SEED_SIZE = 0.2   # the seed subset of `run` and `extrapolate_scores`: 20% (the paper's largest; 10% in Table 1 too)
+
 def check_size(size, # a subset size: a fraction in (0, 1) or an int count >= 1
                name:str="size", # how the error names it, e.g. "seed_size"
               ) -> float|int:

@@ -100,3 +100,33 @@ def test_a_notebook_redeclaring_its_modules_stage_is_the_same_stage():
     assert STAGES["score_subset"].fn is fn   # the module's declaration is kept
     with pytest.raises(KeyError, match="already declared by scoreextra.supervised"):
         STAGES.register("score_subset")(twin("someone.else"))  # a real clash is still refused
+
+
+OWNED = {"k": "knn.DEFAULT_K", "base_k": "knn.DEFAULT_K", "seed_size": "sampling.DEFAULT_SEED_SIZE",
+         "prune_rate": "prune.DEFAULT_PRUNE_RATES", "prune_rates": "prune.DEFAULT_PRUNE_RATES"}
+
+
+def test_no_literal_default_of_an_owned_value():
+    "Issue 29 (done when): a parameter named k, seed_size or prune_rate(s) defaults to its owner's constant (or None), never a literal."
+    import ast
+    bad = []
+    for f in sorted((ROOT / "scoreextra").glob("*.py")):
+        for n in ast.walk(ast.parse(f.read_text())):
+            if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)): continue
+            a = n.args; pos = a.posonlyargs + a.args
+            for arg, d in list(zip(pos[len(pos) - len(a.defaults):], a.defaults)) + list(zip(a.kwonlyargs, a.kw_defaults)):
+                if arg.arg in OWNED and d is not None and not isinstance(d, (ast.Name, ast.Attribute)) \
+                        and not (isinstance(d, ast.Constant) and d.value is None):
+                    bad.append(f"{f.name}:{n.lineno} {n.name}({arg.arg}={ast.unparse(d)}): use {OWNED[arg.arg]}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_cli_run_parser_sets_no_default_of_its_own():
+    "Issue 29 (done when): `scoreextra run` passes only what was given; every option is a keyword of `run`, which owns the defaults."
+    import inspect
+    from scoreextra.cli import build_parser
+    from scoreextra.pipeline import run
+    p = build_parser()
+    assert vars(p.parse_args(["run"])) == {"command": "run"}
+    dests = {a.dest for a in p._subparsers._group_actions[0].choices["run"]._actions if a.dest != "help"}
+    assert dests <= set(inspect.signature(run).parameters), dests - set(inspect.signature(run).parameters)
