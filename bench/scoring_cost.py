@@ -6,10 +6,10 @@ process CPU time, with the evidence's recipes: DU recorded while training the `c
 60,000 Fashion-MNIST images, against the subset run (`steps_per_epoch`: the same epochs, batch 256 x f, so as many
 optimiser steps per epoch on f of the samples) + embedding every image with the subset model + kNN (k=10) extrapolation
 with the seeds-first merge. Trials alternate the order (full first, then subsets first). Each training runs `--epochs`
-epochs (window 1: the recorders' per-batch work does not depend on the window) and the 20-epoch run of the evidence is
+epochs (window 2: the recorders' per-batch work does not depend on the window) and the 20-epoch run of the evidence is
 projected as 20 x the per-epoch CPU seconds (+ the embedding and kNN, once). Writes bench/scoring_cost_cpu.md.
 
-    OMP_NUM_THREADS=1 python bench/scoring_cost.py [--epochs 2 --trials 2 --fracs 0.2 0.15 0.1]
+    OMP_NUM_THREADS=1 python bench/scoring_cost.py [--epochs 3 --trials 2 --fracs 0.2 0.15 0.1]
 """
 import argparse, os, platform, time
 from pathlib import Path
@@ -34,14 +34,14 @@ def cpu(f):
 
 def full_epochs(ds, epochs):
     net = get_model("cnn", ds.num_classes, ds.in_shape, seed=1000)
-    return cpu(lambda: score_subset(ds, np.arange(len(ds)), "du", model=net, epochs=epochs, batch_size=256, seed=1000, window=1))[0]
+    return cpu(lambda: score_subset(ds, np.arange(len(ds)), "du", model=net, epochs=epochs, batch_size=256, seed=1000, window=2))[0]
 
 
 def subset_chain(ds, frac, epochs):
     idx = sample_subset(len(ds), frac, "random", seed=0)
     ep, bs = subset_schedule("steps_per_epoch", epochs, 256, len(idx) / len(ds))
     net = get_model("cnn", ds.num_classes, ds.in_shape, seed=0)
-    t_train, (s, net, _) = cpu(lambda: score_subset(ds, idx, "du", model=net, epochs=ep, batch_size=bs, seed=0, window=1))
+    t_train, (s, net, _) = cpu(lambda: score_subset(ds, idx, "du", model=net, epochs=ep, batch_size=bs, seed=0, window=2))
     t_emb, emb = cpu(lambda: embed_all(net, ds))
     t_knn, _ = cpu(lambda: merge(idx, s, KNNExtrapolator(10).fit(emb, None, idx, s).predict(), how="shrink"))
     return dict(train=t_train, embed=t_emb, knn=t_knn, batch=bs)
@@ -49,7 +49,7 @@ def subset_chain(ds, frac, epochs):
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=2); p.add_argument("--trials", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=3); p.add_argument("--trials", type=int, default=2)
     p.add_argument("--fracs", type=float, nargs="+", default=[0.2, 0.15, 0.1]); p.add_argument("--run-epochs", type=int, default=20)
     a = p.parse_args()
     ds = load_dataset("fashion_mnist")

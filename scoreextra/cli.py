@@ -199,10 +199,9 @@ def cmd_run(a) -> int:
     params = inspect.signature(run).parameters
     kw = {k: v for k, v in vars(a).items() if k in params}   # what was given; the rest is run's own default
     if "score_overrides" in kw: kw["score_overrides"] = dict(kw["score_overrides"])
-    if "extrapolator_params" in kw:
-        ext = {}
-        for name, key, v in kw["extrapolator_params"]: ext.setdefault(name, {})[key] = v
-        kw["extrapolator_params"] = ext
+    ext = {}
+    for name, key, v in kw.get("extrapolator_params", []): ext.setdefault(name, {})[key] = v
+    if ext: kw["extrapolator_params"] = ext
     _check_out_dir(kw.get("runs_root", params["runs_root"].default), "--runs")
     res = run(**kw)
     print(f"\n=== {kw.get('dataset', params['dataset'].default)} {kw.get('score', params['score'].default)} ==="); res.show()
@@ -308,9 +307,10 @@ def _one_line(e:BaseException) -> str:
 
 def main(argv=None) -> int:
     "Entry point of the `scoreextra` command."
-    import signal, threading
+    import signal, threading, warnings
     try: a = build_parser().parse_args(argv)
     except SystemExit as e: return e.code if isinstance(e.code, int) else 2     # --help (0) or a bad argument (2, printed)
+    warnings.formatwarning = lambda msg, cat, *_a, **_k: f"scoreextra {a.command}: {cat.__name__}: {msg}\n"   # no source line
     # `kill` (SIGTERM, also what Slurm sends at the time limit) unwinds like Ctrl-C, so the phase
     # timers write the seconds already spent to meta.json before the process exits; the stage
     # resumes from its last checkpoint next time.

@@ -605,7 +605,11 @@ def score_full(ds, score, **kwargs):
     return score_subset(ds, np.arange(len(ds)), score, **kwargs)
 
 # %% ../nbs/04_scores.ipynb #c8f3b80b
-MIN_TRAIN_ACC = 0.9     # a subset model below this final train accuracy is still learning: its dynamics are not the samples'
+# a subset model below this final train accuracy is still learning: its dynamics are not the samples'. Measured on the
+# Fashion-MNIST evidence (DU, 20 epochs): subset runs at 0.852-0.875 gave seed scores correlating 0.68-0.82 with the
+# full-data scores on the seeds, the 10% run with the paper's schedule (0.83) only 0.28, TDDS's (0.52-0.62) ~0.03;
+# 0.9 had flagged every Fashion-MNIST run, the good ones too
+MIN_TRAIN_ACC = 0.85
 MIN_RELIABILITY = 0.5   # split-half Spearman below this: two trainings disagree on the ranking
 
 class SeedScoreWarning(UserWarning):
