@@ -264,7 +264,8 @@ def report(runs_root:str|Path, # a sweep's runs root
     if len(corr):
         show = corr.assign(pearson=mean_pm(corr.pearson, corr.pearson_std), spearman=mean_pm(corr.spearman, corr.spearman_std)).drop(columns=["pearson_std", "spearman_std"])
         _save_table(show, out, "correlations", "Correlation of extrapolated scores with the full-data ground truth on D_r (mean ± std over subset seeds; seconds per phase)", csv=corr)
-        best = corr.loc[corr.groupby(["dataset", "score", "seed_size", "extrapolator", "params", "merge", "setting"]).pearson.idxmax()]
+        has = corr.dropna(subset=["pearson"])   # a group whose ground truth is not run yet has no Pearson
+        best = has.loc[has.groupby(["dataset", "score", "seed_size", "extrapolator", "params", "merge", "setting"]).pearson.idxmax()]
         _save_table(best, out, "correlations_best_k", "Best k by ground-truth Pearson (the paper's oracle choice, Table 2)")
     if len(acc):
         a = _expand_baselines(acc)

@@ -19,9 +19,12 @@ NAMES = {"original": "full-data score (original)", "knn k=10": "kNN, paper's sub
          "knn k=10 (steps_per_epoch)": "kNN, `steps_per_epoch` subset",
          "gnn k=10 epochs=10 hidden=[128, 64] (steps_per_epoch)": "CPU GCN, `steps_per_epoch` subset",
          "gnn k=10 epochs=25 hidden=[512, 256] (steps_per_epoch)": "paper-size GCN, `steps_per_epoch` subset",
+         "knn k=10 (shrink 0.25) (steps_per_epoch)": "kNN seeds first (`run`'s default), `steps_per_epoch` subset",
+         "knn k=10 (shrink 0.0) (steps_per_epoch)": "kNN, λ = 0, `steps_per_epoch` subset",
          "random": "random pruning", "ssp": "SSP", "zcore": "ZCore"}
 HEADLINE = {("original", 0.0), ("gnn k=10 epochs=25 hidden=[512, 256] (steps_per_epoch)", 0.2),
-            ("knn k=10 (steps_per_epoch)", 0.1), ("knn k=10 (steps_per_epoch)", 0.2), ("random", 0.0)}
+            ("knn k=10 (steps_per_epoch)", 0.1), ("knn k=10 (steps_per_epoch)", 0.2), ("random", 0.0),
+            ("knn k=10 (shrink 0.25) (steps_per_epoch)", 0.2), ("knn k=10 (shrink 0.25) (steps_per_epoch)", 0.1)}
 
 
 def _gain_text(g:pd.DataFrame) -> pd.Series:
