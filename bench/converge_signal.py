@@ -12,7 +12,6 @@ Usage:
 import argparse, json, os
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from scoreextra.converge import CONVERGED_BELOW, check_convergence, late_loss_drop

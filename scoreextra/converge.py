@@ -69,7 +69,7 @@ class Convergence:
         se = float(np.sqrt(np.mean(np.square(self.se)) / len(self.se))) * 100
         what = f"doubling the epochs {E} -> {2 * E} changes validation accuracy by {d:+.2f} ± {se:.2f} pt"
         if d >= pt:
-            noise = (f"; that is within 2 standard errors of no change: more seeds (or a larger val_frac) would tell"
+            noise = ("; that is within 2 standard errors of no change: more seeds (or a larger val_frac) would tell"
                      if d < 2 * se else "")
             return (f"not converged: {what} (>= {pt:.1f}){noise}. Train the final models longer before comparing pruning methods: "
                     f"final_epochs={2 * E} in run() (--final-epochs {2 * E}), then check again (scoreextra converge --epochs {2 * E}); "
