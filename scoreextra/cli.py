@@ -196,15 +196,15 @@ def _check_out_dir(path, what:str) -> Path:
 
 def cmd_run(a) -> int:
     from scoreextra.pipeline import run
-    params = inspect.signature(run).parameters
-    kw = {k: v for k, v in vars(a).items() if k in params}   # what was given; the rest is run's own default
+    kw = {k: v for k, v in vars(a).items() if k != "command"}   # what was given (each dest a keyword of run): run owns the defaults
     if "score_overrides" in kw: kw["score_overrides"] = dict(kw["score_overrides"])
     ext = {}
     for name, key, v in kw.get("extrapolator_params", []): ext.setdefault(name, {})[key] = v
     if ext: kw["extrapolator_params"] = ext
-    _check_out_dir(kw.get("runs_root", params["runs_root"].default), "--runs")
+    dflt = {k: p.default for k, p in inspect.signature(run).parameters.items()}
+    _check_out_dir(kw.get("runs_root", dflt.get("runs_root", "runs")), "--runs")
     res = run(**kw)
-    print(f"\n=== {kw.get('dataset', params['dataset'].default)} {kw.get('score', params['score'].default)} ==="); res.show()
+    print(f"\n=== {kw.get('dataset', dflt.get('dataset'))} {kw.get('score', dflt.get('score'))} ==="); res.show()
     return 0
 
 def cmd_converge(a) -> int:
