@@ -196,9 +196,9 @@ def _method(stage:str, c:dict) -> str:
     return f"{c['extrapolator']} k={c['k']}" if stage == "extrapolate" else "ground truth" if stage == "ground_truth" else c["baseline"]
 
 # %% ../nbs/19_pipeline.ipynb #46f1403f
-# the extrapolators of `run` and `scoreextra run`: the best measured per cost. kNN (0.25 of the full scoring cost on
-# Fashion-MNIST) with the seeds-first merge; the paper-size GCN beats it at 90% pruned at 0.42 of the cost, the CPU-size
-# GCN not at all (reports/fashion_mnist_evidence, bench/extrapolator_val_fashion_mnist.md)
+# the extrapolators of `run` and `scoreextra run`: the best measured per cost. On Fashion-MNIST kNN with the seeds-first
+# merge (DEFAULT_MERGE) beats random pruning at 20-90% pruned for 0.23 of the full-data scoring's CPU time; the paper-size
+# GCN does as well for 0.42 (reports/fashion_mnist_evidence, bench/scoring_cost_cpu.md)
 DEFAULT_EXTRAPOLATORS = ("knn",)
 
 def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, or your data: a Dataset, (x, y), a torch Dataset
