@@ -12,10 +12,11 @@ from .core import Registry, check_1d, check_fraction, check_indices, rng, to_num
 
 # %% auto #0
 __all__ = ['DEFAULT_PRUNE_RATES', 'MIN_CLASS_SHARE', 'AUTO_TOP_FROM', 'SELECTIONS', 'BASELINES', 'BASELINE_OPTIONS',
-           'PROXY_BELOW', 'PROXY_VAL_FRAC', 'PROXY_TOL', 'AUTO_CANDIDATES', 'n_keep', 'check_prune_rate',
-           'SelectionWarning', 'class_floors', 'guard_coverage', 'warn_selection', 'select', 'top_select',
-           'random_scores', 'ssp_scores', 'ccs_select', 'check_baseline_options', 'ccs_cutoff', 'moderate_select',
-           'random_select', 'auto_strategy', 'paired_se', 'choose_by_proxy', 'proxy_selection', 'selection_spec']
+           'PROXY_BELOW', 'PROXY_VAL_FRAC', 'PROXY_TOL', 'PROXY_MAX_LOSS', 'AUTO_CANDIDATES', 'n_keep',
+           'check_prune_rate', 'SelectionWarning', 'class_floors', 'guard_coverage', 'warn_selection', 'select',
+           'top_select', 'random_scores', 'ssp_scores', 'ccs_select', 'check_baseline_options', 'ccs_cutoff',
+           'moderate_select', 'random_select', 'auto_strategy', 'paired_se', 'choose_by_proxy', 'proxy_selection',
+           'selection_spec']
 
 # %% ../nbs/08_prune.ipynb #fc4d0c49
 def n_keep(n:int, # dataset size
@@ -262,6 +263,7 @@ def _auto_select(s, keep_frac, labels, rounding, min_class_share, seed, warn) ->
 PROXY_BELOW = 1000       # kept samples per class below which "auto" checks its candidates with proxy trainings
 PROXY_VAL_FRAC = 0.2     # the validation split the proxies are measured on, carved from the training data
 PROXY_TOL = 0.0025       # among candidates within this of the best validation accuracy, the first in order wins
+PROXY_MAX_LOSS = 0.005   # top-k is kept only if its validation gain over random pruning, less one SE, is above minus this
 AUTO_CANDIDATES = {"top": {"strategy": "top", "min_class_share": MIN_CLASS_SHARE},
                    "ccs": {"strategy": "ccs", "class_balanced": True},
                    "random": {"strategy": "random"}}   # random pruning itself: the random baseline's draw
@@ -273,12 +275,12 @@ def paired_se(hits:np.ndarray, ref:np.ndarray) -> float:
 
 def choose_by_proxy(val_acc:dict, # candidate -> validation accuracy: "top", "random" and others, in order of preference
                     val_se:dict|None=None, # candidate -> standard error of its difference to random (`paired_se`)
-                    tol:float=PROXY_TOL) -> str:
-    "Top-k unless below random by more than its standard error, or another candidate beats both; else random pruning."
+                    tol:float=PROXY_TOL, max_loss:float=PROXY_MAX_LOSS) -> str:
+    "Top-k where its loss to random is bounded (gain - SE >= -max_loss), unless another candidate beats both; else random."
     se, r, top = val_se or {}, val_acc["random"], val_acc.get("top", -np.inf)
     better = {k: v for k, v in val_acc.items() if k not in ("top", "random") and v > r + se.get(k, 0.0) and v > top + tol}
     if better: return max(better, key=better.get)
-    return "top" if top >= r - se.get("top", 0.0) else "random"
+    return "top" if top - se.get("top", 0.0) >= r - max_loss - 1e-9 else "random"
 
 # %% ../nbs/08_prune.ipynb #c3e5af02
 def proxy_selection(ds, # training data (`Dataset`)

@@ -139,3 +139,17 @@ def test_auto_that_finds_random_best_warns_and_keeps_the_random_baselines_set(tm
     assert saved["choice"] == "random"
     np.testing.assert_array_equal(kept, runs["baseline", "top"][0])           # random pruning itself: the same draw
     assert res.accuracy.loc["knn k=10", "prune 90%"] == res.accuracy.loc["random", "prune 90%"]
+
+
+def test_every_committed_auto_choice_follows_the_current_rule():
+    "A changed `choose_by_proxy` must not leave committed run folders that chose by the old rule (their hash has no rule)."
+    root = Path(__file__).resolve().parents[1] / "runs"
+    checked, stale = 0, []
+    for sel in sorted(root.glob("*/prune_train/*/selection.json")):
+        why = json.loads(sel.read_text())
+        if "val_acc" not in why: continue
+        checked += 1
+        if why["choice"] != choose_by_proxy({k: why["val_acc"][k] for k in sup.AUTO_CANDIDATES}, why["val_se"]):
+            stale.append(f"{sel.parent.relative_to(root)}: chose {why['choice']}")
+    assert checked or not list(root.glob("*/prune_train")), "no committed auto run with proxies found"
+    assert not stale, f"{len(stale)} run folders decided by another rule (delete and rerun them): {stale}"
