@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from scoreextra.core import seed_everything
-from scoreextra.data import load_dataset
+from scoreextra.data import FASHION_SIZES, load_dataset
 from scoreextra.models import get_model
 from scoreextra.pipeline import FINAL_RECIPE
 from scoreextra.train import evaluate, fit
@@ -28,7 +28,7 @@ AUGMENTS = {"crop_flip": True, "flip": {"pad": 0, "flip": True}, "none": False}
 
 def validation_split(dataset:str, n_val:int=10_000):
     "For a subsample of Fashion-MNIST's train split: `n_val` other train images (stratified, seed 1), disjoint from it."
-    from scoreextra.data import FASHION_SIZES, stratified_subsample
+    from scoreextra.data import stratified_subsample
     full = load_dataset("fashion_mnist")
     rest = np.setdiff1d(np.arange(len(full)), stratified_subsample(full.y, FASHION_SIZES[dataset]))
     i = rest[stratified_subsample(full.y[rest], n_val, seed=1)]
@@ -65,7 +65,7 @@ if __name__ == "__main__":
     p.add_argument("--epochs", type=int); p.add_argument("--augment", choices=list(AUGMENTS), default="crop_flip")
     p.add_argument("--lr", type=float, default=0.004); p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default="convnet"); p.add_argument("--widths", type=int, nargs="+")
-    p.add_argument("--dataset", default="fashion_mnist", choices=["fashion_mnist", "fashion_mnist_5k", "fashion_mnist_15k"])
+    p.add_argument("--dataset", default="fashion_mnist", choices=["fashion_mnist", *FASHION_SIZES])
     p.add_argument("--batch-size", type=int, default=256); p.add_argument("--table", action="store_true")
     a = p.parse_args()
     if a.table: table(); raise SystemExit

@@ -299,7 +299,7 @@ def stratified_subsample(y:np.ndarray, # (n,) class labels
     keep, _ = train_test_split(np.arange(len(y)), train_size=n_sub, stratify=y, random_state=seed)
     return np.sort(keep)
 
-FASHION_SIZES = {"fashion_mnist_5k": 5_000, "fashion_mnist_15k": 15_000}
+FASHION_SIZES = {"fashion_mnist_5k": 5_000, "fashion_mnist_15k": 15_000, "fashion_mnist_30k": 30_000}
 
 def _fashion_mnist_sub(name:str, n_sub:int):
     def load(split:str="train", root=None) -> Dataset:

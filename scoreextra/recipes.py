@@ -28,6 +28,8 @@ DATASET_DEFAULTS = {
                              final_from="measured here: bench/final_convergence_cpu.md (5k rows)"),
     "fashion_mnist_15k": dict(model="cnn", batch_size=256, score_epochs=20, **{**FASHION_MNIST_FINAL, "final_epochs": 30},
                               final_from="measured here: bench/final_convergence_cpu.md (15k rows)"),
+    "fashion_mnist_30k": dict(model="cnn", batch_size=256, score_epochs=20, **{**FASHION_MNIST_FINAL, "final_epochs": 20},
+                              final_from="measured here: bench/final_convergence_cpu.md (30k rows)"),
     "cifar10":       dict(model="resnet18", batch_size=256, score_epochs=50, final_epochs=50, final_from="paper App. B, Table 8"),
     "cifar100":      dict(model="resnet18", batch_size=256, score_epochs=50, final_epochs=50, final_from="paper App. B, Table 8"),
     "synthetic_cifar100_1m": dict(model="resnet50", batch_size=256, score_epochs=50, final_epochs=50,
