@@ -158,8 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inline: this process; papermill: one executed notebook per job (kept in its run folder); local/slurm: submitit")
     s.add_argument("--runs", help="runs root (default: the config's runs_root)")
     s.add_argument("--limit", type=_int(0), help="run at most this many pending jobs, then stop (rerun to continue)")
-    s.add_argument("--device", type=_device)
-    s.add_argument("--slurm", nargs="*", default=[], metavar="KEY=VALUE", help="submitit parameters, e.g. slurm_partition=gpu gpus_per_node=1 timeout_min=600")
+    s.add_argument("--device", type=_device); s.add_argument("--slurm", nargs="*", default=[], metavar="KEY=VALUE", help="submitit parameters, e.g. slurm_partition=gpu gpus_per_node=1 timeout_min=600")
     s.add_argument("--fail-fast", action="store_true", help="stop at the first failed job")
     s.add_argument("--smoke", action="store_true", help="the config in miniature on stand-in data of the dataset's shapes (CPU, minutes): "
                    "sweep and report in a temp folder (or --runs), nothing else touched")
@@ -171,8 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seeds", type=_int(0), nargs="+", default=[0], metavar="SEED"); c.add_argument("--device", type=_device)
     rp = sub.add_parser("report", help="tables (md + csv) and figures (png) from the finished runs",
                         description="Read the run folders under RUNS_DIR and write the paper-analogue tables and figures.")
-    rp.add_argument("runs_dir")
-    rp.add_argument("--out", help="output folder (default: reports/<name of RUNS_DIR>)")
+    rp.add_argument("runs_dir"); rp.add_argument("--out", help="output folder (default: reports/<name of RUNS_DIR>)")
     d = sub.add_parser("demo", help="the whole method on scikit-learn digits (minutes on 2 CPU cores)",
                        description="DU on 20% seed subsets of digits, kNN, three seeds, 50 and 90% pruned with the default selection; "
                                    "prints the tables with a verdict per method, writes figures.")
@@ -310,19 +308,21 @@ def main(argv=None) -> int:
     import signal, threading, warnings
     try: a = build_parser().parse_args(argv)
     except SystemExit as e: return e.code if isinstance(e.code, int) else 2     # --help (0) or a bad argument (2, printed)
-    warnings.formatwarning = lambda msg, cat, *_a, **_k: f"scoreextra {a.command}: {cat.__name__}: {msg}\n"   # no source line
-    # `kill` (SIGTERM, also what Slurm sends at the time limit) unwinds like Ctrl-C, so the phase
-    # timers write the seconds already spent to meta.json before the process exits; the stage
-    # resumes from its last checkpoint next time.
+    # one-line warnings; `kill` (SIGTERM, Slurm's time limit) unwinds like Ctrl-C so phase timers write meta.json; both undone on return
+    fmt, handlers = warnings.formatwarning, {}
+    warnings.formatwarning = lambda msg, cat, *_a, **_k: f"scoreextra {a.command}: {cat.__name__}: {msg}\n"
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminated)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler: signal.signal(signal.SIGINT, _interrupted)
+        handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminated)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler: handlers[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupted)
     try: return {"run": cmd_run, "sweep": cmd_sweep, "report": cmd_report, "demo": cmd_demo, "converge": cmd_converge}[a.command](a)
     except BaseException as e:
         if os.environ.get("SCOREEXTRA_TRACEBACK") or isinstance(e, SystemExit): raise
         code, what = _exit_status(e)
         print(f"scoreextra {a.command}: {what}: {_one_line(e)}", file=sys.stderr)
         return code
+    finally:
+        warnings.formatwarning = fmt
+        for sig, h in handlers.items(): signal.signal(sig, h)
 
 class Terminated(KeyboardInterrupt):
     "SIGTERM (`kill`, Slurm's time limit), raised like Ctrl-C so the phase timers write the seconds spent."

@@ -70,3 +70,20 @@ def test_sigterm_under_papermill_is_one_line(tmp_path):
     finally: p.kill()
     assert p.returncode == 143 and err.count("\n") == 1 and "Traceback" not in err, (p.returncode, err[-2000:])
     assert any('"interrupted"' in m.read_text() for m in runs.glob("*/*/meta.json"))
+
+
+def test_main_called_in_process_puts_back_the_warning_format_and_signal_handlers(monkeypatch, tmp_path):
+    "`main` sets one-line warnings and a SIGTERM handler for the command's lifetime only (a notebook or test calling it keeps its own)."
+    import warnings
+    import scoreextra.cli as cli
+    seen = {}
+    def cmd(a):
+        seen["term"] = signal.getsignal(signal.SIGTERM)
+        seen["warning"] = warnings.formatwarning("careful", UserWarning, "f.py", 1)
+        raise ValueError("bad value")
+    monkeypatch.setattr(cli, "cmd_run", cmd)
+    monkeypatch.delenv("SCOREEXTRA_TRACEBACK", raising=False)
+    fmt, term = warnings.formatwarning, signal.getsignal(signal.SIGTERM)
+    with contextlib.redirect_stderr(io.StringIO()): assert cli.main(["run", "--runs", str(tmp_path / "r")]) == 2
+    assert seen == {"term": cli._terminated, "warning": "scoreextra run: UserWarning: careful\n"}   # while it ran
+    assert warnings.formatwarning is fmt and signal.getsignal(signal.SIGTERM) is term               # and after
