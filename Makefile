@@ -34,13 +34,15 @@ browser:
 demo: venv data
 	$(BIN)/scoreextra demo
 
-# ruff first (seconds; its rules in pyproject.toml [tool.ruff]). nbdev-test runs one notebook per core; one
-# BLAS/OpenMP thread each avoids oversubscribing them. pytest includes tests/test_export.py: the package equals what
-# nbdev-export makes of the notebooks.
+# ruff first (seconds; its rules in pyproject.toml [tool.ruff]). nbdev-test runs one notebook per core; pytest
+# TEST_JOBS workers (pytest-xdist), each test file on one worker so that a file's shared fixtures (the docs site, a
+# trained model) are built once; one BLAS/OpenMP thread each avoids oversubscribing the cores. pytest includes
+# tests/test_export.py: the package equals what nbdev-export makes of the notebooks. --durations: where the time goes.
+TEST_JOBS ?= 2
 test: venv data browser
 	$(BIN)/ruff check scoreextra tests tools bench
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test
-	$(BIN)/pytest
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n $(TEST_JOBS) --dist loadfile --durations=10
 
 # The slow set (pytest -m slow): longer end-to-end checks, e.g. bench/device_check.sh --cpu-dry-run (about a minute).
 test-slow: venv data

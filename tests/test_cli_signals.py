@@ -28,7 +28,7 @@ def test_a_failure_is_one_line_with_its_exit_status(monkeypatch, tmp_path, exc, 
     with pytest.raises(type(exc)): cli.main(["run", "--runs", str(tmp_path / "r")])
 
 
-def _started(runs:Path, timeout=60) -> bool:
+def _started(runs:Path, timeout=180) -> bool:
     "Wait until a stage of the CLI under test is running (its meta.json says so)."
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:

@@ -87,7 +87,9 @@ def test_stage_configs_validate_their_arguments():
         extrapolate_config(subset_config("digits", "du", 0.2), "kmeans")
 
 
+@pytest.mark.slow
 def test_submitit_local_executor_runs_jobs(tmp_path):
+    "The slow set (about a minute on 2 cores: a papermill kernel per job under submitit); `make test-slow` runs it."
     pytest.importorskip("submitit")
     cfg = {**TINY, "seeds": [0], "prune": {"rates": [0.5], "baselines": ["random"]}, "extrapolators": []}
     s = sweep(cfg, runs_root=tmp_path, executor="local", log=lambda *a: None)

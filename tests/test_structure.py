@@ -36,10 +36,29 @@ def test_notebook_imports_only_lower_numbered_notebooks(nb):
     assert not upward, f"{nb.name} imports later notebooks {upward}"
 
 
-@pytest.mark.parametrize("module", sorted(MODULE_OF))
-def test_module_imports_in_isolation(module):
-    r = subprocess.run([sys.executable, "-c", f"import scoreextra.{module}"], capture_output=True, text=True, cwd=ROOT)
+ALONE = """
+import importlib, json, sys, traceback
+out = {}
+for m in sys.argv[1:]:
+    for k in [k for k in sys.modules if k == "scoreextra" or k.startswith("scoreextra.")]: del sys.modules[k]
+    try: importlib.import_module("scoreextra." + m); out[m] = None
+    except BaseException: out[m] = traceback.format_exc()[-2000:]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def imported_alone():
+    """Each module imported first, in one fresh interpreter: the package's modules are forgotten before each import
+    (third-party ones, torch among them, stay loaded: one interpreter instead of one per module)."""
+    r = subprocess.run([sys.executable, "-c", ALONE, *sorted(MODULE_OF)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("module", sorted(MODULE_OF))
+def test_module_imports_in_isolation(module, imported_alone):
+    assert imported_alone[module] is None, imported_alone[module]
 
 
 @pytest.mark.parametrize("module", ["stages", "supervised", "paradigms", "unsupervised", "adversarial_stages", "experiments", "reporting",
