@@ -16,7 +16,7 @@ import argparse, json, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from scipy.stats import rankdata
-from scoreextra.core import RunFolder
+from scoreextra.runfolder import RunFolder
 from scoreextra.supervised import subset_embeddings
 from scoreextra.knn import KNNExtrapolator
 from scoreextra.gnn import EXTRAPOLATORS

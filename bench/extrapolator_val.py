@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 sys.path.insert(0, str(Path(__file__).parent))
 import extrapolator_screen as screen
-from scoreextra.core import RunFolder, seed_everything
+from scoreextra.core import seed_everything
+from scoreextra.runfolder import RunFolder
 from scoreextra.data import load_dataset, stratified_subsample
 from scoreextra.models import get_model
 from scoreextra.prune import select

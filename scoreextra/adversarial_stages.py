@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import RunFolder, config_hash, load_json, seed_everything
+from .core import config_hash, load_json, seed_everything
+from .runfolder import RunFolder
 from .data import DATASETS, Dataset, take_rows
 from .models import MODELS, get_model
 from .train import OPTIMIZERS, SCHEDULES, embed_all, evaluate

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import YAMLRefused, load_yaml, run_status
+from .core import YAMLRefused, load_yaml
+from .runfolder import run_status
 from .data import DATASETS
 from .models import MODELS
 from .scores import SCORES

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import RunFolder
+from .runfolder import RunFolder
 from .data import DATASETS
 from .sampling import check_size
 from .knn import DEFAULT_K, EXTRAPOLATORS, check_k

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .core import RunFolder
+from .runfolder import RunFolder
 from .models import get_model
 from .data import register_dataset
 from .scores import ScoreDiagnostics, diagnose, split_half

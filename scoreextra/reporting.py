@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import DamagedArtefact, RunFolder, load_json
+from .core import DamagedArtefact, load_json
+from .runfolder import RunFolder
 from .metrics import extrapolation_correlations, pearson, spearman
 from .stages import (LEDGER_PHASES, REPORTERS, NotFinished, finished_runs, folder_at, ledgers, load_verified, mean_pm,
                                setting_label)

@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .core import (CLOCKS, DamagedArtefact, LostLock, Registry, RunFolder, config_hash, get_device, load_json,
-                             peak_memory_mb, run_status, check_clock, run_seconds, wait_for_lock)
+from .core import DamagedArtefact, Registry, config_hash, get_device, load_json, peak_memory_mb
+from .runfolder import CLOCKS, LostLock, RunFolder, check_clock, run_seconds, run_status, wait_for_lock
 from .data import load_dataset
 
 # %% auto #0

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core import RunFolder, check_fraction, get_device, save_torch, seed_everything
+from .core import check_fraction, get_device, save_torch, seed_everything
+from .runfolder import RunFolder
 from .recipes import DATASET_DEFAULTS, FINAL_RECIPE, OTHER_DATASET
 from .data import BUILTIN_DATASETS, current_dataset, dataset_fingerprint, dataset_name
 from .models import MODELS, default_model, get_model
@@ -193,8 +194,7 @@ def extrapolate_config(subset:dict, extrapolator:str="knn", k:int=DEFAULT_K, *, 
 def make_extrapolator(name:str, k:int, seed:int, params:dict, device=None):
     "An unfitted extrapolator `name` with `k`, `seed` and `device` passed where its constructor takes them, and `params`."
     cls = EXTRAPOLATORS.get(name)
-    sig = inspect.signature(cls)
-    kw = dict(params)
+    sig, kw = inspect.signature(cls), dict(params)
     if "k" in sig.parameters: kw["k"] = k
     if "seed" in sig.parameters: kw.setdefault("seed", seed)
     if "device" in sig.parameters and device is not None: kw.setdefault("device", device)

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import RunFolder, config_hash, load_json, seed_everything
+from .core import config_hash, load_json, seed_everything
+from .runfolder import RunFolder
 from .data import DATASETS
 from .models import MODELS, get_model
 from .train import fit, embed_all, evaluate

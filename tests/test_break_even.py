@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoreextra.core import run_status
+from scoreextra.runfolder import run_status
 from scoreextra.metrics import break_even, trainings_to_break_even
 from scoreextra.pipeline import VERDICT_RULE, ConfigError, RunResult, expand_config, ledger, run, run_config, validate_config
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from scoreextra.core import DamagedArtefact, RunFolder, run_status, save_torch
+from scoreextra.core import DamagedArtefact, save_torch
+from scoreextra.runfolder import RunFolder, run_status
 from scoreextra.stages import STAGES, run_stage
 
 RUNS = []

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from scoreextra.core import (DamagedArtefact, RunFolder, load_json, load_torch, run_status, save_npy,
-                             save_torch, wait_for_lock)
+from scoreextra.core import DamagedArtefact, load_json, load_torch, save_npy, save_torch
+from scoreextra.runfolder import RunFolder, run_status, wait_for_lock
 
 BIN = Path(sys.executable).parent
 
@@ -829,7 +829,7 @@ def test_locks_that_never_aged_are_taken_over_after_the_timeout(tmp_path, short_
 
 def test_a_killed_holder_not_yet_reaped_is_gone(tmp_path, short_locks, monkeypatch):
     "Was: a zombie holder counted as alive for the whole timeout."
-    from scoreextra.core import _proc_start
+    from scoreextra.lockfile import _proc_start
     monkeypatch.setattr(RunFolder, "lock_timeout", 3600.0)
     pid = os.fork()
     if pid == 0: os._exit(0)                              # the child dies at once; nobody reaps it yet

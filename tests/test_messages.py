@@ -5,7 +5,8 @@ import contextlib, io, os
 import numpy as np
 import pytest
 
-from scoreextra.core import RunFolder, save_json, save_npy
+from scoreextra.core import save_json, save_npy
+from scoreextra.runfolder import RunFolder
 
 
 @pytest.mark.parametrize("write", ["json", "npy", "meta"])

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from scoreextra.core import RunFolder, load_json
+from scoreextra.core import load_json
+from scoreextra.runfolder import RunFolder
 from scoreextra.data import load_dataset
 from scoreextra.metrics import pearson
 from scoreextra.pipeline import ConfigError, expand_config, load_config, report, sweep, validate_config

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
-from scoreextra.core import ConfigMismatch, load_json, save_json
+from scoreextra.core import load_json, save_json
+from scoreextra.runfolder import ConfigMismatch
 from scoreextra.pipeline import (ConfigError, expand_config, report, run_stage, subset_config, sweep,
                                  extrapolate_config, prune_config)
 

@@ -152,7 +152,7 @@ def test_non_string_names_and_roots_are_refused_naming_the_key(key, value):
 
 def test_a_ckpt_symlink_in_a_run_folder_never_takes_a_write_outside(tmp_path):
     "Was: a `ckpt` link to a folder elsewhere made training write last.pt there, and leave it."
-    from scoreextra.core import RunFolder
+    from scoreextra.runfolder import RunFolder
     from scoreextra.stages import run_stage
     from scoreextra.supervised import subset_config
     cfg = subset_config("digits", "du", 0.1, 0, epochs=3, overrides={"window": 2})
@@ -168,7 +168,8 @@ def test_a_ckpt_symlink_in_a_run_folder_never_takes_a_write_outside(tmp_path):
 
 @pytest.mark.parametrize("what", ["stage folder", "run folder"])
 def test_a_run_folder_linked_outside_the_root_is_refused(tmp_path, what):
-    from scoreextra.core import RunFolder, UnsafePath, config_hash
+    from scoreextra.core import config_hash
+    from scoreextra.runfolder import RunFolder, UnsafePath
     root, outside = tmp_path / "runs", tmp_path / "outside"
     outside.mkdir(); (root / "extrapolate").mkdir(parents=True)
     link = root / "extrapolate" if what == "stage folder" else root / "extrapolate" / config_hash({"k": 1})
@@ -185,7 +186,8 @@ def test_a_run_folder_linked_outside_the_root_is_refused(tmp_path, what):
 @pytest.mark.parametrize("umask,mode", [(0o002, 0o664), (0o022, 0o644), (0o077, 0o600)])
 def test_artefacts_and_locks_follow_the_umask(tmp_path, umask, mode):
     "Was: every artefact 0600 whatever the umask, so group members could not read, report on or resume the runs."
-    from scoreextra.core import RunFolder, save_torch
+    from scoreextra.core import save_torch
+    from scoreextra.runfolder import RunFolder
     old = os.umask(umask)
     try:
         f = RunFolder(tmp_path, "extrapolate", {"k": 1})

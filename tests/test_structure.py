@@ -1,6 +1,6 @@
-"""The upper floors' shape: no import cycle (each module imports alone; a notebook numbered N imports only notebooks
-below N), pipeline-level modules stay short, and a stage is one declaration that sweep order, ledger and the papermill
-template pick up without another edit."""
+"""The upper floors' shape: no import cycle (each module imports alone; a notebook imports only the modules of notebooks
+sorted before it), pipeline-level modules stay short, and a stage is one declaration that sweep order, ledger and the
+papermill template pick up without another edit."""
 import json, re, subprocess, sys, textwrap
 from pathlib import Path
 
@@ -9,10 +9,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted(p for p in (ROOT / "nbs").glob("[0-9][0-9]_*.ipynb"))
-MODULE_OF = {}   # module name -> notebook number
-for p in NBS:
+MODULE_OF = {}   # module name -> its notebook's place in the sorted order of NBS (00_core, 00_lockfile, ..., 21_own_data)
+for i, p in enumerate(NBS):
     m = re.search(r"#\|\s*default_exp\s+(\w+)", p.read_text())
-    if m: MODULE_OF[m.group(1)] = int(p.name[:2])
+    if m: MODULE_OF[m.group(1)] = i
 IMPORT = re.compile(r"^\s*(?:from\s+(?:scoreextra\.|\.)(\w+)\s+import|import\s+scoreextra\.(\w+))", re.M)
 
 
@@ -28,12 +28,24 @@ def test_every_module_has_one_notebook():
             "cli"} <= set(MODULE_OF)
 
 
+def _later(nb:Path, modules:set) -> dict:
+    "The modules among `modules` whose notebooks sort after `nb` (its own module is allowed), with those notebooks."
+    here = NBS.index(nb)
+    return {m: NBS[MODULE_OF[m]].name for m in modules if m in MODULE_OF and MODULE_OF[m] > here}
+
+
 @pytest.mark.parametrize("nb", NBS, ids=lambda p: p.name)
-def test_notebook_imports_only_lower_numbered_notebooks(nb):
-    n = int(nb.name[:2])
-    upward = {m: MODULE_OF[m] for m in _imports(nb) if m in MODULE_OF and MODULE_OF[m] >= n and m != "_modidx"}
-    upward.pop(next((m for m, k in MODULE_OF.items() if k == n), None), None)   # a notebook may use its own module
-    assert not upward, f"{nb.name} imports later notebooks {upward}"
+def test_notebook_imports_only_notebooks_sorted_before_it(nb):
+    "Two notebooks may share a number (00_core, 00_lockfile, 00_runfolder): the sorted order decides, not the number."
+    later = _later(nb, _imports(nb))
+    assert not later, f"{nb.name} imports modules of notebooks sorted after it: {later}"
+
+
+def test_the_import_order_check_catches_an_upward_import():
+    core, runfolder = ROOT / "nbs" / "00_core.ipynb", ROOT / "nbs" / "00_runfolder.ipynb"
+    assert _later(core, {"runfolder"}) == {"runfolder": "00_runfolder.ipynb"}     # core importing the run folder
+    assert _later(core, {"lockfile", "pipeline"}) == {"lockfile": "00_lockfile.ipynb", "pipeline": "19_pipeline.ipynb"}
+    assert _later(runfolder, {"core", "lockfile", "runfolder"}) == {}             # earlier notebooks and its own
 
 
 ALONE = """
