@@ -37,12 +37,18 @@ def _started(runs:Path, timeout=180) -> bool:
     return False
 
 
+def _default_sigint():
+    """In the child before exec: Ctrl-C as a terminal delivers it (a pytest-xdist worker ignores SIGINT, and an ignored
+    signal stays ignored across exec: the CLI then rightly leaves it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_and_sigterm_end_in_one_line_and_the_stage_says_interrupted(tmp_path, sig, code):
     runs = tmp_path / "runs"
     p = subprocess.Popen([str(BIN / "scoreextra"), "run", "--score-epochs", "400", "--extrapolator", "knn",
                           "--no-ground-truth", "--runs", str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                         text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=_default_sigint)
     try:
         assert _started(runs), "the stage never started"
         p.send_signal(sig)
