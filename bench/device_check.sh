@@ -20,7 +20,7 @@ usage() { sed -n '4,6p' "$0" | sed 's/^# *//' >&2; exit 2; }
 
 prepare() {   # here, with network: wheels for the GPU image's Python 3.12 and the Fashion-MNIST files, in parts
     local dir=${1:-$ROOT/.device} fm
-    fm=$("$PY" -c "from scoreextra.data import fashion_mnist_dir; print(fashion_mnist_dir())")
+    fm=$("$PY" -c "from scoreextra.readers import fashion_mnist_dir; print(fashion_mnist_dir())")
     rm -rf "$dir"; mkdir -p "$dir/1" "$dir/2" "$dir/3"
     "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux2014_x86_64 \

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from scoreextra.core import seed_everything
-from scoreextra.data import FASHION_SIZES, load_dataset
+from scoreextra.data import load_dataset
+from scoreextra.readers import FASHION_SIZES
 from scoreextra.models import get_model
 from scoreextra.pipeline import FINAL_RECIPE
 from scoreextra.train import evaluate, fit

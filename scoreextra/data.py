@@ -1,6 +1,6 @@
-"""Dataset registry and loaders (digits, Fashion-MNIST, CIFAR-10/100, downsampled
-ImageNet 64px, Places365 at 64px, DM-Improves-AT synthetic CIFAR), batched on-device
-augmentation and a seeded batch loader.
+"""The `Dataset`, the registry of datasets by name (`load_dataset`) and digits, your own data
+(npz, `module:function`, `register_dataset`, `fingerprint`), batched on-device augmentation
+and a seeded batch loader.
 
 Docs: https://scoreextra.github.io/scoreextra/data.html.md"""
 
@@ -8,7 +8,7 @@ Docs: https://scoreextra.github.io/scoreextra/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #4c2e47b6
 from __future__ import annotations
-import dataclasses, gzip, hashlib, importlib, os, pickle, re, zipfile
+import dataclasses, hashlib, importlib, os, re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -16,23 +16,14 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .core import Registry, UnknownName, atomic_path, check_indices, get_device, save_json, load_json, to_numpy
+from .core import Registry, UnknownName, check_indices, get_device, to_numpy
 
 # %% auto #0
-__all__ = ['DATA_ENV', 'DATASETS', 'SPLITS', 'DIGITS_SEED', 'DIGITS_TEST_FRAC', 'DIGITS_MEAN', 'DIGITS_STD', 'IDX_MAGIC',
-           'FASHION_DEBIAN', 'FASHION_CLASSES', 'FASHION_MEAN', 'FASHION_STD', 'FASHION_FMT', 'FASHION_SRC',
-           'FASHION_SIZES', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR100_MEAN', 'CIFAR100_STD', 'CIFAR10_FMT',
-           'CIFAR10_SRC', 'CIFAR100_FMT', 'CIFAR100_SRC', 'IMAGENET64_MEAN', 'IMAGENET64_STD', 'IMAGENET64_FMT',
-           'IMAGENET64_SRC', 'PLACES_MEAN', 'PLACES_STD', 'PLACES_FMT', 'PLACES_SRC', 'PLACES_SRC_FMT',
-           'SYNTH_C100_MEAN', 'SYNTH_C100_STD', 'SYNTH_FMT', 'SYNTH_SRC', 'CIFAR10_CLASSES', 'CIFAR100_CLASSES',
-           'BUILTIN_DATASETS', 'NPZ_FMT', 'HOLDOUT_FRAC', 'STANDINS', 'data_root', 'DatasetFileError',
-           'DatasetNotFoundError', 'Dataset', 'is_data_spec', 'import_function', 'SpecRegistry', 'load_dataset',
-           'load_digits', 'read_idx', 'fashion_mnist_dir', 'load_fashion_mnist', 'stratified_subsample', 'read_pickle',
-           'planar_to_nhwc', 'load_cifar10', 'load_cifar100', 'load_imagenet64', 'resize_center_crop',
-           'prepare_places365_64', 'load_places365_64', 'sha256_file', 'npz_member_to_npy', 'load_synthetic_cifar',
-           'load_synthetic_cifar100_1m', 'load_synthetic_cifar10_2m', 'take_rows', 'to_tensor', 'augment_batch',
-           'BatchLoader', 'as_dataset', 'fingerprint', 'dataset_name', 'register_dataset', 'current_dataset',
-           'dataset_fingerprint', 'write_standins']
+__all__ = ['DATA_ENV', 'DATASETS', 'SPLITS', 'DIGITS_SEED', 'DIGITS_TEST_FRAC', 'DIGITS_MEAN', 'DIGITS_STD', 'READERS',
+           'BUILTIN_DATASETS', 'NPZ_FMT', 'HOLDOUT_FRAC', 'data_root', 'DatasetFileError', 'DatasetNotFoundError',
+           'Dataset', 'is_data_spec', 'import_function', 'SpecRegistry', 'load_dataset', 'load_digits',
+           'stratified_subsample', 'take_rows', 'to_tensor', 'augment_batch', 'BatchLoader', 'as_dataset',
+           'fingerprint', 'dataset_name', 'register_dataset', 'current_dataset', 'dataset_fingerprint']
 
 # %% ../nbs/01_data.ipynb #e45935c5
 DATA_ENV = "SCOREEXTRA_DATA"
@@ -233,60 +224,19 @@ def load_digits(split:str="train", root=None) -> Dataset:
                    augment=False, pad=0, flip=False, info={"source": "sklearn.datasets.load_digits",
                    "split": f"stratified train_test_split(test_size={DIGITS_TEST_FRAC}, random_state={DIGITS_SEED})"})
 
-# %% ../nbs/01_data.ipynb #86193481
-IDX_MAGIC = {2049: 1, 2051: 3}   # idx magic for uint8 arrays -> number of dimensions
+# %% ../nbs/01_data.ipynb #281da258
+READERS = {name: f"scoreextra.readers:load_{name}" for name in (   # dataset -> its loader in 01_readers
+    "fashion_mnist", "fashion_mnist_5k", "fashion_mnist_15k", "fashion_mnist_30k", "cifar10", "cifar100", "imagenet64",
+    "places365_64", "synthetic_cifar", "synthetic_cifar100_1m", "synthetic_cifar10_2m")}
 
-def read_idx(path:str|Path, # an idx file, gzipped if its name ends in .gz
-             magic:int|None=None, # the magic number required (2051 images, 2049 labels); None: either
-             fmt:str="idx uint8 file", source:str="", # for the error message
-            ) -> np.ndarray:
-    "Parse an idx file (MNIST format, uint8, magic 2049 or 2051) into an array."
-    path = Path(path)
-    try:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f: buf = f.read()
-    except FileNotFoundError: raise _bad(path, "missing dataset file", fmt, source, missing=True) from None
-    except (OSError, EOFError, gzip.BadGzipFile) as e: raise _bad(path, f"cannot read ({e})", fmt, source) from None
-    if len(buf) < 8: raise _bad(path, f"file too short ({len(buf)} bytes)", fmt, source)
-    want = (magic,) if magic is not None else tuple(IDX_MAGIC)
-    magic = int.from_bytes(buf[:4], "big")
-    if magic not in want: raise _bad(path, f"bad idx magic number {magic} (want {' or '.join(map(str, want))})", fmt, source)
-    nd = IDX_MAGIC[magic]
-    dims = tuple(int.from_bytes(buf[4+4*i:8+4*i], "big") for i in range(nd))
-    off = 4 + 4*nd
-    if len(buf) != off + int(np.prod(dims)):
-        raise _bad(path, f"size mismatch: header says {dims} = {int(np.prod(dims))} bytes, file has {len(buf) - off}", fmt, source)
-    return np.frombuffer(buf, np.uint8, offset=off).reshape(dims)
+def _reader(spec:str) -> Callable:
+    "A loader `(split, root, **kw) -> Dataset` that imports the reader `spec` (`module:function`) when it is called."
+    def load(split:str="train", root=None, **kw) -> Dataset:
+        return import_function(spec, "dataset reader")(split=split, root=root, **kw)
+    load.__doc__ = f"`{spec}`, imported on the first load."
+    return load
 
-# %% ../nbs/01_data.ipynb #8005c4d8
-FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
-FASHION_FMT = ("Fashion-MNIST idx files train-images-idx3-ubyte(.gz), train-labels-idx1-ubyte(.gz), "
-               "t10k-images-idx3-ubyte(.gz), t10k-labels-idx1-ubyte(.gz) (uint8, magic 2051/2049)")
-FASHION_SRC = ("https://github.com/zalandoresearch/fashion-mnist (files at "
-               "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/), or `apt-get install dataset-fashion-mnist`")
-
-def fashion_mnist_dir(root:str|Path|None=None) -> Path:
-    "`<data_root>/fashion-mnist` if `root`/`$SCOREEXTRA_DATA` is set or that folder exists, else Debian's folder."
-    d = data_root(root)/"fashion-mnist"
-    if root is not None or os.environ.get(DATA_ENV) or d.exists() or not FASHION_DEBIAN.exists(): return d
-    return FASHION_DEBIAN
-
-def _idx_file(d:Path, stem:str) -> Path:
-    "The plain or gzipped idx file `stem` in `d` (the plain one if both exist)."
-    return d/stem if (d/stem).exists() else d/f"{stem}.gz"
-
-@DATASETS.register("fashion_mnist")
-def load_fashion_mnist(split:str="train", root=None) -> Dataset:
-    "Fashion-MNIST uint8 (N,28,28,1): 60,000 train / 10,000 test, from `fashion_mnist_dir(root)`."
-    d, pre = fashion_mnist_dir(root), ("train" if _check_split(split) == "train" else "t10k")
-    x = read_idx(_idx_file(d, f"{pre}-images-idx3-ubyte"), 2051, FASHION_FMT, FASHION_SRC)
-    yf = _idx_file(d, f"{pre}-labels-idx1-ubyte")
-    y = read_idx(yf, 2049, FASHION_FMT, FASHION_SRC)
-    if len(x) != len(y): raise _bad(yf, f"{len(x)} images but {len(y)} labels", FASHION_FMT, FASHION_SRC)
-    if y.size and y.max() > 9: raise _bad(yf, f"labels must be 0..9, got max {y.max()}", FASHION_FMT, FASHION_SRC)
-    return Dataset("fashion_mnist", split, x[..., None], y, FASHION_CLASSES, FASHION_MEAN, FASHION_STD,
-                   augment=True, pad=2, flip=True, info={"dir": str(d)})
+for _name, _spec in READERS.items(): DATASETS[_name] = _reader(_spec)
 
 # %% ../nbs/01_data.ipynb #8ff038fa
 def stratified_subsample(y:np.ndarray, # (n,) class labels
@@ -298,375 +248,6 @@ def stratified_subsample(y:np.ndarray, # (n,) class labels
     if n_sub == len(y): return np.arange(len(y))
     keep, _ = train_test_split(np.arange(len(y)), train_size=n_sub, stratify=y, random_state=seed)
     return np.sort(keep)
-
-FASHION_SIZES = {"fashion_mnist_5k": 5_000, "fashion_mnist_15k": 15_000, "fashion_mnist_30k": 30_000}
-
-def _fashion_mnist_sub(name:str, n_sub:int):
-    def load(split:str="train", root=None) -> Dataset:
-        full = load_fashion_mnist(split, root)
-        if split == "test": return dataclasses.replace(full, name=name)
-        i = stratified_subsample(full.y, n_sub)
-        return dataclasses.replace(full, name=name, x=full.x[i], y=full.y[i],
-                                   info={**full.info, "subsample": f"stratified {n_sub} of {len(full)} train rows, seed 0"})
-    load.__doc__ = f"Fashion-MNIST with a stratified {n_sub:,}-image subsample of the train split (seed 0) and the whole test split."
-    return load
-
-for _name, _n in FASHION_SIZES.items(): DATASETS[_name] = _fashion_mnist_sub(_name, _n)
-
-# %% ../nbs/01_data.ipynb #d4d92b24
-_PICKLE_ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                   ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-                   ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
-
-class _SafeUnpickler(pickle.Unpickler):
-    "Unpickler that only builds numpy arrays and plain Python containers."
-    def find_class(self, module, name):
-        if (module, name) not in _PICKLE_ALLOWED: raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        return super().find_class(module, name)
-
-def _key(d:dict, k:str, path, fmt:str, source:str):
-    "`d[k]` for str or bytes keys (pickles loaded with encoding='bytes' have bytes keys); clear error if absent."
-    for kk in (k, k.encode()):
-        if kk in d: return d[kk]
-    raise _bad(path, f"no key {k!r} (keys: {[_str(a) for a in d]})", fmt, source)
-
-def _str(s) -> str: return s.decode() if isinstance(s, bytes) else str(s)
-
-def read_pickle(path:str|Path, fmt:str, source:str) -> dict:
-    "Load a CIFAR-style pickled dict safely (`encoding='bytes'`); clear error on a missing or corrupt file."
-    path = _require(Path(path), fmt, source)
-    try:
-        with open(path, "rb") as f: d = _SafeUnpickler(f, encoding="bytes").load()
-    except Exception as e: raise _bad(path, f"cannot unpickle ({type(e).__name__}: {e})", fmt, source) from None
-    if not isinstance(d, dict): raise _bad(path, f"pickle holds a {type(d).__name__}, not a dict", fmt, source)
-    return d
-
-def planar_to_nhwc(data:np.ndarray, hw:int) -> np.ndarray:
-    "(N, 3·hw·hw) channel-planar rows → (N, hw, hw, 3) NHWC (a view where possible)."
-    return data.reshape(len(data), 3, hw, hw).transpose(0, 2, 3, 1)
-
-def _cifar_batch(path, label_key, fmt, src):
-    "x (N,32,32,3) uint8, y (N,) and the raw dict of one CIFAR pickle, validated."
-    d = read_pickle(path, fmt, src)
-    data, labels = _key(d, "data", path, fmt, src), np.asarray(_key(d, label_key, path, fmt, src))
-    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072):
-        raise _bad(path, f"'data' must be uint8 (N, 3072), got {getattr(data, 'dtype', type(data))} {getattr(data, 'shape', '')}", fmt, src)
-    if labels.shape != (len(data),) or (labels.size and labels.dtype.kind not in "iu"):
-        raise _bad(path, f"{len(data)} images but labels of shape {labels.shape}, dtype {labels.dtype}", fmt, src)
-    return planar_to_nhwc(data, 32), labels, d
-
-def _classes_from_meta(path, key, fmt, src) -> list:
-    return [_str(c) for c in _key(read_pickle(path, fmt, src), key, path, fmt, src)]
-
-def _check_labels(path, y, n_classes, fmt, src):
-    if y.size and (y.min() < 0 or y.max() >= n_classes):
-        raise _bad(path, f"labels must be 0..{n_classes-1}, got range [{y.min()}, {y.max()}]", fmt, src)
-
-CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2761)
-CIFAR10_FMT = ("CIFAR-10 python version: cifar-10-batches-py/ with data_batch_1..5, test_batch, batches.meta "
-               "(pickled dicts: 'data' uint8 (10000, 3072) channel-planar, 'labels' list of 0..9)")
-CIFAR10_SRC = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (extract into the data directory)"
-CIFAR100_FMT = ("CIFAR-100 python version: cifar-100-python/ with train, test, meta "
-                "(pickled dicts: 'data' uint8 (N, 3072) channel-planar, 'fine_labels' 0..99)")
-CIFAR100_SRC = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (extract into the data directory)"
-
-@DATASETS.register("cifar10")
-def load_cifar10(split:str="train", root=None) -> Dataset:
-    "CIFAR-10 uint8 (N,32,32,3) from `<data_root>/cifar-10-batches-py/` (50,000 train / 10,000 test)."
-    d = data_root(root)/"cifar-10-batches-py"
-    files = [f"data_batch_{i}" for i in range(1, 6)] if _check_split(split) == "train" else ["test_batch"]
-    parts = [_cifar_batch(d/f, "labels", CIFAR10_FMT, CIFAR10_SRC) for f in files]
-    classes = _classes_from_meta(d/"batches.meta", "label_names", CIFAR10_FMT, CIFAR10_SRC)
-    x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    _check_labels(d, y, len(classes), CIFAR10_FMT, CIFAR10_SRC)
-    return Dataset("cifar10", split, x, y, classes, CIFAR10_MEAN, CIFAR10_STD, augment=True, info={"dir": str(d)})
-
-@DATASETS.register("cifar100")
-def load_cifar100(split:str="train", root=None) -> Dataset:
-    "CIFAR-100 (fine labels) uint8 (N,32,32,3) from `<data_root>/cifar-100-python/`; `info['coarse_y']` holds the 20 superclasses."
-    d = data_root(root)/"cifar-100-python"
-    f = d/("train" if _check_split(split) == "train" else "test")
-    x, y, raw = _cifar_batch(f, "fine_labels", CIFAR100_FMT, CIFAR100_SRC)
-    classes = _classes_from_meta(d/"meta", "fine_label_names", CIFAR100_FMT, CIFAR100_SRC)
-    _check_labels(f, y, len(classes), CIFAR100_FMT, CIFAR100_SRC)
-    info = {"dir": str(d)}
-    if b"coarse_labels" in raw or "coarse_labels" in raw:
-        info["coarse_y"] = np.asarray(_key(raw, "coarse_labels", f, CIFAR100_FMT, CIFAR100_SRC), np.int64)
-    return Dataset("cifar100", split, np.ascontiguousarray(x), y, classes, CIFAR100_MEAN, CIFAR100_STD, augment=True, info=info)
-
-# %% ../nbs/01_data.ipynb #d3c2febe
-def _sources_sig(files:Sequence[Path]) -> dict:
-    "A cheap signature of source files: name -> size in bytes."
-    return {Path(f).name: Path(f).stat().st_size for f in files}
-
-def _open_cache(x_path:Path, y_path:Path, meta_path:Path, sig:dict|None):
-    "The memmapped (x, y, meta) if the cache exists and was built from sources with signature `sig`, else None."
-    if not (x_path.exists() and y_path.exists() and meta_path.exists()): return None
-    meta = load_json(meta_path)
-    if sig is not None and meta.get("sources") != sig: return None
-    x, y = np.load(x_path, mmap_mode="r"), np.load(y_path)
-    if len(x) != len(y) or list(x.shape) != meta.get("shape"): return None
-    return x, y, meta
-
-def _write_cache(x_path:Path, y_path:Path, meta_path:Path, shape:tuple, pieces, meta:dict):
-    "Fill a new uint8 `.npy` of `shape` from `pieces` (an iterator of (x_piece, y_piece)), atomically."
-    ys, off = [], 0
-    with atomic_path(x_path) as tmpx:
-        out = np.lib.format.open_memmap(tmpx, mode="w+", dtype=np.uint8, shape=shape)
-        for xp, yp in pieces:
-            out[off:off+len(xp)] = xp; ys.append(np.asarray(yp, np.int64)); off += len(xp)
-        if off != shape[0]: raise RuntimeError(f"cache {x_path}: wrote {off} rows, expected {shape[0]}")
-        out.flush(); del out
-    with atomic_path(y_path) as tmpy:
-        with open(tmpy, "wb") as f: np.save(f, np.concatenate(ys) if ys else np.zeros(0, np.int64))
-    save_json(meta_path, {**meta, "shape": list(shape)})
-
-# %% ../nbs/01_data.ipynb #212f41b1
-IMAGENET64_MEAN, IMAGENET64_STD = (0.449, 0.426, 0.379), (0.285, 0.276, 0.284)
-IMAGENET64_FMT = ("Downsampled ImageNet 64x64, npz version: imagenet64/train_data_batch_1..10.npz and val_data.npz "
-                  "(keys 'data' uint8 (N, 12288) channel-planar, 'labels' 1..1000)")
-IMAGENET64_SRC = ("https://image-net.org/download-images.php (\"Downsampled ImageNet 64x64\", npz; needs an ImageNet "
-                  "account); unzip the batch files into <data_root>/imagenet64/")
-
-def _read_npz_key(path:Path, key:str, fmt:str, src:str) -> np.ndarray:
-    "One key of an npz (decompresses only that member); clear errors on missing/corrupt files or keys."
-    path = _require(path, fmt, src)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if key not in z.files: raise _bad(path, f"no key {key!r} (keys: {z.files})", fmt, src)
-            return z[key]
-    except DatasetFileError: raise
-    except Exception as e: raise _bad(path, f"cannot read npz ({type(e).__name__}: {e})", fmt, src) from None
-
-def _imagenet64_labels(f:Path) -> np.ndarray:
-    y = _read_npz_key(f, "labels", IMAGENET64_FMT, IMAGENET64_SRC)
-    y = np.asarray(y).reshape(-1)
-    if y.size and (y.dtype.kind not in "iu" or y.min() < 1 or y.max() > 1000):
-        raise _bad(f, f"labels must be 1-based integers in 1..1000, got {y.dtype} range [{y.min()}, {y.max()}]",
-                   IMAGENET64_FMT, IMAGENET64_SRC)
-    return y.astype(np.int64) - 1
-
-def _imagenet64_pieces(files, labels):
-    for f, y in zip(files, labels):
-        data = _read_npz_key(f, "data", IMAGENET64_FMT, IMAGENET64_SRC)
-        if data.dtype != np.uint8 or data.shape != (len(y), 3*64*64):
-            raise _bad(f, f"'data' must be uint8 ({len(y)}, 12288) to match its labels, got {data.dtype} {data.shape}",
-                       IMAGENET64_FMT, IMAGENET64_SRC)
-        yield planar_to_nhwc(data, 64), y
-        del data
-
-def _imagenet64_classes(d:Path) -> list:
-    "Class names from `map_clsloc.txt` ('n02119789 1 kit_fox' lines) when present, else '0'..'999'."
-    f = d/"map_clsloc.txt"
-    if not f.exists(): return [str(i) for i in range(1000)]
-    names = {int(p[1]) - 1: p[2] for p in (l.split() for l in f.read_text().splitlines()) if len(p) >= 3}
-    return [names.get(i, str(i)) for i in range(1000)]
-
-@DATASETS.register("imagenet64")
-def load_imagenet64(split:str="train", root=None, cache_dir:str|Path|None=None) -> Dataset:
-    "Downsampled ImageNet 64×64 from `<data_root>/imagenet64/`, memmapped (N,64,64,3) uint8, labels 0..999."
-    d = data_root(root)/"imagenet64"
-    files = [d/f"train_data_batch_{i}.npz" for i in range(1, 11)] if _check_split(split) == "train" else [d/"val_data.npz"]
-    for f in files: _require(f, IMAGENET64_FMT, IMAGENET64_SRC)
-    c = Path(cache_dir) if cache_dir is not None else d
-    tag = "train" if split == "train" else "val"
-    xp, yp, mp = c/f"imagenet64_{tag}_x.npy", c/f"imagenet64_{tag}_y.npy", c/f"imagenet64_{tag}.json"
-    sig = _sources_sig(files)
-    cached = _open_cache(xp, yp, mp, sig)
-    if cached is None:
-        labels = [_imagenet64_labels(f) for f in files]
-        n = sum(len(y) for y in labels)
-        _write_cache(xp, yp, mp, (n, 64, 64, 3), _imagenet64_pieces(files, labels), {"sources": sig, "layout": "NHWC uint8"})
-        cached = _open_cache(xp, yp, mp, sig)
-    x, y, _ = cached
-    return Dataset("imagenet64", split, x, y, _imagenet64_classes(d), IMAGENET64_MEAN, IMAGENET64_STD, augment=True,
-                   info={"dir": str(d), "cache": str(xp)})
-
-# %% ../nbs/01_data.ipynb #5e2d436f
-PLACES_MEAN, PLACES_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-PLACES_FMT = ("places365_64/train_x.npy (N,64,64,3 uint8), train_y.npy, val_x.npy, val_y.npy, classes.txt, "
-              "written by scoreextra.data.prepare_places365_64")
-PLACES_SRC = ("http://data.csail.mit.edu/places/places365/ (filelist_places365-standard.tar, "
-              "train_256_places365standard.tar, val_256.tar, i.e. torchvision Places365(small=True)), "
-              "then prepare_places365_64(src_root, data_root())")
-PLACES_SRC_FMT = ("torchvision Places365(small=True) layout: categories_places365.txt, places365_train_standard.txt, "
-                  "places365_val.txt, data_256_standard/, val_256/")
-
-def resize_center_crop(img, resize:int=80, size:int=64) -> np.ndarray:
-    "torchvision's Resize(resize) then CenterCrop(size) on a PIL image, as uint8 (size,size,3)."
-    from PIL import Image
-    img = img.convert("RGB"); w, h = img.size
-    if w <= h: nw, nh = resize, int(resize * h / w)
-    else: nw, nh = int(resize * w / h), resize
-    img = img.resize((nw, nh), Image.BILINEAR)
-    top, left = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
-    return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
-
-def _places_one(args) -> np.ndarray:
-    "Decode, resize and crop one JPEG (top level so that worker processes can run it)."
-    path, resize, size = args
-    from PIL import Image
-    try:
-        with Image.open(path) as im: return resize_center_crop(im, resize, size)
-    except FileNotFoundError: raise _bad(path, "missing image listed in the file list", PLACES_SRC_FMT, PLACES_SRC, missing=True) from None
-    except Exception as e: raise _bad(path, f"cannot decode image ({type(e).__name__}: {e})", PLACES_SRC_FMT, PLACES_SRC) from None
-
-def _places_list(src:Path, list_name:str, img_dir:str) -> tuple[list, np.ndarray]:
-    "(image paths, labels) from a Places365 file list ('/a/airfield/00000001.jpg 0' lines)."
-    f = _require(src/list_name, PLACES_SRC_FMT, PLACES_SRC)
-    paths, ys = [], []
-    for ln, line in enumerate(f.read_text().splitlines(), 1):
-        if not line.strip(): continue
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit(): raise _bad(f, f"line {ln} is not '<image> <label>': {line!r}", PLACES_SRC_FMT, PLACES_SRC)
-        paths.append(src/img_dir/parts[0].lstrip("/")); ys.append(int(parts[1]))
-    return paths, np.asarray(ys, np.int64)
-
-def prepare_places365_64(src_root:str|Path, # folder in torchvision's Places365(small=True) layout
-                         dst_root:str|Path|None=None, # data root; files go to `<dst_root>/places365_64/`
-                         size:int=64, # stored side length
-                         resize:int=80, # shorter side after resizing, before the centre crop
-                         splits:Sequence[str]=("train", "test"), # which splits to convert
-                         workers:int=1, # decoding processes (JPEG decoding dominates: use all cores)
-                         block:int=4096, # images per block handed to the workers
-                        ) -> Path:
-    "Convert Places365-Standard 256-px JPEGs to memmappable `{train,val}_{x,y}.npy` centre crops (run once)."
-    src, dst = Path(src_root), data_root(dst_root)/"places365_64"
-    cat = _require(src/"categories_places365.txt", PLACES_SRC_FMT, PLACES_SRC)
-    names = {int(i): c for c, i in (l.split() for l in cat.read_text().splitlines() if l.strip())}
-    classes = [names[i] for i in range(len(names))]
-    dst.mkdir(parents=True, exist_ok=True)
-    with atomic_path(dst/"classes.txt") as t: t.write_text("\n".join(classes) + "\n")
-    for split in splits:
-        lst, img_dir, tag = (("places365_train_standard.txt", "data_256_standard", "train") if _check_split(split) == "train"
-                             else ("places365_val.txt", "val_256", "val"))
-        paths, ys = _places_list(src, lst, img_dir)
-        if ys.size and ys.max() >= len(classes): raise _bad(src/lst, f"label {ys.max()} >= {len(classes)} classes", PLACES_SRC_FMT, PLACES_SRC)
-        _write_cache(dst/f"{tag}_x.npy", dst/f"{tag}_y.npy", dst/f"{tag}.json", (len(paths), size, size, 3),
-                     _places_pieces(paths, ys, resize, size, workers, block),
-                     {"sources": {lst: len(paths)}, "resize": resize, "size": size, "crop": "center"})
-    return dst
-
-def _places_pieces(paths, ys, resize, size, workers, block):
-    pool = None
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        pool = ProcessPoolExecutor(workers)
-    try:
-        for s in range(0, len(paths), block):
-            args = [(p, resize, size) for p in paths[s:s+block]]
-            imgs = list(pool.map(_places_one, args, chunksize=32) if pool else map(_places_one, args))
-            yield np.stack(imgs), ys[s:s+block]
-    finally:
-        if pool: pool.shutdown()
-
-@DATASETS.register("places365_64")
-def load_places365_64(split:str="train", root=None) -> Dataset:
-    "Places365-Standard as memmapped 64×64 centre crops from `<data_root>/places365_64/` (see `prepare_places365_64`)."
-    d, tag = data_root(root)/"places365_64", ("train" if _check_split(split) == "train" else "val")
-    xp, yp = _require(d/f"{tag}_x.npy", PLACES_FMT, PLACES_SRC), _require(d/f"{tag}_y.npy", PLACES_FMT, PLACES_SRC)
-    try: x, y = np.load(xp, mmap_mode="r"), np.load(yp)
-    except Exception as e: raise _bad(xp, f"cannot open ({type(e).__name__}: {e})", PLACES_FMT, PLACES_SRC) from None
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3 or len(x) != len(y):
-        raise _bad(xp, f"want uint8 (N,H,W,3) with N = len({yp.name}) = {len(y)}, got {x.dtype} {x.shape}", PLACES_FMT, PLACES_SRC)
-    cf = d/"classes.txt"
-    classes = cf.read_text().split() if cf.exists() else [str(i) for i in range(365)]
-    return Dataset("places365_64", split, x, y, classes, PLACES_MEAN, PLACES_STD, augment=True, info={"dir": str(d)})
-
-# %% ../nbs/01_data.ipynb #9908debd
-SYNTH_C100_MEAN, SYNTH_C100_STD = (0.5194, 0.4991, 0.4573), (0.2748, 0.2640, 0.2858)
-SYNTH_FMT = "DM-Improves-AT npz: keys 'image' uint8 (N,32,32,3) NHWC and 'label' integer (N,)"
-SYNTH_SRC = "the npz links in the DM-Improves-AT README, https://github.com/wzekai99/DM-Improves-AT (put them in <data_root>/synthetic/)"
-
-def sha256_file(path:str|Path, chunk:int=1<<24) -> str:
-    "Hex sha256 of a file, read in chunks."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk): h.update(b)
-    return h.hexdigest()
-
-def npz_member_to_npy(npz:str|Path, key:str, dst:str|Path, chunk:int=1<<24, fmt:str="npz", source:str="") -> tuple:
-    "Stream array `key` of `npz` into the `.npy` file `dst` (atomic, peak memory one chunk); return its shape."
-    npz = Path(npz)
-    try:
-        with zipfile.ZipFile(npz) as zf, zf.open(f"{key}.npy") as f:
-            version = np.lib.format.read_magic(f)
-            shape, fortran, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
-            if dtype.hasobject or fortran: raise _bad(npz, f"{key!r} must be a C-ordered plain array, got {dtype} fortran={fortran}", fmt, source)
-            with atomic_path(dst) as tmp:
-                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-                flat, step, off = out.reshape(-1).view(np.uint8), max(chunk, 1), 0
-                while off < flat.size:
-                    b = f.read(min(step, flat.size - off))
-                    if not b: raise _bad(npz, f"member {key!r} ends after {off} of {flat.size} bytes", fmt, source)
-                    flat[off:off+len(b)] = np.frombuffer(b, np.uint8); off += len(b)
-                out.flush(); del out, flat
-    except DatasetFileError: raise
-    except KeyError: raise _bad(npz, f"no key {key!r}", fmt, source) from None
-    except Exception as e: raise _bad(npz, f"cannot read npz ({type(e).__name__}: {e})", fmt, source) from None
-    return shape
-
-def _synth_file(file, root) -> Path:
-    f = Path(file)
-    return f if f.is_absolute() else data_root(root)/"synthetic"/f
-
-def _synth_train(f:Path, cache_dir:Path):
-    "Memmapped (x, y, meta) for the npz `f`, converting on first use."
-    stem = f.name.removesuffix(".npz")
-    xp, yp, mp = cache_dir/f"{stem}_x.npy", cache_dir/f"{stem}_y.npy", cache_dir/f"{stem}.json"
-    sig = _sources_sig([f])
-    cached = _open_cache(xp, yp, mp, sig)
-    if cached is not None: return cached
-    y = _read_npz_key(f, "label", SYNTH_FMT, SYNTH_SRC).reshape(-1)
-    if y.dtype.kind not in "iu" or (y.size and y.min() < 0): raise _bad(f, f"'label' must hold non-negative integers, got {y.dtype}", SYNTH_FMT, SYNTH_SRC)
-    with atomic_path(yp) as t:
-        with open(t, "wb") as fh: np.save(fh, y.astype(np.int64))
-    shape = npz_member_to_npy(f, "image", xp, fmt=SYNTH_FMT, source=SYNTH_SRC)
-    x = np.load(xp, mmap_mode="r")
-    if x.dtype != np.uint8 or x.shape[1:] != (32, 32, 3) or len(x) != len(y):
-        raise _bad(f, f"'image' must be uint8 ({len(y)}, 32, 32, 3) to match 'label', got {x.dtype} {x.shape}", SYNTH_FMT, SYNTH_SRC)
-    save_json(mp, {"sources": sig, "shape": list(shape), "sha256": sha256_file(f), "num_classes": int(y.max()) + 1 if y.size else 0})
-    return _open_cache(xp, yp, mp, sig)
-
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-# the fine label names of CIFAR-100's `meta`, in label order (alphabetical)
-CIFAR100_CLASSES = """apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel
-can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin elephant
-flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree
-motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy
-porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake spider squirrel
-streetcar sunflower sweet_pepper table tank telephone television tiger tractor train trout tulip turtle wardrobe whale
-willow_tree wolf woman worm""".split()
-
-@DATASETS.register("synthetic_cifar")
-def load_synthetic_cifar(split:str="train", root=None,
-                         file:str|Path="cifar100_1m.npz", # npz name in `<data_root>/synthetic/`, or an absolute path
-                         base:str|None=None, # "cifar10" | "cifar100": label space and test set (default: from the labels)
-                         cache_dir:str|Path|None=None, # where the .npy cache goes (default: beside the npz)
-                         name:str="synthetic_cifar") -> Dataset:
-    "DM-Improves-AT synthetic CIFAR (memmapped uint8 (N,32,32,3)); test split = the real CIFAR test split."
-    f = _require(_synth_file(file, root), SYNTH_FMT, SYNTH_SRC)
-    x, y, meta = _synth_train(f, Path(cache_dir) if cache_dir else f.parent)
-    base = base or ("cifar100" if meta["num_classes"] > 10 else "cifar10")
-    if base not in ("cifar10", "cifar100"): raise ValueError(f"base must be 'cifar10' or 'cifar100', got {base!r}")
-    mean, std = (SYNTH_C100_MEAN, SYNTH_C100_STD) if base == "cifar100" else (CIFAR10_MEAN, CIFAR10_STD)
-    info = {"file": str(f), "sha256": meta["sha256"], "base": base}
-    if _check_split(split) == "test":
-        t = load_dataset(base, "test", root=root)
-        return Dataset(name, "test", t.x, t.y, t.classes, mean, std, augment=True, info={**info, "test_from": base})
-    classes = CIFAR10_CLASSES if base == "cifar10" else CIFAR100_CLASSES
-    return Dataset(name, "train", x, y, classes, mean, std, augment=True, info=info)
-
-@DATASETS.register("synthetic_cifar100_1m")
-def load_synthetic_cifar100_1m(split:str="train", root=None, **kw) -> Dataset:
-    "The paper's synthetic CIFAR-100 1M (`<data_root>/synthetic/cifar100_1m.npz`, 10,000 per class)."
-    return load_synthetic_cifar(split, root, file="cifar100_1m.npz", base="cifar100", name="synthetic_cifar100_1m", **kw)
-
-@DATASETS.register("synthetic_cifar10_2m")
-def load_synthetic_cifar10_2m(split:str="train", root=None, **kw) -> Dataset:
-    "The AT code's synthetic CIFAR-10 2M (`<data_root>/synthetic/2m_random.npz`; origin undocumented, see `info['sha256']`)."
-    return load_synthetic_cifar(split, root, file="2m_random.npz", base="cifar10", name="synthetic_cifar10_2m", **kw)
 
 # %% ../nbs/01_data.ipynb #c4723ba3
 def take_rows(x:np.ndarray, idx:np.ndarray) -> np.ndarray:
@@ -782,7 +363,7 @@ def fingerprint(*splits:Dataset, # the splits of one dataset (train, test)
     return h.hexdigest()[:16]
 
 # %% ../nbs/01_data.ipynb #40b970ca
-BUILTIN_DATASETS = frozenset(DATASETS)   # every loader above; configs of other datasets carry a fingerprint
+BUILTIN_DATASETS = frozenset(DATASETS)   # digits and `READERS`; configs of other datasets carry a fingerprint
 NPZ_FMT = "npz with arrays x (N, ...) and y (N,), optionally x_test, y_test and classes"
 HOLDOUT_FRAC = 0.2   # the test split held out of data that comes without one (stratified, seed 0)
 def dataset_name(name:str) -> str:
@@ -865,88 +446,3 @@ def dataset_fingerprint(name:str) -> str|None:
     hit = _FINGERPRINTS.get(name)   # computed once per loaded pair of splits, not once per job
     if hit is None or hit[0] is not tr or hit[1] is not te: hit = _FINGERPRINTS[name] = (tr, te, fingerprint(tr, te))
     return hit[2]
-
-# %% ../nbs/01_data.ipynb #2e905674
-def _noise(rng, n:int, hw:int, n_classes:int, c:int=3) -> tuple[np.ndarray, np.ndarray]:
-    "n random uint8 (hw,hw,c) images and labels in [0, n_classes)."
-    return rng.integers(0, 256, (n, hw, hw, c), dtype=np.uint8), rng.integers(0, n_classes, n)
-
-def _nhwc_to_planar(x:np.ndarray) -> np.ndarray: return np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(len(x), -1)
-
-def _pickle_to(path:Path, obj):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f: pickle.dump(obj, f, protocol=2)   # the release pickles are protocol 2, bytes keys once loaded
-
-def _standin_cifar10(root:Path, n:int, n_test:int, rng):
-    d = root/"cifar-10-batches-py"
-    x, y = _noise(rng, n, 32, 10)
-    for i, part in enumerate(np.array_split(np.arange(n), 5), 1):
-        _pickle_to(d/f"data_batch_{i}", {b"data": _nhwc_to_planar(x[part]), b"labels": y[part].tolist()})
-    xt, yt = _noise(rng, n_test, 32, 10)
-    _pickle_to(d/"test_batch", {b"data": _nhwc_to_planar(xt), b"labels": yt.tolist()})
-    _pickle_to(d/"batches.meta", {b"label_names": [c.encode() for c in CIFAR10_CLASSES]})
-
-def _standin_cifar100(root:Path, n:int, n_test:int, rng):
-    d = root/"cifar-100-python"
-    for split, m in (("train", n), ("test", n_test)):
-        x, y = _noise(rng, m, 32, 100)
-        _pickle_to(d/split, {b"data": _nhwc_to_planar(x), b"fine_labels": y.tolist(), b"coarse_labels": (y // 5).tolist()})
-    _pickle_to(d/"meta", {b"fine_label_names": [c.encode() for c in CIFAR100_CLASSES]})
-
-# %% ../nbs/01_data.ipynb #862f6202
-def _standin_fashion_mnist(root:Path, n:int, n_test:int, rng):
-    d = root/"fashion-mnist"; d.mkdir(parents=True, exist_ok=True)
-    for pre, m in (("train", n), ("t10k", n_test)):
-        x, y = _noise(rng, m, 28, 10, c=1)
-        for stem, arr, magic in ((f"{pre}-images-idx3-ubyte", x[..., 0], 2051), (f"{pre}-labels-idx1-ubyte", y, 2049)):
-            head = magic.to_bytes(4, "big") + b"".join(s.to_bytes(4, "big") for s in arr.shape)
-            with gzip.open(d/f"{stem}.gz", "wb") as f: f.write(head + arr.astype(np.uint8).tobytes())
-
-def _standin_imagenet64(root:Path, n:int, n_test:int, rng):
-    d = root/"imagenet64"; d.mkdir(parents=True, exist_ok=True)
-    x, y = _noise(rng, n, 64, 1000)
-    for i, part in enumerate(np.array_split(np.arange(n), 10), 1):   # labels are 1-based in the release
-        np.savez(d/f"train_data_batch_{i}.npz", data=_nhwc_to_planar(x[part]), labels=(y[part] + 1).tolist())
-    xt, yt = _noise(rng, n_test, 64, 1000)
-    np.savez(d/"val_data.npz", data=_nhwc_to_planar(xt), labels=(yt + 1).tolist())
-
-def _standin_places365_64(root:Path, n:int, n_test:int, rng):
-    "Places365-Standard's small JPEG layout (80×96 here, not 256 px), converted by the real `prepare_places365_64`."
-    from PIL import Image
-    src = root/"places365_src"; names = [f"class_{i:03d}" for i in range(365)]
-    src.mkdir(parents=True, exist_ok=True)
-    (src/"categories_places365.txt").write_text("".join(f"/{c[0]}/{c} {i}\n" for i, c in enumerate(names)))
-    for lst, img_dir, m in (("places365_train_standard.txt", "data_256_standard", n), ("places365_val.txt", "val_256", n_test)):
-        x, y = _noise(rng, m, 96, 365)
-        lines = []
-        for j, (img, lab) in enumerate(zip(x, y)):
-            rel = f"{names[lab][0]}/{names[lab]}/{j:08d}.jpg" if img_dir.startswith("data") else f"Places365_val_{j:08d}.jpg"
-            (src/img_dir/rel).parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(img[:80]).save(src/img_dir/rel)
-            lines.append(f"/{rel} {lab}\n")
-        (src/lst).write_text("".join(lines))
-    prepare_places365_64(src, root)
-
-def _standin_synthetic(root:Path, n:int, n_test:int, rng, file:str, n_classes:int):
-    (root/"synthetic").mkdir(parents=True, exist_ok=True)
-    x, y = _noise(rng, n, 32, n_classes)
-    np.savez(root/"synthetic"/file, image=x, label=y)
-
-# %% ../nbs/01_data.ipynb #beb86b61
-STANDINS = {   # dataset -> (writer, datasets its test split comes from); digits is embedded and needs none
-    "fashion_mnist": (_standin_fashion_mnist, ()), "cifar10": (_standin_cifar10, ()), "cifar100": (_standin_cifar100, ()),
-    "imagenet64": (_standin_imagenet64, ()), "places365_64": (_standin_places365_64, ()),
-    "synthetic_cifar100_1m": (lambda r, n, t, g: _standin_synthetic(r, n, t, g, "cifar100_1m.npz", 100), ("cifar100",)),
-    "synthetic_cifar10_2m": (lambda r, n, t, g: _standin_synthetic(r, n, t, g, "2m_random.npz", 10), ("cifar10",)),
-}
-
-def write_standins(root:str|Path, # folder to fill: use it as `data_root` (`root=` or `$SCOREEXTRA_DATA`)
-                   names:Sequence[str]|None=None, # datasets (keys of `STANDINS`; others are skipped); default: all
-                   *, n:int=64, # train images per dataset
-                   n_test:int=32, # test images per dataset
-                   seed:int=0) -> Path:
-    "Write random stand-ins of `names` into `root` in the datasets' real file formats, shapes and class counts."
-    root, todo = Path(root), [d for d in (STANDINS if names is None else names) if d in STANDINS]
-    todo = list(dict.fromkeys([b for d in todo for b in STANDINS[d][1]] + todo))   # a test split's source first
-    for i, name in enumerate(todo): STANDINS[name][0](root, n, n_test, np.random.default_rng([seed, i]))
-    return root

@@ -335,7 +335,8 @@ def smoke_config(cfg:dict, # a validated experiment config
 def write_smoke_data(cfg:dict, # a smoke config (`smoke_config`)
                      data_dir:str|Path) -> Path:
     "Write the stand-in dataset and feature files that the smoke config `cfg` reads into `data_dir`."
-    from scoreextra.data import load_dataset, write_standins
+    from scoreextra.data import load_dataset
+    from scoreextra.standins import write_standins
     d = write_standins(data_dir, [cfg["dataset"]], n=SMOKE["n"], n_test=SMOKE["n_test"])
     n = len(load_dataset(cfg["dataset"], root=d))
     paths = {"embedding": (cfg.get("embedding") or {}).get("path"), "sampler_embeddings": cfg.get("sampler_embeddings")}

@@ -1,4 +1,4 @@
-"End-to-end checks of scoreextra.data on small files written in each dataset's real release format."
+"End-to-end checks of scoreextra.data and scoreextra.readers on small files written in each dataset's real release format."
 import gzip, hashlib, os, pickle
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from scoreextra import data as D
+from scoreextra import readers as R
 from scoreextra.data import (DATASETS, Dataset, DatasetFileError, DatasetNotFoundError, BatchLoader, augment_batch,
                              data_root, load_dataset, take_rows, to_tensor)
 
@@ -159,7 +159,7 @@ def write_cifar10(root, n=5):
         x = rand_imgs(n, 32, k); imgs[f] = x
         write_py2_pickle(d/f, {b"batch_label": f"batch {k}".encode(), b"labels": [int(v) for v in (np.arange(n) + k) % 10],
                                b"data": planar(x), b"filenames": [f"img{j}.png".encode() for j in range(n)]})
-    write_py2_pickle(d/"batches.meta", {b"label_names": [c.encode() for c in D.CIFAR10_CLASSES], b"num_vis": 3072})
+    write_py2_pickle(d/"batches.meta", {b"label_names": [c.encode() for c in R.CIFAR10_CLASSES], b"num_vis": 3072})
     return d, imgs
 
 def test_cifar10_layout_and_labels(tmp_path):
@@ -171,7 +171,7 @@ def test_cifar10_layout_and_labels(tmp_path):
     np.testing.assert_array_equal(tr.x[10:15], imgs["data_batch_3"])
     np.testing.assert_array_equal(te.x, imgs["test_batch"])
     assert tr.y[5:10].tolist() == [1, 2, 3, 4, 5] and tr.y.dtype == np.int64
-    assert tr.classes == D.CIFAR10_CLASSES and tr.mean == D.CIFAR10_MEAN and tr.augment and tr.pad == 4
+    assert tr.classes == R.CIFAR10_CLASSES and tr.mean == R.CIFAR10_MEAN and tr.augment and tr.pad == 4
 
 def test_cifar_pickle_with_str_keys(tmp_path):
     d, imgs = write_cifar10(tmp_path)
@@ -208,7 +208,7 @@ def write_cifar100(root, n_train=6, n_test=4):
         x = rand_imgs(n, 32, 10 + k); out[f] = x
         write_py2_pickle(d/f, {b"filenames": [b"a.png"]*n, b"batch_label": b"x", b"fine_labels": [99 - j for j in range(n)],
                                b"coarse_labels": [j % 20 for j in range(n)], b"data": planar(x)})
-    write_py2_pickle(d/"meta", {b"fine_label_names": [c.encode() for c in D.CIFAR100_CLASSES],
+    write_py2_pickle(d/"meta", {b"fine_label_names": [c.encode() for c in R.CIFAR100_CLASSES],
                                 b"coarse_label_names": [f"super{i}".encode() for i in range(20)]})
     return d, out
 
@@ -217,7 +217,7 @@ def test_cifar100(tmp_path):
     tr = load_dataset("cifar100", root=tmp_path)
     np.testing.assert_array_equal(tr.x, imgs["train"]); assert tr.x.flags.c_contiguous
     assert tr.y.tolist() == [99, 98, 97, 96, 95, 94] and tr.info["coarse_y"].tolist() == [0, 1, 2, 3, 4, 5]
-    assert tr.num_classes == 100 and tr.classes[99] == "worm" and tr.std == D.CIFAR100_STD
+    assert tr.num_classes == 100 and tr.classes[99] == "worm" and tr.std == R.CIFAR100_STD
     assert len(load_dataset("cifar100", "test", root=tmp_path)) == 4
     (d/"meta").unlink()
     with pytest.raises(DatasetNotFoundError) as e: load_dataset("cifar100", root=tmp_path)
@@ -246,7 +246,7 @@ def test_imagenet64_memmap_layout_labels(tmp_path):
     assert (d/"imagenet64_train_x.npy").exists() and not list(d.glob(".*tmp"))
     te = load_dataset("imagenet64", "test", root=tmp_path)
     np.testing.assert_array_equal(np.asarray(te.x), xv); assert te.y.tolist() == [0, 999, 4, 5]
-    assert isinstance(te.x, np.memmap) and ds.mean == D.IMAGENET64_MEAN
+    assert isinstance(te.x, np.memmap) and ds.mean == R.IMAGENET64_MEAN
 
 def test_imagenet64_cache_reuse_and_rebuild(tmp_path):
     d, x, y, _ = write_imagenet64(tmp_path)
@@ -305,11 +305,11 @@ def write_places(src):
 
 def test_places365_convert_and_load(tmp_path):
     src = tmp_path/"src"; write_places(src)
-    out = D.prepare_places365_64(src, tmp_path/"data", block=2)
+    out = R.prepare_places365_64(src, tmp_path/"data", block=2)
     assert out == tmp_path/"data/places365_64"
     tr = load_dataset("places365_64", root=tmp_path/"data")
     assert isinstance(tr.x, np.memmap) and tr.x.shape == (3, 64, 64, 3) and tr.y.tolist() == [0, 1, 1]
-    assert tr.classes == ["/a/abbey", "/b/bar"] and tr.mean == D.PLACES_MEAN
+    assert tr.classes == ["/a/abbey", "/b/bar"] and tr.mean == R.PLACES_MEAN
     r = tr.x[0, :, :, 0].astype(float).mean(0)              # column means of the ramp crop
     assert np.abs(r - np.arange(48, 112)).max() <= 4, r
     # 256 -> 80: the 16px block in the centre becomes 5px, still in the centre of the crop
@@ -321,23 +321,23 @@ def test_places365_convert_and_load(tmp_path):
 
 def test_places365_workers_match(tmp_path):
     src = tmp_path/"src"; write_places(src)
-    D.prepare_places365_64(src, tmp_path/"a", splits=("train",))
-    D.prepare_places365_64(src, tmp_path/"b", splits=("train",), workers=2, block=2)
+    R.prepare_places365_64(src, tmp_path/"a", splits=("train",))
+    R.prepare_places365_64(src, tmp_path/"b", splits=("train",), workers=2, block=2)
     np.testing.assert_array_equal(np.load(tmp_path/"a/places365_64/train_x.npy"), np.load(tmp_path/"b/places365_64/train_x.npy"))
 
 def test_places365_bad_files(tmp_path):
     src = tmp_path/"src"; write_places(src)
     bad = src/"data_256_standard/b/bar/00000002.jpg"; bad.write_bytes(b"\xff\xd8\xff garbage")
-    with pytest.raises(DatasetFileError) as e: D.prepare_places365_64(src, tmp_path/"d")
+    with pytest.raises(DatasetFileError) as e: R.prepare_places365_64(src, tmp_path/"d")
     assert_clear(e, bad, "cannot decode image", "data_256_standard")
     bad.unlink()
-    with pytest.raises(DatasetNotFoundError) as e: D.prepare_places365_64(src, tmp_path/"d")
+    with pytest.raises(DatasetNotFoundError) as e: R.prepare_places365_64(src, tmp_path/"d")
     assert_clear(e, bad, "missing image")
     assert not (tmp_path/"d/places365_64/train_x.npy").exists()
     with pytest.raises(DatasetNotFoundError) as e: load_dataset("places365_64", root=tmp_path/"empty")
     assert_clear(e, tmp_path/"empty/places365_64/train_x.npy", "prepare_places365_64")
     (src/"places365_val.txt").write_text("Places365_val_00000001.jpg\n")
-    with pytest.raises(DatasetFileError, match="line 1 is not"): D.prepare_places365_64(src, tmp_path/"d", splits=("test",))
+    with pytest.raises(DatasetFileError, match="line 1 is not"): R.prepare_places365_64(src, tmp_path/"d", splits=("test",))
 
 
 # ---------------------------------------------------------------- synthetic CIFAR (npz)
@@ -350,7 +350,7 @@ def test_synthetic_cifar_train_and_sha(tmp_path):
     assert ds.x[17, 31, 0, 1] == x[17, 31, 0, 1]; np.testing.assert_array_equal(np.asarray(ds.x), x)
     assert ds.y.dtype == np.int64 and ds.y.tolist() == y.tolist()
     assert ds.info["sha256"] == hashlib.sha256(f.read_bytes()).hexdigest()
-    assert ds.info["base"] == "cifar10" and ds.classes == D.CIFAR10_CLASSES
+    assert ds.info["base"] == "cifar10" and ds.classes == R.CIFAR10_CLASSES
     # an absolute path and a separate cache folder work too
     ds2 = load_dataset("synthetic_cifar", file=f, cache_dir=tmp_path/"cache")
     assert (tmp_path/"cache/gen_x.npy").exists() and ds2.info["sha256"] == ds.info["sha256"]
@@ -362,13 +362,13 @@ def test_synthetic_cifar100_test_split_is_real_cifar100(tmp_path):
     te = load_dataset("synthetic_cifar100_1m", "test", root=tmp_path)
     assert tr.num_classes == te.num_classes == 100 and tr.classes == te.classes
     np.testing.assert_array_equal(te.x, imgs["test"])
-    assert tr.mean == te.mean == D.SYNTH_C100_MEAN and te.name == "synthetic_cifar100_1m"
+    assert tr.mean == te.mean == R.SYNTH_C100_MEAN and te.name == "synthetic_cifar100_1m"
     # the generic loader infers CIFAR-100 from the labels
     assert load_dataset("synthetic_cifar", "test", root=tmp_path, file="cifar100_1m.npz").info["test_from"] == "cifar100"
 
 def test_npz_streaming_in_many_chunks(tmp_path):
     x = rand_imgs(7, 32, 3); f = tmp_path/"a.npz"; np.savez_compressed(f, image=x)
-    shape = D.npz_member_to_npy(f, "image", tmp_path/"a.npy", chunk=1000)
+    shape = R.npz_member_to_npy(f, "image", tmp_path/"a.npy", chunk=1000)
     assert shape == x.shape; np.testing.assert_array_equal(np.load(tmp_path/"a.npy"), x)
 
 def test_synthetic_bad_files(tmp_path):
@@ -449,7 +449,7 @@ def test_augment_crops_are_windows_of_padded_input():
 
 def test_dataset_augment_kw_pads_black():
     x = np.zeros((64, 8, 8, 3), np.uint8)                    # an all-black batch
-    ds = Dataset("t", "train", x, np.zeros(64, int), ["a"], D.CIFAR10_MEAN, D.CIFAR10_STD, augment=True)
+    ds = Dataset("t", "train", x, np.zeros(64, int), ["a"], R.CIFAR10_MEAN, R.CIFAR10_STD, augment=True)
     t = to_tensor(ds, np.arange(64), "cpu")
     out = augment_batch(t, **ds.augment_kw, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(out, t)                             # black padding is indistinguishable from black pixels

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scoreextra.data import fashion_mnist_dir
+from scoreextra.readers import fashion_mnist_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ["gpu_tests", "throughput", "load_data", "ground_truth_du_full_data", "subset_du_scoring", "embedding",
