@@ -1,5 +1,5 @@
 "End-to-end checks of scoreextra.data and scoreextra.readers on small files written in each dataset's real release format."
-import gzip, hashlib, os, pickle
+import gzip, hashlib, os, pickle, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,22 @@ def test_registry_and_split_errors():
         assert name in DATASETS
     with pytest.raises(KeyError, match="unknown dataset 'cifar11'"): load_dataset("cifar11")
     with pytest.raises(ValueError, match="split must be one of"): load_dataset("digits", "validation")
+
+READS = """
+import sys
+from scoreextra.data import BUILTIN_DATASETS, DATASETS, READERS, import_function
+assert "scoreextra.readers" not in sys.modules, "importing scoreextra.data imported its readers"
+assert BUILTIN_DATASETS == {"digits", *READERS}, sorted(BUILTIN_DATASETS)
+for name, spec in READERS.items():
+    f = import_function(spec)
+    assert f.__module__ == "scoreextra.readers" and f.__name__ == "load_" + name, (name, spec)
+assert DATASETS.get("cifar10").__doc__ == "`scoreextra.readers:load_cifar10`, imported on the first load."
+"""
+
+def test_a_builtin_name_reaches_its_reader_that_data_never_imports_at_import_time():
+    "01_data names the loaders of 01_readers (sorted after it) by `module:function`, imported when first loaded."
+    r = subprocess.run([sys.executable, "-c", READS], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr[-2000:]
 
 def test_dataset_validates_arrays():
     x = np.zeros((3, 4, 4, 3), np.uint8)
