@@ -19,8 +19,8 @@ from scipy.stats import rankdata
 from scoreextra.runfolder import RunFolder
 from scoreextra.supervised import subset_embeddings
 from scoreextra.knn import KNNExtrapolator
-from scoreextra.gnn import EXTRAPOLATORS
-import scoreextra.sign  # noqa: F401 -- registers sign, mlp
+from scoreextra.knn import EXTRAPOLATORS
+import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- register gnn, propagate, sgc, cs, sign, mlp
 from scoreextra.data import load_dataset
 
 ROOT, OUT = Path("runs/fm_evidence"), Path("bench/extrapolator_screen_fashion_mnist")

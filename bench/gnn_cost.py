@@ -15,7 +15,7 @@ Variants (`--variants`, each in a fresh subprocess so that `ru_maxrss` is its ow
 | gcn_steps      | `--steps` paper-size minibatch steps, before and after alternating on the same sampled   |
 |                | subgraphs in one process: the before/after ratio least disturbed by other load           |
 | knn            | the paper's kNN (Eq. 6, k=10)                                                            |
-| propagate, sgc, cs | the graph extrapolators of 07_gnn with their defaults (graph built inside, counted)  |
+| propagate, sgc, cs | the graph extrapolators of 07_propagation with their defaults (graph built inside, counted)  |
 | sign, mlp      | 07_sign: propagated features [X, ÂX, Â²X, Â³X] + an early-stopped MLP on the seeds;      |
 |                | the same MLP without the graph                                                           |
 
@@ -169,7 +169,7 @@ def step_worker(a, emb, lab, idx, s, graph):
 def other_worker(a, name, emb, lab, idx, s):
     "A cheap extrapolator, run to the end (its own graph included)."
     from scoreextra.knn import EXTRAPOLATORS
-    import scoreextra.gnn, scoreextra.sign  # noqa: F401 -- register the graph extrapolators, sign and mlp
+    import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- register gnn, propagate, sgc, cs, sign and mlp
     t0 = time.perf_counter()
     ex = EXTRAPOLATORS.get(name)(10, **({"seed": 0} if name != "knn" else {})).fit(emb, lab, idx, s)
     ex.predict()
@@ -185,7 +185,7 @@ def worker(a):
     import torch
     from scipy.stats import spearmanr
     from scoreextra.core import peak_memory_mb
-    from scoreextra.gnn import CSRGraph
+    from scoreextra.csrgraph import CSRGraph
     from scoreextra.metrics import extrapolation_correlations
     emb, lab, idx, s, full, desc = load_run(a.run_folder, a.gt_folder) if a.run_folder else load(a)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -216,7 +216,7 @@ def worker(a):
 
 def build_graph(a, path):
     "The GCN variants' shared exact kNN graph, saved to `path`; its seconds on the chosen clock."
-    from scoreextra.gnn import knn_graph
+    from scoreextra.csrgraph import knn_graph
     emb = load(a)[0]
     clock = time.process_time if a.clock == "cpu" else time.perf_counter
     t0 = clock()

@@ -22,7 +22,7 @@ from .scores import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, fini
 from .scores import SeedScoreWarning
 from .sampling import DEFAULT_SEED_SIZE, check_size, sample_subset
 from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS, MERGES, check_k, merge as merge_scores
-import scoreextra.gnn, scoreextra.sign  # noqa: F401 -- register "gnn", the propagation extrapolators, "sign" and "mlp" in EXTRAPOLATORS
+import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS
 from .supervised import DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator, subset_schedule
 from .stages import int_min
 

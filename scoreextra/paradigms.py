@@ -20,7 +20,8 @@ from .runfolder import RunFolder
 from .data import DATASETS
 from .sampling import check_size
 from .knn import DEFAULT_K, EXTRAPOLATORS, check_k
-from .gnn import GNNExtrapolator, knn_graph
+from .csrgraph import knn_graph
+from .gnn import GNNExtrapolator
 from .metrics import extrapolation_correlations
 from .stages import ConfigError, Job, TypedConfig, checked, finished_runs, int_min, known, mapping, mean_pm, need
 from .supervised import make_extrapolator

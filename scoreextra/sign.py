@@ -16,7 +16,8 @@ from torch import nn
 
 from .core import rng
 from .knn import DEFAULT_K, EXTRAPOLATORS
-from .gnn import _GraphExtrapolator, _check_inputs, _pearson, gcn_matrix, node_features, pca_project
+from .gnn import _check_inputs, _pearson, node_features
+from .propagation import _GraphExtrapolator, gcn_matrix, pca_project
 
 # %% auto #0
 __all__ = ['hop_features', 'SIGNExtrapolator', 'MLPExtrapolator']

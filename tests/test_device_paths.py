@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import scoreextra.knn as K
-from scoreextra.gnn import GNNExtrapolator, gcn_device, knn_graph
+from scoreextra.csrgraph import knn_graph
+from scoreextra.gnn import GNNExtrapolator, gcn_device
 from scoreextra.knn import GPU_MAX_K, KNNIndex, faiss_gpu_available, gpu_plan, knn_extrapolate, knn_search
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

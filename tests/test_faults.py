@@ -608,7 +608,8 @@ def test_valid_extreme_inputs_give_finite_outputs():
 
 
 def test_gnn_on_huge_embeddings_and_reversed_seed_views():
-    from scoreextra.gnn import GNNExtrapolator, SGCExtrapolator
+    from scoreextra.gnn import GNNExtrapolator
+    from scoreextra.propagation import SGCExtrapolator
     e = np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)
     seeds, s = np.arange(0, 200, 5), np.linspace(0, 1, 40).astype(np.float32)
     fit = lambda x, i=seeds, v=s: GNNExtrapolator(k=5, epochs=3, hidden=[8], seed=0).fit(x, None, i, v).predict()

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch_geometric.nn import GCNConv
 
-from scoreextra.gnn import (GCN, CSRGraph, GNNExtrapolator, NeighborSampler, edges_to_csr, gcn_adjacency, knn_graph,
-                            node_features)
+from scoreextra.csrgraph import CSRGraph, edges_to_csr, knn_graph
+from scoreextra.gnn import GCN, GNNExtrapolator, NeighborSampler, gcn_adjacency, node_features
 from scoreextra.knn import EXTRAPOLATORS, knn_extrapolate, knn_search
 
 
@@ -243,8 +243,8 @@ def test_bad_input_is_named():
 
 
 # ---------------------------------------------------------------- issue 10: the fast GCN
-from scoreextra.gnn import (CSExtrapolator, PropagateExtrapolator, SGCExtrapolator, bernoulli_keep, gcn_adjacency_from_edges,
-                            gcn_plan, propagation_graph, walk_matrix)
+from scoreextra.gnn import bernoulli_keep, gcn_adjacency_from_edges, gcn_plan
+from scoreextra.propagation import CSExtrapolator, PropagateExtrapolator, SGCExtrapolator, propagation_graph, walk_matrix
 
 
 @pytest.mark.parametrize("roots", [np.arange(0, 400, 8), np.array([3])])
@@ -368,7 +368,7 @@ def test_propagate_limits():
 def test_sgc_recovers_a_score_linear_in_propagated_features():
     emb = np.random.default_rng(0).normal(size=(600, 6)).astype(np.float32)
     g = propagation_graph(emb, 8)
-    from scoreextra.gnn import gcn_matrix
+    from scoreextra.propagation import gcn_matrix
     A = gcn_matrix(g)
     target = np.asarray(A @ (A @ (A @ emb)), np.float64) @ np.array([1.0, -1, 2, 0, 0, 0.5])
     seeds = seeds_of(600, 0.2)
@@ -409,3 +409,4 @@ def test_graph_extrapolators_bad_input():
     ]
     for f, exc, msg in cases:
         with pytest.raises(exc, match=msg): f()
+
