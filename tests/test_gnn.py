@@ -410,3 +410,12 @@ def test_graph_extrapolators_bad_input():
     for f, exc, msg in cases:
         with pytest.raises(exc, match=msg): f()
 
+
+def test_graph_extrapolators_keep_their_registry_names():
+    "Issue 29 split: every name resolves as before, to the module that owns its idea; gnn holds none of the propagation ones."
+    import scoreextra.gnn as gnn, scoreextra.pipeline  # noqa: F401 -- the pipeline's imports register every extrapolator
+    owners = {"gnn": "scoreextra.gnn", "propagate": "scoreextra.propagation", "sgc": "scoreextra.propagation",
+              "cs": "scoreextra.propagation", "sign": "scoreextra.sign", "mlp": "scoreextra.sign"}
+    assert {name: EXTRAPOLATORS.get(name).__module__ for name in owners} == owners
+    assert not [n for n in ("PropagateExtrapolator", "SGCExtrapolator", "CSExtrapolator", "propagation_graph", "edges_to_csr")
+                if hasattr(gnn, n)]
