@@ -32,7 +32,7 @@ from scoreextra.models import get_model
 from scoreextra.prune import select
 from scoreextra.recipes import DATASET_DEFAULTS, DU_SETTINGS, FINAL_RECIPE
 from scoreextra.sampling import sample_subset
-from scoreextra.scores import score_full, score_subset
+from scoreextra.subset_scoring import score_full, score_subset
 from scoreextra.train import embed_all, evaluate, fit
 
 ROOT = Path(__file__).resolve().parents[1]

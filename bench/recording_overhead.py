@@ -28,7 +28,7 @@ import torch
 from scoreextra.core import get_device, save_json, seed_everything
 from scoreextra.data import load_dataset
 from scoreextra.models import get_model
-from scoreextra.scores import DURecorder, TDDSRecorder
+from scoreextra.streaming import DURecorder, TDDSRecorder
 from scoreextra.train import fit
 
 CONFIGS = ("none", "train", "clean")

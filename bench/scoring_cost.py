@@ -21,7 +21,7 @@ from scoreextra.data import load_dataset
 from scoreextra.knn import KNNExtrapolator, merge
 from scoreextra.models import get_model
 from scoreextra.sampling import sample_subset
-from scoreextra.scores import score_subset
+from scoreextra.subset_scoring import score_subset
 from scoreextra.supervised import subset_schedule
 from scoreextra.train import embed_all
 

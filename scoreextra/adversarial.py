@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from .core import check_indices, get_device
 from .data import BatchLoader, Dataset
 from .train import Callback, eval_mode, fit
-from .scores import DURecorder
+from .streaming import DURecorder
 from .turtle import to_pixels
 
 # %% auto #0

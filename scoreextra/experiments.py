@@ -17,7 +17,7 @@ from .core import YAMLRefused, load_yaml
 from .runfolder import run_status
 from .data import DATASETS
 from .models import MODELS
-from .scores import SCORES
+from .subset_scoring import SCORES
 from .sampling import check_size
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k
 from .recipes import DATASET_DEFAULTS, final_training

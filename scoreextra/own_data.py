@@ -18,8 +18,9 @@ from .core import check_indices
 from .data import Dataset, as_dataset, to_tensor
 from .models import default_model, get_model
 from .train import embed_all
-from .scores import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, finite_scores, score_subset, split_half
-from .scores import SeedScoreWarning
+from .scores import finite_scores
+from .subset_scoring import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, score_subset, split_half
+from .subset_scoring import SeedScoreWarning
 from .sampling import DEFAULT_SEED_SIZE, check_size, sample_subset
 from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS, MERGES, check_k, merge as merge_scores
 import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS

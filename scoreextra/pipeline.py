@@ -18,7 +18,7 @@ import pandas as pd
 from .runfolder import RunFolder
 from .models import get_model
 from .data import register_dataset
-from .scores import ScoreDiagnostics, diagnose, split_half
+from .subset_scoring import ScoreDiagnostics, diagnose, split_half
 from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS
 from .sampling import DEFAULT_SEED_SIZE
 from .prune import DEFAULT_PRUNE_RATES

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from .scores import SCORES, _fit_params, _split_overrides, check_score_epochs
+from .subset_scoring import SCORES, _fit_params, _split_overrides, check_score_epochs
 from .sampling import subset_count
 from .knn import KNNIndex
 from .train import Trainer

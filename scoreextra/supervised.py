@@ -15,11 +15,12 @@ import numpy as np
 
 from .core import check_fraction, get_device, save_torch, seed_everything
 from .runfolder import RunFolder
-from .recipes import DATASET_DEFAULTS, FINAL_RECIPE, OTHER_DATASET
+from .recipes import DATASET_DEFAULTS, FINAL_RECIPE, OTHER_DATASET  # with their source tables
 from .data import BUILTIN_DATASETS, current_dataset, dataset_fingerprint, dataset_name
 from .models import MODELS, default_model, get_model
 from .train import fit, evaluate, embed_all
-from .scores import SCORES, finite_scores, score_subset
+from .scores import finite_scores
+from .subset_scoring import SCORES, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, SEED_SHRINK, check_k, merge
 import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS
@@ -35,7 +36,6 @@ __all__ = ['SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'SOURCE_STAGES', '
            'baseline_config', 'final_epochs', 'PruneConfig', 'prune_config', 'final_fit', 'auto_selection']
 
 # %% ../nbs/13_supervised.ipynb #8c91a37c
-# the recipes (DATASET_DEFAULTS, OTHER_DATASET, FINAL_RECIPE) live in `recipes`, with the tables they come from
 def dataset_defaults(dataset:str) -> dict:
     "Model, batch size and epochs used for `dataset` unless a config says otherwise (your own data: the zoo's model for its inputs)."
     d = dict(DATASET_DEFAULTS.get(dataset_name(dataset), OTHER_DATASET))   # a clear error for an unknown name

@@ -10,7 +10,7 @@ import numpy as np
 
 from scoreextra.data import load_dataset
 from scoreextra.models import get_model
-from scoreextra.scores import DURecorder, TDDSRecorder
+from scoreextra.streaming import DURecorder, TDDSRecorder
 from scoreextra.train import Callback, fit
 
 RUN = dict(epochs=5, batch_size=101, optimizer="sgd", lr=0.05, schedule="onecycle", seed=3, progress=False)

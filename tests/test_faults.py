@@ -392,7 +392,8 @@ def test_knn_on_huge_embeddings_is_not_nan():
 
 def test_tdds_window_2_and_string_decay_and_zero_dim_knn():
     from scoreextra.knn import knn_extrapolate
-    from scoreextra.scores import TDDSRecorder, tdds
+    from scoreextra.scores import tdds
+    from scoreextra.streaming import TDDSRecorder
     z = np.random.default_rng(0).normal(size=(5, 4, 3))
     with pytest.raises(ValueError, match="window must be an int >= 3, got 2 .*deviation from its own mean is 0"): tdds(z, window=2)
     with pytest.raises(ValueError, match="window must be an int >= 3"): TDDSRecorder(window=2)
@@ -757,7 +758,7 @@ def test_knn_label_refuses_nan_labels():
 
 def test_one_class_data_warns_that_its_scores_are_constant():
     from scoreextra.own_data import extrapolate_scores
-    from scoreextra.scores import SeedScoreWarning
+    from scoreextra.subset_scoring import SeedScoreWarning
     x, _ = _tab(300)
     with pytest.warns(SeedScoreWarning, match="holds one class .'only'. .*scores are constant"):
         res = extrapolate_scores((x, np.full(300, "only")), "du", epochs=12)

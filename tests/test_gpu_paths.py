@@ -21,7 +21,7 @@ from scipy.stats import pearsonr, spearmanr
 from scoreextra.core import load_torch
 from scoreextra.data import load_dataset
 from scoreextra.models import get_model
-from scoreextra.scores import DURecorder, TDDSRecorder
+from scoreextra.streaming import DURecorder, TDDSRecorder
 from scoreextra.train import Callback, amp_dtype, fit
 
 ROOT = Path(__file__).resolve().parents[1]

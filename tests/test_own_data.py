@@ -11,7 +11,7 @@ import torch.nn as nn
 from scoreextra.data import Dataset, as_dataset, dataset_fingerprint, load_dataset, register_dataset
 from scoreextra.own_data import ScoreResult, extrapolate, extrapolate_scores
 from scoreextra.pipeline import ConfigError, run, subset_config
-from scoreextra.scores import SeedScoreWarning
+from scoreextra.subset_scoring import SeedScoreWarning
 from scoreextra.stages import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,7 +180,7 @@ def test_too_few_epochs_are_refused_before_any_training(tmp_path, monkeypatch):
     def no_training(*a, **k): raise AssertionError("training started before the epochs were checked")
     monkeypatch.setattr(scoreextra.train, "fit", no_training)
     monkeypatch.setattr(scoreextra.own_data, "score_subset", no_training)
-    from scoreextra.scores import score_subset
+    from scoreextra.subset_scoring import score_subset
     digits = load_dataset("digits")
     with pytest.raises(ValueError, match="needs at least window\\+1 = 11 epochs"): score_subset(digits, np.arange(300), "du", epochs=5)
     with pytest.raises(ValueError, match="trajectory_epochs=10 is longer"): score_subset(digits, np.arange(300), "tdds", epochs=5)
@@ -222,7 +222,7 @@ def test_recorders_in_an_own_loop_equal_fits_scores():
     "begin / record per batch / end_epoch in a plain PyTorch loop gives fit's scores for every streaming score."
     import torch.nn.functional as F
     from scoreextra.data import BatchLoader
-    from scoreextra.scores import SCORES
+    from scoreextra.subset_scoring import SCORES
     from scoreextra.train import fit
     digits = load_dataset("digits")
     idx = np.random.default_rng(2).choice(len(digits), 200, replace=False)

@@ -9,9 +9,9 @@ import torch
 
 from scoreextra.data import load_dataset
 from scoreextra.models import get_model
-from scoreextra.scores import (SCORES, AUMRecorder, DURecorder, ForgettingRecorder, TDDSRecorder, aum, clean_logits,
-                               dynamic_uncertainty, el2n, forgetting_events, score_full, score_subset, tdds,
-                               true_class_prob)
+from scoreextra.scores import aum, dynamic_uncertainty, el2n, forgetting_events, tdds
+from scoreextra.streaming import AUMRecorder, DURecorder, ForgettingRecorder, TDDSRecorder, clean_logits, true_class_prob
+from scoreextra.subset_scoring import SCORES, score_full, score_subset
 from scoreextra.train import Callback, fit
 
 ROOT = Path(__file__).resolve().parents[1]

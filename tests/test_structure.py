@@ -78,7 +78,6 @@ MAX_LINES = 500    # issue 29: modules by idea, at most 500 lines each
 # a module split below the cap must leave it (the test fails while a listed module is within the cap), and no other
 # module may grow past the cap.
 OVER_CAP = {
-            "scores",   # 666: the score functions, the recorders and `score_subset` apart
             "knn"}      # 614: faiss search and the kNN extrapolators
 
 
