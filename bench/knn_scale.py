@@ -80,7 +80,8 @@ def make_data(a, folder:Path) -> None:
 
 def child(a) -> None:
     "Runs in a fresh process: the timed extrapolation, then the untimed check; writes result.json."
-    from scoreextra.knn import KNNIndex, knn_extrapolate
+    from scoreextra.faiss_search import KNNIndex
+    from scoreextra.knn import knn_extrapolate
     folder = Path(a.child)
     rss_imports = rss_gb()
     e = np.load(folder / "emb.npy", mmap_mode="r")
@@ -161,7 +162,7 @@ def write_md(path, r:dict) -> None:
 # ---------------------------------------------------------------- methods
 
 def methods(a) -> dict:
-    from scoreextra.knn import KNNIndex, recall_at_k
+    from scoreextra.faiss_search import KNNIndex, recall_at_k
     m, load = a.m or max(a.k + 1, a.n // 10), os.getloadavg()
     g = np.random.default_rng(a.seed)
     centres = g.normal(0, 1, (a.clusters, a.d)).astype(np.float32)

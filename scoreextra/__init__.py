@@ -8,8 +8,9 @@ Modules:
 - `scoreextra.csrgraph`: The kNN graph every graph extrapolator builds on: a `CSRGraph` (compressed sparse rows by target node), from an edge list (`edges_to_csr`) or from the k nearest neighbours of every embedding (`knn_graph`), its edges weighted by distance.
 - `scoreextra.data`: The `Dataset`, the registry of datasets by name (`load_dataset`) and digits, your own data (npz, `module:function`, `register_dataset`, `fingerprint`), batched on-device augmentation and a seeded batch loader.
 - `scoreextra.experiments`: Experiment configs (YAML) → validated jobs in dependency order → run in this process, as papermill notebooks or as submitit jobs: the sweep that regenerates the paper's experiments.
+- `scoreextra.faiss_search`: Nearest-neighbour search on faiss (exact, IVF, HNSW): exact, tie-broken Euclidean neighbours for any n, an approximate index tuned to a measured recall, on the CPU or a GPU.
 - `scoreextra.gnn`: GNN extrapolation (paper Sec. 3.3, App. B.4): a kNN graph over every sample, a 3-layer GCN trained on the seed nodes, its predictions filling in the rest.
-- `scoreextra.knn`: Nearest-neighbour search on faiss (exact, IVF, HNSW), the paper's kNN score extrapolation (Eq. 6), stronger label-aware variants, and the merge of seed and extrapolated scores.
+- `scoreextra.knn`: The paper's kNN score extrapolation (Eq. 6), stronger label-aware variants, and the merge of seed and extrapolated scores.
 - `scoreextra.models`: The networks that score, embed and get trained on the pruned data: an MLP, a small CNN, the CIFAR ResNet-18/50 and WideResNet-28-10, all written here (no torchvision).
 - `scoreextra.own_data`: Your own data, model and training loop: `extrapolate` on arrays, `extrapolate_scores` with a result object, and a walk-through on two kinds of data the paper never saw.
 - `scoreextra.paradigms`: What the unsupervised and adversarial-training paradigms share (paper Sec. 4, Tables 3 and 4): extrapolation in a representation space, the checks of their sweep configs and the helpers of their report tables.

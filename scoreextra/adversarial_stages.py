@@ -22,7 +22,7 @@ from .data import DATASETS, Dataset, take_rows
 from .models import MODELS, get_model
 from .train import OPTIMIZERS, SCHEDULES, embed_all, evaluate
 from .sampling import SAMPLERS, sample_subset
-from .knn import check_k
+from .faiss_search import check_k
 from .prune import check_prune_rate, select, random_scores
 from .adversarial import AT_METHODS, ATTACK_LOSSES, EpochEndDURecorder, adversarial_fit, robust_accuracy, _check_attack
 from .recipes import AT_DEFAULTS, paper_at

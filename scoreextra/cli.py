@@ -52,7 +52,7 @@ def _owned(module:str, check:str, *args):
     return conv
 
 _size = _owned("scoreextra.sampling", "check_size", "seed_size")
-_k = _owned("scoreextra.knn", "check_k")
+_k = _owned("scoreextra.faiss_search", "check_k")
 _rate = _owned("scoreextra.prune", "check_prune_rate")
 
 def _ext_spec(s:str):

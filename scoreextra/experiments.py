@@ -19,7 +19,8 @@ from .data import DATASETS
 from .models import MODELS
 from .subset_scoring import SCORES
 from .sampling import check_size
-from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, check_k
+from .faiss_search import check_k
+from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES
 from .recipes import DATASET_DEFAULTS, final_training
 from .prune import BASELINES, check_baseline_options, check_prune_rate, selection_spec
 from .stages import EXPANDERS, STAGES, Busy, ConfigError, Job, job_levels, job_order, need, need_valid, run_job

@@ -15,7 +15,7 @@ from torch import nn
 
 from .subset_scoring import SCORES, _fit_params, _split_overrides, check_score_epochs
 from .sampling import subset_count
-from .knn import KNNIndex
+from .faiss_search import KNNIndex
 from .train import Trainer
 from .stages import Job, need, need_valid
 from .supervised import make_extrapolator, stage_dataset, subset_schedule

@@ -1,11 +1,11 @@
 """Every entry point refuses the same bad `seed_size` / `k` with the same message -- the one of the module that owns the
-value (`sampling.check_size`, `knn.check_k`) -- before anything is trained or any run folder is written:
+value (`sampling.check_size`, `faiss_search.check_k`) -- before anything is trained or any run folder is written:
 Python `run()`, `scoreextra run`, a YAML sweep, and a papermill run of the one stage template."""
 import yaml
 import pytest
 
 from scoreextra.cli import main
-from scoreextra.knn import check_k
+from scoreextra.faiss_search import check_k
 from scoreextra.pipeline import extrapolate_config, run, subset_config, sweep
 from scoreextra.sampling import check_size
 from scoreextra.stages import templates_dir

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-import scoreextra.knn as K
+import scoreextra.faiss_search as K
 from scoreextra.csrgraph import knn_graph
 from scoreextra.gnn import GNNExtrapolator, gcn_device
-from scoreextra.knn import GPU_MAX_K, KNNIndex, faiss_gpu_available, gpu_plan, knn_extrapolate, knn_search
+from scoreextra.faiss_search import GPU_MAX_K, KNNIndex, faiss_gpu_available, gpu_plan, knn_search
+from scoreextra.knn import knn_extrapolate
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 faiss_gpu = pytest.mark.skipif(not faiss_gpu_available(), reason="needs faiss with GPU support and a GPU")

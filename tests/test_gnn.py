@@ -6,7 +6,8 @@ from torch_geometric.nn import GCNConv
 
 from scoreextra.csrgraph import CSRGraph, edges_to_csr, knn_graph
 from scoreextra.gnn import GCN, GNNExtrapolator, NeighborSampler, gcn_adjacency, node_features
-from scoreextra.knn import EXTRAPOLATORS, knn_extrapolate, knn_search
+from scoreextra.faiss_search import knn_search
+from scoreextra.knn import EXTRAPOLATORS, knn_extrapolate
 
 
 def blobs(n=2000, d=2, seed=0):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from scoreextra.knn import (EXTRAPOLATORS, KNNExtrapolator, KNNIndex, KNNLabelExtrapolator, KNNStackExtrapolator,
-                            knn_extrapolate, knn_search, merge, recall_at_k)
+from scoreextra.faiss_search import KNNIndex, knn_search, recall_at_k
+from scoreextra.knn import EXTRAPOLATORS, KNNExtrapolator, KNNLabelExtrapolator, KNNStackExtrapolator, knn_extrapolate, merge
 from scoreextra.metrics import correlation_table, kendall, pearson, spearman
 from scoreextra.sampling import SAMPLERS, sample_subset, zcore_scores
 
