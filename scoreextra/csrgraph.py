@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from .core import to_numpy
-from .knn import DEFAULT_K, knn_search
+from .faiss_search import knn_search
+from .knn import DEFAULT_K
 
 # %% auto #0
 __all__ = ['CSRGraph', 'edges_to_csr', 'edge_weights', 'knn_graph']

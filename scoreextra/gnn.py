@@ -18,7 +18,8 @@ from torch import nn
 from torch_geometric.nn import GCNConv
 
 from .core import check_1d, check_indices, get_device, rng, to_numpy
-from .knn import DEFAULT_K, EXTRAPOLATORS, _scale_for
+from .faiss_search import _scale_for
+from .knn import DEFAULT_K, EXTRAPOLATORS
 from .csrgraph import CSRGraph, knn_graph
 
 # %% auto #0

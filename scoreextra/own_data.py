@@ -22,7 +22,8 @@ from .scores import finite_scores
 from .subset_scoring import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, score_subset, split_half
 from .subset_scoring import SeedScoreWarning
 from .sampling import DEFAULT_SEED_SIZE, check_size, sample_subset
-from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS, MERGES, check_k, merge as merge_scores
+from .faiss_search import check_k
+from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS, MERGES, merge as merge_scores
 import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS
 from .supervised import DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator, subset_schedule
 from .stages import int_min

@@ -19,7 +19,8 @@ import pandas as pd
 from .runfolder import RunFolder
 from .data import DATASETS
 from .sampling import check_size
-from .knn import DEFAULT_K, EXTRAPOLATORS, check_k
+from .faiss_search import check_k
+from .knn import DEFAULT_K, EXTRAPOLATORS
 from .csrgraph import knn_graph
 from .gnn import GNNExtrapolator
 from .metrics import extrapolation_correlations

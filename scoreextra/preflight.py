@@ -57,7 +57,7 @@ def _check_extrapolator(c:dict, n:int, m:int):
     "Extrapolator `c` takes its params, and its k fits its rule (`_check_k` of the kNNs; k < n for a graph over the samples)."
     ext, k = make_extrapolator(c["extrapolator"], c["k"], c["seed"], c["params"]), c["k"]
     unknown = set(getattr(ext, "search_kw", {})) - set(inspect.signature(KNNIndex).parameters) - {"recall_sample", "target_recall"}
-    if unknown: raise TypeError(f"unknown option(s) {sorted(unknown)}; a kNN passes on only the options of knn.KNNIndex")
+    if unknown: raise TypeError(f"unknown option(s) {sorted(unknown)}; a kNN passes on only the options of faiss_search.KNNIndex")
     if not hasattr(ext, "_check_k"):
         if k >= n: raise ValueError(f"k={k} must be below the {n} samples of the graph it builds; pass a smaller k")
         return

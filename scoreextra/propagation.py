@@ -17,7 +17,8 @@ from scipy.stats import rankdata
 from fastcore.basics import patch
 
 from .core import rng, to_numpy
-from .knn import DEFAULT_K, EXTRAPOLATORS, KNNIndex
+from .faiss_search import KNNIndex
+from .knn import DEFAULT_K, EXTRAPOLATORS
 from .csrgraph import CSRGraph, knn_graph
 from .gnn import _check_inputs, _pearson, node_features
 

@@ -12,7 +12,6 @@ import inspect, shutil, warnings
 from dataclasses import dataclass
 
 import numpy as np
-
 from .core import check_fraction, get_device, save_torch, seed_everything
 from .runfolder import RunFolder
 from .recipes import DATASET_DEFAULTS, FINAL_RECIPE, OTHER_DATASET  # with their source tables
@@ -22,7 +21,8 @@ from .train import fit, evaluate, embed_all
 from .scores import finite_scores
 from .subset_scoring import SCORES, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
-from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, SEED_SHRINK, check_k, merge
+from .faiss_search import check_k
+from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, SEED_SHRINK, merge
 import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS
 from .prune import (AUTO_CANDIDATES, BASELINES, PROXY_BELOW, SelectionWarning, check_baseline_options,
                               check_prune_rate, n_keep, proxy_selection, select, selection_spec)
