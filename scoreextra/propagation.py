@@ -23,9 +23,9 @@ from .csrgraph import CSRGraph, knn_graph
 from .gnn import _check_inputs, _pearson, node_features
 
 # %% auto #0
-__all__ = ['CRITERIA', 'scaled_exp', 'pca_project', 'propagation_graph', 'walk_matrix', 'propagate', 'seed_folds', 'cv_propagate',
-           'best_of', 'PropagateExtrapolator', 'ridge_loo', 'ridge_fit', 'gcn_matrix', 'SGCExtrapolator',
-           'CSExtrapolator']
+__all__ = ['CRITERIA', 'RIDGE_GRID', 'scaled_exp', 'pca_project', 'propagation_graph', 'walk_matrix', 'propagate', 'seed_folds',
+           'cv_propagate', 'best_of', 'PropagateExtrapolator', 'ridge_loo', 'ridge_fit', 'gcn_matrix',
+           'SGCExtrapolator', 'CSExtrapolator']
 
 # %% ../nbs/07_propagation.ipynb #a3d5e183
 def scaled_exp(d:np.ndarray) -> np.ndarray:
@@ -235,12 +235,14 @@ def gcn_matrix(graph:CSRGraph) -> sp.csr_matrix:
     return (sp.diags(dinv.astype(np.float32)) @ A @ sp.diags(dinv.astype(np.float32))).tocsr()
 
 # %% ../nbs/07_propagation.ipynb #17653d57
+RIDGE_GRID = tuple(float(x) for x in np.logspace(-4, 4, 17))   # SGC's default ridge penalties: 1e-4 to 1e4, 4 per decade
+
 class SGCExtrapolator(_GraphExtrapolator):
     "Simplified GCN: features Â^K X propagated once, a ridge head fitted on the seeds; K and the penalty by closed-form LOO."
     def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
                  K=(0, 1, 2, 4, 8, 16, 32), # propagation steps of the features; a value or a grid
-                 ridge=tuple(np.logspace(-4, 4, 17)), # ridge penalties on standardised features, a value or a grid
+                 ridge=None, # ridge penalties on standardised features: a value, a grid, or None for `RIDGE_GRID`
                  labels:bool=True, # append one-hot labels to the embedding (when labels are given), as `node_features`
                  clip:bool=True, # clip predictions to the seed scores' range (a linear head extrapolates beyond it)
                  criterion:str="pearson", # what the leave-one-out predictions maximise
@@ -249,7 +251,7 @@ class SGCExtrapolator(_GraphExtrapolator):
                  seed:int=0, # unused (no randomness); accepted for the shared interface
                 ):
         if criterion not in CRITERIA: raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-        self.k, self.K, self.ridge, self.labels, self.clip = k, tuple(int(x) for x in np.atleast_1d(K)), _grid(ridge), labels, clip
+        self.k, self.K, self.ridge, self.labels, self.clip = k, tuple(int(x) for x in np.atleast_1d(K)), _grid(RIDGE_GRID if ridge is None else ridge), labels, clip
         self.criterion = criterion
         if min(self.K) < 0: raise ValueError(f"K must be >= 0, got {K}")
         self.dim, self.method, self.seed = dim, method, int(seed)
