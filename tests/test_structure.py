@@ -73,20 +73,13 @@ def test_module_imports_in_isolation(module, imported_alone):
     assert imported_alone[module] is None, imported_alone[module]
 
 
-MAX_LINES = 500    # issue 29: modules by idea, at most 500 lines each
-# The modules still over the cap that no change has split yet (lines when the cap came). The list can only shrink:
-# a module split below the cap must leave it (the test fails while a listed module is within the cap), and no other
-# module may grow past the cap.
-OVER_CAP = set()   # every module within the cap: core, data, scores, gnn and knn were split by idea (issue 29)
+MAX_LINES = 500    # issue 29: modules by idea (core, data, scores, gnn and knn were split to meet it)
 
 
 def test_every_module_is_at_most_500_lines():
     modules = {p.stem: len(p.read_text().splitlines()) for p in (ROOT / "scoreextra").glob("*.py") if p.name != "_modidx.py"}
-    assert OVER_CAP <= set(modules), f"OVER_CAP names modules that no longer exist: {OVER_CAP - set(modules)}"
-    over = {m: n for m, n in modules.items() if n > MAX_LINES and m not in OVER_CAP}
+    over = {m: n for m, n in modules.items() if n > MAX_LINES}
     assert not over, f"modules over {MAX_LINES} lines (split them by idea): {over}"
-    within = {m: modules[m] for m in OVER_CAP if modules[m] <= MAX_LINES}
-    assert not within, f"now within {MAX_LINES} lines, so remove them from OVER_CAP: {within}"
 
 
 @pytest.mark.parametrize("module", ["stages", "supervised", "paradigms", "unsupervised", "adversarial_stages", "experiments", "reporting",
