@@ -34,12 +34,16 @@ suppress_warnings = ["myst.header"]      # notebooks jump heading levels (## aft
 default_role = "code"
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_default_options = {"members": True, "show-inheritance": True}
+# api/<module>.md asks for members; a notebook page renders one name (its `show_doc`) without them
+autodoc_default_options = {}
+autodoc_preserve_defaults = True         # defaults as written in the source: `1e-4`, `DEFAULT_K`, not their values
 
 html_theme = "furo"
 html_title = "scoreextra"
 html_show_sourcelink = False
 html_copy_source = False
+html_static_path = ["_static"]
+html_css_files = ["site.css"]            # a column that fits 100 characters of code
 
 
 _CODE = re.compile(r"(``.*?``|`[^`]*`)")

@@ -19,6 +19,9 @@ try:
 finally:
     sys.path.pop(0)
 
+# A figure saved at about 100 dpi is readable at 40% of its pixels and no less: fig5 with ten panels in a row
+# (5,829 px wide) was shown at 13%.
+MIN_SCALE = 0.4
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
 
 
@@ -150,5 +153,58 @@ def test_doc_notebook_applies_nbdev_directives():
     out = build_docs.doc_notebook(nb)
     code = [c for c in out["cells"] if c["cell_type"] == "code"]
     assert [(c["source"], c["metadata"]["tags"]) for c in code] == [
-        ("import secret", ["remove-cell"]), ("def f(): pass", []), ("print(1)", ["remove-input"])]
+        ("import secret", ["remove-cell"]), ("def f(): pass", ["hide-input"]), ("print(1)", ["remove-input"])]
+    assert code[1]["metadata"]["mystnb"]["code_prompt_show"] == "Show the source"     # the source a click away
     assert out["metadata"]["language_info"]["name"] == "python" and nb["cells"][1]["source"].startswith("#| hide")
+
+
+def test_doc_notebook_renders_show_doc_folds_checks_and_links_names():
+    "The nbdev way: `show_doc(x)` becomes x's rendered entry, a cell of checks folds, backticked names link."
+    cell = lambda src, outs=(): {"cell_type": "code", "id": "c1", "metadata": {}, "source": src, "outputs": list(outs)}
+    md = lambda src: {"cell_type": "markdown", "metadata": {}, "source": src}
+    out = {"output_type": "stream", "name": "stdout", "text": "1\n"}
+    nb = {"cells": [cell("#| default_exp core"), cell("show_doc(Registry.register)"), cell("show_doc(load_yaml)"),
+                    cell("test_eq(1, 1)\nassert True"), cell("test_eq(1, 1)\nprint(1)", [out]),
+                    md("`load_yaml` and `Registry.register()`, `core.load_yaml`, `nothing_here`, ``load_yaml``\n"
+                       "```\n`load_yaml` in a fence\n```")],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    cells = build_docs.doc_notebook(nb, build_docs.api_names())["cells"]       # the default_exp cell goes
+    assert cells[0]["source"] == "```{eval-rst}\n.. automethod:: scoreextra.core.Registry.register\n   :no-index:\n```"
+    assert cells[1]["source"].startswith("```{eval-rst}\n.. autofunction:: scoreextra.core.load_yaml\n")
+    assert cells[2]["metadata"]["tags"] == ["hide-input"] and cells[2]["metadata"]["mystnb"]["code_prompt_show"] == "Show the checks"
+    assert cells[3]["metadata"]["tags"] == []            # a cell that prints is an example: shown
+    assert cells[4]["source"] == ("{py:obj}`load_yaml <scoreextra.core.load_yaml>` and "
+                                  "{py:obj}`Registry.register() <scoreextra.core.Registry.register>`, "
+                                  "{py:obj}`core.load_yaml <scoreextra.core.load_yaml>`, `nothing_here`, ``load_yaml``\n"
+                                  "```\n`load_yaml` in a fence\n```")
+    # a name two modules define links to the page's own module, and stays text elsewhere
+    names = {"load": {"scoreextra.a.load", "scoreextra.b.load"}}
+    assert build_docs.link_names("`load`", names, "b") == "{py:obj}`load <scoreextra.b.load>`"
+    assert build_docs.link_names("`load`", names, "c") == "`load`"
+
+
+def test_notebook_pages_render_api_entries_not_source(site):
+    "No `show_doc(...)` input on any page; each becomes a signature entry; export cells are folded; names link."
+    import re
+    for nb in build_docs.notebooks():
+        html, n = (site / "nbs" / f"{nb.stem}.html").read_text(), nb.read_text().count('"show_doc(')
+        assert "show_doc" not in html, nb.name
+        assert html.count('<dt class="sig sig-object py"') >= n, f"{nb.name}: {n} show_doc cells"
+        assert "NoneType" not in html and "np.float64(" not in html, nb.name
+        exports = sum('#| export' in "".join(c["source"]) for c in json.loads(nb.read_text())["cells"])
+        assert html.count("Show the source") == exports, nb.name
+    html = (site / "nbs" / "19_pipeline.html").read_text()
+    assert re.search(r'<a class="reference internal" href="../api/pipeline.html#scoreextra.pipeline.run"', html)
+    assert 'href="api/pipeline.html#scoreextra.pipeline.run"' in (site / "index.html").read_text()   # README too
+
+
+def test_pages_read_at_the_sites_width(pages):
+    "Issue 28.6: what a reader sees: no code wider than the column, links on every page, figures not shrunk unreadably."
+    wide = {p: [f"{w['width']}px > {w['column']}px: {w['line'][:90]}" for w in r["wide_code"]] for p, r in pages.items()}
+    wide = {p: w for p, w in wide.items() if w}
+    assert not wide, f"{sum(map(len, wide.values()))} code blocks scroll sideways:\n" + json.dumps(wide, indent=1)[:6000]
+    unlinked = [p for p, r in pages.items() if not r["article_links"] and p not in ("search.html", "genindex.html")]
+    assert not unlinked, f"pages without a link: {unlinked}"
+    small = [(p, Path(i["src"]).name, i["shown"], i["natural"]) for p, r in pages.items() for i in r["loaded_images"]
+             if i["in_article"] and i["shown"] < MIN_SCALE * i["natural"]]
+    assert not small, f"figures shown at under {MIN_SCALE:.0%} of their size (too many panels in a row?): {small}"

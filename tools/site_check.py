@@ -23,8 +23,14 @@ INSPECT = r"""(async () => {
   return JSON.stringify({
     title: document.title,
     imgs: imgs.map(i => ({src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0,
-                         in_article: !!i.closest('article')})),
+                         in_article: !!i.closest('article'), shown: i.width, natural: i.naturalWidth})),
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+    article_links: [...document.querySelectorAll('article a[href]')].filter(a => !a.classList.contains('headerlink')).length,
+    // code a reader sees (not inside a closed <details>) that is wider than its column: it scrolls sideways
+    wide_code: [...document.querySelectorAll('article pre')]
+                 .filter(p => p.checkVisibility() && p.scrollWidth > p.clientWidth + 1)
+                 .map(p => ({width: p.scrollWidth, column: p.clientWidth, line: p.textContent.split('\n')
+                   .reduce((a, b) => b.length > a.length ? b : a, '').slice(0, 120)})),
     resources: [...document.querySelectorAll('script[src], link[href], img[src], iframe[src]')]
                  .filter(e => e.tagName !== 'LINK' || /stylesheet|icon|preload/.test(e.rel)).map(abs),
   });
@@ -150,6 +156,7 @@ def check_page(browser: Chromium, page: Path) -> dict:
     errors = browser.load(page.resolve().as_uri())
     info = browser.inspect()
     return {"page": page, "title": info["title"], "js_errors": errors,
+            "wide_code": info["wide_code"], "article_links": info["article_links"],
             "images": info["imgs"], "loaded_images": [i for i in info["imgs"] if i["ok"]],
             "broken_images": [i["src"] for i in info["imgs"] if not i["ok"]],
             "broken_links": sorted({f"{l} ({why})" for l in info["links"] if (why := missing_target(l))}),
