@@ -56,10 +56,13 @@ def via_papermill(param, value, root, capsys):
 
 
 ENTRY_POINTS = {"run": via_run, "cli": via_cli, "sweep": via_sweep, "papermill": via_papermill}
+# A papermill kernel takes seconds to start: it gets one bad value per parameter (the template reaches the same
+# owner check for any value); the in-process entry points get every value.
+CASES = [(e, p, v) for e in ENTRY_POINTS for p, v in BAD
+         if e != "papermill" or (p, v) in {("seed_size", 1.5), ("k", "x")}]
 
 
-@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
-@pytest.mark.parametrize("param, value", BAD, ids=[f"{p}={v!r}" for p, v in BAD])
+@pytest.mark.parametrize("entry, param, value", CASES, ids=[f"{e}-{p}={v!r}" for e, p, v in CASES])
 def test_bad_value_same_message_from_every_entry_point(entry, param, value, tmp_path, capsys):
     msg = owner_message(param, value)
     root = tmp_path / "runs"
