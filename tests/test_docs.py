@@ -152,3 +152,15 @@ def test_doc_notebook_applies_nbdev_directives():
     assert [(c["source"], c["metadata"]["tags"]) for c in code] == [
         ("import secret", ["remove-cell"]), ("def f(): pass", []), ("print(1)", ["remove-input"])]
     assert out["metadata"]["language_info"]["name"] == "python" and nb["cells"][1]["source"].startswith("#| hide")
+
+
+def test_appended_figures_are_titled_in_words(tmp_path):
+    "A report figure its README does not show is appended under a title in words, never its file name."
+    for name in ("fig2_pruning_curves_steps.png", "fig7_break_even.png", "fig9_something_new.png"): (tmp_path / name).write_bytes(b"")
+    (tmp_path / "README.md").write_text("# A report\n\n![shown](fig7_break_even.png)\n")
+    heads = [l for l in build_docs.report_page(tmp_path).splitlines() if l.startswith("### ")]
+    assert heads == ["### Fig. 2 — test accuracy against the prune rate (equal optimiser steps)", "### Fig9 something new"]
+    for d in (ROOT / "reports").glob("*/"):   # the committed reports: every appended figure of theirs is a known one
+        appended = build_docs.report_page(d).partition("\n## Figures\n")[2].partition("\n## ")[0]
+        heads = [l for l in appended.splitlines() if l.startswith("### ")]
+        assert all(h.startswith("### Fig. ") for h in heads), (d.name, heads)
