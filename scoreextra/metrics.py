@@ -6,6 +6,7 @@ Docs: https://scoreextra.github.io/scoreextra/metrics.html.md"""
 
 # %% ../nbs/11_metrics.ipynb #018d0969
 from __future__ import annotations
+import re
 
 import numpy as np
 import pandas as pd
@@ -16,8 +17,8 @@ from .prune import BASELINES
 
 # %% auto #0
 __all__ = ['METRICS', 'pearson', 'spearman', 'kendall', 'correlation_table', 'extrapolation_correlations',
-           'trainings_to_break_even', 'break_even', 'plot_pruning_curves', 'plot_pareto', 'plot_corr_vs_acc',
-           'plot_score_distributions']
+           'trainings_to_break_even', 'break_even', 'method_words', 'plot_pruning_curves', 'plot_pareto',
+           'plot_corr_vs_acc', 'plot_score_distributions']
 
 # %% ../nbs/11_metrics.ipynb #45e4ad6e
 def _pairs(a, b, nan_policy:str="omit") -> tuple[np.ndarray, np.ndarray]|None:
@@ -121,65 +122,147 @@ def break_even(costs:pd.DataFrame, # per method and prune rate: method, prune_ra
     for r in rs: out[f"compute_R{r}"] = (out.one_off_s + r * out.per_training_s) / (r * full_s)
     return out.reset_index(drop=True)
 
-# %% ../nbs/11_metrics.ipynb #067acb22
+# %% ../nbs/11_metrics.ipynb #c2e32914
+_WORDS = dict(knn="kNN", gnn="GCN", sgc="SGC", sign="SIGN", mlp="MLP", propagate="label propagation", cs="C&S",
+              original="full-data score", random="random", ssp="SSP", zcore="ZCore")
+_SELECTION_WORDS = dict(auto="auto selection", top="top-k", ccs="CCS", moderate="moderate selection")
+_SCHEDULE_WORDS = dict(steps_per_epoch="step-matched", total_steps="total-step matched", paper="")   # the subset's training
+
+def _option_words(k:str, v:str) -> str:
+    "One `key=value` option in words: 'hidden=[512, 256]' -> 'hidden 512-256', 'class_balanced=True' -> 'class-balanced'."
+    if v == "True": return k.replace("_", "-")
+    if k == "k": return f"k={v}"
+    return f"{k.replace('_', ' ')} {re.sub(r'[][ ]', '', v).replace(',', '-')}"
+
+def _part_words(p:str) -> str:
+    "A bracketed part of a method's name in words: a merge, a subset schedule, or a baseline's options."
+    if p.startswith("shrink "): return f"seeds first (λ={float(p[7:]):g})"
+    if p in ("quantile", "raw"): return f"{p} merge"
+    if p in _SCHEDULE_WORDS: return _SCHEDULE_WORDS[p]
+    return ", ".join(_option_words(*kv.split("=", 1)) for kv in p.split(", "))
+
+def method_words(method:str, # a method as `reporting.collect` names it, e.g. 'knn k=10 (shrink 0.25) (steps_per_epoch) [auto]'
+                ) -> str:
+    "The method in words for a legend: 'kNN, seeds first (λ=0.25), step-matched, auto selection'."
+    method, _, setting = method.partition(" · ")   # a compute setting, when a report has several
+    if (m := re.fullmatch(r"no pruning \((\d+) epochs\)", method)): return f"no pruning, {m[1]} epochs"
+    sel = re.fullmatch(r"(.*?) \[(\w+)(?:, (.*))?\]", method)   # a selection other than top-k
+    base = sel[1] if sel else method
+    parts = re.findall(r" \(([^()]*)\)", base)
+    head, *opts = re.sub(r" \([^()]*\)", "", base).split(" ", 1)
+    opts = [_option_words(k, v) for k, v in re.findall(r"(\w+)=(\[[^\]]*\]|\S+)", opts[0] if opts else "")
+            if not (k == "k" and v == "10")]   # k=10, the paper's and the default, goes without saying
+    words = [_WORDS.get(head, head) + (f" ({', '.join(opts)})" if opts else ""), *(_part_words(p) for p in parts)]
+    if sel:
+        how = _SELECTION_WORDS.get(sel[2], sel[2])
+        if sel[3]: how = f"{', '.join(_option_words(*kv.split('=', 1)) for kv in sel[3].split(', '))} {how}"
+        words.append(how)
+    return ", ".join(w for w in words if w) + (f" · {setting}" if setting else "")
+
+# %% ../nbs/11_metrics.ipynb #1655aa9c
 def _style():
     import seaborn as sns
     sns.set_theme(style="whitegrid", context="notebook")
     return sns
 
 def _label(method:str, seed_size) -> str:
-    "A method's legend entry: its name and, for scores extrapolated from a subset, the subset's size."
-    return method if not seed_size or pd.isna(seed_size) else f"{method} · {seed_size:.0%} subset"
+    "A method's legend entry in words and, for scores extrapolated from a subset, the subset's size: 'kNN, 20% subset'."
+    return method_words(method) + ("" if not seed_size or pd.isna(seed_size) else f", {seed_size:.0%} subset")
 
-def _labelled(acc:pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    "`acc` with a `label` column, and one (colour, marker) per label: the same method looks the same in every panel."
-    acc = acc.assign(label=[_label(m, s) for m, s in zip(acc.method, acc.seed_size)])
-    markers = "osD^vP*Xph<>"   # 12 markers x 10 colours: the first 60 labels all differ
-    return acc, {l: (f"C{i % 10}", markers[i % len(markers)]) for i, l in enumerate(sorted(acc.label.unique()))}
+_REFERENCES = {"random": ("0.45", "v"), "full-data score": ("black", "s")}   # colour, marker: the references look the same everywhere
+
+def _palette(n:int) -> list:
+    "`n` different colours, none grey or black (those are the references'): tab20's dark then light hues, then tab20b's."
+    import matplotlib as mpl
+    t20 = mpl.colormaps["tab20"].colors
+    base = [c for c in (*t20[0::2], *t20[1::2], *mpl.colormaps["tab20b"].colors) if len(set(c)) > 1]   # greys have r = g = b
+    return base[:n] if n <= len(base) else base + [tuple(c) for c in mpl.colormaps["turbo"](np.linspace(0, 1, n - len(base)))]
+
+def _labelled(acc:pd.DataFrame) -> pd.DataFrame:
+    "`acc` with a `label` column: the method in words, and the subset's size."
+    return acc.assign(label=[_label(m, s) for m, s in zip(acc.method, acc.seed_size)])
+
+def _styles(labels) -> dict:
+    "One (colour, marker) per label, no two colours alike and the references' fixed: a method looks the same in every panel."
+    labels = sorted(set(labels))
+    rest = [l for l in labels if l not in _REFERENCES]
+    markers = "oD^P*Xph<>"   # not the references' v and s
+    styles = {l: (c, markers[i % len(markers)]) for i, (l, c) in enumerate(zip(rest, _palette(len(rest))))}
+    return {**styles, **{l: _REFERENCES[l] for l in labels if l in _REFERENCES}}
 
 def _is_baseline(method:str) -> bool: return method.split(" ")[0] in BASELINES or method.startswith("no pruning")
 
-def _panels(n:int):
-    "One row per score, each with its own legend beside it (never over the data)."
+def _panels(n:int, entries:int=0):
+    "`n` panels in one column, each with its own legend beside it (never over the data), tall enough for `entries` in a legend."
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(max(n, 1), 1, figsize=(6.5, 4 * max(n, 1)), squeeze=False)
+    fig, axes = plt.subplots(max(n, 1), 1, figsize=(6.5, max(4, 0.18 * entries) * max(n, 1)), squeeze=False)
     fig.subplots_adjust(hspace=0.4)   # not tight_layout, which would shrink the panels to fit the legends: save with bbox_inches="tight"
     return fig, list(axes[:, 0])
 
 def _legend_beside(ax): ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
 
+def _clip_outliers(ax, pts:pd.DataFrame, # the panel's points: x, y, lo, hi (y ± its spread), colour
+                  ):
+    "Limit the y-axis to the points inside Tukey's far fences (3 IQR), so one outlier does not flatten the rest; one beyond is drawn on the edge with its value."
+    q1, q3 = np.percentile(pts.y, [25, 75])
+    out = (pts.y < q1 - 3 * (q3 - q1)) | (pts.y > q3 + 3 * (q3 - q1))
+    if not out.any(): return
+    lo, hi = pts.lo[~out].min(), pts.hi[~out].max()
+    lo, hi = lo - 0.06 * (hi - lo), hi + 0.06 * (hi - lo)
+    ax.set_ylim(lo, hi)
+    for _, p in pts[out].iterrows():
+        edge, below = (lo, True) if p.y < lo else (hi, False)
+        ax.plot(p.x, edge, marker="v" if below else "^", color=p.colour, ms=7, clip_on=False, zorder=5)
+        ax.annotate(f"{p.y:.1f}", (p.x, edge), xytext=(4, 5 if below else -10), textcoords="offset points", fontsize=7, color=p.colour)
+
+# %% ../nbs/11_metrics.ipynb #067acb22
 def plot_pruning_curves(acc:pd.DataFrame, # accuracy_summary rows: score, method, seed_size, prune_rate, acc, acc_std
                        ):
-    "Fig. 2: test accuracy against prune rate, one panel per score, one line per method and subset size (mean ± std)."
+    """Fig. 2: test accuracy against prune rate (mean ± std), per score a panel of the scores extrapolated from a subset and one of
+    the full-data scores and baselines (random and the full-data score in both); an outlier is marked on the axis edge."""
     _style()
-    acc, styles = _labelled(acc)
-    scores = sorted(acc.score.unique())
-    fig, axes = _panels(len(scores))
-    for ax, s in zip(axes, scores):
-        for lbl, g in acc[acc.score == s].groupby("label"):
-            g = g.sort_values("prune_rate"); colour, marker = styles[lbl]
-            ax.errorbar(g.prune_rate * 100, g.acc * 100, yerr=g.acc_std.fillna(0) * 100, color=colour, marker=marker, ms=4, capsize=3,
-                        label=lbl, ls="--" if _is_baseline(g.method.iloc[0]) else "-")
-        ax.set(title=f"score: {s}", xlabel="pruned (%)", ylabel="test accuracy (%)")
+    acc = _labelled(acc)
+    extrapolated = acc.seed_size.fillna(0) > 0
+    reference = acc.label.isin(_REFERENCES)
+    groups = [("scores extrapolated from a subset", extrapolated | reference), ("full-data scores and baselines", ~extrapolated)]
+    styles = {title: _styles(acc.label[keep]) for title, keep in groups}   # the colours of each kind of panel, all different
+    def shown(s, title, keep):   # a panel with a method of its own; the references alone only where nothing was extrapolated
+        return (keep & (acc.score == s) & ~reference).any() or (title.startswith("full") and not (extrapolated & (acc.score == s)).any())
+    panels = [(s, title, acc[keep & (acc.score == s)]) for s in sorted(acc.score.unique()) for title, keep in groups if shown(s, title, keep)]
+    fig, axes = _panels(len(panels), max(a.label.nunique() for *_, a in panels))
+    for ax, (s, title, a) in zip(axes, panels):
+        pts = []
+        for lbl, g in a.groupby("label"):
+            g = g.sort_values("prune_rate"); colour, marker = styles[title][lbl]
+            x, y, e = g.prune_rate * 100, g.acc * 100, g.acc_std.fillna(0) * 100
+            ax.errorbar(x, y, yerr=e, color=colour, marker=marker, ms=4, capsize=3, label=lbl, ls="--" if _is_baseline(g.method.iloc[0]) else "-")
+            pts.append(pd.DataFrame(dict(x=x, y=y, lo=y - e, hi=y + e, colour=[colour] * len(g))))
+        _clip_outliers(ax, pd.concat(pts))
+        ax.set(title=f"{s.upper()}: {title}", xlabel="pruned (%)", ylabel="test accuracy (%)")
         _legend_beside(ax)
     return fig
 
 # %% ../nbs/11_metrics.ipynb #m11ex002
 def plot_pareto(acc:pd.DataFrame, rate:float):
-    "Fig. 3: accuracy against total wall-clock seconds (all phases) at prune rate `rate`, Pareto front marked."
+    "Fig. 3: accuracy against total wall-clock seconds (all phases) at prune rate `rate`, Pareto front marked where it joins two points."
     _style()
-    acc, styles = _labelled(acc)
+    acc = _labelled(acc)
     a = acc[np.isclose(acc.prune_rate, rate)]
+    styles = _styles(a.label)
     scores = sorted(a.score.unique())
-    fig, axes = _panels(len(scores))
+    fig, axes = _panels(len(scores), a.groupby("score").label.nunique().max() + 1)
     for ax, s in zip(axes, scores):
         g = a[a.score == s].sort_values("total_s")
         for _, r in g.sort_values("label").iterrows():
             colour, marker = styles[r.label]
             ax.scatter(r.total_s, r.acc * 100, color=colour, marker=marker, s=45, label=r.label)
+        y = g.acc * 100   # a point far below the rest (SSP keep-easy) is marked on the edge, as in Fig. 2
+        _clip_outliers(ax, pd.DataFrame(dict(x=g.total_s, y=y, lo=y, hi=y, colour=[styles[l][0] for l in g.label])))
         front = g[g.acc.cummax() == g.acc]   # faster points are never dominated by slower ones
-        ax.plot(front.total_s, front.acc * 100, color="black", lw=1, ls=":", label="Pareto front")
-        ax.set(title=f"score: {s}, {rate:.0%} pruned", xlabel="total seconds (scoring + extrapolation + training)", ylabel="test accuracy (%)")
+        if len(front) > 1: ax.plot(front.total_s, front.acc * 100, color="black", lw=1, ls=":", label="Pareto front")
+        if len(g) == 1: ax.text(0.5, 0.9, f"one point: only {g.label.iloc[0]} has finished runs at {rate:.0%}", transform=ax.transAxes,
+                                ha="center", fontsize=8, color="0.3")
+        ax.set(title=f"{s.upper()}, {rate:.0%} pruned", xlabel="total seconds (scoring + extrapolation + training)", ylabel="test accuracy (%)")
         _legend_beside(ax)
     return fig
 
@@ -190,31 +273,35 @@ def plot_corr_vs_acc(acc:pd.DataFrame, # accuracy_summary rows with `pearson`: t
     "Fig. 4: accuracy at `rate` against the Pearson correlation of each method's scores with the ground truth (random 0, original 1)."
     _style()
     if "pearson" not in acc: raise ValueError("acc has no `pearson` column: pass accuracy_summary rows of reporting.collect's prunes")
-    acc, styles = _labelled(acc)
+    acc = _labelled(acc)
     a = acc[np.isclose(acc.prune_rate, rate) & acc.pearson.notna()]
+    styles = _styles(a.label)
     scores = sorted(a.score.unique())
-    fig, axes = _panels(len(scores))
+    fig, axes = _panels(len(scores), a.groupby("score").label.nunique().max())
     for ax, s in zip(axes, scores):
         for lbl, g in a[a.score == s].groupby("label"):
             colour, marker = styles[lbl]
             ax.errorbar(g.pearson, g.acc * 100, yerr=g.acc_std.fillna(0) * 100, ls="none", color=colour, marker=marker, ms=6, capsize=3, label=lbl)
-        ax.set(title=f"score: {s}, {rate:.0%} pruned", xlabel="Pearson with ground truth on D_r (random = 0, original = 1)", ylabel="test accuracy (%)")
+        ax.set(title=f"{s.upper()}, {rate:.0%} pruned", xlabel="Pearson with ground truth on D_r (random = 0, original = 1)", ylabel="test accuracy (%)")
         _legend_beside(ax)
     return fig
 
 # %% ../nbs/11_metrics.ipynb #m11ex004
 def plot_score_distributions(panels:list[dict], # each: title, truth (n,), extrapolated (n,)
+                             cols:int=4, # panels per row at most
                             ):
-    "Fig. 5: histograms of the ground-truth scores and the extrapolated ones, one panel each."
+    "Fig. 5: histograms of the ground-truth scores and the extrapolated ones, one panel each, `cols` panels a row at most."
     import matplotlib.pyplot as plt
     _style()
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 3.5), squeeze=False)
-    for ax, p in zip(axes[0], panels):
+    n = max(len(panels), 1); cols = min(cols, n); rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.8 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]: ax.set_axis_off()   # the last row's empty places
+    for ax, p in zip(axes.flat, panels):
         lo, hi = np.percentile(np.r_[p["truth"], p["extrapolated"]], [0.5, 99.5])
         bins = np.linspace(lo, hi, 60)
         ax.hist(p["truth"], bins=bins, alpha=.55, density=True, label="ground truth")
         ax.hist(p["extrapolated"], bins=bins, alpha=.55, density=True, label="extrapolated (seeds keep theirs)")
-        ax.set(title=p["title"], xlabel="score", ylabel="density")
+        ax.set(xlabel="score", ylabel="density"); ax.set_title(p["title"], fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

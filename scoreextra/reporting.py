@@ -254,7 +254,7 @@ def report(runs_root:str|Path, # a sweep's runs root
           ) -> dict:
     "Write the tables and figures of every finished run under `runs_root`; return the data frames."
     import matplotlib; matplotlib.use("Agg")
-    from scoreextra.metrics import plot_score_distributions
+    from scoreextra.metrics import method_words, plot_score_distributions
     c = collect(runs_root)
     _check_text(c, runs_root)    # before anything is written: no half report
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -291,7 +291,9 @@ def report(runs_root:str|Path, # a sweep's runs root
         panels = []
         for _, row in pick.iterrows():
             gp = _gt_for(gts, _gt_key(load_json(Path(row.path)/"config.json")["config"]["subset"]), row.seed)
-            panels.append(dict(title=f"{row.score} {row.extrapolator} k={row.k} subset {row.seed_size}", truth=load_verified(gp, "scores.npy"),
+            name = (f"{row.extrapolator} k={row.k}" + (f" {row.params}" if row.params else "")
+                    + ("" if row.schedule == "paper" else f" ({row.schedule})"))   # as a method is named, for its words
+            panels.append(dict(title=f"{row.score.upper()}, {row.seed_size:.0%} subset\n{method_words(name)}", truth=load_verified(gp, "scores.npy"),
                                extrapolated=load_verified(row.path, "scores.npy")))
         plot_score_distributions(panels).savefig(out/"fig5_score_distributions.png", dpi=130, bbox_inches="tight")
     extra = {name: fn(runs_root, out) for name, fn in REPORTERS.items()}

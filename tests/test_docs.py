@@ -208,3 +208,15 @@ def test_pages_read_at_the_sites_width(pages):
     small = [(p, Path(i["src"]).name, i["shown"], i["natural"]) for p, r in pages.items() for i in r["loaded_images"]
              if i["in_article"] and i["shown"] < MIN_SCALE * i["natural"]]
     assert not small, f"figures shown at under {MIN_SCALE:.0%} of their size (too many panels in a row?): {small}"
+
+
+def test_appended_figures_are_titled_in_words(tmp_path):
+    "A report figure its README does not show is appended under a title in words, never its file name."
+    for name in ("fig2_pruning_curves_steps.png", "fig7_break_even.png", "fig9_something_new.png"): (tmp_path / name).write_bytes(b"")
+    (tmp_path / "README.md").write_text("# A report\n\n![shown](fig7_break_even.png)\n")
+    heads = [l for l in build_docs.report_page(tmp_path).splitlines() if l.startswith("### ")]
+    assert heads == ["### Fig. 2 — test accuracy against the prune rate (equal optimiser steps)", "### Fig9 something new"]
+    for d in (ROOT / "reports").glob("*/"):   # the committed reports: every appended figure of theirs is a known one
+        appended = build_docs.report_page(d).partition("\n## Figures\n")[2].partition("\n## ")[0]
+        heads = [l for l in appended.splitlines() if l.startswith("### ")]
+        assert all(h.startswith("### Fig. ") for h in heads), (d.name, heads)

@@ -181,6 +181,26 @@ def _title(name: str) -> str:
     return t[:1].upper() + t[1:]
 
 
+FIGURE_TITLES = {   # the figures `reporting.report` and the report scripts write, titled in words where the site appends them
+    "fig1_gain_over_random": "Fig. 1 — gain over random pruning against the prune rate",
+    "fig2_pruning_curves": "Fig. 2 — test accuracy against the prune rate",
+    "fig3_time_vs_accuracy": "Fig. 3 — test accuracy against all seconds spent",
+    "fig4_correlation_vs_accuracy": "Fig. 4 — test accuracy against the scores' correlation with the ground truth",
+    "fig5_score_distributions": "Fig. 5 — distributions of the ground-truth and the extrapolated scores",
+    "fig6_pruning_curves_smaller_subsets": "Fig. 6 — test accuracy against the prune rate, smaller subsets",
+    "fig7_break_even": "Fig. 7 — accuracy against total compute, one-off scoring included",
+}
+BUDGET_WORDS = {"steps": "equal optimiser steps"}   # the suffix `report` gives a figure of a budget other than epochs
+
+
+def figure_title(stem: str) -> str:
+    "A figure file's title in words: 'fig2_pruning_curves_steps' -> 'Fig. 2 — test accuracy against the prune rate (equal optimiser steps)'."
+    base = next((k for k in sorted(FIGURE_TITLES, key=len, reverse=True) if stem == k or stem.startswith(k + "_")), None)
+    if base is None: return _title(stem)
+    rest = stem[len(base) + 1:]
+    return FIGURE_TITLES[base] + (f" ({BUDGET_WORDS.get(rest, rest.replace('_', ' '))})" if rest else "")
+
+
 def report_page(folder: Path) -> str:
     """The page of one report: its README (or a title) and what the README does not show yet:
     the figures (*.png), the tables (*.md) inline, the CSV files as downloads, report.ipynb."""
@@ -193,7 +213,7 @@ def report_page(folder: Path) -> str:
     csvs = sorted(p for p in folder.glob("*.csv") if not shown(p))
     if figures:
         parts.append("## Figures")
-        for f in figures: parts.append(f"### {_title(f.stem)}\n\n![{f.stem}]({f.name})")
+        for f in figures: parts.append(f"### {figure_title(f.stem)}\n\n![{figure_title(f.stem)}]({f.name})")
     if any(not shown(t) for t in tables):
         parts.append("## Tables")
         for t in (t for t in tables if not shown(t)): parts.append(_demote(t.read_text().strip("\n")) + f"\n\n(from [{t.name}]({t.name}))")
