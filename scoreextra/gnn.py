@@ -19,7 +19,7 @@ from torch_geometric.nn import GCNConv
 
 from .core import check_1d, check_indices, get_device, rng, to_numpy
 from .faiss_search import _scale_for
-from .knn import DEFAULT_K, EXTRAPOLATORS
+from .knn import DEFAULT_K, EXTRAPOLATORS, Extrapolator
 from .csrgraph import CSRGraph, knn_graph
 
 # %% auto #0
@@ -272,9 +272,11 @@ def gcn_device(embeddings, # (n, d) embeddings: numpy, memmap or a torch tensor 
 # %% ../nbs/07_gnn.ipynb #91475f94
 MODES = ("auto", "full", "minibatch", "fullbatch")
 
-class GNNExtrapolator:
+class GNNExtrapolator(Extrapolator):
     "Extrapolate seed scores to all samples with a 3-layer GCN on the kNN graph of the embeddings (paper Sec. 3.3)."
     needs_labels = False  # labels are optional: without them the node features are the embedding only
+    options = ("epochs", "hidden", "dropout", "lr", "batch_size", "fanout", "mode", "symmetric", "weight", "standardize",
+               "standardize_targets", "val_frac", "eval_every", "full_batch_max_edges", "method", "fast")
     def __init__(self, k:int=DEFAULT_K, # neighbours per node in the kNN graph
                  *,
                  epochs:int|None=None, # training epochs; None: 25 (paper), 200 for mode "fullbatch"
@@ -303,12 +305,12 @@ class GNNExtrapolator:
         if int(batch_size) < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0 <= val_frac < 1: raise ValueError(f"val_frac must be in [0, 1), got {val_frac}")
         if eval_every is not None and int(eval_every) < 1: raise ValueError(f"eval_every must be >= 1, got {eval_every}")
-        self.k, self.epochs, self.hidden, self.dropout, self.lr = k, int(epochs), tuple(hidden), dropout, float(lr)
+        super().__init__(k, seed=seed, device=device)
+        self.epochs, self.hidden, self.dropout, self.lr = int(epochs), tuple(hidden), dropout, float(lr)
         self.batch_size, self.fanout, self.mode, self.symmetric, self.weight = int(batch_size), tuple(fanout), mode, symmetric, weight
         self.standardize, self.standardize_targets, self.val_frac = standardize, standardize_targets, val_frac
         self.eval_every = int(eval_every) if eval_every is not None else max(1, self.epochs // 25)
         self.full_batch_max_edges, self.method, self.fast = full_batch_max_edges, method, bool(fast)
-        self.seed, self.device = int(seed), device
 
     def __repr__(self): return (f"{type(self).__name__}(k={self.k}, epochs={self.epochs}, mode={self.mode!r}, "
                                 f"symmetric={self.symmetric}, weight={self.weight!r}, fast={self.fast}, seed={self.seed})")

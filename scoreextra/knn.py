@@ -16,8 +16,9 @@ from .core import Registry, check_1d, check_fraction, check_indices, to_numpy
 from .faiss_search import METHODS, _check_k, _index_for   # the search, k's check and the recall tuning
 
 # %% auto #0
-__all__ = ['DEFAULT_K', 'EXTRAPOLATORS', 'MERGES', 'SEED_SHRINK', 'DEFAULT_MERGE', 'knn_extrapolate', 'KNNExtrapolator',
-           'KNNLabelExtrapolator', 'KNNEnsembleExtrapolator', 'KNNStackExtrapolator', 'merge']
+__all__ = ['DEFAULT_K', 'EXTRAPOLATORS', 'SEARCH_OPTIONS', 'MERGES', 'SEED_SHRINK', 'DEFAULT_MERGE', 'knn_extrapolate',
+           'Extrapolator', 'KNNExtrapolator', 'KNNLabelExtrapolator', 'KNNEnsembleExtrapolator', 'KNNStackExtrapolator',
+           'merge']
 
 # %% ../nbs/06_knn.ipynb #01e3a1db
 def _eq6(dist:np.ndarray, vals:np.ndarray, weighted:bool=True) -> np.ndarray:
@@ -90,26 +91,77 @@ def _eq6_rest(e:np.ndarray, seed_idx, seed_scores, rest:np.ndarray, k:int, *, we
         vals[s:s + chunk] = _eq6(d, seed_scores[i], weighted)
     return vals, index.info
 
+# %% ../nbs/06_knn.ipynb #9b731e86
+class Extrapolator:
+    "What every extrapolator in `EXTRAPOLATORS` is: built from k, seed, device and its `options`; `fit`, then `predict`."
+    needs_labels = False   # True: `fit` refuses labels=None, and unsupervised runs refuse the method
+    options = ()           # the keywords its constructor takes beyond k, seed and device
+    def __init__(self, k:int=DEFAULT_K, # neighbours: of the seed search, or of the graph over all samples
+                 *,
+                 seed:int=0, # seeds what the method draws at random; unused where it draws nothing
+                 device=None, # torch device of its training; unused where it trains nothing on a GPU
+                ):
+        self.k, self.seed, self.device, self.search_info = k, int(seed), device, {}   # search_info: filled by `predict`
+
+    @classmethod
+    def check_options(cls, options:dict, # keywords beyond k (a config's `params`)
+                      name:str|None=None, # the name the message gives it (default: the class's)
+                     ) -> dict:
+        "`options` as a dict if the constructor takes each one; a `ValueError` naming the first it does not, and those it takes."
+        takes = ("k", "seed", "device") + tuple(cls.options)
+        bad = sorted(set(options) - set(takes))
+        if bad: raise ValueError(f"extrapolator {name or cls.__name__!r} has no option {bad[0]!r}; it takes {sorted(takes)}")
+        return dict(options)
+
+    def check_k(self, n:int, # samples
+                m:int, # seeds among them
+               ):
+        "Raise unless k fits `n` samples with `m` seeds: here k < n, the rule of a graph over the samples."
+        if self.k >= n: raise ValueError(f"k={self.k} must be below the {n} samples of the graph it builds; pass a smaller k")
+
+    def fit(self, embeddings, labels, seed_idx, seed_scores):
+        "Learn from `seed_scores` at `seed_idx` of the (n, d) `embeddings` and (n,) `labels` (or None); returns self."
+        raise NotImplementedError(f"{type(self).__name__} must define fit")
+
+    def predict(self) -> np.ndarray:
+        "(n,) float64 scores after `fit`: the seeds' own, extrapolated for the rest."
+        raise NotImplementedError(f"{type(self).__name__} must define predict")
+
+class _Extrapolators(Registry):
+    "A `Registry` that holds `Extrapolator` subclasses only."
+    def __setitem__(self, name:str, cls):
+        if not (isinstance(cls, type) and issubclass(cls, Extrapolator)):
+            raise TypeError(f"extrapolator {name!r} must be a subclass of knn.Extrapolator (k, seed, device, options, fit, predict), got {cls!r}")
+        super().__setitem__(name, cls)
+
+EXTRAPOLATORS = _Extrapolators("extrapolator")
+
 # %% ../nbs/06_knn.ipynb #944a0dc7
-EXTRAPOLATORS = Registry("extrapolator")
+SEARCH_OPTIONS = ("exact_below", "nlist", "nprobe", "M", "ef_search", "ef_construction", "use_gpu", "search_seed", "recall_sample")
+# the kNN extrapolators' search options: `KNNIndex`'s (search_seed is its `seed`, so a run's seed leaves the search as it was)
+# and `KNNIndex.tune`'s recall_sample
 
 @EXTRAPOLATORS.register("knn")
-class KNNExtrapolator:
+class KNNExtrapolator(Extrapolator):
     "Paper Eq. 6: each non-seed sample gets the distance-weighted mean score of its k nearest seeds."
-    needs_labels = False
+    options = ("weighted", "method", "chunk", "threads", "target_recall") + SEARCH_OPTIONS
     def __init__(self, k:int=DEFAULT_K, # nearest seeds per sample
                  *,
+                 seed:int=0, # unused: Eq. 6 draws nothing (the approximate search's own seed is `search_seed`)
+                 device=None, # unused: the search places itself (`use_gpu`)
                  weighted:bool=True, # Eq. 6 weights; False: plain mean
                  method:str="auto", # search: auto | exact | ivf | hnsw
                  chunk:int=65536, # queries per search call
                  threads:int|None=None, # faiss threads for the searches; None: faiss's current count
                  target_recall:float|None=None, # recall@k an approximate search is widened to; None: 0.95 under auto
-                 **search_kw, # more `KNNIndex` options (nlist, nprobe, M, ef_search, use_gpu, seed, exact_below) and recall_sample
+                 **search_kw, # more options of the search: those in `SEARCH_OPTIONS`
                 ):
         if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        self.k, self.weighted, self.method, self.chunk = k, weighted, method, chunk
+        self.check_options(search_kw)
+        super().__init__(k, seed=seed, device=device)
+        self.weighted, self.method, self.chunk, self._fitted = weighted, method, chunk, False
+        if "search_seed" in search_kw: search_kw["seed"] = search_kw.pop("search_seed")
         self.search_kw = dict(search_kw, threads=threads, target_recall=target_recall)
-        self._fitted, self.search_info = False, {}
 
     def __repr__(self): return f"{type(self).__name__}(k={self.k}, weighted={self.weighted}, method={self.method!r})"
 
@@ -128,6 +180,13 @@ class KNNExtrapolator:
         return self
 
     def _check_k(self, m:int): _check_k(self.k, m, "seed samples")
+
+    def check_k(self, n:int, m:int):
+        "Raise unless k fits the `m` seeds it averages over (`n` plays no part)."
+        try: self._check_k(m)
+        except ValueError as e:
+            raise ValueError(f"k={self.k} is larger than the {m} seed samples the kNN extrapolator averages over; pass a smaller k "
+                             f"or a larger seed_size" if self.k > m else str(e)) from None
 
     def predict(self) -> np.ndarray:
         "(n,) float64 scores: the seeds' own, extrapolated for the rest; `search_info` then holds each search index's `info`."
@@ -191,7 +250,10 @@ class KNNLabelExtrapolator(KNNExtrapolator):
 @EXTRAPOLATORS.register("knn_ensemble")
 class KNNEnsembleExtrapolator(KNNExtrapolator):
     "Mean of the Eq. 6 predictions over several k (the paper's sweep 10, 20, 50, 100), from one search."
-    def __init__(self, ks=(10, 20, 50, 100), # the k values averaged; those above the seed count are clipped to it
+    options = KNNExtrapolator.options + ("ks",)
+    def __init__(self, k:int=DEFAULT_K, # unused: the `ks` are averaged
+                 *,
+                 ks=(10, 20, 50, 100), # the k values averaged; those above the seed count are clipped to it
                  **kw):
         ks = sorted({int(k) for k in ks})
         if not ks or ks[0] < 1: raise ValueError(f"ks must be positive ints, got {ks}")
@@ -215,6 +277,7 @@ class KNNEnsembleExtrapolator(KNNExtrapolator):
 class KNNStackExtrapolator(KNNLabelExtrapolator):
     "Ridge regression, fitted leave-one-out on the seeds, from kNN neighbourhood features to the score."
     needs_labels = False
+    options = KNNExtrapolator.options + ("alpha",)
     FEATURES = ("knn", "knn_label", "frac_same_label", "mean_dist", "mean_dist_same_label")
 
     def __init__(self, k:int=DEFAULT_K, *, alpha:float=1.0, # ridge penalty on standardised features

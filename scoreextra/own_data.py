@@ -7,7 +7,7 @@ Docs: https://scoreextra.github.io/scoreextra/own_data.html.md"""
 
 # %% ../nbs/21_own_data.ipynb #638737d1
 from __future__ import annotations
-import copy, inspect, time, warnings
+import copy, time, warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,14 +32,6 @@ from .stages import int_min
 __all__ = ['extrapolate', 'WithEmbed', 'subset_model', 'ScoreResult', 'extrapolator_specs', 'extrapolate_scores']
 
 # %% ../nbs/21_own_data.ipynb #295725e0
-def _check_options(method:str, options:dict) -> dict:
-    "`options` if the constructor of extrapolator `method` takes every one of them; an error naming the first it does not."
-    params = inspect.signature(EXTRAPOLATORS.get(method)).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        bad = sorted(set(options) - set(params))
-        if bad: raise TypeError(f"extrapolator {method!r} has no option {bad[0]!r}; it takes {sorted(set(params) - {'self'})}")
-    return dict(options)
-
 def _renamed(kw:dict, old:str, new:str):
     "The value of keyword `old`, popped from `kw`, with a `DeprecationWarning`: it is `new` now, as in `run`."
     warnings.warn(f"{old}= is now {new}= (the name run() uses); {old}= will be removed in the next release", DeprecationWarning, stacklevel=3)
@@ -63,7 +55,7 @@ def extrapolate(embeddings, # (n, d) float embeddings of every sample, dataset o
     seed_scores = finite_scores(np.asarray(seed_scores, dtype=np.float64), "seed_scores")
     if len(seed_scores) != len(seed_idx): raise ValueError(f"seed_scores has {len(seed_scores)} values for {len(seed_idx)} seed_idx")
     if merge not in MERGES: raise ValueError(f"merge must be one of {list(MERGES)}, got {merge!r}")
-    ext = make_extrapolator(method, check_k(k), seed, _check_options(method, options), device)
+    ext = make_extrapolator(method, check_k(k), seed, options, device)   # refuses an option the extrapolator does not take
     y = None if labels is None else np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
     return merge_scores(seed_idx, seed_scores, ext.fit(emb.astype(np.float32, copy=False), y, seed_idx, seed_scores).predict(), how=merge)
 
@@ -116,14 +108,14 @@ class ScoreResult:
 
 def extrapolator_specs(extrapolator, # a name, a list of names / (name, options) pairs, or a dict name -> options
                       ) -> dict:
-    "The extrapolators asked for, as name -> options, each checked against its constructor."
+    "The extrapolators asked for, as name -> options, each checked against its `options` (`Extrapolator.check_options`)."
     if isinstance(extrapolator, str) or (isinstance(extrapolator, tuple) and len(extrapolator) == 2 and isinstance(extrapolator[1], dict)):
         extrapolator = [extrapolator]
     pairs = list(extrapolator.items()) if isinstance(extrapolator, dict) else [(e, {}) if isinstance(e, str) else tuple(e) for e in extrapolator]
     if not pairs: raise ValueError("extrapolator must name at least one extrapolator")
     names = [p[0] for p in pairs]
     if len(set(names)) != len(names): raise ValueError(f"extrapolator names {names} repeat; to compare options of one, call extrapolate() on result.embeddings")
-    return {name: _check_options(name, dict(opts or {})) for name, opts in pairs}
+    return {name: EXTRAPOLATORS.get(name).check_options(dict(opts or {}), name) for name, opts in pairs}
 
 # %% ../nbs/21_own_data.ipynb #9447d953
 def _plan(ds:Dataset, score:str, seed_size, sampler:str, seed:int, epochs, batch_size, schedule:str, overrides:dict):
@@ -177,8 +169,7 @@ def extrapolate_scores(data, # a `Dataset`, (x, y) arrays (numpy/torch, any floa
     if merge not in MERGES: raise ValueError(f"merge must be one of {list(MERGES)}, got {merge!r}")
     with clock("sampling"): seed_idx, ep, bs = _plan(ds, score, seed_size, sampler, seed, epochs, batch_size, schedule, overrides)
     if warn: _warn_one_class(ds, score)
-    if k > len(seed_idx) and any(name.startswith("knn") for name in exts):
-        raise ValueError(f"k={k} is larger than the {len(seed_idx)} seed samples the kNN extrapolator averages over; pass a smaller k or a larger seed_size")
+    for name, opts in exts.items(): make_extrapolator(name, k, seed, opts, device).check_k(len(ds), len(seed_idx))   # before any training
     init = None if model is None or isinstance(model, str) else copy.deepcopy(model)   # both halves start from your weights
     make = lambda s: subset_model(model if init is None else copy.deepcopy(init), ds, seed=s, embed=embed)
     net, train_kw = make(seed), dict(epochs=ep, batch_size=bs, device=device, progress=progress, **overrides)

@@ -70,7 +70,7 @@ class SpaceExtrapolationConfig(TypedConfig):
     def check_across(self):
         self.score_type.from_dict(self.score)
         if self.score.get("seed_size") is None: raise ValueError(f"{self.stage} needs a subset scoring config (seed_size set), got the full-data one")
-        if self.unsupervised and getattr(EXTRAPOLATORS.get(self.extrapolator), "needs_labels", False):
+        if self.unsupervised and EXTRAPOLATORS.get(self.extrapolator).needs_labels:
             raise ValueError(f"extrapolator {self.extrapolator!r} needs labels; unsupervised extrapolation uses the embedding only (e.g. knn, gnn)")
 
 # %% ../nbs/14_paradigms.ipynb #e6a4fba7

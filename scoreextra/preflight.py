@@ -7,7 +7,6 @@ Docs: https://scoreextra.github.io/scoreextra/preflight.html.md"""
 
 # %% ../nbs/16_preflight.ipynb #7ce3701d
 from __future__ import annotations
-import inspect
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,6 @@ from torch import nn
 
 from .subset_scoring import SCORES, _fit_params, _split_overrides, check_score_epochs
 from .sampling import subset_count
-from .faiss_search import KNNIndex
 from .train import Trainer
 from .stages import Job, need, need_valid
 from .supervised import make_extrapolator, stage_dataset, subset_schedule
@@ -54,17 +52,8 @@ def _check_features(path:str, n:int):
     if len(shape) != 2 or shape[0] != n: raise ValueError(f"has shape {shape}; expected (n, D) with n = {n} rows, one per sample")
 
 def _check_extrapolator(c:dict, n:int, m:int):
-    "Extrapolator `c` takes its params, and its k fits its rule (`_check_k` of the kNNs; k < n for a graph over the samples)."
-    ext, k = make_extrapolator(c["extrapolator"], c["k"], c["seed"], c["params"]), c["k"]
-    unknown = set(getattr(ext, "search_kw", {})) - set(inspect.signature(KNNIndex).parameters) - {"recall_sample", "target_recall"}
-    if unknown: raise TypeError(f"unknown option(s) {sorted(unknown)}; a kNN passes on only the options of faiss_search.KNNIndex")
-    if not hasattr(ext, "_check_k"):
-        if k >= n: raise ValueError(f"k={k} must be below the {n} samples of the graph it builds; pass a smaller k")
-        return
-    try: ext._check_k(m)
-    except ValueError as e:
-        raise ValueError(f"k={k} is larger than the {m} seed samples the kNN extrapolator averages over; pass a smaller k or a larger "
-                         f"seed_size" if k > m else str(e)) from None
+    "Extrapolator `c` takes its params (`Extrapolator.check_options`), and its k fits n samples with m seeds (`Extrapolator.check_k`)."
+    make_extrapolator(c["extrapolator"], c["k"], c["seed"], c["params"]).check_k(n, m)
 
 def _check_scoring(c:dict, ds, m:int, device):
     "Its epochs give its score; its overrides are settings of the score's recorders or of `fit`, values they take."

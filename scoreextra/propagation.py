@@ -18,7 +18,7 @@ from fastcore.basics import patch
 
 from .core import rng, to_numpy
 from .faiss_search import KNNIndex
-from .knn import DEFAULT_K, EXTRAPOLATORS
+from .knn import DEFAULT_K, EXTRAPOLATORS, Extrapolator
 from .csrgraph import CSRGraph, knn_graph
 from .gnn import _check_inputs, _pearson, node_features
 
@@ -136,9 +136,8 @@ def _grid(x) -> tuple:
     "A hyperparameter given as one value or a grid, as a tuple."
     return tuple(np.atleast_1d(np.asarray(x, np.float64)).tolist())
 
-class _GraphExtrapolator:
+class _GraphExtrapolator(Extrapolator):
     "Plumbing shared by the graph extrapolators: input checks, the graph, seconds, `predict`."
-    needs_labels = False
     def _setup(self, embeddings, labels, seed_idx, seed_scores, graph):
         emb, labels, idx, scores = _check_inputs(embeddings, labels, seed_idx, seed_scores, self.k)
         self.seed_idx_, self.seed_scores_, self.seconds = idx, scores, {}
@@ -162,6 +161,7 @@ class _GraphExtrapolator:
 # %% ../nbs/07_propagation.ipynb #a5a5eacd
 class PropagateExtrapolator(_GraphExtrapolator):
     "Seed scores spread over the kNN graph by label propagation, seeds clamped; α and iterations by seed cross-validation."
+    options = ("alpha", "iterations", "folds", "criterion", "dim", "method")
     def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
                  alpha=(0.5, 0.8, 0.9, 0.95, 0.99, 1.0), # weight of the neighbours' mean (vs the seed mean); a value or a grid
@@ -171,12 +171,14 @@ class PropagateExtrapolator(_GraphExtrapolator):
                  dim:int|None=32, # PCA dimensions of the graph search (`propagation_graph`)
                  method:str="auto", # graph search: "auto", "exact", "ivf", "hnsw"
                  seed:int=0, # seeds the folds
+                 device=None, # unused: numpy on the CPU
                 ):
         if criterion not in CRITERIA: raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-        self.k, self.alpha, self.iterations, self.folds, self.criterion = k, _grid(alpha), tuple(int(t) for t in np.atleast_1d(iterations)), int(folds), criterion
+        super().__init__(k, seed=seed, device=device)
+        self.alpha, self.iterations, self.folds, self.criterion = _grid(alpha), tuple(int(t) for t in np.atleast_1d(iterations)), int(folds), criterion
         if not all(0 <= a <= 1 for a in self.alpha): raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
         if min(self.iterations) < 1: raise ValueError(f"iterations must be >= 1, got {iterations}")
-        self.dim, self.method, self.seed = dim, method, int(seed)
+        self.dim, self.method = dim, method
 
 # %% ../nbs/07_propagation.ipynb #1134850e
 @patch
@@ -239,6 +241,7 @@ RIDGE_GRID = tuple(float(x) for x in np.logspace(-4, 4, 17))   # SGC's default r
 
 class SGCExtrapolator(_GraphExtrapolator):
     "Simplified GCN: features Â^K X propagated once, a ridge head fitted on the seeds; K and the penalty by closed-form LOO."
+    options = ("K", "ridge", "labels", "clip", "criterion", "dim", "method")
     def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
                  K=(0, 1, 2, 4, 8, 16, 32), # propagation steps of the features; a value or a grid
@@ -249,12 +252,14 @@ class SGCExtrapolator(_GraphExtrapolator):
                  dim:int|None=32, # PCA dimensions of the graph search (`propagation_graph`)
                  method:str="auto", # graph search
                  seed:int=0, # unused (no randomness); accepted for the shared interface
+                 device=None, # unused: numpy on the CPU
                 ):
         if criterion not in CRITERIA: raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-        self.k, self.K, self.ridge, self.labels, self.clip = k, tuple(int(x) for x in np.atleast_1d(K)), _grid(RIDGE_GRID if ridge is None else ridge), labels, clip
+        super().__init__(k, seed=seed, device=device)
+        self.K, self.ridge, self.labels, self.clip = tuple(int(x) for x in np.atleast_1d(K)), _grid(RIDGE_GRID if ridge is None else ridge), labels, clip
         self.criterion = criterion
         if min(self.K) < 0: raise ValueError(f"K must be >= 0, got {K}")
-        self.dim, self.method, self.seed = dim, method, int(seed)
+        self.dim, self.method = dim, method
 
     def fit(self, embeddings, labels, seed_idx, seed_scores, graph:CSRGraph|None=None) -> SGCExtrapolator:
         "Build the graph, propagate the features, choose K and the penalty by LOO on the seeds, predict every node."
@@ -286,6 +291,7 @@ def _first_valid_eq6(dist, vals, valid, k):
 
 class CSExtrapolator(_GraphExtrapolator):
     "Correct and smooth: kNN (Eq. 6) base, plus the seeds' leave-out residuals propagated over the graph, then optional smoothing."
+    options = ("base_k", "alpha", "iterations", "smooth_alpha", "smooth_iterations", "folds", "criterion", "dim", "method")
     def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
                  base_k:int=DEFAULT_K, # neighbours of the kNN base (Eq. 6 over the nearest seeds)
@@ -298,12 +304,14 @@ class CSExtrapolator(_GraphExtrapolator):
                  dim:int|None=32, # PCA dimensions of the graph search (`propagation_graph`)
                  method:str="auto", # graph search
                  seed:int=0, # seeds the folds
+                 device=None, # unused: numpy on the CPU
                 ):
         if criterion not in CRITERIA: raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-        self.k, self.base_k, self.folds, self.criterion = k, int(base_k), int(folds), criterion
+        super().__init__(k, seed=seed, device=device)
+        self.base_k, self.folds, self.criterion = int(base_k), int(folds), criterion
         self.alpha, self.iterations = _grid(alpha), tuple(int(t) for t in np.atleast_1d(iterations))
         self.smooth_alpha, self.smooth_iterations = _grid(smooth_alpha), tuple(int(t) for t in np.atleast_1d(smooth_iterations))
-        self.dim, self.method, self.seed = dim, method, int(seed)
+        self.dim, self.method = dim, method
 
     def _bases(self, emb, idx, scores, fold):
         "Eq. 6 base for all n rows: from all seeds (a seed leaves itself out), and per fold from the other folds' seeds."

@@ -40,6 +40,8 @@ def hop_features(A, # (n, n) scipy sparse propagation matrix (e.g. `gcn_matrix`)
 # %% ../nbs/07_sign.ipynb #a818778e
 class SIGNExtrapolator(_GraphExtrapolator):
     "Propagated features [X, ÂX, …, Â^hops X] of the kNN graph, then an MLP fitted on the seeds, early-stopped on held-out seeds."
+    options = ("hops", "hidden", "dropout", "lr", "weight_decay", "batch_size", "max_epochs", "patience", "val_frac", "labels", "pca",
+               "dim", "method")
     def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
                  hops:int=3, # propagation steps (0: no graph, the MLP on the embeddings)
@@ -56,14 +58,16 @@ class SIGNExtrapolator(_GraphExtrapolator):
                  dim:int|None=32, # PCA dimensions of the graph search (`propagation_graph`)
                  method:str="auto", # graph search
                  seed:int=0, # seeds the split, the initialisation and the batch order
+                 device=None, # unused: the MLP trains on the CPU
                 ):
         if int(hops) < 0: raise ValueError(f"hops must be >= 0, got {hops}")
         for name, v in (("max_epochs", max_epochs), ("patience", patience), ("batch_size", batch_size)):
             if int(v) < 1: raise ValueError(f"{name} must be >= 1, got {v}")
         if not 0 < val_frac < 1: raise ValueError(f"val_frac must be in (0, 1), got {val_frac}")
-        self.k, self.hops, self.hidden, self.dropout, self.lr, self.weight_decay = k, int(hops), tuple(hidden), dropout, float(lr), float(weight_decay)
+        super().__init__(k, seed=seed, device=device)
+        self.hops, self.hidden, self.dropout, self.lr, self.weight_decay = int(hops), tuple(hidden), dropout, float(lr), float(weight_decay)
         self.batch_size, self.max_epochs, self.patience, self.val_frac = int(batch_size), int(max_epochs), int(patience), float(val_frac)
-        self.labels, self.pca, self.dim, self.method, self.seed = labels, pca, dim, method, int(seed)
+        self.labels, self.pca, self.dim, self.method = labels, pca, dim, method
 
     def fit(self, embeddings, labels, seed_idx, seed_scores, graph=None) -> SIGNExtrapolator:
         "Build the graph (if hops > 0), propagate the features, train the MLP on the seeds, predict every node."
@@ -122,10 +126,11 @@ EXTRAPOLATORS["sign"] = SIGNExtrapolator
 # %% ../nbs/07_sign.ipynb #5d469656
 class MLPExtrapolator(SIGNExtrapolator):
     "An MLP on the embeddings (and labels) alone, fitted on the seeds: `SIGNExtrapolator` without the graph."
+    options = SIGNExtrapolator.options   # hops only as 0
     def __init__(self, k:int=DEFAULT_K, # unused (no graph); accepted for the shared interface
                  *,
                  seed:int=0, # seeds the split, the initialisation and the batch order
-                 **kw, # `SIGNExtrapolator`'s MLP and training settings
+                 **kw, # `SIGNExtrapolator`'s MLP and training settings, and device (unused)
                 ):
         if kw.get("hops", 0) != 0: raise ValueError(f"MLPExtrapolator has no graph: hops must be 0, got {kw['hops']}")
         super().__init__(k, seed=seed, **(kw | {"hops": 0}))

@@ -8,7 +8,7 @@ Docs: https://scoreextra.github.io/scoreextra/supervised.html.md"""
 
 # %% ../nbs/13_supervised.ipynb #504148d9
 from __future__ import annotations
-import inspect, shutil, warnings
+import shutil, warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +22,7 @@ from .scores import finite_scores
 from .subset_scoring import SCORES, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
 from .faiss_search import check_k
-from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, SEED_SHRINK, merge
+from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, SEED_SHRINK, Extrapolator, merge
 import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS
 from .prune import (AUTO_CANDIDATES, BASELINES, PROXY_BELOW, SelectionWarning, check_baseline_options,
                               check_prune_rate, n_keep, proxy_selection, select, selection_spec)
@@ -191,14 +191,10 @@ def extrapolate_config(subset:dict, extrapolator:str="knn", k:int=DEFAULT_K, *, 
     return ExtrapolateConfig(subset=subset, extrapolator=extrapolator, k=k, merge=merge, seed=seed, params=dict(params or {}),
                              shrink=SEED_SHRINK if merge == "shrink" and shrink is None else shrink).to_dict()
 
-def make_extrapolator(name:str, k:int, seed:int, params:dict, device=None):
-    "An unfitted extrapolator `name` with `k`, `seed` and `device` passed where its constructor takes them, and `params`."
+def make_extrapolator(name:str, k:int, seed:int, params:dict, device=None) -> Extrapolator:
+    "An unfitted extrapolator `name` built from `k`, `seed`, `device` and its options `params` (which may set seed and device)."
     cls = EXTRAPOLATORS.get(name)
-    sig, kw = inspect.signature(cls), dict(params)
-    if "k" in sig.parameters: kw["k"] = k
-    if "seed" in sig.parameters: kw.setdefault("seed", seed)
-    if "device" in sig.parameters and device is not None: kw.setdefault("device", device)
-    return cls(**kw)
+    return cls(**{"seed": seed, "device": device} | cls.check_options(params, name) | {"k": k})
 
 @STAGES.register("extrapolate", level=1, parents=lambda c: [("score_subset", c["subset"])], main_phase="extrapolation",
                  config=ExtrapolateConfig)
@@ -212,7 +208,7 @@ def _extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
         raw = ext.fit(emb, ds.y, seed_idx, seed_scores).predict()
         folder.save("raw_scores.npy", raw)
         folder.save("scores.npy", merge(seed_idx, seed_scores, raw, how=cfg["merge"], shrink=cfg.get("shrink", SEED_SHRINK)))
-    if getattr(ext, "search_info", None): folder.update_meta(search=ext.search_info)   # kNN method, parameters, measured recall
+    if ext.search_info: folder.update_meta(search=ext.search_info)   # kNN method, parameters, measured recall
 
 # %% ../nbs/13_supervised.ipynb #516e43ac
 @dataclass(frozen=True, kw_only=True)

@@ -97,7 +97,7 @@ def test_gnn_options_pass_through_extrapolate_scores_and_run(tmp_path):
     assert list(res.by_extrapolator) == ["gnn", "knn"] and {"extrapolation:gnn", "extrapolation:knn"} <= set(res.seconds)
     out = run(tab(0), "du", runs_root=tmp_path, **{**FAST, "extrapolators": ["gnn"]}, extrapolator_params={"gnn": opts})
     assert [c["params"] for c in configs(tmp_path, "extrapolate")] == [opts]
-    with pytest.raises(TypeError, match="no option 'standardise_targets'"):
+    with pytest.raises(ValueError, match="no option 'standardise_targets'"):
         extrapolate_scores(tab(0), "du", epochs=12, extrapolators=("gnn", {"standardise_targets": True}))
     assert out.scores["gnn k=10"].shape == (480,)
 

@@ -170,3 +170,11 @@ def test_the_cli_run_parser_sets_no_default_of_its_own():
     assert vars(p.parse_args(["run"])) == {"command": "run"}
     dests = {a.dest for a in p._subparsers._group_actions[0].choices["run"]._actions if a.dest != "help"}
     assert dests <= set(inspect.signature(run).parameters), dests - set(inspect.signature(run).parameters)
+
+
+@pytest.mark.parametrize("module", ["supervised", "own_data", "preflight", "paradigms", "knn"])
+def test_no_signature_is_read_to_build_or_check_an_extrapolator(module):
+    "Issue 29: `make_extrapolator`, `own_data`'s option check and preflight go through the `knn.Extrapolator` interface."
+    src = (ROOT / "scoreextra" / f"{module}.py").read_text()
+    assert "inspect" not in src
+    assert not re.search(r"(getattr|hasattr)\((ext|EXTRAPOLATORS)", src)
