@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .core import check_indices, get_device
 from .data import BatchLoader, Dataset
-from .train import Callback, eval_mode, fit
+from .train import TrainRecipe, eval_mode, fit
 from .streaming import DURecorder
 from .turtle import to_pixels
 
@@ -249,13 +249,13 @@ class AdversarialLoss:
         return fn(pixel_model(model, self.ds), to_pixels(x, self.ds), y, clip=self.clip, generator=self.gen, **self.kw)
 
 
-def adversarial_fit(model:nn.Module, ds:Dataset, idx=None, *, method:str="trades", eps:float, steps:int=10,
-                    step_size:float|None=None, norm:str="linf", beta:float=6.0, label_smoothing:float=0.0,
-                    epochs:int, callbacks:Sequence[Callback]=(), seed:int=0, **fit_kw):
-    "Adversarial training (TRADES or PGD-AT) with `fit`: its optimiser, schedule, checkpoints and callbacks."
+def adversarial_fit(model:nn.Module, ds:Dataset, idx=None, recipe:TrainRecipe|None=None, *, method:str="trades", eps:float,
+                    steps:int=10, step_size:float|None=None, norm:str="linf", beta:float=6.0, label_smoothing:float=0.0,
+                    seed:int=0, **fit_kw):
+    "Adversarial training (TRADES or PGD-AT) with `fit` and its `recipe` (`fit_kw`: callbacks, checkpoints, recipe changes, ...)."
     loss_fn = AdversarialLoss(ds, method=method, eps=eps, steps=steps, step_size=step_size, norm=norm, beta=beta,
                               label_smoothing=label_smoothing, seed=seed)
-    return fit(model, ds, idx, epochs=epochs, callbacks=callbacks, seed=seed, loss_fn=loss_fn, **fit_kw)
+    return fit(model, ds, idx, recipe, seed=seed, loss_fn=loss_fn, **fit_kw)
 
 # %% ../nbs/10_adversarial.ipynb #f9f176df
 class EpochEndDURecorder(DURecorder):

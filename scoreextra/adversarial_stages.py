@@ -20,7 +20,7 @@ from .core import config_hash, load_json, seed_everything
 from .runfolder import RunFolder
 from .data import DATASETS, Dataset, take_rows
 from .models import MODELS, get_model
-from .train import OPTIMIZERS, SCHEDULES, embed_all, evaluate
+from .train import OPTIMIZERS, SCHEDULES, TrainRecipe, embed_all, evaluate
 from .sampling import SAMPLERS, sample_subset
 from .faiss_search import check_k
 from .prune import check_prune_rate, select, random_scores
@@ -125,11 +125,10 @@ def _adv_train(at:dict, ds:Dataset, idx, seed:int, *, callbacks=(), ckpt_dir=Non
     "Adversarial training of a fresh model on `ds[idx]` with the recipe `at`; returns the `Trainer`."
     seed_everything(seed)
     model = get_model(at["model"], ds.num_classes, ds.in_shape, **at["model_kw"])
-    a = at["attack"]
-    return adversarial_fit(model, ds, idx, method=at["method"], eps=a["eps"], steps=a["steps"], step_size=a["step_size"], norm=a["norm"],
-                           beta=at["beta"], label_smoothing=at["label_smoothing"], epochs=at["epochs"], batch_size=at["batch_size"],
-                           augment=at["augment"], callbacks=callbacks, seed=seed, device=device, ckpt_dir=ckpt_dir, progress=progress,
-                           verbose=False, **at["recipe"])
+    a, recipe = at["attack"], TrainRecipe.from_config({**at["recipe"], **{k: at[k] for k in ("epochs", "batch_size", "augment")}})
+    return adversarial_fit(model, ds, idx, recipe, method=at["method"], eps=a["eps"], steps=a["steps"], step_size=a["step_size"],
+                           norm=a["norm"], beta=at["beta"], label_smoothing=at["label_smoothing"], callbacks=callbacks, seed=seed,
+                           device=device, ckpt_dir=ckpt_dir, progress=progress, verbose=False)
 
 # %% ../nbs/16_adversarial_stages.ipynb #9ba07c71
 @dataclass(frozen=True, kw_only=True)

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from .subset_scoring import SCORES, _fit_params, _split_overrides, check_score_epochs
+from .subset_scoring import SCORES, _split_overrides, check_score_epochs
 from .sampling import subset_count
-from .train import Trainer
+from .train import Trainer, TrainRecipe
 from .stages import Job, need, need_valid
 from .supervised import make_extrapolator, stage_dataset, subset_schedule
 
@@ -60,5 +60,5 @@ def _check_scoring(c:dict, ds, m:int, device):
     ep, bs = subset_schedule(c.get("schedule", "paper"), c["epochs"], c["batch_size"], m / len(ds))
     try: check_score_epochs(c["score"], ep, c["overrides"])
     except ValueError as e: raise ValueError(f"{e} (set by score_epochs / --score-epochs and score_overrides / --score-override)") from None
-    fit_kw = {**SCORES[c["score"]].recipe, **_split_overrides([c["score"]], c["overrides"], _fit_params())[1]}
-    Trainer(nn.Linear(1, 1), ds, [0], progress=False, device=device, **{**fit_kw, "epochs": ep, "batch_size": bs, "distributed": False})
+    recipe = {**SCORES[c["score"]].recipe, **_split_overrides([c["score"]], c["overrides"])[1], "epochs": ep, "batch_size": bs}
+    Trainer(nn.Linear(1, 1), ds, [0], TrainRecipe.from_config(recipe), progress=False, device=device, distributed=False)

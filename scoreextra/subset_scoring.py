@@ -18,6 +18,7 @@ from .core import Registry, check_indices, get_device
 from .recipes import DU_RECIPE, DU_SETTINGS, TDDS_RECIPE, TDDS_SETTINGS
 from .scores import aum, dynamic_uncertainty, el2n, finite_scores, forgetting_events, tdds
 from .streaming import AUMRecorder, DURecorder, ForgettingRecorder, TDDSRecorder
+from .train import TrainRecipe
 
 # %% auto #0
 __all__ = ['SCORES', 'MIN_TRAIN_ACC', 'MIN_RELIABILITY', 'ScoreDef', 'check_score_epochs', 'score_subset', 'score_full',
@@ -29,7 +30,7 @@ class ScoreDef:
     "A registered score: its pure function, its recorder class, the paper's training recipe and recorder settings."
     fn: Callable                                   # pure function on recorded arrays
     recorder: type|None = None                     # `Recorder` subclass, or None when there is no streaming form
-    recipe: dict = field(default_factory=dict)     # `fit` keyword arguments of the paper's scoring run
+    recipe: dict = field(default_factory=dict)     # the paper's scoring run, `TrainRecipe` settings
     settings: dict = field(default_factory=dict)   # the recorder's paper defaults
 
 # the paper's recipes and recorder settings live in `recipes` (one place for every paper number)
@@ -41,8 +42,8 @@ SCORES["aum"] = ScoreDef(aum, AUMRecorder, DU_RECIPE)                           
 SCORES["el2n"] = ScoreDef(el2n)   # needs R independent runs evaluated at epoch t: compute with `el2n` on `predict_logits`
 
 # %% ../nbs/04_subset_scoring.ipynb #48a40c22
-def _split_overrides(names:list[str], overrides:dict, fit_params) -> tuple[dict, dict]:
-    "Route each override to the recorders that take it (`<score>_<key>` to one only) or to `fit`."
+def _split_overrides(names:list[str], overrides:dict) -> tuple[dict, dict]:
+    "Route each override to the recorders that take it (`<score>_<key>` to one only) or to the `TrainRecipe`."
     rec_kw = {n: dict(SCORES[n].settings) for n in names}
     fit_kw = {}
     for key, v in overrides.items():
@@ -52,14 +53,9 @@ def _split_overrides(names:list[str], overrides:dict, fit_params) -> tuple[dict,
             if key in params: rec_kw[n][key] = v; used = True
             elif key.startswith(n + "_") and key[len(n) + 1:] in params: rec_kw[n][key[len(n) + 1:]] = v; used = True
         if used: continue
-        if key in fit_params: fit_kw[key] = v
-        else: raise TypeError(f"unknown keyword {key!r}: not a setting of the recorders for {names} nor of fit")
+        if key in TrainRecipe.keys(): fit_kw[key] = v
+        else: raise TypeError(f"unknown keyword {key!r}: not a setting of the recorders for {names} nor of fit's TrainRecipe")
     return rec_kw, fit_kw
-
-def _fit_params() -> set:
-    "The `fit` arguments a scoring run's overrides may set."
-    from scoreextra.train import fit
-    return set(inspect.signature(fit).parameters) - {"model", "ds", "idx", "callbacks", "seed", "device", "ckpt_dir", "progress"}
 
 def check_score_epochs(score:str|Sequence[str], # a name in SCORES, or several
                        epochs:int, # epochs of the scoring run
@@ -67,7 +63,7 @@ def check_score_epochs(score:str|Sequence[str], # a name in SCORES, or several
                       ):
     "Raise if a scoring run of `epochs` epochs cannot give `score` (checked before any training)."
     names = [score] if isinstance(score, str) else list(score)
-    rec_kw, fit_kw = _split_overrides(names, dict(overrides or {}), _fit_params())
+    rec_kw, fit_kw = _split_overrides(names, dict(overrides or {}))
     for n in names:
         if SCORES[n].recorder is not None: SCORES[n].recorder(**rec_kw[n]).check_epochs(int(fit_kw.get("epochs", epochs)))
 
@@ -95,16 +91,15 @@ def score_subset(ds, # a `scoreextra.data.Dataset`
             raise ValueError(f"score {n!r} has no streaming recorder; compute it with SCORES[{n!r}].fn on recorded arrays")
     idx = check_indices("idx", idx, len(ds))
     if len(idx) == 0: raise ValueError("idx must hold at least one index")
-    rec_kw, fit_over = _split_overrides(names, overrides, _fit_params())
-    fit_kw = {**SCORES[names[0]].recipe, **fit_over}
-    if epochs is not None: fit_kw["epochs"] = int(epochs)
-    if batch_size is not None: fit_kw["batch_size"] = int(batch_size)
+    rec_kw, fit_over = _split_overrides(names, overrides)
+    given = {k: int(v) for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
+    recipe = TrainRecipe.from_config({**SCORES[names[0]].recipe, **fit_over, **given})
     recs = {n: SCORES[n].recorder(**{"where": where, **rec_kw[n]}) for n in names}
-    for r in recs.values(): r.check_epochs(fit_kw["epochs"])   # too few epochs for the score: refused before any training
+    for r in recs.values(): r.check_epochs(recipe.epochs)   # too few epochs for the score: refused before any training
     device = get_device(device)
     if isinstance(model, str): model = get_model(model, ds.num_classes, ds.in_shape, seed=seed)
-    trainer = fit(model, ds, np.sort(idx), callbacks=list(recs.values()), seed=seed, device=device,
-                  ckpt_dir=ckpt_dir, progress=progress, **fit_kw)
+    trainer = fit(model, ds, np.sort(idx), recipe, callbacks=list(recs.values()), seed=seed, device=device,
+                  ckpt_dir=ckpt_dir, progress=progress)
     pos = np.searchsorted(np.asarray(trainer.idx), idx)   # back from sorted trainer order to the caller's order
     out = {n: r.scores()[pos] for n, r in recs.items()}
     return (out[names[0]] if isinstance(score, str) else out), trainer.model, trainer.log

@@ -17,7 +17,7 @@ from .runfolder import RunFolder
 from .recipes import DATASET_DEFAULTS, FINAL_RECIPE, OTHER_DATASET  # with their source tables
 from .data import BUILTIN_DATASETS, current_dataset, dataset_fingerprint, dataset_name
 from .models import MODELS, default_model, get_model
-from .train import fit, evaluate, embed_all
+from .train import TrainRecipe, fit, evaluate, embed_all
 from .scores import finite_scores
 from .subset_scoring import SCORES, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
@@ -301,8 +301,8 @@ def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:in
 # %% ../nbs/13_supervised.ipynb #82011141
 def final_fit(cfg:dict, ds, idx, epochs:int, device=None, **kw):
     "`fit` of a `prune_train` config's final model on `ds[idx]` (the final training, and auto's proxies)."
-    return fit(_new_model(cfg, ds), ds, idx, epochs=epochs, batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, verbose=False,
-               **{"progress": False, **kw}, **cfg["recipe"])
+    recipe = TrainRecipe.from_config({**cfg["recipe"], "epochs": epochs, "batch_size": cfg["batch_size"]})
+    return fit(_new_model(cfg, ds), ds, idx, recipe, seed=cfg["seed"], device=device, verbose=False, **{"progress": False, **kw})
 
 @STAGES.register("prune_train", level=2, main_phase="final_training", config=PruneConfig,
                  parents=lambda c: [(c["source"]["stage"], c["source"]["config"])])

@@ -8,7 +8,7 @@ Docs: https://scoreextra.github.io/scoreextra/train.html.md"""
 
 # %% ../nbs/03_train.ipynb #06f308ad
 from __future__ import annotations
-import hashlib, os, random, time, types, warnings
+import dataclasses, hashlib, os, random, time, types, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -29,8 +29,8 @@ from .data import BatchLoader, Dataset, augment_batch
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'AMP_MODES', 'BatchOut', 'Callback', 'make_optimizer', 'make_schedule', 'amp_dtype',
-           'dist_setup', 'shard', 'gather_rows', 'eval_mode', 'evaluate', 'predict_logits', 'embed_all', 'Trainer',
-           'fit']
+           'dist_setup', 'shard', 'gather_rows', 'eval_mode', 'evaluate', 'predict_logits', 'embed_all', 'TrainRecipe',
+           'Trainer', 'fit']
 
 # %% ../nbs/03_train.ipynb #7d202035
 @dataclass
@@ -167,6 +167,62 @@ def embed_all(model:nn.Module, ds:Dataset, idx=None, *, batch_size:int=1024, dev
     "Penultimate features `model.embed(x)`, `(len(idx), d)` float32 in `idx` order (dataset order by default). Memory: n·d·4 bytes."
     return _eval_pass(model, ds, idx, batch_size, device, lambda m, x, y: m.embed(x), out=out)
 
+# %% ../nbs/03_train.ipynb #8ec544b9
+def _whole(name:str, v):
+    if not isinstance(v, (int, np.integer)) or v < 1: raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+
+@dataclass(frozen=True, kw_only=True)
+class TrainRecipe:
+    "How `fit` trains: every setting a config can name, checked once; frozen, so a run's recipe cannot drift."
+    epochs:int # passes over `idx`
+    batch_size:int=256 # last batch may be smaller (drop_last=False, as the paper code)
+    optimizer:str="adam" # "adam" or "sgd"
+    lr:float=1e-3 # learning rate (the peak for onecycle)
+    momentum:float=0.9 # SGD momentum
+    nesterov:bool=False # SGD Nesterov momentum
+    weight_decay:float=0.0 # L2 penalty of the optimiser
+    schedule:str|None=None # None, "onecycle" or "cosine", stepped per batch
+    augment:bool|dict|None=None # None: `ds.augment`; True/False; or a dict of `augment_batch` kwargs
+    bn_eval_bug:bool=False # reproduce the paper code: train in eval mode (BatchNorm frozen) from epoch 2 on
+    channels_last:bool=False # image models: weights and batches in NHWC (1.6-1.8x faster convs on this CPU); same maths
+    amp:str|None=None # autocast dtype: None (float32), "bf16", "fp16" (CUDA, with a grad scaler) or "auto"
+    compile:bool|str=False # `torch.compile` the training forward (True) or with this backend name
+
+    def __post_init__(self):
+        _whole("epochs", self.epochs); _whole("batch_size", self.batch_size)
+        if not self.lr > 0: raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.weight_decay < 0: raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.optimizer not in OPTIMIZERS: raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of {list(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES: raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {list(SCHEDULES)}")
+        if self.amp not in AMP_MODES: raise ValueError(f"amp must be one of {list(AMP_MODES)}, got {self.amp!r}")
+        if not isinstance(self.augment, (bool, dict, type(None))): raise TypeError(f"augment must be None, a bool or a dict of augment_batch kwargs, got {self.augment!r}")
+        if not isinstance(self.compile, (bool, str)): raise TypeError(f"compile must be a bool or a torch.compile backend name, got {self.compile!r}")
+        plain = dict(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr), momentum=float(self.momentum),
+                     nesterov=bool(self.nesterov), weight_decay=float(self.weight_decay), bn_eval_bug=bool(self.bn_eval_bug),
+                     channels_last=bool(self.channels_last), augment=dict(self.augment) if isinstance(self.augment, dict) else self.augment)
+        for k, v in plain.items(): object.__setattr__(self, k, v)   # plain Python values: the checkpoint config compares them
+
+    def __repr__(self):   # the settings that differ from the defaults
+        return "TrainRecipe(" + ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                                          if f.name == "epochs" or getattr(self, f.name) != f.default) + ")"
+    @classmethod
+    def keys(cls) -> tuple[str, ...]: return tuple(f.name for f in dataclasses.fields(cls))
+    @classmethod
+    def _check_keys(cls, given):
+        bad = sorted(set(given) - set(cls.keys()))
+        if bad: raise TypeError(f"unknown training setting(s) {bad}; a TrainRecipe has {list(cls.keys())}")
+
+    @classmethod
+    def from_config(cls, config:dict) -> TrainRecipe:
+        "The recipe a config's dict of settings names (e.g. `recipes.DU_RECIPE`); unknown keys are refused by name."
+        cls._check_keys(config); return cls(**config)
+    def replace(self, **changes) -> TrainRecipe:
+        "A copy with `changes`, checked like a new recipe."
+        self._check_keys(changes); return dataclasses.replace(self, **changes)
+    def asdict(self) -> dict:
+        "Every setting by name: what the checkpoint config records."
+        return dataclasses.asdict(self)
+
 # %% ../nbs/03_train.ipynb #ff19308d
 def _idx_digest(idx:np.ndarray) -> str: return hashlib.sha1(np.ascontiguousarray(idx, dtype=np.int64).tobytes()).hexdigest()[:16]
 
@@ -203,33 +259,25 @@ def _row(values:Sequence, head:bool=False) -> str:
 # %% ../nbs/03_train.ipynb #1b3e7766
 class Trainer:
     "State of one training run (what callbacks receive); `run()` trains, checkpoints and resumes."
-    def __init__(self, model:nn.Module, ds:Dataset, idx=None, *, epochs:int, batch_size:int=256, optimizer:str="adam",
-                 lr:float=1e-3, momentum:float=0.9, nesterov:bool=False, weight_decay:float=0.0, schedule:str|None=None,
-                 augment:bool|dict|None=None, callbacks:Sequence[Callback]=(), seed:int=0, device=None, ckpt_dir=None,
-                 eval_ds:Dataset|None=None, progress:bool=True, verbose:bool|None=None, bn_eval_bug:bool=False,
-                 loss_fn:Callable|None=None, channels_last:bool=False, amp:str|None=None, compile:bool|str=False,
-                 distributed:bool|None=None):
-        if not isinstance(epochs, (int, np.integer)) or epochs < 1: raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1: raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        if not lr > 0: raise ValueError(f"lr must be > 0, got {lr!r}")
-        if weight_decay < 0: raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-        if optimizer not in OPTIMIZERS: raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {list(OPTIMIZERS)}")
-        if schedule not in SCHEDULES: raise ValueError(f"unknown schedule {schedule!r}; expected one of {list(SCHEDULES)}")
-        self.aug_kw = _augment_kw(ds, augment)
-        self.ds, self.n, self.epochs, self.seed, self.bn_eval_bug = ds, len(ds), int(epochs), int(seed), bool(bn_eval_bug)
+    def __init__(self, model:nn.Module, ds:Dataset, idx=None, recipe:TrainRecipe|None=None, *, callbacks:Sequence[Callback]=(),
+                 seed:int=0, device=None, ckpt_dir=None, eval_ds:Dataset|None=None, progress:bool=True, verbose:bool|None=None,
+                 loss_fn:Callable|None=None, distributed:bool|None=None):
+        if not isinstance(recipe, TrainRecipe): raise TypeError(f"recipe must be a TrainRecipe (`TrainRecipe.from_config` makes one of a dict), got {recipe!r}")
+        self.recipe = r = recipe
+        self.aug_kw = _augment_kw(ds, r.augment)
+        self.ds, self.n, self.epochs, self.seed, self.bn_eval_bug = ds, len(ds), r.epochs, int(seed), r.bn_eval_bug
         self.idx = np.sort(check_indices("idx", np.arange(self.n) if idx is None else idx, self.n))
         if len(self.idx) == 0: raise ValueError("idx is empty: nothing to train on")
         self.device, self.rank, self.world_size = dist_setup(device, distributed)
-        self.amp = amp_dtype(amp, self.device)
-        if not isinstance(compile, (bool, str)): raise TypeError(f"compile must be a bool or a torch.compile backend name, got {compile!r}")
+        self.amp = amp_dtype(r.amp, self.device)
         if loss_fn is not None and self.world_size > 1: raise NotImplementedError("loss_fn under DDP is not supported yet (its attack runs extra forwards through the wrapped model)")
-        self.channels_last = bool(channels_last) and ds.is_image
+        self.channels_last = r.channels_last and ds.is_image
         self.model = model.to(self.device, memory_format=torch.channels_last) if self.channels_last else model.to(self.device)
-        self.fwd = self._wrap(compile)
+        self.fwd = self._wrap(r.compile)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
-        self.loader = BatchLoader(ds, self.idx, batch_size=int(batch_size), shuffle=True, seed=self.seed, device=self.device)
-        self.opt = make_optimizer(optimizer, self.model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-        self.sched = make_schedule(schedule, self.opt, lr=lr, epochs=self.epochs, steps_per_epoch=len(self.loader))
+        self.loader = BatchLoader(ds, self.idx, batch_size=r.batch_size, shuffle=True, seed=self.seed, device=self.device)
+        self.opt = make_optimizer(r.optimizer, self.model.parameters(), lr=r.lr, momentum=r.momentum, nesterov=r.nesterov, weight_decay=r.weight_decay)
+        self.sched = make_schedule(r.schedule, self.opt, lr=r.lr, epochs=self.epochs, steps_per_epoch=len(self.loader))
         self.gen = torch.Generator(device=self.device); self.gen.manual_seed(self.seed)
         self.callbacks = sorted(callbacks, key=lambda c: getattr(c, "order", 0))
         if loss_fn is not None and not callable(loss_fn): raise TypeError(f"loss_fn must be callable(model, x, y) -> (loss, logits), got {loss_fn!r}")
@@ -237,13 +285,11 @@ class Trainer:
         self.verbose = self.progress if verbose is None else bool(verbose) and self.rank == 0
         self.ckpt = None if ckpt_dir is None else Path(ckpt_dir)/"last.pt"
         self.epoch, self.step, self.log = 0, 0, []
-        self.config = dict(dataset=ds.name, split=ds.split, n=self.n, n_idx=len(self.idx), idx=_idx_digest(self.idx),
-                           model=type(model).__name__, epochs=self.epochs, batch_size=int(batch_size), optimizer=optimizer,
-                           lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov), weight_decay=float(weight_decay),
-                           schedule=schedule, augment=self.aug_kw, seed=self.seed, bn_eval_bug=self.bn_eval_bug,
-                           loss_fn=_describe(loss_fn), **({"channels_last": True} if self.channels_last else {}),
-                           **({"amp": _AMP_NAMES[self.amp]} if self.amp else {}), **({"compile": compile} if compile else {}),
-                           **({"world_size": self.world_size} if self.world_size > 1 else {}))
+        # the recipe as run (augmentation resolved), with the speed settings recorded only when on (older checkpoints resume)
+        on = dict(channels_last=self.channels_last, amp=_AMP_NAMES.get(self.amp), compile=r.compile, world_size=self.world_size > 1 and self.world_size)
+        run = {**r.asdict(), "augment": self.aug_kw, "seed": self.seed, "loss_fn": _describe(loss_fn)}
+        self.config = dict(dataset=ds.name, split=ds.split, n=self.n, n_idx=len(self.idx), idx=_idx_digest(self.idx), model=type(model).__name__,
+                           **{k: v for k, v in run.items() if k not in on}, **{k: v for k, v in on.items() if v})
 
     def __repr__(self): return f"Trainer({self.config['model']} on {self.config['dataset']}[{len(self.idx)}], epoch {self.epoch}/{self.epochs}, step {self.step})"
     @property
@@ -397,32 +443,20 @@ def run(self:Trainer) -> Trainer:
 def fit(model:nn.Module, # an `EmbedNet` from `get_model` (any module mapping a batch to logits works)
         ds:Dataset, # training data
         idx=None, # dataset indices to train on (any order; sorted internally); default all
-        *, epochs:int, # passes over `idx`
-        batch_size:int=256, # last batch may be smaller (drop_last=False, as the paper code)
-        optimizer:str="adam", # "adam" or "sgd"
-        lr:float=1e-3, # learning rate (the peak for onecycle)
-        momentum:float=0.9, # SGD momentum
-        nesterov:bool=False, # SGD Nesterov momentum
-        weight_decay:float=0.0, # L2 penalty of the optimiser
-        schedule:str|None=None, # None, "onecycle" or "cosine", stepped per batch
-        augment:bool|dict|None=None, # None: `ds.augment`; True/False; or a dict of `augment_batch` kwargs
-        callbacks:Sequence[Callback]=(), # recorders etc., called in `order`
+        recipe:TrainRecipe|None=None, # how to train; `settings` by name change it (`epochs=3, lr=3e-3`), or make it when None
+        *, callbacks:Sequence[Callback]=(), # recorders etc., called in `order`
         seed:int=0, # batch order, augmentation and the global RNGs
         device=None, # default CUDA when available, else CPU
         ckpt_dir=None, # checkpoint `last.pt` here after every epoch and resume from it
         eval_ds:Dataset|None=None, # if given, its accuracy is logged after every epoch
         progress:bool=True, # tqdm bar per epoch
         verbose:bool|None=None, # print the per-epoch table (default: `progress`)
-        bn_eval_bug:bool=False, # reproduce the paper code: train in eval mode (BatchNorm frozen) from epoch 2 on
         loss_fn:Callable|None=None, # `loss_fn(model, x, y) -> (per-sample loss, logits)` instead of cross-entropy (e.g. TRADES)
-        channels_last:bool=False, # image models: weights and batches in NHWC (1.6-1.8x faster convs on this CPU); same maths
-        amp:str|None=None, # autocast dtype: None (float32), "bf16", "fp16" (CUDA, with a grad scaler) or "auto"
-        compile:bool|str=False, # `torch.compile` the training forward (True) or with this backend name
         distributed:bool|None=None, # DDP over torchrun's ranks; None: when WORLD_SIZE > 1
+        **settings
        ) -> Trainer:
-    "Train `model` on `ds[idx]` with cross-entropy; return the `Trainer` (model, log, ...)."
-    return Trainer(model, ds, idx, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, momentum=momentum,
-                   nesterov=nesterov, weight_decay=weight_decay, schedule=schedule, augment=augment, callbacks=callbacks,
-                   seed=seed, device=device, ckpt_dir=ckpt_dir, eval_ds=eval_ds, progress=progress, verbose=verbose,
-                   bn_eval_bug=bn_eval_bug, loss_fn=loss_fn, channels_last=channels_last, amp=amp,
-                   compile=compile, distributed=distributed).run()
+    "Train `model` on `ds[idx]` with cross-entropy as `recipe` says; return the `Trainer` (model, log, ...)."
+    if recipe is None: recipe = TrainRecipe.from_config(settings)
+    elif settings and isinstance(recipe, TrainRecipe): recipe = recipe.replace(**settings)   # Trainer refuses any other recipe
+    return Trainer(model, ds, idx, recipe, callbacks=callbacks, seed=seed, device=device, ckpt_dir=ckpt_dir, eval_ds=eval_ds,
+                   progress=progress, verbose=verbose, loss_fn=loss_fn, distributed=distributed).run()

@@ -6,7 +6,8 @@ import torch
 from scoreextra.core import load_torch
 from scoreextra.data import load_dataset, to_tensor
 from scoreextra.models import get_model
-from scoreextra.train import Callback, embed_all, evaluate, fit, predict_logits
+from scoreextra.recipes import TDDS_RECIPE
+from scoreextra.train import Callback, Trainer, TrainRecipe, embed_all, evaluate, fit, predict_logits
 
 CPU = torch.device("cpu")
 
@@ -195,6 +196,47 @@ def test_bad_arguments_raise_clear_errors(digits, kw, match):
     ds, _ = digits
     with pytest.raises(ValueError, match=match.replace("(", r"\(")):
         fit(cnn(ds), ds, device="cpu", progress=False, **kw)
+
+
+def test_recipe_is_frozen_checked_and_names_unknown_keys():
+    r = TrainRecipe(epochs=2)
+    assert (r.batch_size, r.optimizer, r.lr, r.momentum, r.nesterov, r.weight_decay, r.schedule) == (256, "adam", 1e-3, 0.9, False, 0.0, None)
+    assert (r.augment, r.bn_eval_bug, r.channels_last, r.amp, r.compile) == (None, False, False, None, False)
+    with pytest.raises(AttributeError, match="cannot assign to field 'lr'"): r.lr = 0.1
+    with pytest.raises(ValueError, match="epochs must be an int >= 1, got 0"): TrainRecipe(epochs=0)
+    with pytest.raises(ValueError, match="weight_decay must be >= 0, got -0.5"): r.replace(weight_decay=-0.5)
+    with pytest.raises(ValueError, match="amp must be one of .* got 'float16'"): TrainRecipe.from_config({"epochs": 1, "amp": "float16"})
+    with pytest.raises(TypeError, match=r"unknown training setting\(s\) \['learning_rate'\]; a TrainRecipe has \['epochs', 'batch_size'"):
+        TrainRecipe.from_config({"epochs": 1, "learning_rate": 0.1})
+    with pytest.raises(TypeError, match=r"unknown training setting\(s\) \['verbose'\]"): r.replace(verbose=True)
+    aug = {"pad": 1}; a = TrainRecipe(epochs=1, augment=aug); aug["pad"] = 9
+    assert a.augment == {"pad": 1}                                     # the recipe holds its own copy
+    assert TrainRecipe(epochs=np.int64(3), lr=1).asdict()["epochs"] == 3 and type(TrainRecipe(epochs=1, lr=1).lr) is float
+
+
+def test_checkpoint_config_is_the_recipe_as_run(digits):
+    "The config a checkpoint records (and a resume compares): the same keys and values as before the recipe existed."
+    ds, _ = digits
+    t = Trainer(cnn(ds), ds, [5, 0, 3], TrainRecipe.from_config({**TDDS_RECIPE, "epochs": 2, "augment": {"pad": 1}}), seed=4,
+                device="cpu", progress=False)
+    black = tuple(-m / s for m, s in zip(ds.mean, ds.std))
+    assert t.config == dict(dataset="digits", split="train", n=len(ds), n_idx=3, idx=t.config["idx"], model="SmallCNN", epochs=2,
+                            batch_size=256, optimizer="sgd", lr=1e-3, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                            schedule="cosine", augment={"fill": black, "pad": 1}, seed=4, bn_eval_bug=False, loss_fn=None)
+    on = Trainer(cnn(ds), ds, [0], TrainRecipe(epochs=1, channels_last=True, compile="aot_eager"), device="cpu", progress=False)
+    assert on.config["channels_last"] is True and on.config["compile"] == "aot_eager" and "amp" not in on.config
+
+
+def test_fit_takes_a_recipe_or_its_settings_by_name(digits):
+    ds, _ = digits
+    recipe = TrainRecipe(epochs=2, batch_size=128, lr=3e-3, schedule="onecycle")
+    a = fit(cnn(ds), ds, np.arange(300), recipe, device="cpu", progress=False)
+    b = fit(cnn(ds), ds, np.arange(300), epochs=2, batch_size=128, lr=3e-3, schedule="onecycle", device="cpu", progress=False)
+    c = fit(cnn(ds), ds, np.arange(300), TrainRecipe(epochs=2, batch_size=128), lr=3e-3, schedule="onecycle", device="cpu", progress=False)
+    assert a.recipe == b.recipe == c.recipe == recipe and a.config == b.config == c.config
+    assert weights_equal(a.model, b.model) and weights_equal(a.model, c.model)
+    with pytest.raises(TypeError, match="recipe must be a TrainRecipe"): fit(cnn(ds), ds, None, {"epochs": 1}, device="cpu")
+    with pytest.raises(TypeError, match=r"unknown training setting\(s\) \['eta'\]"): fit(cnn(ds), ds, epochs=1, eta=0.1, device="cpu")
 
 
 def test_bad_indices_and_augment(digits):
