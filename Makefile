@@ -34,13 +34,16 @@ browser:
 demo: venv data
 	$(BIN)/scoreextra demo
 
-# ruff first (seconds; its rules in pyproject.toml [tool.ruff]). nbdev-test runs one notebook per core; pytest
+# ruff first (seconds; its rules in pyproject.toml [tool.ruff]), then the width of the code a reader sees
+# (tools/line_check.py: the notebooks' example cells and the READMEs' code blocks within 100 characters;
+# `python tools/line_check.py --fix` rewrites them). nbdev-test runs one notebook per core; pytest
 # TEST_JOBS workers (pytest-xdist), each test file on one worker so that a file's shared fixtures (the docs site, a
 # trained model) are built once; one BLAS/OpenMP thread each avoids oversubscribing the cores. pytest includes
 # tests/test_export.py: the package equals what nbdev-export makes of the notebooks. --durations: where the time goes.
 TEST_JOBS ?= 2
 test: venv data browser
 	$(BIN)/ruff check scoreextra tests tools bench
+	$(BIN)/python tools/line_check.py
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n $(TEST_JOBS) --dist loadfile --durations=10
 
