@@ -13,7 +13,7 @@ Modules:
 - `scoreextra.knn`: The paper's kNN score extrapolation (Eq. 6), stronger label-aware variants, and the merge of seed and extrapolated scores.
 - `scoreextra.models`: The networks that score, embed and get trained on the pruned data: an MLP, a small CNN, the CIFAR ResNet-18/50 and WideResNet-28-10, all written here (no torchvision).
 - `scoreextra.own_data`: Your own data, model and training loop: `extrapolate` on arrays, `extrapolate_scores` with a result object, and a walk-through on two kinds of data the paper never saw.
-- `scoreextra.paradigms`: What the unsupervised and adversarial-training paradigms share (paper Sec. 4, Tables 3 and 4): extrapolation in a representation space, the checks of their sweep configs and the helpers of their report tables.
+- `scoreextra.paradigms`: What every paradigm (supervised, unsupervised, adversarial training) is declared with, and what the two of paper Sec. 4 share: the `Paradigm` record, extrapolation in a representation space, the checks of sweep configs, smoke runs in miniature and the helpers of their report tables.
 - `scoreextra.pipeline`: The whole method (paper Fig. 1) in one call, `run`, and the package's pipeline API in one import: stages, configs, sweep and report.
 - `scoreextra.preflight`: What a job of the supervised method would fail on only once it runs, found before any job starts: `sweep` and `run` share this one check.
 - `scoreextra.propagation`: Graph extrapolators beyond the paper that cost a few sparse products: label propagation (`propagate`), a simplified GCN (`sgc`) and correct and smooth (`cs`) on a cheap kNN graph, every hyperparameter chosen on the seeds.
@@ -26,6 +26,7 @@ Modules:
 - `scoreextra.streaming`: Streaming recorders: training callbacks that compute DU, TDDS, forgetting and AUM while the model trains, in O(n·window) memory instead of the whole history, under `fit` or in your own loop.
 - `scoreextra.subset_scoring`: Scoring runs: every score by name with its pure function, recorder and the paper's recipe (`SCORES`), `score_subset` and `score_full` that train and record it, and the checks that say whether the seed scores are worth extrapolating.
 - `scoreextra.supervised`: The supervised method (paper Fig. 1) as five cached, resumable stages: subset scoring, full-data scoring, extrapolation, baselines, pruned training. (The same flow on arrays, without run folders, is `own_data.extrapolate_scores`.)
+- `scoreextra.supervised_configs`: The supervised paradigm's sweep configs (paper Fig. 1): their keys and checks, their expansion into the jobs of the five `supervised` stages, their smoke miniature, and its `Paradigm` record.
 - `scoreextra.train`: One training loop for every phase: scoring runs with recorders, the subset model, and the final training on the pruned data. Callbacks, schedules, a progress bar, a per-epoch table, and checkpoints that resume bit-for-bit.
 - `scoreextra.unsupervised`: Score extrapolation without labels (paper Sec. 4, Table 3): DU of TURTLE's pseudo-labels on a subset, extrapolated in the same representation space, as cached pipeline stages with their sweep config and report table."""
 

@@ -25,19 +25,18 @@ from .sampling import SAMPLERS, sample_subset
 from .faiss_search import check_k
 from .prune import check_prune_rate, select, random_scores
 from .adversarial import AT_METHODS, ATTACK_LOSSES, EpochEndDURecorder, adversarial_fit, robust_accuracy, _check_attack
-from .recipes import AT_DEFAULTS, paper_at
-from .stages import (STAGES, EXPANDERS, REPORTERS, Job, TypedConfig, cached_dataset, checked, finished_runs, int_min, job_order, known,
+from .recipes import AT_DEFAULTS, at_of
+from .stages import (STAGES, Job, TypedConfig, cached_dataset, checked, finished_runs, int_min, job_order, known,
                                need, run_stage, stage_seconds)
 from .supervised import dataset_defaults
 from .paradigms import (SpaceExtrapolationConfig, check_int, check_seed_size, common_checks, config_errors, extrapolate_in_space,
-                        extrapolation_rows, job_adder, mean_std, save_table)
-
+                        extrapolation_rows, filled, job_adder, mean_std, save_table, SMOKE, Paradigm, smoke_seeds)
 
 # %% auto #0
 __all__ = ['RECIPE_KEYS', 'RECORD_DEFAULTS', 'EVAL_DEFAULTS', 'ADV_SOURCES', 'ADV_K', 'ADV_KEYS', 'ADV_METHODS', 'ADV_PHASES',
-           'train_subset_spec', 'adv_data', 'at_of', 'at_spec', 'record_spec', 'eval_spec', 'AdvScoreConfig',
+           'PARADIGM', 'train_subset_spec', 'adv_data', 'at_spec', 'record_spec', 'eval_spec', 'AdvScoreConfig',
            'adv_score_config', 'AdvExtrapolateConfig', 'adv_extrapolate_config', 'AdvPruneConfig', 'adv_prune_config',
-           'expand_adversarial', 'collect_adversarial', 'adversarial_table', 'report_adversarial']
+           'expand_adversarial', 'collect_adversarial', 'adversarial_table', 'report_adversarial', 'smoke_adversarial']
 
 # %% ../nbs/16_adversarial_stages.ipynb #31757b18
 _POOLS: dict = {}
@@ -75,27 +74,17 @@ RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "sched
 RECORD_DEFAULTS = dict(adversarial=True, steps=None, step_size=None, loss="ce", window=10)
 EVAL_DEFAULTS = dict(steps=20, step_size=None, loss="ce", n_test=None, batch_size=256)
 
-def _fill(name:str, given:dict|None, defaults:dict) -> dict:
-    given = dict(given or {})
-    unknown = set(given) - set(defaults)
-    if unknown: raise ValueError(f"{name}: unknown key(s) {sorted(unknown)}; expected some of {sorted(defaults)}")
-    return {**defaults, **given}
-
-def at_of(at:dict|str|None) -> dict|None:
-    "An `at` recipe as a dict: a str names one of the paper's runs (`recipes.PAPER_AT`), a dict is itself."
-    return paper_at(at) if isinstance(at, str) else at
-
 def at_spec(dataset:str, at:dict|str|None) -> dict:
     "The full, validated adversarial-training recipe for `dataset` (model default from `dataset_defaults`); a str names a paper run."
     at = at_of(at)
-    a = _fill("at", at, AT_DEFAULTS)
+    a = filled("at", at, AT_DEFAULTS)
     d = dataset_defaults(dataset)
     a["model"] = a["model"] or d["model"]; MODELS.get(a["model"])
     if a["method"] not in AT_METHODS: raise ValueError(f"at method must be one of {list(AT_METHODS)}, got {a['method']!r}")
-    att = _fill("at attack", a["attack"], AT_DEFAULTS["attack"])
+    att = filled("at attack", a["attack"], AT_DEFAULTS["attack"])
     eps, steps, step_size = _check_attack(att["eps"], att["steps"], att["step_size"], att["norm"])
     a["attack"] = dict(norm=att["norm"], eps=eps, steps=steps, step_size=None if att["step_size"] is None else step_size)
-    a["recipe"] = _fill("at recipe", {**AT_DEFAULTS["recipe"], **dict((at or {}).get("recipe") or {})}, {k: None for k in RECIPE_KEYS})
+    a["recipe"] = filled("at recipe", {**AT_DEFAULTS["recipe"], **dict((at or {}).get("recipe") or {})}, {k: None for k in RECIPE_KEYS})
     a["recipe"] = {k: v for k, v in a["recipe"].items() if v is not None}
     if a["recipe"].get("optimizer", "adam") not in OPTIMIZERS: raise ValueError(f"at recipe optimizer must be one of {list(OPTIMIZERS)}, got {a['recipe']['optimizer']!r}")
     if a["recipe"].get("schedule") not in SCHEDULES: raise ValueError(f"at recipe schedule must be one of {list(SCHEDULES)}, got {a['recipe']['schedule']!r}")
@@ -107,7 +96,7 @@ def at_spec(dataset:str, at:dict|str|None) -> dict:
 
 def record_spec(record:dict|None, at:dict) -> dict:
     "The validated DU-recorder settings; the attack defaults to the training attack."
-    r = _fill("record", record, RECORD_DEFAULTS)
+    r = filled("record", record, RECORD_DEFAULTS)
     r["window"] = check_int("record window", r["window"], 2)
     if at["epochs"] < r["window"] + 1: raise ValueError(f"at epochs must be >= record window + 1 = {r['window'] + 1} for DU, got {at['epochs']}")
     if r["loss"] not in ATTACK_LOSSES: raise ValueError(f"record loss must be one of {list(ATTACK_LOSSES)}, got {r['loss']!r}")
@@ -116,7 +105,7 @@ def record_spec(record:dict|None, at:dict) -> dict:
 
 def eval_spec(ev:dict|None) -> dict:
     "The validated robust-evaluation settings (PGD on the test split, or its first `n_test` images)."
-    e = _fill("eval", ev, EVAL_DEFAULTS)
+    e = filled("eval", ev, EVAL_DEFAULTS)
     _check_attack(1.0, e["steps"], e["step_size"], "linf", e["loss"])
     if e["n_test"] is not None: e["n_test"] = check_int("eval n_test", e["n_test"])
     return e
@@ -294,9 +283,6 @@ def expand_adversarial(cfg:dict, where:str="config") -> list[Job]:
                     add("adv_prune_train", adv_prune_config("adv_extrapolate", src, p["rate"], seed, **fin))
     return job_order(jobs)
 
-EXPANDERS["adversarial"] = expand_adversarial
-
-
 # %% ../nbs/16_adversarial_stages.ipynb #626530bf
 ADV_PHASES = ("sampling", "subset_training", "full_scoring", "embedding", "extrapolation", "selection", "final_training", "evaluation")
 def _adv_key(c:dict) -> str: return config_hash({k: c[k] for k in ("dataset", "train_subset", "at", "record")})
@@ -335,7 +321,7 @@ def adversarial_table(c:dict) -> pd.DataFrame:
     order = {"random": 0, "ground truth": 2}
     return pd.DataFrame(rows).fillna("—").sort_values(["dataset", "prune", "method"], key=lambda s: s.map(lambda v: order.get(v, 1)) if s.name == "method" else s).reset_index(drop=True)
 
-def report_adversarial(runs_root, out_dir) -> dict:
+def report_adversarial(runs_root, out_dir, **options) -> dict:   # options: for other paradigms' tables
     "Write table4_adversarial(.md/.csv) if `runs_root` holds pruned AT runs; else return {}."
     if not (Path(runs_root)/"adv_prune_train").is_dir(): return {}
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -346,4 +332,18 @@ def report_adversarial(runs_root, out_dir) -> dict:
                     "accuracy, mean ± std over seeds; correlation of the extrapolated DU with the ground-truth DU on D_r; seconds per phase")
     return dict(table4=t4, **{f"adversarial_{k}": v for k, v in c.items()})
 
-REPORTERS["adversarial"] = report_adversarial
+def smoke_adversarial(c:dict, data_dir:Path) -> dict:
+    "The config in miniature (`SMOKE`): AT epochs just past the DU window, one attack step, a small pool, few test images."
+    one_step, p, e = lambda a: {**a, **({"steps": 1} if a.get("steps") else {})}, c["prune"], c.get("extrapolator")
+    at, ts = dict(at_of(smoke_seeds(c)["at"])), c.get("train_subset")   # a paper recipe by name becomes its dict, then shrinks
+    at.update(epochs=SMOKE["window"] + 1, batch_size=SMOKE["batch_size"], attack=one_step(at.get("attack") or {}))
+    if ts and "drop_first" in ts: ts = {"drop_first": SMOKE["drop_first"]}
+    elif ts and isinstance(ts.get("size"), int): ts = {**ts, "size": SMOKE["pool"]}
+    c.update(at=at, train_subset=ts, record={**one_step(c.get("record") or {}), "window": SMOKE["window"]},
+             prune={**p, "epochs": SMOKE["final_epochs"], **({"seeds": p["seeds"][:1]} if "seeds" in p else {})},
+             eval={**(c.get("eval") or {}), "steps": 1, "n_test": SMOKE["n_test"], "batch_size": SMOKE["batch_size"]})
+    if e: c["extrapolator"] = {**e, "k": min(int(e.get("k", ADV_K)), SMOKE["k"])}
+    return c
+
+PARADIGM = Paradigm("adversarial", check=expand_adversarial, expand=expand_adversarial, smoke=smoke_adversarial,
+                    report=report_adversarial)

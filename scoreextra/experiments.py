@@ -7,7 +7,7 @@ Docs: https://scoreextra.github.io/scoreextra/experiments.html.md"""
 
 # %% ../nbs/17_experiments.ipynb #65d721e9
 from __future__ import annotations
-import copy, itertools, time
+import copy, time
 from functools import partial
 from pathlib import Path
 
@@ -15,33 +15,15 @@ import numpy as np
 
 from .core import YAMLRefused, load_yaml
 from .runfolder import run_status
-from .data import DATASETS
-from .models import MODELS
-from .subset_scoring import SCORES
-from .sampling import check_size
-from .faiss_search import check_k
-from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES
-from .recipes import DATASET_DEFAULTS, final_training
-from .prune import BASELINES, check_baseline_options, check_prune_rate, selection_spec
-from .stages import EXPANDERS, STAGES, Busy, ConfigError, Job, job_levels, job_order, need, need_valid, run_job
-from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate_config, ground_truth_config, prune_config,
-                                   subset_config)
+from .stages import STAGES, Busy, ConfigError, Job, job_levels, need, run_job
+from .paradigms import SMOKE, paradigm_of
 from .preflight import check_jobs
-import scoreextra.unsupervised, scoreextra.adversarial_stages  # noqa: F401 -- the paradigms' stages and config expanders: a sweep runs them too
 
 # %% auto #0
-__all__ = ['SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'EXECUTORS', 'SMOKE', 'SMOKERS', 'load_config', 'validate_config',
-           'expand_config', 'runs_root_of', 'sweep', 'smoke_config', 'write_smoke_data']
+__all__ = ['EXECUTORS', 'load_config', 'validate_config', 'expand_config', 'runs_root_of', 'sweep', 'smoke_config',
+           'write_smoke_data']
 
 # %% ../nbs/17_experiments.ipynb #0d468165
-SWEEP_KEYS = {"name", "description", "dataset", "model", "scores", "seed_sizes", "seeds", "sampler", "where",
-              "score_epochs", "final_epochs", "batch_size", "ground_truth", "extrapolators", "merge", "prune",
-              "runs_root", "report_dir", "paper", "score_overrides", "sampler_embeddings", "schedules",
-              "final_model", "final_batch_size", "final_recipe", "final", "planned_cpu_hours"}
-PRUNE_KEYS = {"rates", "seed_sizes", "extrapolators", "baselines", "ground_truth", "seeds", "no_pruning", "selections",
-              "budgets", "max_epochs", "no_pruning_epochs"}
-EXT_KEYS = {"name", "k", "params", "merge", "shrink", "seeds", "seed_sizes", "schedules", "schedule"}
-
 def load_config(path:str|Path) -> dict:
     "Read and validate an experiment config (YAML, read by `load_yaml`: no deep nesting, alias bomb or duplicate key)."
     path = Path(path)
@@ -53,148 +35,16 @@ def load_config(path:str|Path) -> dict:
 
 # %% ../nbs/17_experiments.ipynb #1fe3cab3
 def validate_config(cfg:dict, where:str="config") -> dict:
-    "Raise `ConfigError` naming the bad key or value; return `cfg`. Messages are built only for a failed check."
+    "Raise `ConfigError` naming the bad key or value (its paradigm's `check`); return `cfg`."
     need(isinstance(cfg, dict), lambda: f"expected a mapping, got {type(cfg).__name__}", where)
     for k in ("name", "runs_root", "report_dir"): need(isinstance(cfg.get(k, ""), str), lambda: f"{k} must be a string, got {cfg[k]!r}", where)
-    if "paradigm" in cfg:
-        need(cfg["paradigm"] in EXPANDERS,
-             lambda: f"unknown paradigm {cfg['paradigm']!r}; expected one of {sorted(EXPANDERS)}", where)
-        EXPANDERS[cfg["paradigm"]](cfg, where)
-        return cfg
-    unknown = set(cfg) - SWEEP_KEYS
-    need(not unknown, lambda: f"unknown key(s) {sorted(unknown)}; expected some of {sorted(SWEEP_KEYS)}", where)
-    for key in ("dataset", "scores", "seed_sizes", "seeds"): need(key in cfg, lambda: f"missing key {key!r}", where)
-    _check_types(cfg, where)
-    need(cfg["dataset"] in DATASETS,
-         lambda: f"unknown dataset {cfg['dataset']!r}; expected one of {sorted(DATASETS)}", where)
-    for s in cfg["scores"]: need(s in SCORES, lambda: f"unknown score {s!r}; expected one of {sorted(SCORES)}", where)
-    if "model" in cfg: need(cfg["model"] in MODELS,
-                            lambda: f"unknown model {cfg['model']!r}; expected one of {sorted(MODELS)}", where)
-    for sz in cfg["seed_sizes"]: need_valid(check_size, sz, where, "seed_size")   # the message of sampling, as from run() and the CLI
-    for e in cfg.get("extrapolators", []) + (cfg.get("prune") or {}).get("extrapolators", []):
-        need(isinstance(e, dict) and e.get("name") in EXTRAPOLATORS,
-             lambda: f"unknown extrapolator {e!r}; expected {{name: one of {sorted(EXTRAPOLATORS)}, k: [...]}}", where)
-        need(not set(e) - EXT_KEYS, lambda: f"extrapolator {e!r}: unknown key(s) {sorted(set(e) - EXT_KEYS)}; "
-                                            f"expected some of {sorted(EXT_KEYS)}", where)
-        need(e.get("merge", "raw") in MERGES,
-             lambda: f"extrapolator {e!r}: unknown merge; expected one of {list(MERGES)}", where)
-    need(cfg.get("merge", "raw") in MERGES,
-         lambda: f"unknown merge {cfg.get('merge')!r}; expected one of {list(MERGES)}", where)
-    p = cfg.get("prune") or {}
-    unknown = set(p) - PRUNE_KEYS
-    need(not unknown, lambda: f"prune: unknown key(s) {sorted(unknown)}; expected some of {sorted(PRUNE_KEYS)}", where)
-    for r in p.get("rates", []): need_valid(check_prune_rate, r, where)
-    for b in p.get("baselines", []):
-        need(_baseline_ok(b), lambda: f"unknown baseline {b!r}; expected a name or {{name: ..., params: {{...}}}} "
-                                      f"with name one of {sorted(BASELINES)}", where)
-        name, params = _baseline_entry(b)
-        need_valid(check_baseline_options, name, where, params)   # the check BaselineConfig makes, before any job
-    for s in p.get("selections", []):
-        need(isinstance(s, (str, dict)),
-             lambda: f"a selection must be a name or {{strategy: ..., option: ...}}, got {s!r}", where)
-        need_valid(selection_spec, s, where)
-    for b in p.get("budgets", []): need(b in BUDGETS, lambda: f"unknown budget {b!r}; expected one of {list(BUDGETS)}", where)
-    for s in cfg.get("schedules", []):
-        need(s in SUBSET_SCHEDULES, lambda: f"unknown schedule {s!r}; expected one of {list(SUBSET_SCHEDULES)}", where)
-    if "final" in cfg: need(cfg["final"] in DATASET_DEFAULTS, lambda: "final must name a dataset with a default final "
-                            f"training, one of {sorted(DATASET_DEFAULTS)}; got {cfg['final']!r}", where)
-    if "final_model" in cfg: need(cfg["final_model"] in MODELS, lambda: f"unknown final_model {cfg['final_model']!r}; "
-                                  f"expected one of {sorted(MODELS)}", where)
-    for sz in p.get("seed_sizes", []):
-        need(sz in cfg["seed_sizes"], lambda: f"prune seed size {sz!r} is not among seed_sizes", where)
+    paradigm_of(cfg, where).check(cfg, where)
     return cfg
-
-# %% ../nbs/17_experiments.ipynb #ce4dbb74
-def _is_int(v, lo:int) -> bool: return isinstance(v, int) and not isinstance(v, bool) and v >= lo
-
-def _check_types(cfg:dict, where:str):
-    "Shapes and types of the config's values (names and ranges are checked by `validate_config`)."
-    for key in ("scores", "seed_sizes", "seeds", "schedules", "extrapolators"):
-        if key in cfg: need(isinstance(cfg[key], list), lambda: f"{key} must be a list, got {cfg[key]!r}", where)
-    for s in cfg["seeds"]: need(_is_int(s, 0), lambda: f"seeds must be ints >= 0, got {s!r}", where)
-    gt = cfg.get("ground_truth") or {}
-    need(isinstance(gt, dict), lambda: f"ground_truth must be a mapping like {{seeds: [1000]}}, got {gt!r}", where)
-    need(isinstance(gt.get("seeds", []), list) and all(_is_int(s, 0) for s in gt.get("seeds", [])),
-          lambda: f"ground_truth.seeds must be a list of ints >= 0, got {gt.get('seeds')!r}", where)
-    for key in ("score_epochs", "final_epochs", "batch_size", "final_batch_size"):
-        if key in cfg: need(_is_int(cfg[key], 1), lambda: f"{key} must be an int >= 1, got {cfg[key]!r}", where)
-    p = cfg.get("prune") or {}
-    need(isinstance(p, dict),
-         lambda: f"prune must be a mapping (rates, extrapolators, baselines, ...), got {p!r}", where)
-    for key in ("rates", "seeds", "seed_sizes", "extrapolators", "baselines", "selections", "budgets"):
-        if key in p: need(isinstance(p[key], list), lambda: f"prune.{key} must be a list, got {p[key]!r}", where)
-    for s in p.get("seeds", []): need(_is_int(s, 0), lambda: f"prune.seeds must be ints >= 0, got {s!r}", where)
-    for e in cfg.get("extrapolators", []) + p.get("extrapolators", []):
-        ks = e.get("k", DEFAULT_K) if isinstance(e, dict) else DEFAULT_K
-        for k in (ks if isinstance(ks, list) else [ks]): need_valid(check_k, k, where)
-
-def _baseline_ok(b) -> bool:
-    "A baseline entry: a name in `BASELINES`, or `{name, params}` with a mapping of options (e.g. SSP's num_clusters, keep)."
-    if isinstance(b, str): return b in BASELINES
-    return (isinstance(b, dict) and b.get("name") in BASELINES and not set(b) - {"name", "params"}
-            and isinstance(b.get("params", {}), dict))
-
-def _baseline_entry(b) -> tuple[str, dict]:
-    "(name, params) of a validated baseline entry."
-    return (b, {}) if isinstance(b, str) else (b["name"], dict(b.get("params") or {}))
 
 # %% ../nbs/17_experiments.ipynb #00e71b15
 def expand_config(cfg:dict) -> list[Job]:
-    "All jobs of an experiment config, parents before children, without duplicates."
-    validate_config(cfg)
-    if "paradigm" in cfg: return EXPANDERS[cfg["paradigm"]](cfg, "config")
-    ds = cfg["dataset"]
-    common = dict(model=cfg.get("model"), epochs=cfg.get("score_epochs"), batch_size=cfg.get("batch_size"),
-                  where=cfg.get("where", "train"), overrides=cfg.get("score_overrides"))
-    jobs, seen = [], set()
-    def add(stage, c):
-        j = Job(stage, c)
-        if j.key not in seen: seen.add(j.key); jobs.append(j)
-        return c
-    gt_seeds = (cfg.get("ground_truth") or {}).get("seeds", [])
-    schedules = cfg.get("schedules", ["paper"])
-    subs, gts = {}, {}
-    def add_ext(e, score, sz, seed, k, sch):
-        return add("extrapolate", extrapolate_config(subs[score, sz, seed, sch], e["name"], int(k), merge=e.get("merge", cfg.get("merge", "raw")),
-                                                     seed=seed, params=e.get("params"), shrink=e.get("shrink")))
-    def applies(e, sz, seed, sch=None):
-        return seed in e.get("seeds", [seed]) and sz in e.get("seed_sizes", [sz]) and (sch is None or sch in e.get("schedules", [sch]))
-    for score in cfg["scores"]:
-        for gs in gt_seeds: gts[score, gs] = add("ground_truth", ground_truth_config(ds, score, gs, **common))
-        for sch, sz, seed in itertools.product(schedules, cfg["seed_sizes"], cfg["seeds"]):
-            subs[score, sz, seed, sch] = add("score_subset", subset_config(ds, score, sz, seed, sampler=cfg.get("sampler", "random"),
-                                             sampler_embeddings=cfg.get("sampler_embeddings"), schedule=sch, **common))
-            for e in cfg.get("extrapolators", []):
-                if not applies(e, sz, seed, sch): continue
-                for k in np.atleast_1d(e.get("k", DEFAULT_K)).tolist(): add_ext(e, score, sz, seed, k, sch)
-    p = cfg.get("prune") or {}
-    named = final_training(cfg["final"]) if "final" in cfg else {}   # a dataset's default final training, by name
-    fin = dict(model=cfg.get("final_model", named.get("model", cfg.get("model"))), epochs=cfg.get("final_epochs", named.get("epochs")),
-               batch_size=cfg.get("final_batch_size", named.get("batch_size", cfg.get("batch_size"))),
-               recipe={**named.get("recipe", {}), **cfg.get("final_recipe", {})} or None)
-    def add_prune(stage, src, rate, seed, scored):
-        for budget in p.get("budgets", ["epochs"]):
-            for sel in (p.get("selections", ["top"]) if scored else ["top"]):
-                add("prune_train", prune_config(stage, src, rate, seed, selection=sel, budget=budget,
-                                                max_epochs=p.get("max_epochs") if budget == "steps" else None, **fin))
-    for seed in p.get("seeds", cfg["seeds"]):
-        for rate in p.get("rates", []):
-            for score in cfg["scores"]:
-                for sz in p.get("seed_sizes", cfg["seed_sizes"][:1]):
-                    for e in p.get("extrapolators", []):
-                        if not applies(e, sz, seed): continue
-                        for k in np.atleast_1d(e.get("k", DEFAULT_K)).tolist():
-                            add_prune("extrapolate", add_ext(e, score, sz, seed, k, e.get("schedule", schedules[0])), rate, seed, True)
-                if p.get("ground_truth", True) and gt_seeds:
-                    add_prune("ground_truth", gts[score, gt_seeds[seed % len(gt_seeds)]], rate, seed, True)
-            for b, params in map(_baseline_entry, p.get("baselines", [])):
-                emb_from = subs[cfg["scores"][0], p.get("seed_sizes", cfg["seed_sizes"][:1])[0], seed, schedules[0]] if b in ("ssp", "zcore") else None
-                add_prune("baseline", add("baseline", baseline_config(ds, b, seed, embeddings_from=emb_from, params=params)), rate, seed, False)
-        if p.get("no_pruning"):
-            base = add("baseline", baseline_config(ds, "random", seed))
-            for ep in [fin["epochs"]] + list(p.get("no_pruning_epochs", [])):
-                add("prune_train", prune_config("baseline", base, 0.0, seed, **{**fin, "epochs": ep}))
-    return job_order(jobs)
+    "All jobs of an experiment config, parents before children, without duplicates (its paradigm's `expand`)."
+    return paradigm_of(validate_config(cfg)).expand(cfg, "config")
 
 # %% ../nbs/17_experiments.ipynb #09bd77ee
 def runs_root_of(cfg:dict, runs_root=None, where:str="config") -> Path:
@@ -223,7 +73,7 @@ def sweep(config:str|Path|dict, # a YAML path or a config dict
     summary = dict(total=len(jobs), done_before=len(jobs) - len(pending), ran=0, failed=[], runs_root=str(runs_root))
     skipped = []
     if limit is not None: pending = pending[:int(limit)]
-    log(f"sweep {cfg.get('name', cfg['dataset'])}: {len(jobs)} jobs, {summary['done_before']} done, running {len(pending)} ({executor})")
+    log(f"sweep {cfg['name'] if 'name' in cfg else cfg['dataset']}: {len(jobs)} jobs, {summary['done_before']} done, running {len(pending)} ({executor})")
     here = executor in ("inline", "papermill")
     for level in filter(None, job_levels(pending)):
         for j, call in _calls(level, executor, runs_root, slurm, mode="inline" if executor == "inline" else "papermill", device=device,
@@ -252,84 +102,14 @@ def _calls(level:list[Job], executor:str, runs_root, slurm:dict|None, **kw) -> l
     ex.update_parameters(**({"timeout_min": 60 * 24} | (slurm or {})))
     return [(j, ex.submit(run_job, j, str(runs_root), module=STAGES.get(j.stage).module, **kw).result) for j in level]
 
-# %% ../nbs/17_experiments.ipynb #9174610b
-SMOKE = dict(n=50, n_test=16,   # n = 50: a 20% seed subset holds 10 seeds, a 10% one 5
-             k=2, batch_size=16, score_epochs=11, final_epochs=1, window=2, gnn=dict(hidden=[16, 8], epochs=2),
-             pool=32, drop_first=8, turtle_batch=32, feature_dims=dict(embedding=1536, sampler_embeddings=512))
-
-def _smoke_ext(e:dict, seeds:list, sizes:list) -> dict:
-    "An extrapolator entry in miniature: k capped, GCN small, seed filters pointing at the kept seed and size."
-    ks = e.get("k", DEFAULT_K)
-    e = {**e, "k": sorted({min(int(k), SMOKE["k"]) for k in ks}) if isinstance(ks, list) else min(int(ks), SMOKE["k"])}
-    if e["name"] == "gnn": e["params"] = {**(e.get("params") or {}), **SMOKE["gnn"]}
-    return {**e, **({"seeds": seeds} if "seeds" in e else {}), **({"seed_sizes": sizes} if "seed_sizes" in e else {})}
-
-def _local(path:str, data_dir:Path) -> str:
-    "A config's relative feature path, moved into the stand-in folder."
-    return path if Path(path).is_absolute() else str(data_dir/path)
-
-def _smoke_common(c:dict) -> dict:
-    "One subset seed and one ground-truth seed; two of those for a config without subset seeds (it compares ground truths)."
-    gt = c.get("ground_truth")
-    if gt and gt.get("seeds"): c["ground_truth"] = {**gt, "seeds": gt["seeds"][:1 if c["seeds"] else 2]}
-    c["seeds"] = c["seeds"][:1]
-    return c
-
-# %% ../nbs/17_experiments.ipynb #71057acf
-def _smoke_supervised(c:dict, d:Path) -> dict:
-    p = dict(c.get("prune") or {})
-    sizes = p.get("seed_sizes", c["seed_sizes"])[:1]
-    c.update(seed_sizes=sizes, score_epochs=SMOKE["score_epochs"], final_epochs=SMOKE["final_epochs"], batch_size=SMOKE["batch_size"])
-    if "final_batch_size" in c: c["final_batch_size"] = SMOKE["batch_size"]
-    if "sampler_embeddings" in c: c["sampler_embeddings"] = _local(c["sampler_embeddings"], d)
-    seeds = _smoke_common(c)["seeds"]
-    c["extrapolators"] = [_smoke_ext(e, seeds, sizes) for e in c.get("extrapolators", [])]
-    if p:
-        p.update(rates=p.get("rates", [])[:1], extrapolators=[_smoke_ext(e, seeds, sizes) for e in p.get("extrapolators", [])])
-        if "seed_sizes" in p: p["seed_sizes"] = sizes
-        if "seeds" in p: p["seeds"] = p["seeds"][:1]
-        if "max_epochs" in p: p["max_epochs"] = 2 * SMOKE["final_epochs"]
-        if "no_pruning_epochs" in p: p["no_pruning_epochs"] = [2 * SMOKE["final_epochs"]]
-        c["prune"] = p
-    return c
-
-def _smoke_unsupervised(c:dict, d:Path) -> dict:
-    seeds, sizes = _smoke_common(c)["seeds"], c["seed_sizes"][:1]
-    emb = dict(c["embedding"])
-    if emb.get("path"): emb["path"] = _local(emb["path"], d)
-    if "epochs" in emb: emb.update(epochs=SMOKE["final_epochs"], batch_size=SMOKE["batch_size"])
-    c.update(embedding=emb, seed_sizes=sizes, window=SMOKE["window"],
-             turtle={**(c.get("turtle") or {}), "epochs": SMOKE["window"] + 1, "batch_size": SMOKE["turtle_batch"], "inner_steps": 2},
-             extrapolators=[_smoke_ext(e, seeds, sizes) for e in c.get("extrapolators", [])])
-    return c
-
-def _smoke_adversarial(c:dict, d:Path) -> dict:
-    from scoreextra.adversarial_stages import ADV_K, at_of
-    _smoke_common(c)
-    at = copy.deepcopy(at_of(c["at"]))     # a paper recipe by name becomes its dict, then shrinks
-    one_step = lambda a: {**a, **({"steps": 1} if a.get("steps") else {})}
-    at.update(epochs=SMOKE["window"] + 1, batch_size=SMOKE["batch_size"], attack=one_step(at.get("attack") or {}))
-    ts = c.get("train_subset")
-    if ts and "drop_first" in ts: ts = {"drop_first": SMOKE["drop_first"]}
-    elif ts and isinstance(ts.get("size"), int): ts = {**ts, "size": SMOKE["pool"]}
-    e = c.get("extrapolator")
-    c.update(at=at, train_subset=ts, record={**one_step(c.get("record") or {}), "window": SMOKE["window"]},
-             prune={**c["prune"], "epochs": SMOKE["final_epochs"], **({"seeds": c["prune"]["seeds"][:1]} if "seeds" in c["prune"] else {})},
-             eval={**(c.get("eval") or {}), "steps": 1, "n_test": SMOKE["n_test"], "batch_size": SMOKE["batch_size"]})
-    if e: c["extrapolator"] = {**e, "k": min(int(e.get("k", ADV_K)), SMOKE["k"])}
-    return c
-
-SMOKERS = {None: _smoke_supervised, "unsupervised": _smoke_unsupervised, "adversarial": _smoke_adversarial}   # paradigm -> shrinker
-
 # %% ../nbs/17_experiments.ipynb #de092e58
 def smoke_config(cfg:dict, # a validated experiment config
                  data_dir:str|Path, # the stand-in folder (`write_smoke_data`): relative feature paths move there
                 ) -> dict:
     "`cfg` in miniature for a CPU run on stand-in data: counts, sizes and epochs shrunk; models, scores, recipes, code paths kept."
     c = copy.deepcopy(validate_config(copy.deepcopy(cfg)))
-    need(c.get("paradigm") in SMOKERS, f"no smoke mode for paradigm {c.get('paradigm')!r}; expected one of {sorted(map(str, SMOKERS))}", "config")
-    c = SMOKERS[c.get("paradigm")](c, Path(data_dir))
-    c["name"] = f"{cfg.get('name', cfg['dataset'])}_smoke"
+    c = paradigm_of(c).smoke(c, Path(data_dir))
+    c["name"] = f"{cfg['name'] if 'name' in cfg else cfg['dataset']}_smoke"
     for key in ("runs_root", "report_dir"): c.pop(key, None)
     return validate_config(c, f"smoke config of {c['name']}")
 

@@ -1,6 +1,6 @@
-"""What the unsupervised and adversarial-training paradigms share (paper Sec. 4, Tables 3 and 4):
-extrapolation in a representation space, the checks of their sweep configs and the helpers
-of their report tables.
+"""What every paradigm (supervised, unsupervised, adversarial training) is declared with, and what the
+two of paper Sec. 4 share: the `Paradigm` record, extrapolation in a representation space, the
+checks of sweep configs, smoke runs in miniature and the helpers of their report tables.
 
 Docs: https://scoreextra.github.io/scoreextra/paradigms.html.md"""
 
@@ -8,14 +8,16 @@ Docs: https://scoreextra.github.io/scoreextra/paradigms.html.md"""
 
 # %% ../nbs/14_paradigms.ipynb #b0254145
 from __future__ import annotations
-import time
+import importlib, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from .core import Registry
 from .runfolder import RunFolder
 from .data import DATASETS
 from .sampling import check_size
@@ -29,8 +31,10 @@ from .supervised import make_extrapolator
 
 
 # %% auto #0
-__all__ = ['extrapolate_in_space', 'SpaceExtrapolationConfig', 'check_seed_size', 'check_int', 'config_errors', 'common_checks',
-           'job_adder', 'save_table', 'mean_std', 'extrapolation_rows']
+__all__ = ['PARADIGMS', 'DEFAULT_PARADIGM', 'BUILTIN', 'SMOKE', 'extrapolate_in_space', 'SpaceExtrapolationConfig',
+           'check_seed_size', 'check_int', 'config_errors', 'filled', 'common_checks', 'job_adder', 'save_table',
+           'mean_std', 'extrapolation_rows', 'Paradigm', 'register_paradigm', 'load_paradigms', 'paradigm_of',
+           'smoke_extrapolator', 'local_path', 'smoke_seeds']
 
 # %% ../nbs/14_paradigms.ipynb #f48483ca
 _GRAPHS: dict = {}
@@ -89,6 +93,13 @@ def config_errors(where:str):
     except ConfigError: raise
     except (ValueError, KeyError, TypeError) as e: raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from e
 
+def filled(name:str, given:dict|None, defaults:dict) -> dict:
+    "`defaults` updated by `given`; a key of `given` that `defaults` lacks is refused, naming `name` and the known keys."
+    given = dict(given or {})
+    unknown = set(given) - set(defaults)
+    if unknown: raise ValueError(f"{name}: unknown key(s) {sorted(unknown)}; expected some of {sorted(defaults)}")
+    return {**defaults, **given}
+
 def common_checks(cfg, keys:set, required:tuple, where:str):
     "The keys every paradigm config shares, checked: no unknown key, the required ones, a known dataset, seeds, ground_truth."
     need(isinstance(cfg, dict), f"expected a mapping, got {type(cfg).__name__}", where)
@@ -141,3 +152,58 @@ def extrapolation_rows(runs_root, stage:str, score_stage:str, keyfn):
         cands = gts.get(keyfn(sc), [])
         if cands: row.update(_corr_row(np.load(path/"scores.npy"), cands[sc["seed"] % len(cands)], sub.load("seed_idx.npy"), sub.load("seed_scores.npy")))
         yield row, c, meta, sub
+
+# %% ../nbs/14_paradigms.ipynb #5845a35a
+@dataclass(frozen=True)
+class Paradigm:
+    "A kind of experiment: how its sweep configs are checked, expanded into jobs, shrunk for a smoke run and reported."
+    name: str          # the configs' `paradigm` value
+    check: Callable    # (cfg, where) -> None, raising `ConfigError` naming `where` and the bad value
+    expand: Callable   # (cfg, where) -> its jobs in dependency order (an expander that checks first can be `check` too)
+    smoke: Callable    # (cfg, data_dir) -> cfg in miniature (`SMOKE`): counts, sizes and epochs shrunk, feature paths moved
+    report: Callable   # (runs_root, out_dir, **options) -> its data frames, tables written if runs_root holds its runs, else {}
+
+PARADIGMS = Registry("paradigm")
+DEFAULT_PARADIGM = "supervised"   # the paradigm of a config without a `paradigm` key
+BUILTIN = {"supervised": "scoreextra.supervised_configs", "unsupervised": "scoreextra.unsupervised",
+           "adversarial": "scoreextra.adversarial_stages"}   # name -> the module declaring its stages and its `PARADIGM`
+
+def register_paradigm(p:Paradigm) -> Paradigm:
+    "Add `p` to `PARADIGMS`: `sweep`, `smoke_config` and `report` then run its configs like a built-in paradigm's."
+    return PARADIGMS.register(p.name)(p)
+
+def load_paradigms() -> Registry:
+    "`PARADIGMS` with every built-in paradigm in it: its module imported (its stages declared) and its `PARADIGM` registered."
+    for name, module in BUILTIN.items():
+        if name not in PARADIGMS: register_paradigm(importlib.import_module(module).PARADIGM)
+    return PARADIGMS
+
+def paradigm_of(cfg:dict, where:str="config") -> Paradigm:
+    "The `Paradigm` of an experiment config (`DEFAULT_PARADIGM` without a `paradigm` key); `ConfigError` if unknown."
+    name = cfg.get("paradigm", DEFAULT_PARADIGM)
+    need(isinstance(name, str) and name in load_paradigms(),
+         lambda: f"unknown paradigm {name!r}; expected one of {sorted(PARADIGMS)}", where)
+    return PARADIGMS[name]
+
+# %% ../nbs/14_paradigms.ipynb #58df56a4
+SMOKE = dict(n=50, n_test=16,   # n = 50: a 20% seed subset holds 10 seeds, a 10% one 5
+             k=2, batch_size=16, score_epochs=11, final_epochs=1, window=2, gnn=dict(hidden=[16, 8], epochs=2),
+             pool=32, drop_first=8, turtle_batch=32, feature_dims=dict(embedding=1536, sampler_embeddings=512))
+
+def smoke_extrapolator(e:dict, seeds:list, sizes:list) -> dict:
+    "An extrapolator entry in miniature: k capped, GCN small, seed filters pointing at the kept seed and size."
+    ks = e.get("k", DEFAULT_K)
+    e = {**e, "k": sorted({min(int(k), SMOKE["k"]) for k in ks}) if isinstance(ks, list) else min(int(ks), SMOKE["k"])}
+    if e["name"] == "gnn": e["params"] = {**(e.get("params") or {}), **SMOKE["gnn"]}
+    return {**e, **({"seeds": seeds} if "seeds" in e else {}), **({"seed_sizes": sizes} if "seed_sizes" in e else {})}
+
+def local_path(path:str, data_dir:Path) -> str:
+    "A config's relative feature path, moved into the stand-in folder."
+    return path if Path(path).is_absolute() else str(Path(data_dir)/path)
+
+def smoke_seeds(c:dict) -> dict:
+    "One subset seed and one ground-truth seed; two of those for a config without subset seeds (it compares ground truths)."
+    gt = c.get("ground_truth")
+    if gt and gt.get("seeds"): c["ground_truth"] = {**gt, "seeds": gt["seeds"][:1 if c["seeds"] else 2]}
+    c["seeds"] = c["seeds"][:1]
+    return c

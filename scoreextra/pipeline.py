@@ -23,9 +23,9 @@ from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS
 from .sampling import DEFAULT_SEED_SIZE
 from .prune import DEFAULT_PRUNE_RATES
 from .metrics import break_even, extrapolation_correlations
-# Beside what `run` uses: the names of stages, supervised, experiments and reporting, re-exported (one import, see
+# Beside what `run` uses: the names of stages, supervised, paradigms, experiments and reporting, re-exported (one import, see
 # above), hence `noqa: F401`; `final_epochs as final_epochs` says so too where run's parameter of that name shadows it.
-from .stages import (STAGES, EXPANDERS, REPORTERS, LEDGER_PHASES, Busy, ConfigError, Job, job_levels, job_order, ledger,  # noqa: F401
+from .stages import (STAGES, LEDGER_PHASES, Busy, ConfigError, Job, job_levels, job_order, ledger,  # noqa: F401
                                run_job, run_stage, stage_seconds, templates_dir, setting_label as _setting)
 from .supervised import (DATASET_DEFAULTS, FINAL_RECIPE, SUBSET_SCHEDULES, DEFAULT_SCHEDULE, BUDGETS, dataset_defaults,  # noqa: F401
                                    subset_schedule, subset_config, ground_truth_config, subset_embeddings, extrapolate_config,
@@ -33,7 +33,9 @@ from .supervised import (DATASET_DEFAULTS, FINAL_RECIPE, SUBSET_SCHEDULES, DEFAU
                                    make_extrapolator as _make_extrapolator)
 from .preflight import check_jobs
 from .converge import warn_unconverged
-from .experiments import SWEEP_KEYS, PRUNE_KEYS, EXT_KEYS, load_config, validate_config, expand_config, sweep  # noqa: F401
+from .paradigms import PARADIGMS, Paradigm, register_paradigm, load_paradigms  # noqa: F401
+from .supervised_configs import SWEEP_KEYS, PRUNE_KEYS, EXT_KEYS  # noqa: F401
+from .experiments import load_config, validate_config, expand_config, sweep  # noqa: F401
 from .reporting import (collect, gt_reproducibility, correlation_summary, accuracy_summary, table1, report, verdict,  # noqa: F401
                                   gain_over_random)
 
@@ -178,7 +180,7 @@ def run_config(dataset:str, score:str, *, seed_size, extrapolators, k, prune_rat
                baselines, sampler:str, merge:str, where:str, schedule:str, model, score_epochs, final_epochs, batch_size,
                score_overrides:dict|None=None, extrapolator_params:dict|None=None, selection="top",
                seeds:Sequence[int]|None=None, no_pruning:bool=False) -> dict:
-    "The experiment config (keys of `experiments.SWEEP_KEYS`) of one `run` call: one dataset, score and seed subset, one or more seeds."
+    "The experiment config (keys of `supervised_configs.SWEEP_KEYS`) of one `run` call: one dataset, score and seed subset, one or more seeds."
     seeds = check_seeds(seed, seeds)
     exts = _parse_extrapolators(extrapolators, k, extrapolator_params)
     cfg = dict(name=f"run_{dataset}_{score}", dataset=dataset, scores=[score], seed_sizes=[seed_size], seeds=seeds,

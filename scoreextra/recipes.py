@@ -10,7 +10,7 @@ import copy
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_FINAL', 'DATASET_DEFAULTS', 'OTHER_DATASET', 'FINAL_RECIPE', 'DU_RECIPE', 'TDDS_RECIPE', 'DU_SETTINGS',
-           'TDDS_SETTINGS', 'TURTLE_DEFAULTS', 'AT_DEFAULTS', 'PAPER_AT', 'final_training', 'paper_at']
+           'TDDS_SETTINGS', 'TURTLE_DEFAULTS', 'AT_DEFAULTS', 'PAPER_AT', 'final_training', 'paper_at', 'at_of']
 
 # %% ../nbs/00_recipes.ipynb #daa9f134
 # the final training of the Fashion-MNIST evidence: converged (test accuracy 0.9248 over 3 seeds; doubling the epochs
@@ -100,3 +100,7 @@ def paper_at(name:str) -> dict:
     "A copy of the `at` recipe of the paper's run `name` (a key of `PAPER_AT`), ready for an adversarial config."
     if name not in PAPER_AT: raise KeyError(f"unknown paper adversarial-training recipe {name!r}; expected one of {sorted(PAPER_AT)}")
     return copy.deepcopy(PAPER_AT[name]["at"])
+
+def at_of(at:dict|str|None) -> dict|None:
+    "An `at` recipe as a dict: a str names one of the paper's runs (`paper_at`), a dict is itself."
+    return paper_at(at) if isinstance(at, str) else at

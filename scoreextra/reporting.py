@@ -16,14 +16,13 @@ import pandas as pd
 from .core import DamagedArtefact, load_json
 from .runfolder import RunFolder
 from .metrics import extrapolation_correlations, pearson, spearman
-from .stages import (LEDGER_PHASES, REPORTERS, NotFinished, finished_runs, folder_at, ledgers, load_verified, mean_pm,
+from .stages import (LEDGER_PHASES, NotFinished, finished_runs, folder_at, ledgers, load_verified, mean_pm,
                                setting_label)
-import scoreextra.supervised  # the stages whose runs `collect` reads
-import scoreextra.unsupervised, scoreextra.adversarial_stages   # noqa: F401 -- the paradigms' tables (REPORTERS)
+from .paradigms import DEFAULT_PARADIGM, load_paradigms
 
 # %% auto #0
 __all__ = ['gt_reproducibility', 'collect', 'correlation_summary', 'accuracy_summary', 'table1', 'verdict', 'gain_over_random',
-           'report']
+           'supervised_report', 'report']
 
 # %% ../nbs/18_reporting.ipynb #b2d15c06
 def _gt_key(c:dict) -> tuple:
@@ -75,6 +74,7 @@ def collect(runs_root:str|Path) -> dict:
     """Data frames of the finished runs under `runs_root`: `extrapolations` (with correlations) and `prunes` (with ledgers).
     Artefacts load verified; a run whose files are damaged is left out with a warning and listed in `damaged` (path, reason)."""
     runs_root, damaged = Path(runs_root), []
+    load_paradigms()   # every stage declared: a run's ledger walks the stages it was built from
     gts = _ground_truths(runs_root, damaged)
     gt_cache, gt_means, ext_rows = {}, {}, []
     def gt_scores(p):
@@ -248,11 +248,8 @@ def _is_utf8(s:str) -> bool:
     try: s.encode("utf-8"); return True
     except UnicodeEncodeError: return False
 
-def report(runs_root:str|Path, # a sweep's runs root
-           out_dir:str|Path, # where tables (md + csv) and figures (png) are written
-           *, rate_for_figs:float|None=None, # the prune rate of Figs. 3–4 (default: the highest)
-          ) -> dict:
-    "Write the tables and figures of every finished run under `runs_root`; return the data frames."
+def supervised_report(runs_root:str|Path, out_dir:str|Path, *, rate_for_figs:float|None=None) -> dict:
+    "The supervised paradigm's `report`: its tables and figures of the finished runs under `runs_root`, and their data frames."
     import matplotlib; matplotlib.use("Agg")
     from scoreextra.metrics import method_words, plot_score_distributions
     c = collect(runs_root)
@@ -296,6 +293,19 @@ def report(runs_root:str|Path, # a sweep's runs root
             panels.append(dict(title=f"{row.score.upper()}, {row.seed_size:.0%} subset\n{method_words(name)}", truth=load_verified(gp, "scores.npy"),
                                extrapolated=load_verified(row.path, "scores.npy")))
         plot_score_distributions(panels).savefig(out/"fig5_score_distributions.png", dpi=130, bbox_inches="tight")
-    extra = {name: fn(runs_root, out) for name, fn in REPORTERS.items()}
-    import matplotlib.pyplot as plt; plt.close("all")
-    return dict(correlations=corr, accuracy=acc, table1=t1, gt_reproducibility=gtr, **c, **extra)
+    return dict(correlations=corr, accuracy=acc, table1=t1, gt_reproducibility=gtr, **c)
+
+def report(runs_root:str|Path, # a sweep's runs root
+           out_dir:str|Path, # where tables (md + csv) and figures (png) are written
+           *, rate_for_figs:float|None=None, # the prune rate of Figs. 3–4 (default: the highest)
+          ) -> dict:
+    "Write every paradigm's tables and figures of the finished runs under `runs_root`; return the data frames."
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    res, opts = {}, ({} if rate_for_figs is None else {"rate_for_figs": rate_for_figs})
+    for name, p in load_paradigms().items():   # the default paradigm's frames at the top, each other one's under its name
+        r = p.report(runs_root, out_dir, **opts)
+        if name == DEFAULT_PARADIGM: res.update(r)
+        else: res[name] = r
+    plt.close("all")
+    return res

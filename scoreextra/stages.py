@@ -21,11 +21,10 @@ from .runfolder import CLOCKS, LostLock, RunFolder, check_clock, run_seconds, ru
 from .data import load_dataset
 
 # %% auto #0
-__all__ = ['STAGES', 'LEDGER_PHASES', 'EXPANDERS', 'REPORTERS', 'checked', 'TypedConfig', 'known', 'int_min', 'one_of', 'mapping',
-           'or_none', 'Stage', 'StageRegistry', 'cached_dataset', 'run_stage', 'Busy', 'NotFinished', 'stage_seconds',
-           'ledgers', 'ledger', 'Job', 'job_order', 'job_levels', 'templates_dir', 'notebook_error', 'run_job',
-           'ConfigError', 'need', 'need_valid', 'finished_runs', 'folder_at', 'load_verified', 'setting_label',
-           'mean_pm']
+__all__ = ['STAGES', 'LEDGER_PHASES', 'checked', 'TypedConfig', 'known', 'int_min', 'one_of', 'mapping', 'or_none', 'Stage',
+           'StageRegistry', 'cached_dataset', 'run_stage', 'Busy', 'NotFinished', 'stage_seconds', 'ledgers', 'ledger',
+           'Job', 'job_order', 'job_levels', 'templates_dir', 'notebook_error', 'run_job', 'ConfigError', 'need',
+           'need_valid', 'finished_runs', 'folder_at', 'load_verified', 'setting_label', 'mean_pm']
 
 # %% ../nbs/12_stages.ipynb #27d70e80
 def _no_parents(cfg:dict) -> list: return []
@@ -310,9 +309,6 @@ def need_valid(check:Callable, value, where:str, *args):
     "`check(value, *args)`; its `TypeError`/`ValueError` becomes `ConfigError(f'{where}: {message}')`, the owner's message kept."
     try: return check(value, *args)
     except (TypeError, ValueError) as e: raise ConfigError(f"{where}: {_bounded(str(e))}") from None
-
-EXPANDERS = Registry("paradigm")
-REPORTERS = Registry("reporter")
 
 # %% ../nbs/12_stages.ipynb #e6868fe1
 def finished_runs(runs_root, stage:str, damaged:list|None=None):

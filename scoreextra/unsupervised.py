@@ -23,17 +23,18 @@ from .sampling import sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS
 from .turtle import turtle, turtle_du, cluster_accuracy, pca_whitened_pixels
 from .recipes import TURTLE_DEFAULTS
-from .stages import (STAGES, EXPANDERS, REPORTERS, Job, TypedConfig, cached_dataset, checked, finished_runs, int_min, job_order, known,
+from .stages import (STAGES, Job, TypedConfig, cached_dataset, checked, finished_runs, int_min, job_order, known,
                      mapping, mean_pm, need, or_none, run_stage)
 from .paradigms import (SpaceExtrapolationConfig, check_int, check_seed_size, common_checks, config_errors, extrapolate_in_space,
-                        extrapolation_rows, job_adder, mean_std, save_table)
+                        extrapolation_rows, job_adder, mean_std, save_table, SMOKE, Paradigm, local_path,
+                        smoke_extrapolator, smoke_seeds)
 
 
 # %% auto #0
-__all__ = ['EMBEDDING_DEFAULTS', 'UNSUP_SAMPLERS', 'UNSUP_KEYS', 'embedding_spec', 'compute_embedding', 'TurtleEmbedConfig',
-           'embed_config', 'turtle_hparams', 'TurtleScoreConfig', 'turtle_score_config', 'TurtleExtrapolateConfig',
-           'turtle_extrapolate_config', 'expand_unsupervised', 'collect_unsupervised', 'unsupervised_tables',
-           'report_unsupervised']
+__all__ = ['EMBEDDING_DEFAULTS', 'UNSUP_SAMPLERS', 'UNSUP_KEYS', 'PARADIGM', 'embedding_spec', 'compute_embedding',
+           'TurtleEmbedConfig', 'embed_config', 'turtle_hparams', 'TurtleScoreConfig', 'turtle_score_config',
+           'TurtleExtrapolateConfig', 'turtle_extrapolate_config', 'expand_unsupervised', 'collect_unsupervised',
+           'unsupervised_tables', 'report_unsupervised', 'smoke_unsupervised']
 
 # %% ../nbs/15_unsupervised.ipynb #09f76ebe
 EMBEDDING_DEFAULTS = {
@@ -225,9 +226,6 @@ def expand_unsupervised(cfg:dict, where:str="config") -> list[Job]:
                         add("turtle_extrapolate", turtle_extrapolate_config(sc, e["name"], k, seed=seed, params=e.get("params")))
     return job_order(jobs)
 
-EXPANDERS["unsupervised"] = expand_unsupervised
-
-
 # %% ../nbs/15_unsupervised.ipynb #96ff6276
 def _turtle_key(c:dict) -> str: return config_hash({k: c[k] for k in ("dataset", "embedding", "turtle", "window")})
 
@@ -279,7 +277,7 @@ def unsupervised_tables(c:dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     return t3[order + [c for c in t3 if c not in order]], byk
 
 # %% ../nbs/15_unsupervised.ipynb #1fa7db46
-def report_unsupervised(runs_root, out_dir) -> dict:
+def report_unsupervised(runs_root, out_dir, **options) -> dict:   # options: for other paradigms' tables
     "Write table3_unsupervised(.md/.csv) and table3_unsupervised_by_k if `runs_root` holds TURTLE runs; else return {}."
     if not (Path(runs_root)/"turtle_score").is_dir(): return {}
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -292,4 +290,17 @@ def report_unsupervised(runs_root, out_dir) -> dict:
         save_table(show, out, "table3_unsupervised_by_k", "Unsupervised TURTLE-DU: correlation on D_r for every extrapolator and k")
     return dict(table3=t3, table3_by_k=byk, **{f"unsupervised_{k}": v for k, v in c.items()})
 
-REPORTERS["unsupervised"] = report_unsupervised
+# %% ../nbs/15_unsupervised.ipynb #5398019a
+def smoke_unsupervised(c:dict, data_dir:Path) -> dict:
+    "An unsupervised config in miniature (`SMOKE`): one seed and seed size, a short TURTLE and DU window, small k."
+    seeds, sizes = smoke_seeds(c)["seeds"], c["seed_sizes"][:1]
+    emb = dict(c["embedding"])
+    if emb.get("path"): emb["path"] = local_path(emb["path"], data_dir)
+    if "epochs" in emb: emb.update(epochs=SMOKE["final_epochs"], batch_size=SMOKE["batch_size"])
+    c.update(embedding=emb, seed_sizes=sizes, window=SMOKE["window"],
+             turtle={**(c.get("turtle") or {}), "epochs": SMOKE["window"] + 1, "batch_size": SMOKE["turtle_batch"], "inner_steps": 2},
+             extrapolators=[smoke_extrapolator(e, seeds, sizes) for e in c.get("extrapolators", [])])
+    return c
+
+PARADIGM = Paradigm("unsupervised", check=expand_unsupervised, expand=expand_unsupervised, smoke=smoke_unsupervised,
+                    report=report_unsupervised)

@@ -96,6 +96,39 @@ def test_reporters_stay_quiet_without_their_runs(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+
+def test_a_paradigm_of_your_own_is_one_registration(tmp_path):
+    """Issue 29: a paradigm registered from outside runs through validate_config, expand_config, smoke_config and report,
+    with no edit of experiments or reporting; unregistered, its configs are refused again."""
+    from scoreextra.paradigms import PARADIGMS, Paradigm, register_paradigm
+    from scoreextra.experiments import smoke_config
+    from scoreextra.stages import Job, need
+    def check(cfg, where): need(isinstance(cfg.get("n"), int) and cfg["n"] >= 1, lambda: f"n must be an int >= 1, got {cfg.get('n')!r}", where)
+    def expand(cfg, where): return [Job("toy_values", {"n": cfg["n"], "seed": s}) for s in cfg["seeds"]]
+    def smoke(cfg, data_dir): return {**cfg, "n": 2, "seeds": cfg["seeds"][:1], "data": str(data_dir)}
+    def report_toy(runs_root, out_dir, **options): return {"read": str(runs_root), **options}
+    cfg = dict(paradigm="toy", name="toy", n=5, seeds=[0, 1])
+    register_paradigm(Paradigm("toy", check=check, expand=expand, smoke=smoke, report=report_toy))
+    try:
+        assert validate_config(cfg) is cfg
+        with pytest.raises(ConfigError, match=r"x.yaml: n must be an int >= 1, got 0"): validate_config({**cfg, "n": 0}, "x.yaml")
+        assert [j.config for j in expand_config(cfg)] == [{"n": 5, "seed": 0}, {"n": 5, "seed": 1}]
+        small = smoke_config(cfg, tmp_path)
+        assert (small["n"], small["seeds"], small["data"], small["name"]) == (2, [0], str(tmp_path), "toy_smoke")
+        (tmp_path / "runs").mkdir()
+        res = report(tmp_path / "runs", tmp_path / "rep", rate_for_figs=0.5)
+        assert res["toy"] == {"read": str(tmp_path / "runs"), "rate_for_figs": 0.5} and "accuracy" in res   # supervised's at the top
+    finally: del PARADIGMS["toy"]
+    with pytest.raises(ConfigError, match=r"unknown paradigm 'toy'; expected one of \['adversarial', 'supervised', 'unsupervised'\]"):
+        validate_config(cfg)
+
+
+def test_a_config_may_name_the_default_paradigm():
+    "`paradigm: supervised` is what a config without the key means: the same jobs."
+    base = dict(dataset="digits", scores=["du"], seed_sizes=[0.2], seeds=[0], extrapolators=[{"name": "knn", "k": [5]}])
+    assert [j.key for j in expand_config({**base, "paradigm": "supervised"})] == [j.key for j in expand_config(base)]
+
+
 @pytest.mark.parametrize("change, message", [
     ({"embeding": EMB}, "unknown key(s) ['embeding']"),
     ({"embedding": {"kind": "dino"}}, "kind one of"),

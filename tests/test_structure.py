@@ -24,7 +24,7 @@ def _imports(nb:Path) -> set:
 
 
 def test_every_module_has_one_notebook():
-    assert {"stages", "supervised", "paradigms", "unsupervised", "adversarial_stages", "experiments", "reporting", "pipeline",
+    assert {"stages", "supervised", "supervised_configs", "paradigms", "unsupervised", "adversarial_stages", "experiments", "reporting", "pipeline",
             "cli"} <= set(MODULE_OF)
 
 
@@ -82,8 +82,8 @@ def test_every_module_is_at_most_500_lines():
     assert not over, f"modules over {MAX_LINES} lines (split them by idea): {over}"
 
 
-@pytest.mark.parametrize("module", ["stages", "supervised", "paradigms", "unsupervised", "adversarial_stages", "experiments", "reporting",
-                                    "pipeline", "cli"])
+@pytest.mark.parametrize("module", ["stages", "supervised", "supervised_configs", "paradigms", "unsupervised", "adversarial_stages",
+                                    "experiments", "reporting", "pipeline", "cli"])
 def test_pipeline_level_modules_are_short(module):
     lines = len((ROOT / "scoreextra" / f"{module}.py").read_text().splitlines())
     assert lines <= 350, f"scoreextra/{module}.py has {lines} lines"
@@ -178,3 +178,41 @@ def test_no_signature_is_read_to_build_or_check_an_extrapolator(module):
     src = (ROOT / "scoreextra" / f"{module}.py").read_text()
     assert "inspect" not in src
     assert not re.search(r"(getattr|hasattr)\((ext|EXTRAPOLATORS)", src)
+
+
+PARADIGM_MODULES = {"supervised", "supervised_configs", "unsupervised", "adversarial_stages"}   # stages and paradigm declarations
+
+
+def _tree(module:str):
+    import ast
+    return ast.parse((ROOT / "scoreextra" / f"{module}.py").read_text())
+
+
+@pytest.mark.parametrize("module", ["experiments", "reporting"])
+def test_no_paradigm_is_named_where_every_paradigm_runs(module):
+    "Issue 29: experiments and reporting reach every paradigm through `paradigms.paradigm_of` / `PARADIGMS`: no name of one, no branch on the key."
+    import ast
+    from scoreextra.paradigms import BUILTIN
+    strings = {n.value for n in ast.walk(_tree(module)) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert not strings & {*BUILTIN, "paradigm"}, f"{module}.py names {sorted(strings & {*BUILTIN, 'paradigm'})}"
+
+
+def test_no_module_is_imported_for_its_side_effects():
+    "Issue 29: no `import scoreextra.<stages or paradigm module>` anywhere in the package: `paradigms.load_paradigms` imports them."
+    import ast
+    bad = []
+    for f in sorted((ROOT / "scoreextra").glob("*.py")):
+        for n in ast.walk(ast.parse(f.read_text())):
+            if isinstance(n, ast.Import): bad += [f"{f.name}:{n.lineno} import {a.name}" for a in n.names
+                                                  if a.name.removeprefix("scoreextra.") in PARADIGM_MODULES]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_paradigms_are_registered_in_one_place_only():
+    "Importing a paradigm's module declares its stages and registers no paradigm; `load_paradigms` registers all three, alike."
+    code = ("import scoreextra.unsupervised, scoreextra.adversarial_stages, scoreextra.supervised_configs as s, scoreextra.paradigms as p\n"
+            "print(len(p.PARADIGMS), 'turtle_score' in __import__('scoreextra.stages').stages.STAGES)\n"
+            "print(sorted(p.load_paradigms()), p.PARADIGMS['supervised'] is s.PARADIGM)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split("\n")[:2] == ["0 True", "['adversarial', 'supervised', 'unsupervised'] True"]
