@@ -288,7 +288,7 @@ def plot_corr_vs_acc(acc:pd.DataFrame, # accuracy_summary rows with `pearson`: t
 
 # %% ../nbs/11_metrics.ipynb #m11ex004
 def plot_score_distributions(panels:list[dict], # each: title, truth (n,), extrapolated (n,)
-                             cols:int=4, # panels per row at most
+                             cols:int=3, # panels per row at most (three stay readable in the docs column)
                             ):
     "Fig. 5: histograms of the ground-truth scores and the extrapolated ones, one panel each, `cols` panels a row at most."
     import matplotlib.pyplot as plt

@@ -169,8 +169,8 @@ def test_doc_notebook_renders_show_doc_folds_checks_and_links_names():
                        "```\n`load_yaml` in a fence\n```")],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     cells = build_docs.doc_notebook(nb, build_docs.api_names())["cells"]       # the default_exp cell goes
-    assert cells[0]["source"] == "```{eval-rst}\n.. automethod:: scoreextra.core.Registry.register\n   :no-index:\n```"
-    assert cells[1]["source"].startswith("```{eval-rst}\n.. autofunction:: scoreextra.core.load_yaml\n")
+    assert cells[0]["source"] == "```{automethod} scoreextra.core.Registry.register\n:no-index:\n```"
+    assert cells[1]["source"].startswith("```{autofunction} scoreextra.core.load_yaml\n")
     assert cells[2]["metadata"]["tags"] == ["hide-input"] and cells[2]["metadata"]["mystnb"]["code_prompt_show"] == "Show the checks"
     assert cells[3]["metadata"]["tags"] == []            # a cell that prints is an example: shown
     assert cells[4]["source"] == ("{py:obj}`load_yaml <scoreextra.core.load_yaml>` and "

@@ -1,5 +1,5 @@
 """The report figures read at a glance (STYLE.md): no two series in a panel share a colour, legends name methods
-in words, and the score distributions wrap into rows of at most four panels. Real matplotlib figures, drawn from
+in words, and the score distributions wrap into rows of at most three panels. Real matplotlib figures, drawn from
 the method names of the Fashion-MNIST evidence (the report where 14 series had shared 10 colours)."""
 import matplotlib
 matplotlib.use("Agg")
@@ -69,14 +69,14 @@ def test_pareto_front_needs_two_points(acc):
 
 
 @pytest.mark.parametrize("n", [1, 4, 5, 10])
-def test_score_distributions_wrap_into_rows_of_four(n):
+def test_score_distributions_wrap_into_rows_of_three(n):
     g = np.random.default_rng(1)
     fig = plot_score_distributions([dict(title=f"panel {i}", truth=g.gamma(2, 1, 500), extrapolated=g.gamma(3, 0.7, 500))
                                     for i in range(n)])
     shown = [ax for ax in fig.axes if ax.axison]
     assert len(shown) == n
     per_row = pd.Series([round(ax.get_position().y0, 3) for ax in shown]).value_counts()
-    assert per_row.max() == min(n, 4) and len(per_row) == -(-n // 4)
+    assert per_row.max() == min(n, 3) and len(per_row) == -(-n // 3)
     dpi = 130   # as `reporting.report` saves it
     assert min(ax.get_position().width * fig.get_figwidth() * dpi for ax in shown) >= 300   # pixels a panel is wide
     plt.close(fig)

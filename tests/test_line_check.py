@@ -35,15 +35,16 @@ def test_check_sees_shown_cells_and_fences_only(tmp_path):
     long = "x = " + " + ".join(["1"] * 60)
     cell = lambda src: {"cell_type": "code", "metadata": {}, "outputs": [], "source": src}
     nb = {"cells": [cell("#| export\n" + long), cell("#| hide\n" + long), cell(long),
-                    {"cell_type": "markdown", "metadata": {}, "source": long}], "metadata": {}}
+                    {"cell_type": "markdown", "metadata": {}, "source": long},
+                    {"cell_type": "markdown", "metadata": {}, "source": f"text\n```\n{long}\n```"}], "metadata": {}}
     (tmp_path / "n.ipynb").write_text(json.dumps(nb))
-    assert [w for w, _ in line_check.long_lines(tmp_path / "n.ipynb")] == ["n.ipynb cell 2"]
+    assert [w for w, _ in line_check.long_lines(tmp_path / "n.ipynb")] == ["n.ipynb cell 2", "n.ipynb cell 4"]
     readme = ROOT / "README.md"          # fences only: prose lines may be long
-    assert all(w.startswith("README.md:") for w, _ in line_check.long_lines(readme))
+    assert all(w == "README.md" for w, _ in line_check.long_lines(readme))
     assert line_check.fix(tmp_path / "n.ipynb") == 1
     cells = json.loads((tmp_path / "n.ipynb").read_text())["cells"]
     assert "".join(cells[0]["source"]) == "#| export\n" + long                 # export and hidden cells untouched
-    assert not list(line_check.long_lines(tmp_path / "n.ipynb"))
+    assert [w for w, _ in line_check.long_lines(tmp_path / "n.ipynb")] == ["n.ipynb cell 4"]   # prose: by hand
 
 
 def test_the_repository_passes_the_check():
