@@ -102,6 +102,24 @@ def _docments_fields(app, what, name, obj, options, lines):
         lines.extend(fields)
 
 
+def _eval_rst_unpadded(self, token):
+    """myst-parser parses an eval-rst block after one blank line per line above it, so that rst's line
+    numbers match the page; in a notebook the cells sit 10,000 lines apart, and the 230 rendered API
+    entries of the notebook pages (one eval-rst block each) made docutils step through 55 million
+    blank lines (175 CPU s for the site instead of 75). Parse the block alone; a warning in it names
+    the page, not the line."""
+    from myst_parser.mdit_to_docutils.base import make_document
+    from myst_parser.mocking import MockRSTParser
+    newdoc = make_document()
+    newdoc["source"], newdoc.settings, newdoc.reporter = self.document["source"], self.document.settings, self.reporter
+    MockRSTParser().parse(token.content, newdoc)
+    for node in newdoc:
+        if node["names"]: self.document.note_explicit_target(node, node)
+    self.current_node.extend(newdoc.children)
+
+
 def setup(app):
+    from myst_parser.mdit_to_docutils.base import DocutilsRenderer
+    DocutilsRenderer.render_restructuredtext = _eval_rst_unpadded
     app.connect("autodoc-process-docstring", _markdown_docstring)
     app.connect("autodoc-process-docstring", _docments_fields)

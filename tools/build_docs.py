@@ -108,9 +108,7 @@ def _autodoc(target: str, module: str | None) -> str | None:
     full = f"{where}.{owner}{getattr(obj, '__name__', target.split('.')[-1])}"
     kind = ("autoclass" if inspect.isclass(obj) else "automethod" if inspect.isclass(parent)
             else "autofunction" if callable(obj) else "autodata")
-    # the directive itself, not an eval-rst block: myst pads an eval-rst block with a blank line per line of the
-    # notebook above it (cells sit 10,000 lines apart), which made the site build three times slower
-    return f"```{{{kind}}} {full}\n:no-index:\n```"
+    return f"```{{eval-rst}}\n.. {kind}:: {full}\n   :no-index:\n```"
 
 
 def _collapse(cell, tags, what):
