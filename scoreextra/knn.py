@@ -183,10 +183,11 @@ class KNNExtrapolator(Extrapolator):
 
     def check_k(self, n:int, m:int):
         "Raise unless k fits the `m` seeds it averages over (`n` plays no part)."
-        try: self._check_k(m)
-        except ValueError as e:
-            raise ValueError(f"k={self.k} is larger than the {m} seed samples the kNN extrapolator averages over; pass a smaller k "
-                             f"or a larger seed_size" if self.k > m else str(e)) from None
+        try: self._check_k(m)   # a subclass's own rule (knn_ensemble clips its ks)
+        except ValueError:
+            if self.k <= m: raise
+            raise ValueError(f"k={self.k} is larger than the {m} seed samples the kNN extrapolator averages over; "
+                             f"pass a smaller k or a larger seed_size") from None
 
     def predict(self) -> np.ndarray:
         "(n,) float64 scores: the seeds' own, extrapolated for the rest; `search_info` then holds each search index's `info`."

@@ -39,8 +39,9 @@ def test_check_sees_shown_cells_and_fences_only(tmp_path):
                     {"cell_type": "markdown", "metadata": {}, "source": f"text\n```\n{long}\n```"}], "metadata": {}}
     (tmp_path / "n.ipynb").write_text(json.dumps(nb))
     assert [w for w, _ in line_check.long_lines(tmp_path / "n.ipynb")] == ["n.ipynb cell 2", "n.ipynb cell 4"]
-    readme = ROOT / "README.md"          # fences only: prose lines may be long
-    assert all(w == "README.md" for w, _ in line_check.long_lines(readme))
+    readme = tmp_path / "README.md"      # fences only: prose lines may be long (they wrap)
+    readme.write_text(f"{long}\n\n```sh\nshort\n{long} --fenced\n```\n{long}\n")
+    assert [l for _, l in line_check.long_lines(readme)] == [f"{long} --fenced"]
     assert line_check.fix(tmp_path / "n.ipynb") == 1
     cells = json.loads((tmp_path / "n.ipynb").read_text())["cells"]
     assert "".join(cells[0]["source"]) == "#| export\n" + long                 # export and hidden cells untouched

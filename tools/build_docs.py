@@ -41,6 +41,12 @@ def modules(root=ROOT):
     return sorted(p.stem for p in (root / "scoreextra").glob("*.py") if not p.stem.startswith("_"))
 
 
+def default_exp(nb: dict) -> str | None:
+    "The module a notebook exports to (its `#| default_exp`), or None."
+    return next((m for c in nb["cells"] if c["cell_type"] == "code"
+                 and (m := directives(_source(c)).get("default_exp"))), None)
+
+
 def api_names(root=ROOT) -> dict:
     """Every public name of the package by how a page writes it (`run`, `Registry.register`, `knn.merge`)
     → the set of full dotted paths it may mean, from nbdev's symbol index (scoreextra/_modidx.py)."""
@@ -123,8 +129,7 @@ def doc_notebook(nb: dict, names: dict | None = None) -> dict:
     table, backticked public names linked to their API entry (`names`, from `api_names`); nbdev
     directives become myst-nb tags and directive lines go."""
     nb = json.loads(json.dumps(nb))
-    module = next((directives(_source(c)).get("default_exp") for c in nb["cells"]
-                   if c["cell_type"] == "code" and "default_exp" in directives(_source(c))), None)
+    module = default_exp(nb)
     cells = []
     for c in nb["cells"]:
         src = _source(c)
@@ -226,12 +231,8 @@ def report_page(folder: Path) -> str:
 
 
 def _lessons(nbs) -> dict:
-    "module name → the notebook that exports it (its `#| default_exp`)."
-    out = {}
-    for p in nbs:
-        for c in json.loads(p.read_text())["cells"]:
-            if c["cell_type"] == "code" and (m := directives(_source(c)).get("default_exp")): out[m] = p; break
-    return out
+    "module name → the notebook that exports it."
+    return {m: p for p in nbs if (m := default_exp(json.loads(p.read_text())))}
 
 
 def _link_back(folder: Path):

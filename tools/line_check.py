@@ -21,17 +21,16 @@ import argparse, io, json, re, shutil, subprocess, sys, textwrap, tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from execute_notebooks import DIRECTIVE, _source as _src   # nbdev's `#| name: value` lines, a cell's source
+sys.path.pop(0)
 MAX = 100
-DIRECTIVE = re.compile(r"^\s*#\|")
 FOLDED = re.compile(r"^#\|\s*(export|exports|exporti|hide|default_exp)\b", re.M)
 
 
 def default_files(root=ROOT):
     return (sorted((root / "nbs").glob("*.ipynb")) + sorted((root / "reports").glob("*/report.ipynb"))
             + [root / "README.md"] + sorted((root / "reports").glob("*/README.md")))
-
-
-def _src(c) -> str: return "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
 
 
 def _set_src(c, text):
