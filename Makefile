@@ -35,7 +35,7 @@ demo: venv data
 	$(BIN)/scoreextra demo
 
 # ruff first (seconds; its rules in pyproject.toml [tool.ruff]), then the width of the code a reader sees
-# (tools/line_check.py: the notebooks' example cells and the READMEs' code blocks within 100 characters;
+# (tools/line_check.py: every notebook code line, hence the package, and the READMEs' code blocks within 100 characters;
 # `python tools/line_check.py --fix` rewrites them). nbdev-test runs one notebook per core; pytest
 # TEST_JOBS workers (pytest-xdist), each test file on one worker so that a file's shared fixtures (the docs site, a
 # trained model) are built once; one BLAS/OpenMP thread each avoids oversubscribing the cores. pytest includes

@@ -32,9 +32,9 @@ Modules:
 
 __version__ = "0.1.0"
 
-# The calls most users need, at the top level (scoreextra.extrapolate_scores, scoreextra.extrapolate, scoreextra.select,
-# scoreextra.run),
-# imported lazily so that `import scoreextra.core` stays light.
+# The calls most users need, at the top level (scoreextra.extrapolate_scores,
+# scoreextra.extrapolate, scoreextra.select, scoreextra.run), imported lazily so that `import
+# scoreextra.core` stays light.
 def __getattr__(name):
     if name == "select":
         from .prune import select

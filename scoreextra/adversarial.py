@@ -27,14 +27,21 @@ __all__ = ['NORMS', 'ATTACK_LOSSES', 'AT_METHODS', 'AUTOATTACK_INSTALL', 'Normal
            'frozen_bn_stats', 'attack_loss', 'pgd', 'trades_loss', 'pgd_at_loss', 'AdversarialLoss', 'adversarial_fit',
            'EpochEndDURecorder', 'robust_accuracy', 'autoattack_accuracy']
 
-# %% ../nbs/10_adversarial.ipynb #7c2765aa
+# %% ../nbs/10_adversarial.ipynb #4ddfd52b
 class Normalize(nn.Module):
     "`model((x - mean) / std)`: a model trained on normalised inputs that takes [0, 1] pixels."
     def __init__(self, model:nn.Module, mean:Sequence[float], std:Sequence[float]):
         super().__init__()
         self.model = model
-        mean, std = torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
-        if mean.shape != std.shape or mean.ndim != 1: raise ValueError(f"mean and std must be 1-D with one value per channel, got {tuple(mean.shape)} and {tuple(std.shape)}")
+        mean, std = (
+            torch.as_tensor(mean, dtype=torch.float32),
+            torch.as_tensor(std, dtype=torch.float32),
+        )
+        if mean.shape != std.shape or mean.ndim != 1:
+            raise ValueError(
+                f"mean and std must be 1-D with one value per channel, got {tuple(mean.shape)} and "
+                f"{tuple(std.shape)}"
+            )
         if not (std > 0).all(): raise ValueError(f"std must be positive, got {std.tolist()}")
         self.register_buffer("mean", mean.view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", std.view(1, -1, 1, 1), persistent=False)
@@ -42,13 +49,16 @@ class Normalize(nn.Module):
     def forward(self, x): return self.model(self._norm(x))
     def embed(self, x): return self.model.embed(self._norm(x))
 
+# %% ../nbs/10_adversarial.ipynb #64d3d421
 def with_normalization(model:nn.Module, mean, std) -> nn.Module:
     "`model` wrapped to take [0, 1] pixels (`Normalize`); unchanged when `mean` and `std` are None."
     if mean is None and std is None: return model
     return Normalize(model, mean, std)
 
+# %% ../nbs/10_adversarial.ipynb #6dc8fabe
 def pixel_model(model:nn.Module, ds:Dataset) -> nn.Module:
-    "`model` (trained on `ds`'s normalised inputs) as a function of [0, 1] pixels; feature datasets pass through."
+    """`model` (trained on `ds`'s normalised inputs) as a function of [0, 1] pixels; feature
+    datasets pass through."""
     return with_normalization(model, ds.mean, ds.std) if ds.is_image else model
 
 # %% ../nbs/10_adversarial.ipynb #4de26ba4
@@ -68,19 +78,25 @@ NORMS, ATTACK_LOSSES = ("linf", "l2"), ("ce", "cw", "kl")
 def _check_attack(eps, steps, step_size, norm, loss=None) -> tuple[float, int, float]:
     "Validated (eps, steps, step_size); step_size None → 2.5·eps/steps."
     if norm not in NORMS: raise ValueError(f"norm must be one of {list(NORMS)}, got {norm!r}")
-    if loss is not None and loss not in ATTACK_LOSSES: raise ValueError(f"loss must be one of {list(ATTACK_LOSSES)}, got {loss!r}")
+    if loss is not None and loss not in ATTACK_LOSSES:
+        raise ValueError(f"loss must be one of {list(ATTACK_LOSSES)}, got {loss!r}")
     try: eps = float(eps)
     except (TypeError, ValueError): raise TypeError(f"eps must be a number, got {eps!r}") from None
-    if not (math.isfinite(eps) and eps >= 0): raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-    if isinstance(steps, bool) or int(steps) != steps or steps < 1: raise ValueError(f"steps must be an int >= 1, got {steps!r}")
+    if not (math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     steps = int(steps)
     step_size = 2.5 * eps / steps if step_size is None else float(step_size)
-    if not (math.isfinite(step_size) and step_size >= 0): raise ValueError(f"step_size must be a finite number >= 0, got {step_size!r}")
+    if not (math.isfinite(step_size) and step_size >= 0):
+        raise ValueError(f"step_size must be a finite number >= 0, got {step_size!r}")
     return eps, steps, step_size
 
 # %% ../nbs/10_adversarial.ipynb #da2c4b32
-def attack_loss(logits:torch.Tensor, y:torch.Tensor, loss:str="ce", p_ref:torch.Tensor|None=None) -> torch.Tensor:
-    "Per-sample loss an attack maximises: `ce`, `cw` (max_{j≠y} z_j − z_y) or `kl` (KL(p_ref ‖ softmax(logits)))."
+def attack_loss(logits:torch.Tensor, y:torch.Tensor, loss:str="ce",
+                p_ref:torch.Tensor|None=None) -> torch.Tensor:
+    """Per-sample loss an attack maximises: `ce`, `cw` (max_{j≠y} z_j − z_y) or `kl` (KL(p_ref ‖
+    softmax(logits)))."""
     if loss == "ce": return F.cross_entropy(logits, y, reduction="none")
     if loss == "cw":
         true = logits.gather(1, y.view(-1, 1)).squeeze(1)
@@ -91,29 +107,35 @@ def attack_loss(logits:torch.Tensor, y:torch.Tensor, loss:str="ce", p_ref:torch.
         return F.kl_div(F.log_softmax(logits, 1), p_ref, reduction="none").sum(1)
     raise ValueError(f"loss must be one of {list(ATTACK_LOSSES)}, got {loss!r}")
 
-# %% ../nbs/10_adversarial.ipynb #c43a4b77
+# %% ../nbs/10_adversarial.ipynb #0549c7a3
 def _rand(kind:str, shape, generator, device) -> torch.Tensor:
     gdev = generator.device if generator is not None else device
     fn = torch.rand if kind == "rand" else torch.randn
     return fn(shape, generator=generator, device=gdev).to(device)
 
+# %% ../nbs/10_adversarial.ipynb #73f6cf6e
 def _l2_unit(v:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "Per-sample unit-ℓ2 rows of `v` and the norms."
     nrm = v.flatten(1).norm(dim=1).view(-1, *([1] * (v.ndim - 1)))
     return v / nrm.clamp_min(1e-12), nrm
 
+# %% ../nbs/10_adversarial.ipynb #7496c321
 def _project_l2(delta:torch.Tensor, eps:float) -> torch.Tensor:
     nrm = delta.flatten(1).norm(dim=1).view(-1, *([1] * (delta.ndim - 1)))
     return delta * torch.clamp(eps / nrm.clamp_min(1e-12), max=1.0)
 
+# %% ../nbs/10_adversarial.ipynb #d6f15d0c
 def _clip(x, clip): return x if clip is None else x.clamp(clip[0], clip[1])
 
+# %% ../nbs/10_adversarial.ipynb #35a2c809
 def _subseed(*keys:int) -> int:
     "A 64-bit seed derived from a tuple of ints (e.g. (seed, epoch))."
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, np.uint64)[0])
 
 # %% ../nbs/10_adversarial.ipynb #fb8ff4c8
-def pgd(model:nn.Module, # maps [0, 1] inputs to logits (wrap normalising models with `with_normalization`)
+def pgd(
+        # maps [0, 1] inputs to logits (wrap normalising models with `with_normalization`)
+        model:nn.Module,
         x:torch.Tensor, # clean inputs, inside `clip`
         y:torch.Tensor, # int64 labels
         *, eps:float, # radius of the threat model (e.g. 8/255 for ℓ∞, 128/255 for ℓ2)
@@ -121,22 +143,34 @@ def pgd(model:nn.Module, # maps [0, 1] inputs to logits (wrap normalising models
         step_size:float|None=None, # per-step move; None → 2.5·eps/steps
         norm:str="linf", # "linf" or "l2"
         loss:str="ce", # "ce", "cw" or "kl" (TRADES: against the clean softmax)
-        random_start:bool|str=True, # True: uniform in the ball; "normal": 0.001·N(0,1); False: start at x
+        # True: uniform in the ball; "normal": 0.001·N(0,1); False: start at x
+        random_start:bool|str=True,
         clip:tuple|None=(0.0, 1.0), # valid input range, None for unbounded (feature) inputs
-        generator:torch.Generator|None=None, # drives the random start (any device); None: global RNG
-        keep_best:bool=False, # return each sample's worst iterate (misclassified first, then highest loss)
+        # drives the random start (any device); None: global RNG
+        generator:torch.Generator|None=None,
+        # return each sample's worst iterate (misclassified first, then highest loss)
+        keep_best:bool=False,
        ) -> torch.Tensor:
-    "Projected gradient ascent on the per-sample `loss` within the `norm` ε-ball around `x`; returns detached x_adv."
+    """Projected gradient ascent on the per-sample `loss` within the `norm` ε-ball around `x`;
+    returns detached x_adv."""
     eps, steps, step_size = _check_attack(eps, steps, step_size, norm, loss)
-    if random_start not in (True, False, "uniform", "normal"): raise ValueError(f"random_start must be True, False, 'uniform' or 'normal', got {random_start!r}")
+    if random_start not in (True, False, "uniform", "normal"):
+        raise ValueError(
+            f"random_start must be True, False, 'uniform' or 'normal', got {random_start!r}"
+        )
     if not x.is_floating_point(): raise TypeError(f"x must be a float tensor, got dtype {x.dtype}")
-    if y.shape != (len(x),): raise ValueError(f"y must have shape ({len(x)},), got {tuple(y.shape)}")
+    if y.shape != (len(x),):
+        raise ValueError(f"y must have shape ({len(x)},), got {tuple(y.shape)}")
     if clip is not None:
         lo, hi = float(clip[0]), float(clip[1])
         if not lo < hi: raise ValueError(f"clip must be (low, high) with low < high, got {clip!r}")
         if x.numel() and (x.min() < lo - 1e-6 or x.max() > hi + 1e-6):
-            raise ValueError(f"x must lie in the clip range [{lo}, {hi}] (pixel space), got [{x.min().item():.3g}, {x.max().item():.3g}]; "
-                             f"wrap a model that expects normalised inputs with with_normalization and pass pixels")
+            raise ValueError(
+                f"x must lie in the clip range [{lo}, {hi}] (pixel space), got "
+                f"[{x.min().item():.3g}, {x.max().item():.3g}]; "
+                f"wrap a model that expects normalised inputs with with_normalization and pass "
+                f"pixels"
+            )
     x0, y = x.detach(), y.detach()
     shape = (len(x0),) + (1,) * (x0.ndim - 1)
     with frozen_bn_stats(model):
@@ -149,7 +183,8 @@ def pgd(model:nn.Module, # maps [0, 1] inputs to logits (wrap normalising models
                 u, _ = _l2_unit(_rand("randn", x0.shape, generator, x0.device))
                 r = _rand("rand", shape, generator, x0.device) ** (1.0 / x0[0].numel())
                 delta = u * r * eps
-        elif random_start == "normal": delta = 0.001 * _rand("randn", x0.shape, generator, x0.device)
+        elif random_start == "normal":
+            delta = 0.001 * _rand("randn", x0.shape, generator, x0.device)
         else: delta = torch.zeros_like(x0)
         xa = _clip(x0 + delta, clip)
         if norm == "l2": xa = x0 + _project_l2(xa - x0, eps)
@@ -177,7 +212,10 @@ def pgd(model:nn.Module, # maps [0, 1] inputs to logits (wrap normalising models
             else:
                 g, gn = _l2_unit(grad)
                 zero = (gn.view(-1) == 0)
-                if zero.any(): g[zero] = _l2_unit(_rand("randn", (int(zero.sum()),) + x0.shape[1:], generator, x0.device))[0]
+                if zero.any():
+                    g[zero] = _l2_unit(
+                        _rand("randn", (int(zero.sum()),) + x0.shape[1:], generator, x0.device)
+                    )[0]
                 xa = _clip(xa + step_size * g, clip)
                 xa = x0 + _project_l2(xa - x0, eps)
         if keep_best:
@@ -194,83 +232,115 @@ def trades_loss(model:nn.Module, # maps [0, 1] inputs to logits
                 *, beta:float=6.0, # weight of the KL term (TRADES paper 6; the paper's AT code 5)
                 eps:float, # threat-model radius
                 steps:int=10, # inner PGD steps
-                step_size:float|None=None, # None: 2.5·eps/steps for ℓ∞, 2·eps/steps for ℓ2 (the TRADES code)
+                # None: 2.5·eps/steps for ℓ∞, 2·eps/steps for ℓ2 (the TRADES code)
+                step_size:float|None=None,
                 norm:str="linf", # "linf" or "l2"
                 label_smoothing:float=0.0, # on the natural cross-entropy (AT code: 0.1)
                 clip:tuple|None=(0.0, 1.0), # valid input range
                 generator:torch.Generator|None=None, # random start
                ) -> tuple[torch.Tensor, torch.Tensor]:
-    "TRADES: per-sample CE_ls(f(x), y) + β·KL(f(x_adv) ‖ f(x)) (mean = the objective) and the clean logits."
-    if not (math.isfinite(beta) and beta >= 0): raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
-    if not 0 <= label_smoothing < 1: raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+    """TRADES: per-sample CE_ls(f(x), y) + β·KL(f(x_adv) ‖ f(x)) (mean = the objective) and the
+    clean logits."""
+    if not (math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    if not 0 <= label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
     if step_size is None and norm == "l2": step_size = 2 * float(eps) / int(steps)
     x_adv = pgd(model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm, loss="kl",
-                random_start="uniform" if norm == "linf" else "normal", clip=clip, generator=generator)
+                random_start="uniform" if norm == "linf" else "normal", clip=clip,
+                generator=generator)
     logits, logits_adv = model(x), model(x_adv)
     ce = F.cross_entropy(logits, y, reduction="none", label_smoothing=label_smoothing)
     kl = F.kl_div(F.log_softmax(logits_adv, 1), F.softmax(logits, 1), reduction="none").sum(1)
     return ce + beta * kl, logits
 
 # %% ../nbs/10_adversarial.ipynb #ee08f373
-def pgd_at_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *, eps:float, steps:int=10, step_size:float|None=None,
-                norm:str="linf", label_smoothing:float=0.0, clip:tuple|None=(0.0, 1.0), generator=None,
+def pgd_at_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *, eps:float, steps:int=10,
+                step_size:float|None=None,
+                norm:str="linf", label_smoothing:float=0.0, clip:tuple|None=(0.0, 1.0),
+                generator=None,
                ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Madry PGD-AT: per-sample CE_ls(f(x_adv), y) with a uniform-start CE attack, and the adversarial logits."
-    x_adv = pgd(model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm, loss="ce", clip=clip, generator=generator)
+    """Madry PGD-AT: per-sample CE_ls(f(x_adv), y) with a uniform-start CE attack, and the
+    adversarial logits."""
+    x_adv = pgd(model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm, loss="ce",
+                clip=clip, generator=generator)
     logits = model(x_adv)
     return F.cross_entropy(logits, y, reduction="none", label_smoothing=label_smoothing), logits
 
-# %% ../nbs/10_adversarial.ipynb #c96093b7
+# %% ../nbs/10_adversarial.ipynb #d243d69c
 AT_METHODS = ("trades", "pgd")
 
 class AdversarialLoss:
-    "`fit` loss hook: `(model, x_normalised, y) -> (per-sample TRADES or PGD-AT loss, logits)`, attacking in pixel space."
+    """`fit` loss hook: `(model, x_normalised, y) -> (per-sample TRADES or PGD-AT loss, logits)`,
+    attacking in pixel space."""
     def __init__(self, ds:Dataset, # the training data (its mean/std map batches back to pixels)
                  *, method:str="trades", # "trades" or "pgd" (Madry PGD-AT)
                  eps:float, steps:int=10, step_size:float|None=None, norm:str="linf",
                  beta:float=6.0, # TRADES β (ignored by "pgd")
                  label_smoothing:float=0.0, seed:int=0):
-        if method not in AT_METHODS: raise ValueError(f"method must be one of {list(AT_METHODS)}, got {method!r}")
+        if method not in AT_METHODS:
+            raise ValueError(f"method must be one of {list(AT_METHODS)}, got {method!r}")
         _check_attack(eps, steps, step_size, norm)
         self.ds, self.method, self.seed, self.gen = ds, method, int(seed), None
-        self.kw = dict(eps=float(eps), steps=int(steps), step_size=step_size, norm=norm, label_smoothing=float(label_smoothing))
+        self.kw = dict(eps=float(eps), steps=int(steps), step_size=step_size, norm=norm,
+                       label_smoothing=float(label_smoothing))
         if method == "trades": self.kw["beta"] = float(beta)
         self.clip = (0.0, 1.0) if ds.is_image else None
 
-    def __repr__(self):   # stable: fit can keep it in its checkpoint config
-        return f"AdversarialLoss(method={self.method!r}, seed={self.seed}, " + ", ".join(f"{k}={v!r}" for k, v in self.kw.items()) + ")"
+    def __repr__(self):  # stable: fit can keep it in its checkpoint config
+        return (
+            f"AdversarialLoss(method={self.method!r}, seed={self.seed}, "
+            + ", ".join(f"{k}={v!r}" for k, v in self.kw.items())
+            + ")"
+        )
     def state_dict(self) -> dict: return {} if self.gen is None else {"gen": self.gen.get_state()}
     def load_state_dict(self, st:dict):
         if st: self.gen = torch.Generator().manual_seed(self.seed); self.gen.set_state(st["gen"])
 
-    def __call__(self, model:nn.Module, x:torch.Tensor, y:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.gen is None: self.gen = torch.Generator().manual_seed(self.seed)
         fn = trades_loss if self.method == "trades" else pgd_at_loss
-        return fn(pixel_model(model, self.ds), to_pixels(x, self.ds), y, clip=self.clip, generator=self.gen, **self.kw)
+        return fn(pixel_model(model, self.ds), to_pixels(x, self.ds), y, clip=self.clip,
+                  generator=self.gen, **self.kw)
 
-
-def adversarial_fit(model:nn.Module, ds:Dataset, idx=None, recipe:TrainRecipe|None=None, *, method:str="trades", eps:float,
-                    steps:int=10, step_size:float|None=None, norm:str="linf", beta:float=6.0, label_smoothing:float=0.0,
+# %% ../nbs/10_adversarial.ipynb #c0e095f2
+def adversarial_fit(model:nn.Module, ds:Dataset, idx=None, recipe:TrainRecipe|None=None, *,
+                    method:str="trades", eps:float,
+                    steps:int=10, step_size:float|None=None, norm:str="linf", beta:float=6.0,
+                    label_smoothing:float=0.0,
                     seed:int=0, **fit_kw):
-    "Adversarial training (TRADES or PGD-AT) with `fit` and its `recipe` (`fit_kw`: callbacks, checkpoints, recipe changes, ...)."
-    loss_fn = AdversarialLoss(ds, method=method, eps=eps, steps=steps, step_size=step_size, norm=norm, beta=beta,
+    """Adversarial training (TRADES or PGD-AT) with `fit` and its `recipe` (`fit_kw`: callbacks,
+    checkpoints, recipe changes, ...)."""
+    loss_fn = AdversarialLoss(ds, method=method, eps=eps, steps=steps, step_size=step_size,
+                              norm=norm, beta=beta,
                               label_smoothing=label_smoothing, seed=seed)
     return fit(model, ds, idx, recipe, seed=seed, loss_fn=loss_fn, **fit_kw)
 
 # %% ../nbs/10_adversarial.ipynb #f9f176df
 class EpochEndDURecorder(DURecorder):
-    "DU from an extra eval-mode pass over the trained samples after each epoch, on clean or PGD inputs (AT code)."
+    """DU from an extra eval-mode pass over the trained samples after each epoch, on clean or PGD
+    inputs (AT code)."""
     _config = DURecorder._config + ("adversarial", "attack")
     def __init__(self, *, adversarial:bool=False, # record on PGD examples instead of clean inputs
-                 eps:float=8/255, steps:int=10, step_size:float|None=2/255, norm:str="linf", loss:str="ce", # the attack
+                 # the attack
+                 eps:float=8/255, steps:int=10, step_size:float|None=2/255,
+                 norm:str="linf", loss:str="ce", # the attack
                  window:int=10, # J
                  batch_size:int=1024, # samples per forward pass
                  keep_history:bool=False, # also keep every epoch's (m,) probabilities
                  seed:int=0): # PGD random start
         super().__init__(where="clean", window=window, mode="original")
-        self.adversarial, self.batch_size, self.keep_history, self.seed = bool(adversarial), int(batch_size), bool(keep_history), int(seed)
+        self.adversarial, self.batch_size, self.keep_history, self.seed = (
+            bool(adversarial),
+            int(batch_size),
+            bool(keep_history),
+            int(seed),
+        )
         eps, steps, step_size = _check_attack(eps, steps, step_size, norm, loss)
-        self.attack = dict(eps=eps, steps=steps, step_size=step_size, norm=norm, loss=loss) if adversarial else {}
+        self.attack = dict(eps=eps, steps=steps, step_size=step_size, norm=norm,
+                           loss=loss) if adversarial else {}
         self._hist = []
 
     def after_batch(self, trainer, out): pass
@@ -287,15 +357,21 @@ class EpochEndDURecorder(DURecorder):
                 with torch.no_grad(): logits = pm(xp)
                 pos = self._positions(bidx, trainer.epoch)
                 self._record(pos, logits, y); self.seen[pos] = True
-                if self.keep_history: p_epoch[pos] = self.ring[pos, self.epochs_recorded % self.window]
+                if self.keep_history:
+                    p_epoch[pos] = self.ring[pos, self.epochs_recorded % self.window]
         if self.keep_history: self._hist.append(p_epoch)
         super().after_epoch(trainer)
 
     @property
     def history(self) -> np.ndarray:
         "(E, m) float32 recorded true-class probabilities (needs `keep_history=True`)."
-        if not self.keep_history: raise RuntimeError("EpochEndDURecorder(keep_history=False) keeps no history")
-        return np.stack(self._hist) if self._hist else np.empty((0, 0 if self.idx is None else len(self.idx)), np.float32)
+        if not self.keep_history:
+            raise RuntimeError("EpochEndDURecorder(keep_history=False) keeps no history")
+        return (
+            np.stack(self._hist)
+            if self._hist
+            else np.empty((0, 0 if self.idx is None else len(self.idx)), np.float32)
+        )
 
     def state_dict(self) -> dict:
         st = super().state_dict()
@@ -307,31 +383,41 @@ class EpochEndDURecorder(DURecorder):
         super().load_state_dict(state)
         if h is not None: self._hist = list(h.numpy() if isinstance(h, torch.Tensor) else h)
 
-# %% ../nbs/10_adversarial.ipynb #7aebbff6
+# %% ../nbs/10_adversarial.ipynb #dbdac01c
 @contextmanager
 def _eval_batches(model, ds, idx, batch_size, device):
-    "Within the block: the eval-mode pixel model and a loader over `ds[idx]`; the model's mode is restored after."
+    """Within the block: the eval-mode pixel model and a loader over `ds[idx]`; the model's mode is
+    restored after."""
     dev = get_device(device)
     idx = np.arange(len(ds)) if idx is None else check_indices("idx", idx, len(ds))
     if len(idx) == 0: raise ValueError("idx is empty: nothing to evaluate")
-    with eval_mode(model.to(dev)): yield pixel_model(model, ds).to(dev), BatchLoader(ds, idx, batch_size=batch_size, device=dev)
+    with eval_mode(model.to(dev)):
+        yield (
+            pixel_model(model, ds).to(dev),
+            BatchLoader(ds, idx, batch_size=batch_size, device=dev),
+        )
 
+# %% ../nbs/10_adversarial.ipynb #d2f1a524
 def robust_accuracy(model:nn.Module, # trained on `ds`'s normalised inputs (as from `fit`)
                     ds:Dataset, idx=None, # samples to evaluate (default all)
-                    *, eps:float, norm:str="linf", steps:int=20, step_size:float|None=None, loss:str="ce",
+                    *, eps:float, norm:str="linf", steps:int=20, step_size:float|None=None,
+                    loss:str="ce",
                     random_start:bool=True, keep_best:bool=False,
                     batch_size:int=256, device=None, seed:int=0,
                    ) -> tuple[float, float]:
-    "(clean accuracy, robust accuracy) under PGD in pixel space; robust = correct both clean and attacked."
+    """(clean accuracy, robust accuracy) under PGD in pixel space; robust = correct both clean and
+    attacked."""
     _check_attack(eps, steps, step_size, norm, loss)
     clip = (0.0, 1.0) if ds.is_image else None
     clean = robust = total = 0
     with _eval_batches(model, ds, idx, batch_size, device) as (pm, loader):
         for b, (x, y, _) in enumerate(loader):
-            gen = torch.Generator().manual_seed(_subseed(seed, b))   # per batch: a batch's start never depends on earlier batches
+            # per batch: a batch's start never depends on earlier batches
+            gen = torch.Generator().manual_seed(_subseed(seed, b))
             xp = to_pixels(x, ds)
             with torch.no_grad(): ok = pm(xp).argmax(1) == y
-            xa = pgd(pm, xp, y, eps=eps, steps=steps, step_size=step_size, norm=norm, loss=loss, random_start=random_start,
+            xa = pgd(pm, xp, y, eps=eps, steps=steps, step_size=step_size, norm=norm, loss=loss,
+                     random_start=random_start,
                      clip=clip, generator=gen, keep_best=keep_best)
             with torch.no_grad(): ok_adv = pm(xa).argmax(1) == y
             clean += int(ok.sum()); robust += int((ok & ok_adv).sum()); total += len(y)
@@ -344,19 +430,34 @@ def autoattack_accuracy(model:nn.Module, ds:Dataset, idx=None, *, eps:float, nor
                         version:str="standard", # AutoAttack version ("standard", "plus", "rand")
                         batch_size:int=256, device=None, seed:int=0, verbose:bool=False,
                        ) -> tuple[float, float]:
-    "(clean accuracy, AutoAttack robust accuracy) in pixel space; needs the optional `autoattack` package."
+    """(clean accuracy, AutoAttack robust accuracy) in pixel space; needs the optional `autoattack`
+    package."""
     try: from autoattack import AutoAttack
     except ImportError as e:
-        raise ImportError(f"autoattack_accuracy needs the optional `autoattack` package (Croce & Hein); install it with: {AUTOATTACK_INSTALL}") from e
+        raise ImportError(
+            f"autoattack_accuracy needs the optional `autoattack` package (Croce & Hein); install "
+            f"it with: {AUTOATTACK_INSTALL}"
+        ) from e
     _check_attack(eps, 1, None, norm)
     with _eval_batches(model, ds, idx, batch_size, device) as (pm, loader):
         dev = get_device(device)
         xs, ys = zip(*[(to_pixels(x, ds), y) for x, y, _ in loader])
         x, y = torch.cat(xs), torch.cat(ys)
-        adversary = AutoAttack(pm, norm={"linf": "Linf", "l2": "L2"}[norm], eps=float(eps), version=version,
+        adversary = AutoAttack(pm, norm={"linf": "Linf", "l2": "L2"}[norm], eps=float(eps),
+                               version=version,
                                seed=int(seed), device=str(dev), verbose=verbose)
         x_adv = adversary.run_standard_evaluation(x, y, bs=batch_size)
         with torch.no_grad():
-            ok = torch.cat([pm(x[i:i+batch_size]).argmax(1) == y[i:i+batch_size] for i in range(0, len(y), batch_size)])
-            ok_adv = torch.cat([pm(x_adv[i:i+batch_size]).argmax(1) == y[i:i+batch_size] for i in range(0, len(y), batch_size)])
+            ok = torch.cat(
+                [
+                    pm(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]
+                    for i in range(0, len(y), batch_size)
+                ]
+            )
+            ok_adv = torch.cat(
+                [
+                    pm(x_adv[i : i + batch_size]).argmax(1) == y[i : i + batch_size]
+                    for i in range(0, len(y), batch_size)
+                ]
+            )
         return float(ok.float().mean()), float((ok & ok_adv).float().mean())

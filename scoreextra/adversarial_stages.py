@@ -24,13 +24,17 @@ from .train import OPTIMIZERS, SCHEDULES, TrainRecipe, embed_all, evaluate
 from .sampling import SAMPLERS, sample_subset
 from .faiss_search import check_k
 from .prune import check_prune_rate, select, random_scores
-from .adversarial import AT_METHODS, ATTACK_LOSSES, EpochEndDURecorder, adversarial_fit, robust_accuracy, _check_attack
+from .adversarial import (AT_METHODS, ATTACK_LOSSES, EpochEndDURecorder, adversarial_fit,
+                                    robust_accuracy, _check_attack)
 from .recipes import AT_DEFAULTS, at_of
-from .stages import (STAGES, Job, TypedConfig, cached_dataset, checked, finished_runs, int_min, job_order, known,
+from .stages import (STAGES, Job, TypedConfig, cached_dataset, checked, finished_runs,
+                               int_min, job_order, known,
                                need, run_stage, stage_seconds)
 from .supervised import dataset_defaults
-from .paradigms import (SpaceExtrapolationConfig, check_int, check_seed_size, common_checks, config_errors, extrapolate_in_space,
-                        extrapolation_rows, filled, job_adder, mean_std, save_table, SMOKE, Paradigm, smoke_seeds)
+from .paradigms import (SpaceExtrapolationConfig, check_int, check_seed_size,
+                                  common_checks, config_errors, extrapolate_in_space,
+                        extrapolation_rows, filled, job_adder, mean_std, save_table, SMOKE,
+                        Paradigm, smoke_seeds)
 
 # %% auto #0
 __all__ = ['RECIPE_KEYS', 'RECORD_DEFAULTS', 'EVAL_DEFAULTS', 'ADV_SOURCES', 'ADV_K', 'ADV_KEYS', 'ADV_METHODS', 'ADV_PHASES',
@@ -38,22 +42,31 @@ __all__ = ['RECIPE_KEYS', 'RECORD_DEFAULTS', 'EVAL_DEFAULTS', 'ADV_SOURCES', 'AD
            'adv_score_config', 'AdvExtrapolateConfig', 'adv_extrapolate_config', 'AdvPruneConfig', 'adv_prune_config',
            'expand_adversarial', 'collect_adversarial', 'adversarial_table', 'report_adversarial', 'smoke_adversarial']
 
-# %% ../nbs/16_adversarial_stages.ipynb #31757b18
+# %% ../nbs/16_adversarial_stages.ipynb #6b2ad0ca
 _POOLS: dict = {}
 
 def train_subset_spec(spec:dict|None) -> dict|None:
     "The validated pool spec: None, {drop_first: N} or {size, sampler, seed}."
     if spec is None: return None
-    if not isinstance(spec, dict): raise ValueError(f"train_subset must be null or a mapping, got {spec!r}")
+    if not isinstance(spec, dict):
+        raise ValueError(f"train_subset must be null or a mapping, got {spec!r}")
     if "drop_first" in spec:
-        if set(spec) != {"drop_first"}: raise ValueError(f"train_subset with drop_first takes no other key, got {sorted(spec)}")
+        if set(spec) != {"drop_first"}:
+            raise ValueError(f"train_subset with drop_first takes no other key, got {sorted(spec)}")
         return {"drop_first": check_int("train_subset drop_first", spec["drop_first"], 0)}
     unknown = set(spec) - {"size", "sampler", "seed"}
-    if unknown or "size" not in spec: raise ValueError(f"train_subset must be {{size, sampler, seed}} or {{drop_first}}, got keys {sorted(spec)}")
-    out = {"size": check_seed_size(spec["size"], allow_none=False, name="train_subset size"), "sampler": spec.get("sampler", "stratified"), "seed": check_int("train_subset seed", spec.get("seed", 0), 0)}
+    if unknown or "size" not in spec:
+        raise ValueError(
+            f"train_subset must be {{size, sampler, seed}} or {{drop_first}}, got keys "
+            f"{sorted(spec)}"
+        )
+    out = {"size": check_seed_size(spec["size"], allow_none=False, name="train_subset size"),
+           "sampler": spec.get("sampler", "stratified"),
+           "seed": check_int("train_subset seed", spec.get("seed", 0), 0)}
     SAMPLERS.get(out["sampler"])
     return out
 
+# %% ../nbs/16_adversarial_stages.ipynb #35db2543
 def adv_data(dataset:str, train_subset:dict|None=None) -> tuple[Dataset, np.ndarray]:
     "(the pool as a `Dataset`, its indices into `dataset`'s train split); cached per process."
     spec = train_subset_spec(train_subset)
@@ -62,70 +75,116 @@ def adv_data(dataset:str, train_subset:dict|None=None) -> tuple[Dataset, np.ndar
         ds = cached_dataset(dataset)
         if spec is None: _POOLS[key] = (ds, np.arange(len(ds)))
         else:
-            if "drop_first" in spec: pool = np.arange(min(spec["drop_first"], len(ds)), len(ds))
-            else: pool = sample_subset(len(ds), spec["size"], spec["sampler"], labels=ds.y, seed=spec["seed"])
-            if len(pool) == 0: raise ValueError(f"train_subset {spec} leaves no samples of {dataset}")
-            view = dataclasses.replace(ds, x=take_rows(ds.x, pool), y=ds.y[pool], info={**ds.info, "pool": spec, "pool_size": int(len(pool))})
+            if "drop_first" in spec:
+                pool = np.arange(min(spec["drop_first"], len(ds)), len(ds))
+            else:
+                pool = sample_subset(
+                    len(ds), spec["size"], spec["sampler"], labels=ds.y, seed=spec["seed"]
+                )
+            if len(pool) == 0:
+                raise ValueError(f"train_subset {spec} leaves no samples of {dataset}")
+            view = dataclasses.replace(ds, x=take_rows(ds.x, pool), y=ds.y[pool],
+                                       info={**ds.info, "pool": spec, "pool_size": int(len(pool))})
             _POOLS[key] = (view, pool)
     return _POOLS[key]
 
-# %% ../nbs/16_adversarial_stages.ipynb #d53638b0
+# %% ../nbs/16_adversarial_stages.ipynb #f172667b
 RECIPE_KEYS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "schedule")
 RECORD_DEFAULTS = dict(adversarial=True, steps=None, step_size=None, loss="ce", window=10)
 EVAL_DEFAULTS = dict(steps=20, step_size=None, loss="ce", n_test=None, batch_size=256)
 
 def at_spec(dataset:str, at:dict|str|None) -> dict:
-    "The full, validated adversarial-training recipe for `dataset` (model default from `dataset_defaults`); a str names a paper run."
+    """The full, validated adversarial-training recipe for `dataset` (model default from
+    `dataset_defaults`); a str names a paper run."""
     at = at_of(at)
     a = filled("at", at, AT_DEFAULTS)
     d = dataset_defaults(dataset)
     a["model"] = a["model"] or d["model"]; MODELS.get(a["model"])
-    if a["method"] not in AT_METHODS: raise ValueError(f"at method must be one of {list(AT_METHODS)}, got {a['method']!r}")
+    if a["method"] not in AT_METHODS:
+        raise ValueError(f"at method must be one of {list(AT_METHODS)}, got {a['method']!r}")
     att = filled("at attack", a["attack"], AT_DEFAULTS["attack"])
     eps, steps, step_size = _check_attack(att["eps"], att["steps"], att["step_size"], att["norm"])
-    a["attack"] = dict(norm=att["norm"], eps=eps, steps=steps, step_size=None if att["step_size"] is None else step_size)
-    a["recipe"] = filled("at recipe", {**AT_DEFAULTS["recipe"], **dict((at or {}).get("recipe") or {})}, {k: None for k in RECIPE_KEYS})
+    a["attack"] = dict(norm=att["norm"], eps=eps, steps=steps,
+                       step_size=None if att["step_size"] is None else step_size)
+    a["recipe"] = filled("at recipe",
+                         {**AT_DEFAULTS["recipe"], **dict((at or {}).get("recipe") or {})},
+                         {k: None for k in RECIPE_KEYS})
     a["recipe"] = {k: v for k, v in a["recipe"].items() if v is not None}
-    if a["recipe"].get("optimizer", "adam") not in OPTIMIZERS: raise ValueError(f"at recipe optimizer must be one of {list(OPTIMIZERS)}, got {a['recipe']['optimizer']!r}")
-    if a["recipe"].get("schedule") not in SCHEDULES: raise ValueError(f"at recipe schedule must be one of {list(SCHEDULES)}, got {a['recipe']['schedule']!r}")
-    a["epochs"], a["batch_size"] = check_int("at epochs", a["epochs"]), check_int("at batch_size", a["batch_size"])
-    if not (0 <= a["label_smoothing"] < 1): raise ValueError(f"at label_smoothing must be in [0, 1), got {a['label_smoothing']!r}")
+    if a["recipe"].get("optimizer", "adam") not in OPTIMIZERS:
+        raise ValueError(
+            f"at recipe optimizer must be one of {list(OPTIMIZERS)}, got "
+            f"{a['recipe']['optimizer']!r}"
+        )
+    if a["recipe"].get("schedule") not in SCHEDULES:
+        raise ValueError(
+            f"at recipe schedule must be one of {list(SCHEDULES)}, got {a['recipe']['schedule']!r}"
+        )
+    a["epochs"], a["batch_size"] = (
+        check_int("at epochs", a["epochs"]),
+        check_int("at batch_size", a["batch_size"]),
+    )
+    if not (0 <= a["label_smoothing"] < 1):
+        raise ValueError(f"at label_smoothing must be in [0, 1), got {a['label_smoothing']!r}")
     if not a["beta"] >= 0: raise ValueError(f"at beta must be >= 0, got {a['beta']!r}")
-    a["beta"], a["label_smoothing"], a["model_kw"] = float(a["beta"]), float(a["label_smoothing"]), dict(a["model_kw"])
+    a["beta"], a["label_smoothing"], a["model_kw"] = (
+        float(a["beta"]),
+        float(a["label_smoothing"]),
+        dict(a["model_kw"]),
+    )
     return a
 
+# %% ../nbs/16_adversarial_stages.ipynb #e333a60e
 def record_spec(record:dict|None, at:dict) -> dict:
     "The validated DU-recorder settings; the attack defaults to the training attack."
     r = filled("record", record, RECORD_DEFAULTS)
     r["window"] = check_int("record window", r["window"], 2)
-    if at["epochs"] < r["window"] + 1: raise ValueError(f"at epochs must be >= record window + 1 = {r['window'] + 1} for DU, got {at['epochs']}")
-    if r["loss"] not in ATTACK_LOSSES: raise ValueError(f"record loss must be one of {list(ATTACK_LOSSES)}, got {r['loss']!r}")
+    if at["epochs"] < r["window"] + 1:
+        raise ValueError(
+            f"at epochs must be >= record window + 1 = {r['window'] + 1} for DU, got {at['epochs']}"
+        )
+    if r["loss"] not in ATTACK_LOSSES:
+        raise ValueError(f"record loss must be one of {list(ATTACK_LOSSES)}, got {r['loss']!r}")
     r["adversarial"] = bool(r["adversarial"])
     return r
 
+# %% ../nbs/16_adversarial_stages.ipynb #c838d270
 def eval_spec(ev:dict|None) -> dict:
-    "The validated robust-evaluation settings (PGD on the test split, or its first `n_test` images)."
+    """The validated robust-evaluation settings (PGD on the test split, or its first `n_test`
+    images)."""
     e = filled("eval", ev, EVAL_DEFAULTS)
     _check_attack(1.0, e["steps"], e["step_size"], "linf", e["loss"])
     if e["n_test"] is not None: e["n_test"] = check_int("eval n_test", e["n_test"])
     return e
 
-def _adv_train(at:dict, ds:Dataset, idx, seed:int, *, callbacks=(), ckpt_dir=None, device=None, progress=False):
-    "Adversarial training of a fresh model on `ds[idx]` with the recipe `at`; returns the `Trainer`."
+# %% ../nbs/16_adversarial_stages.ipynb #f1072060
+def _adv_train(at:dict, ds:Dataset, idx, seed:int, *, callbacks=(), ckpt_dir=None, device=None,
+               progress=False):
+    """Adversarial training of a fresh model on `ds[idx]` with the recipe `at`; returns the
+    `Trainer`."""
     seed_everything(seed)
     model = get_model(at["model"], ds.num_classes, ds.in_shape, **at["model_kw"])
-    a, recipe = at["attack"], TrainRecipe.from_config({**at["recipe"], **{k: at[k] for k in ("epochs", "batch_size", "augment")}})
-    return adversarial_fit(model, ds, idx, recipe, method=at["method"], eps=a["eps"], steps=a["steps"], step_size=a["step_size"],
-                           norm=a["norm"], beta=at["beta"], label_smoothing=at["label_smoothing"], callbacks=callbacks, seed=seed,
+    a, recipe = (
+        at["attack"],
+        TrainRecipe.from_config(
+            {**at["recipe"], **{k: at[k] for k in ("epochs", "batch_size", "augment")}}
+        ),
+    )
+    return adversarial_fit(model, ds, idx, recipe, method=at["method"], eps=a["eps"],
+                           steps=a["steps"], step_size=a["step_size"],
+                           norm=a["norm"], beta=at["beta"], label_smoothing=at["label_smoothing"],
+                           callbacks=callbacks, seed=seed,
                            device=device, ckpt_dir=ckpt_dir, progress=progress, verbose=False)
 
-# %% ../nbs/16_adversarial_stages.ipynb #9ba07c71
+# %% ../nbs/16_adversarial_stages.ipynb #d7e7fc17
 @dataclass(frozen=True, kw_only=True)
 class AdvScoreConfig(TypedConfig):
-    "Config of an `adv_score` stage: adversarial training on a subset of the pool (or all of it) with DU recorded."
+    """Config of an `adv_score` stage: adversarial training on a subset of the pool (or all of it)
+    with DU recorded."""
     dataset: str = checked(known(DATASETS))
-    train_subset: dict|None = checked(train_subset_spec, None)   # the pool (see `train_subset_spec`)
-    seed_size: float|int|None = checked(check_seed_size, None)   # None: the whole pool (the ground-truth DU)
+    # the pool (see `train_subset_spec`)
+    train_subset: dict|None = checked(train_subset_spec, None)
+    # None: the whole pool (the ground-truth DU)
+    seed_size: float|int|None = checked(check_seed_size, None)
     sampler: str|None = checked(None, "random")   # stored as None for the ground truth
     seed: int = checked(int_min("seed", 0), 0)
     at: dict|str|None = checked(None, None)   # stored as the full `at_spec`
@@ -133,28 +192,50 @@ class AdvScoreConfig(TypedConfig):
     def check_across(self):
         if self.seed_size is not None: SAMPLERS.get(self.sampler)
         at = at_spec(self.dataset, self.at)
-        for k, v in dict(sampler=None if self.seed_size is None else self.sampler, at=at, record=record_spec(self.record, at)).items():
+        for k, v in dict(sampler=None if self.seed_size is None else self.sampler, at=at,
+                         record=record_spec(self.record, at)).items():
             object.__setattr__(self, k, v)
 
-def adv_score_config(dataset:str, seed_size:float|int|None=None, seed:int=0, *, train_subset:dict|None=None,
+# %% ../nbs/16_adversarial_stages.ipynb #04010f83
+def adv_score_config(dataset:str, seed_size:float|int|None=None, seed:int=0, *,
+                     train_subset:dict|None=None,
                      sampler:str="random", at:dict|str|None=None, record:dict|None=None) -> dict:
-    "Config of an `adv_score` stage; `seed_size=None` trains on the whole pool (the ground-truth DU)."
-    return AdvScoreConfig(dataset=dataset, train_subset=train_subset, seed_size=seed_size, sampler=sampler, seed=seed, at=at,
+    """Config of an `adv_score` stage; `seed_size=None` trains on the whole pool (the ground-truth
+    DU)."""
+    return AdvScoreConfig(dataset=dataset, train_subset=train_subset, seed_size=seed_size,
+                          sampler=sampler, seed=seed, at=at,
                           record=record).to_dict()
 
-@STAGES.register("adv_score", level=0, config=AdvScoreConfig, main_phase=lambda c: "full_scoring" if c["seed_size"] is None else "subset_training",
-                 unledgered=lambda c: {"embedding"} if c["seed_size"] is None else set())   # the ground truth needs no embedding
+# %% ../nbs/16_adversarial_stages.ipynb #d70a87e2
+@STAGES.register(
+    "adv_score",
+    level=0,
+    config=AdvScoreConfig,
+    main_phase=lambda c: "full_scoring" if c["seed_size"] is None else "subset_training",
+    # the ground truth needs no embedding
+    unledgered=lambda c: {"embedding"} if c["seed_size"] is None else set(),
+)
 def _adv_score(cfg, folder, *, runs_root, device=None, progress=False):
     ds, pool = adv_data(cfg["dataset"], cfg["train_subset"])
     full, n = cfg["seed_size"] is None, len(ds)
     with folder.phase("sampling"):
-        idx = np.arange(n) if full else sample_subset(n, cfg["seed_size"], cfg["sampler"], labels=ds.y, seed=cfg["seed"])
+        idx = np.arange(n) if full else sample_subset(n, cfg["seed_size"], cfg["sampler"],
+                                                      labels=ds.y, seed=cfg["seed"])
         folder.save("seed_idx.npy", idx); folder.save("pool_idx.npy", pool)
     r, a = cfg["record"], cfg["at"]["attack"]
     with folder.phase("full_scoring" if full else "subset_training"):
-        rec = EpochEndDURecorder(adversarial=r["adversarial"], eps=a["eps"], norm=a["norm"], loss=r["loss"], window=r["window"], seed=cfg["seed"],
-                                 steps=r["steps"] or a["steps"], step_size=r["step_size"] if r["step_size"] is not None else a["step_size"])
-        tr = _adv_train(cfg["at"], ds, idx, cfg["seed"], callbacks=[rec], ckpt_dir=folder.file("ckpt"), device=device, progress=progress)
+        rec = EpochEndDURecorder(
+            adversarial=r["adversarial"],
+            eps=a["eps"],
+            norm=a["norm"],
+            loss=r["loss"],
+            window=r["window"],
+            seed=cfg["seed"],
+            steps=r["steps"] or a["steps"],
+            step_size=r["step_size"] if r["step_size"] is not None else a["step_size"],
+        )
+        tr = _adv_train(cfg["at"], ds, idx, cfg["seed"], callbacks=[rec],
+                        ckpt_dir=folder.file("ckpt"), device=device, progress=progress)
         folder.save("seed_scores.npy", rec.scores())
         if full: folder.save("scores.npy", rec.scores())
     with folder.phase("embedding"):
@@ -162,7 +243,7 @@ def _adv_score(cfg, folder, *, runs_root, device=None, progress=False):
     folder.save_json("log.json", tr.log)
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
 
-# %% ../nbs/16_adversarial_stages.ipynb #7d191b4b
+# %% ../nbs/16_adversarial_stages.ipynb #4270d888
 ADV_SOURCES = ("random", "adv_extrapolate", "adv_score")
 
 ADV_K = 12   # the k of the adversarial-training code's kNN extrapolation
@@ -173,38 +254,55 @@ class AdvExtrapolateConfig(SpaceExtrapolationConfig):
     k: int = checked(check_k, ADV_K)
     stage, score_type, unsupervised = "adv_extrapolate", AdvScoreConfig, False
 
+# %% ../nbs/16_adversarial_stages.ipynb #91137070
 def adv_extrapolate_config(score:dict, # a subset `adv_score` config
-                           extrapolator:str="knn", k:int=ADV_K, *, seed:int=0, params:dict|None=None) -> dict:
+                           extrapolator:str="knn", k:int=ADV_K, *, seed:int=0,
+                           params:dict|None=None) -> dict:
     "Config of an `adv_extrapolate` stage (the AT code: knn, k = 12, params {weighted: False})."
-    return AdvExtrapolateConfig(score=score, extrapolator=extrapolator, k=k, seed=seed, params=dict(params or {})).to_dict()
+    return AdvExtrapolateConfig(score=score, extrapolator=extrapolator, k=k, seed=seed,
+                                params=dict(params or {})).to_dict()
 
-@STAGES.register("adv_extrapolate", level=1, parents=lambda c: [("adv_score", c["score"])], main_phase="extrapolation",
+# %% ../nbs/16_adversarial_stages.ipynb #33b45dd5
+@STAGES.register("adv_extrapolate", level=1, parents=lambda c: [("adv_score", c["score"])],
+                 main_phase="extrapolation",
                  config=AdvExtrapolateConfig)
 def _adv_extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     sub = run_stage("adv_score", cfg["score"], runs_root, device=device, progress=progress)
     ds, _ = adv_data(cfg["score"]["dataset"], cfg["score"]["train_subset"])
     with folder.phase("extrapolation"):
-        s, info = extrapolate_in_space(cfg["extrapolator"], cfg["k"], sub.load("embeddings.npy", mmap=True), ds.y, sub.load("seed_idx.npy"),
-                                       sub.load("seed_scores.npy"), seed=cfg["seed"], params=cfg["params"], device=device)
+        s, info = extrapolate_in_space(cfg["extrapolator"], cfg["k"],
+                                       sub.load("embeddings.npy", mmap=True), ds.y,
+                                       sub.load("seed_idx.npy"),
+                                       sub.load("seed_scores.npy"), seed=cfg["seed"],
+                                       params=cfg["params"], device=device)
         folder.save("scores.npy", s)
     folder.save_json("metrics.json", info)
 
+# %% ../nbs/16_adversarial_stages.ipynb #051bfc88
 def _adv_source(src) -> dict:
-    "A pruning source {stage, config}: random (no config), an `adv_extrapolate` run or the full-pool `adv_score` run."
-    if not (isinstance(src, dict) and set(src) == {"stage", "config"}): raise ValueError(f"source must be {{stage, config}}, got {src!r}")
-    if src["stage"] not in ADV_SOURCES: raise ValueError(f"source stage must be one of {ADV_SOURCES}, got {src['stage']!r}")
+    """A pruning source {stage, config}: random (no config), an `adv_extrapolate` run or the
+    full-pool `adv_score` run."""
+    if not (isinstance(src, dict) and set(src) == {"stage", "config"}):
+        raise ValueError(f"source must be {{stage, config}}, got {src!r}")
+    if src["stage"] not in ADV_SOURCES:
+        raise ValueError(f"source stage must be one of {ADV_SOURCES}, got {src['stage']!r}")
     if src["stage"] == "random":
-        if src["config"] is not None: raise ValueError(f"a random source takes no config, got {src['config']!r}")
+        if src["config"] is not None:
+            raise ValueError(f"a random source takes no config, got {src['config']!r}")
         return src
     typ = AdvScoreConfig if src["stage"] == "adv_score" else AdvExtrapolateConfig
     typ.from_dict(src["config"])   # the source run's own checks
     if src["stage"] == "adv_score" and src["config"].get("seed_size") is not None:
-        raise ValueError("an adv_score source must be the full-pool run (seed_size null), got a subset run")
+        raise ValueError(
+            "an adv_score source must be the full-pool run (seed_size null), got a subset run"
+        )
     return src
 
+# %% ../nbs/16_adversarial_stages.ipynb #2852ae8b
 @dataclass(frozen=True, kw_only=True)
 class AdvPruneConfig(TypedConfig):
-    "Config of an `adv_prune_train` stage: prune the pool by the source's scores, train adversarially, evaluate."
+    """Config of an `adv_prune_train` stage: prune the pool by the source's scores, train
+    adversarially, evaluate."""
     dataset: str = checked(known(DATASETS))
     train_subset: dict|None = checked(train_subset_spec, None)
     source: dict = checked(_adv_source)
@@ -214,39 +312,70 @@ class AdvPruneConfig(TypedConfig):
     eval: dict|None = checked(eval_spec, None)   # stored as the full `eval_spec`
     def check_across(self): object.__setattr__(self, "at", at_spec(self.dataset, self.at))
 
-def adv_prune_config(source_stage:str, # random | adv_extrapolate | adv_score (full pool: ground truth)
-                     source_config:dict|None, prune_rate:float, seed:int=0, *, dataset:str, train_subset:dict|None=None,
+# %% ../nbs/16_adversarial_stages.ipynb #5a9db6f7
+def adv_prune_config(
+                     # random | adv_extrapolate | adv_score (full pool: ground truth)
+                     source_stage:str,
+                     source_config:dict|None, prune_rate:float, seed:int=0, *, dataset:str,
+                     train_subset:dict|None=None,
                      at:dict|str|None=None, eval:dict|None=None) -> dict:
-    "Config of an `adv_prune_train` stage: prune the pool by the source's scores, train adversarially, evaluate."
-    return AdvPruneConfig(dataset=dataset, train_subset=train_subset, seed=seed, at=at, eval=eval, prune_rate=prune_rate,
-                          source={"stage": source_stage, "config": None if source_stage == "random" else source_config}).to_dict()
+    """Config of an `adv_prune_train` stage: prune the pool by the source's scores, train
+    adversarially, evaluate."""
+    return AdvPruneConfig(
+        dataset=dataset,
+        train_subset=train_subset,
+        seed=seed,
+        at=at,
+        eval=eval,
+        prune_rate=prune_rate,
+        source={
+            "stage": source_stage,
+            "config": None if source_stage == "random" else source_config,
+        },
+    ).to_dict()
 
-@STAGES.register("adv_prune_train", level=2, main_phase="final_training", config=AdvPruneConfig,
-                 parents=lambda c: [] if c["source"]["stage"] == "random" else [(c["source"]["stage"], c["source"]["config"])])
+# %% ../nbs/16_adversarial_stages.ipynb #fd7c5acf
+@STAGES.register(
+    "adv_prune_train",
+    level=2,
+    main_phase="final_training",
+    config=AdvPruneConfig,
+    parents=lambda c: (
+        [] if c["source"]["stage"] == "random" else [(c["source"]["stage"], c["source"]["config"])]
+    ),
+)
 def _adv_prune_train(cfg, folder, *, runs_root, device=None, progress=False):
     ds, _ = adv_data(cfg["dataset"], cfg["train_subset"])
     test, st = cached_dataset(cfg["dataset"], "test"), cfg["source"]["stage"]
-    src = None if st == "random" else run_stage(st, cfg["source"]["config"], runs_root, device=device, progress=progress)
+    src = None if st == "random" else run_stage(st, cfg["source"]["config"], runs_root,
+                                                device=device, progress=progress)
     with folder.phase("selection"):
         scores = random_scores(len(ds), cfg["seed"]) if src is None else src.load("scores.npy")
-        if len(scores) != len(ds): raise ValueError(f"{st} scores have length {len(scores)}, the pool has {len(ds)}")
+        if len(scores) != len(ds):
+            raise ValueError(f"{st} scores have length {len(scores)}, the pool has {len(ds)}")
         kept = select(scores, 1.0 - cfg["prune_rate"])
         folder.save("kept_idx.npy", kept)
     with folder.phase("final_training"):
-        tr = _adv_train(cfg["at"], ds, kept, cfg["seed"], ckpt_dir=folder.file("ckpt"), device=device, progress=progress)
+        tr = _adv_train(cfg["at"], ds, kept, cfg["seed"], ckpt_dir=folder.file("ckpt"),
+                        device=device, progress=progress)
     e, a = cfg["eval"], cfg["at"]["attack"]
     with folder.phase("evaluation"):
         clean = evaluate(tr.model, test, device=device)
         eidx = None if e["n_test"] is None else np.arange(min(e["n_test"], len(test)))
-        clean_e, robust = robust_accuracy(tr.model, test, eidx, eps=a["eps"], norm=a["norm"], steps=e["steps"], step_size=e["step_size"],
-                                          loss=e["loss"], batch_size=e["batch_size"], device=device, seed=cfg["seed"])
-    folder.save_json("metrics.json", dict(clean_acc=clean, robust_acc=robust, clean_acc_attacked_subset=clean_e,
-                                          n_attacked=len(test) if eidx is None else int(len(eidx)), n_kept=int(len(kept)), n=int(len(ds))))
+        clean_e, robust = robust_accuracy(tr.model, test, eidx, eps=a["eps"], norm=a["norm"],
+                                          steps=e["steps"], step_size=e["step_size"],
+                                          loss=e["loss"], batch_size=e["batch_size"], device=device,
+                                          seed=cfg["seed"])
+    folder.save_json("metrics.json",
+                     dict(clean_acc=clean, robust_acc=robust, clean_acc_attacked_subset=clean_e,
+                                          n_attacked=len(test) if eidx is None else int(len(eidx)),
+                                          n_kept=int(len(kept)), n=int(len(ds))))
     folder.save_json("log.json", tr.log)
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
 
 # %% ../nbs/16_adversarial_stages.ipynb #5fa5214b
-ADV_KEYS = {"paradigm", "name", "description", "dataset", "train_subset", "seed_size", "sampler", "seeds", "ground_truth", "at",
+ADV_KEYS = {"paradigm", "name", "description", "dataset", "train_subset", "seed_size", "sampler",
+            "seeds", "ground_truth", "at",
             "record", "extrapolator", "prune", "eval", "runs_root", "report_dir", "paper", "notes"}
 ADV_METHODS = ("random", "extrapolated", "ground_truth")
 
@@ -257,11 +386,18 @@ def expand_adversarial(cfg:dict, where:str="config") -> list[Job]:
     need(isinstance(p, dict) and set(p) <= {"rate", "methods", "seeds", "epochs"} and "rate" in p,
           f"prune must be {{rate, methods, seeds, epochs}} with a rate, got {p!r}", where)
     methods = p.get("methods", list(ADV_METHODS))
-    for m in methods: need(m in ADV_METHODS, f"prune: unknown method {m!r}; expected some of {list(ADV_METHODS)}", where)
+    for m in methods:
+        need(
+            m in ADV_METHODS,
+            f"prune: unknown method {m!r}; expected some of {list(ADV_METHODS)}",
+            where,
+        )
     e = cfg.get("extrapolator") or {"name": "knn", "k": ADV_K, "params": {"weighted": False}}
-    need(isinstance(e, dict) and set(e) <= {"name", "k", "params"}, f"extrapolator must be {{name, k, params}}, got {e!r}", where)
+    need(isinstance(e, dict) and set(e) <= {"name", "k", "params"},
+         f"extrapolator must be {{name, k, params}}, got {e!r}", where)
     gt_seeds = (cfg.get("ground_truth") or {"seeds": [1000]}).get("seeds", [])
-    need(gt_seeds or "ground_truth" not in methods, "prune method 'ground_truth' needs ground_truth seeds", where)
+    need(gt_seeds or "ground_truth" not in methods,
+         "prune method 'ground_truth' needs ground_truth seeds", where)
     jobs, add = job_adder()
     ds, pool = cfg["dataset"], cfg.get("train_subset")
     with config_errors(where):
@@ -270,80 +406,154 @@ def expand_adversarial(cfg:dict, where:str="config") -> list[Job]:
         gts = [add("adv_score", adv_score_config(ds, None, gs, **common)) for gs in gt_seeds]
         exts = {}
         for seed in cfg["seeds"]:
-            sc = add("adv_score", adv_score_config(ds, cfg["seed_size"], seed, sampler=cfg.get("sampler", "random"), **common))
-            exts[seed] = add("adv_extrapolate", adv_extrapolate_config(sc, e.get("name", "knn"), e.get("k", ADV_K), seed=seed, params=e.get("params")))
+            sc = add("adv_score",
+                     adv_score_config(ds, cfg["seed_size"], seed,
+                                      sampler=cfg.get("sampler", "random"), **common))
+            exts[seed] = add("adv_extrapolate",
+                             adv_extrapolate_config(sc, e.get("name", "knn"), e.get("k", ADV_K),
+                                                    seed=seed, params=e.get("params")))
         final_at = {**at, **({"epochs": p["epochs"]} if "epochs" in p else {})}
         for seed in p.get("seeds", cfg["seeds"]):
             fin = dict(dataset=ds, train_subset=pool, at=final_at, eval=cfg.get("eval"))
             for m in methods:
-                if m == "random": add("adv_prune_train", adv_prune_config("random", None, p["rate"], seed, **fin))
-                elif m == "ground_truth": add("adv_prune_train", adv_prune_config("adv_score", gts[seed % len(gts)], p["rate"], seed, **fin))
+                if m == "random":
+                    add("adv_prune_train", adv_prune_config("random", None, p["rate"], seed, **fin))
+                elif m == "ground_truth":
+                    add(
+                        "adv_prune_train",
+                        adv_prune_config("adv_score", gts[seed % len(gts)], p["rate"], seed, **fin),
+                    )
                 else:
                     src = exts.get(seed) or exts[cfg["seeds"][seed % len(cfg["seeds"])]]
-                    add("adv_prune_train", adv_prune_config("adv_extrapolate", src, p["rate"], seed, **fin))
+                    add("adv_prune_train",
+                        adv_prune_config("adv_extrapolate", src, p["rate"], seed, **fin))
     return job_order(jobs)
 
-# %% ../nbs/16_adversarial_stages.ipynb #626530bf
-ADV_PHASES = ("sampling", "subset_training", "full_scoring", "embedding", "extrapolation", "selection", "final_training", "evaluation")
-def _adv_key(c:dict) -> str: return config_hash({k: c[k] for k in ("dataset", "train_subset", "at", "record")})
+# %% ../nbs/16_adversarial_stages.ipynb #4d52e63b
+ADV_PHASES = ("sampling", "subset_training", "full_scoring", "embedding", "extrapolation",
+              "selection", "final_training", "evaluation")
+def _adv_key(c: dict) -> str:
+    return config_hash({k: c[k] for k in ("dataset", "train_subset", "at", "record")})
 
+# %% ../nbs/16_adversarial_stages.ipynb #e1f0a880
 def collect_adversarial(runs_root) -> dict:
-    "Data frames of the finished pruned AT runs (`prunes`, with seconds per phase) and extrapolations (`extrapolations`, with correlations)."
+    """Data frames of the finished pruned AT runs (`prunes`, with seconds per phase) and
+    extrapolations (`extrapolations`, with correlations)."""
     runs_root = Path(runs_root)
-    ext_rows = [row for row, *_ in extrapolation_rows(runs_root, "adv_extrapolate", "adv_score", _adv_key)]
+    ext_rows = [row for row, *_ in extrapolation_rows(runs_root, "adv_extrapolate", "adv_score",
+                                                      _adv_key)]
     rows = []
     for path, c, meta in finished_runs(runs_root, "adv_prune_train"):
         st, sc = c["source"]["stage"], c["source"]["config"]
-        method = {"random": "random", "adv_score": "ground truth"}.get(st) or f"extrapolated ({sc['extrapolator']} k={sc['k']}, seed subset {sc['score']['seed_size']:.0%})"
+        method = (
+            {"random": "random", "adv_score": "ground truth"}.get(st)
+            or f"extrapolated ({sc['extrapolator']} k={sc['k']}, seed subset "
+               f"{sc['score']['seed_size']:.0%})"
+        )
         m, s = load_json(path/"metrics.json"), stage_seconds("adv_prune_train", c, runs_root)
-        rows.append(dict(dataset=c["dataset"], method=method, prune_rate=c["prune_rate"], seed=c["seed"], clean_acc=m["clean_acc"],
-                         robust_acc=m["robust_acc"], n_kept=m["n_kept"], n=m["n"], n_attacked=m["n_attacked"],
-                         source_path=None if st == "random" else str(RunFolder(runs_root, st, sc, create=False).path),
-                         **{f"{p}_s": s.get(p, 0.0) for p in ADV_PHASES}, total_s=sum(s.get(p, 0.0) for p in ADV_PHASES), path=str(path)))
+        rows.append(
+            dict(
+                dataset=c["dataset"],
+                method=method,
+                prune_rate=c["prune_rate"],
+                seed=c["seed"],
+                clean_acc=m["clean_acc"],
+                robust_acc=m["robust_acc"],
+                n_kept=m["n_kept"],
+                n=m["n"],
+                n_attacked=m["n_attacked"],
+                source_path=None
+                if st == "random"
+                else str(RunFolder(runs_root, st, sc, create=False).path),
+                **{f"{p}_s": s.get(p, 0.0) for p in ADV_PHASES},
+                total_s=sum(s.get(p, 0.0) for p in ADV_PHASES),
+                path=str(path),
+            )
+        )
     return dict(prunes=pd.DataFrame(rows), extrapolations=pd.DataFrame(ext_rows))
 
+# %% ../nbs/16_adversarial_stages.ipynb #313a5bb5
 def adversarial_table(c:dict) -> pd.DataFrame:
-    "Table 4 analogue from `collect_adversarial`: accuracy mean ± std over seeds per method, correlation and seconds."
+    """Table 4 analogue from `collect_adversarial`: accuracy mean ± std over seeds per method,
+    correlation and seconds."""
     pr, ext = c["prunes"], c["extrapolations"]
     if pr.empty: return pd.DataFrame()
     rows = []
     for (dsn, rate, method), g in pr.groupby(["dataset", "prune_rate", "method"], sort=False):
-        row = {"dataset": dsn, "prune": f"{rate:.0%}", "method": method, "robust": mean_std(g.robust_acc), "clean": mean_std(g.clean_acc),
-               "seeds": int(g.seed.nunique()), "n kept / n": f"{int(g.n_kept.iloc[0])} / {int(g.n.iloc[0])}", "attacked": int(g.n_attacked.iloc[0])}
+        row = {"dataset": dsn, "prune": f"{rate:.0%}", "method": method,
+               "robust": mean_std(g.robust_acc), "clean": mean_std(g.clean_acc),
+               "seeds": int(g.seed.nunique()),
+               "n kept / n": f"{int(g.n_kept.iloc[0])} / {int(g.n.iloc[0])}",
+               "attacked": int(g.n_attacked.iloc[0])}
         if method.startswith("extrapolated") and "pearson" in ext:
             e = ext[ext.path.isin(g.source_path)]
-            row.update({"Pearson vs GT (D_r)": mean_std(e.pearson), "Spearman vs GT (D_r)": mean_std(e.spearman), "ceiling ρ(S_s, S)": mean_std(e.ceiling_pearson)})
+            row.update({"Pearson vs GT (D_r)": mean_std(e.pearson),
+                        "Spearman vs GT (D_r)": mean_std(e.spearman),
+                        "ceiling ρ(S_s, S)": mean_std(e.ceiling_pearson)})
         scoring = g.subset_training_s + g.full_scoring_s + g.sampling_s
-        row.update({"scoring s": round(float(scoring.mean()), 1), "embedding s": round(float(g.embedding_s.mean()), 1),
-                    "extrapolation s": round(float(g.extrapolation_s.mean()), 2), "final training s": round(float(g.final_training_s.mean()), 1),
-                    "evaluation s": round(float(g.evaluation_s.mean()), 1), "total s": round(float(g.total_s.mean()), 1)})
+        row.update({"scoring s": round(float(scoring.mean()), 1),
+                    "embedding s": round(float(g.embedding_s.mean()), 1),
+                    "extrapolation s": round(float(g.extrapolation_s.mean()), 2),
+                    "final training s": round(float(g.final_training_s.mean()), 1),
+                    "evaluation s": round(float(g.evaluation_s.mean()), 1),
+                    "total s": round(float(g.total_s.mean()), 1)})
         rows.append(row)
     order = {"random": 0, "ground truth": 2}
-    return pd.DataFrame(rows).fillna("—").sort_values(["dataset", "prune", "method"], key=lambda s: s.map(lambda v: order.get(v, 1)) if s.name == "method" else s).reset_index(drop=True)
+    return (
+        pd.DataFrame(rows)
+        .fillna("—")
+        .sort_values(
+            ["dataset", "prune", "method"],
+            key=lambda s: s.map(lambda v: order.get(v, 1)) if s.name == "method" else s,
+        )
+        .reset_index(drop=True)
+    )
 
-def report_adversarial(runs_root, out_dir, **options) -> dict:   # options: for other paradigms' tables
+# %% ../nbs/16_adversarial_stages.ipynb #b522139c
+def report_adversarial(
+                       # options: for other paradigms' tables
+                       runs_root, out_dir, **options) -> dict:
     "Write table4_adversarial(.md/.csv) if `runs_root` holds pruned AT runs; else return {}."
     if not (Path(runs_root)/"adv_prune_train").is_dir(): return {}
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     c = collect_adversarial(runs_root)
     t4 = adversarial_table(c)
     if len(t4):
-        save_table(t4, out, "table4_adversarial", "Table 4 analogue: adversarial training on the pruned set — robust (PGD) and clean test "
-                    "accuracy, mean ± std over seeds; correlation of the extrapolated DU with the ground-truth DU on D_r; seconds per phase")
+        save_table(
+            t4,
+            out,
+            "table4_adversarial",
+            "Table 4 analogue: adversarial training on the pruned set — robust (PGD) and clean "
+            "test "
+            "accuracy, mean ± std over seeds; correlation of the extrapolated DU with the "
+            "ground-truth DU on D_r; seconds per phase",
+        )
     return dict(table4=t4, **{f"adversarial_{k}": v for k, v in c.items()})
 
+# %% ../nbs/16_adversarial_stages.ipynb #d56ac9dc
 def smoke_adversarial(c:dict, data_dir:Path) -> dict:
-    "The config in miniature (`SMOKE`): AT epochs just past the DU window, one attack step, a small pool, few test images."
-    one_step, p, e = lambda a: {**a, **({"steps": 1} if a.get("steps") else {})}, c["prune"], c.get("extrapolator")
-    at, ts = dict(at_of(smoke_seeds(c)["at"])), c.get("train_subset")   # a paper recipe by name becomes its dict, then shrinks
-    at.update(epochs=SMOKE["window"] + 1, batch_size=SMOKE["batch_size"], attack=one_step(at.get("attack") or {}))
+    """The config in miniature (`SMOKE`): AT epochs just past the DU window, one attack step, a
+    small pool, few test images."""
+    one_step, p, e = (
+        lambda a: {**a, **({"steps": 1} if a.get("steps") else {})},
+        c["prune"],
+        c.get("extrapolator"),
+    )
+    # a paper recipe by name becomes its dict, then shrinks
+    at, ts = dict(at_of(smoke_seeds(c)["at"])), c.get("train_subset")
+    at.update(epochs=SMOKE["window"] + 1, batch_size=SMOKE["batch_size"],
+              attack=one_step(at.get("attack") or {}))
     if ts and "drop_first" in ts: ts = {"drop_first": SMOKE["drop_first"]}
     elif ts and isinstance(ts.get("size"), int): ts = {**ts, "size": SMOKE["pool"]}
-    c.update(at=at, train_subset=ts, record={**one_step(c.get("record") or {}), "window": SMOKE["window"]},
-             prune={**p, "epochs": SMOKE["final_epochs"], **({"seeds": p["seeds"][:1]} if "seeds" in p else {})},
-             eval={**(c.get("eval") or {}), "steps": 1, "n_test": SMOKE["n_test"], "batch_size": SMOKE["batch_size"]})
+    c.update(at=at, train_subset=ts,
+             record={**one_step(c.get("record") or {}), "window": SMOKE["window"]},
+             prune={**p, "epochs": SMOKE["final_epochs"],
+                    **({"seeds": p["seeds"][:1]} if "seeds" in p else {})},
+             eval={**(c.get("eval") or {}), "steps": 1, "n_test": SMOKE["n_test"],
+                   "batch_size": SMOKE["batch_size"]})
     if e: c["extrapolator"] = {**e, "k": min(int(e.get("k", ADV_K)), SMOKE["k"])}
     return c
 
-PARADIGM = Paradigm("adversarial", check=expand_adversarial, expand=expand_adversarial, smoke=smoke_adversarial,
+PARADIGM = Paradigm("adversarial", check=expand_adversarial, expand=expand_adversarial,
+                    smoke=smoke_adversarial,
                     report=report_adversarial)

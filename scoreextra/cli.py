@@ -13,19 +13,25 @@ from pathlib import Path
 __all__ = ['MERGE_CHOICES', 'SELECTION_CHOICES', 'UsageError', 'build_parser', 'cmd_run', 'cmd_converge', 'cmd_sweep',
            'cmd_report', 'cmd_demo', 'main', 'Terminated']
 
-# %% ../nbs/20_cli.ipynb #c955d2ba
-MERGE_CHOICES = ("raw", "quantile", "shrink")   # = scoreextra.knn.MERGES (not imported here: `--help` stays fast)
-SELECTION_CHOICES = ("auto", "top", "ccs", "moderate", "random")   # "auto" + scoreextra.prune.SELECTIONS (a test compares)
+# %% ../nbs/20_cli.ipynb #fc86ae00
+# = scoreextra.knn.MERGES (not imported here: `--help` stays fast)
+MERGE_CHOICES = ("raw", "quantile", "shrink")
+# "auto" + scoreextra.prune.SELECTIONS (a test compares)
+SELECTION_CHOICES = ("auto", "top", "ccs", "moderate", "random")
 
 class UsageError(ValueError):
     "A bad command-line value or path: reported as one line, exit status 2."
 
+# %% ../nbs/20_cli.ipynb #549ba5e6
 class _Parser(argparse.ArgumentParser):
-    "argparse whose errors are one line `scoreextra <command>: error: ...` (exit 2), without the usage block."
+    """argparse whose errors are one line `scoreextra <command>: error: ...` (exit 2), without the
+    usage block."""
     def error(self, message): self.exit(2, f"{self.prog}: error: {message}\n")
 
+# %% ../nbs/20_cli.ipynb #2d7e98c4
 def _bad(msg): raise argparse.ArgumentTypeError(msg)
 
+# %% ../nbs/20_cli.ipynb #c2afaaa0
 def _int(lo:int):
     "An argparse type: an int >= `lo`."
     def conv(s:str) -> int:
@@ -36,15 +42,19 @@ def _int(lo:int):
     conv.__name__ = f"int>={lo}"
     return conv
 
+# %% ../nbs/20_cli.ipynb #b609a6e5
 def _scalar(s:str):
-    "`s` read as a YAML scalar (`200` int, `0.2` float, `true` bool, else the string): the value a config file would give."
+    """`s` read as a YAML scalar (`200` int, `0.2` float, `true` bool, else the string): the value a
+    config file would give."""
     import yaml
     try: v = yaml.safe_load(s)
     except yaml.YAMLError: return s
     return v if isinstance(v, (bool, int, float, str)) else s
 
+# %% ../nbs/20_cli.ipynb #e613c029
 def _owned(module:str, check:str, *args):
-    "An argparse type: the value as a config file reads it, checked by `module.check` (imported when used: `--help` stays fast)."
+    """An argparse type: the value as a config file reads it, checked by `module.check` (imported
+    when used: `--help` stays fast)."""
     def conv(s:str):
         try: return getattr(importlib.import_module(module), check)(_scalar(s), *args)
         except (TypeError, ValueError) as e: _bad(str(e))
@@ -55,39 +65,51 @@ _size = _owned("scoreextra.sampling", "check_size", "seed_size")
 _k = _owned("scoreextra.faiss_search", "check_k")
 _rate = _owned("scoreextra.prune", "check_prune_rate")
 
+# %% ../nbs/20_cli.ipynb #a746ec4c
 def _ext_spec(s:str):
     "NAME or NAME:K."
     name, sep, k = s.partition(":")
     if not name: _bad(f"extrapolator must be NAME or NAME:K, got {s!r}")
     return (name, _k(k)) if sep else name
 
+# %% ../nbs/20_cli.ipynb #ef755a36
 def _data(s:str) -> str:
-    "Your data: an npz path (x, y, optional x_test, y_test, classes) or `module:function`, checked to exist; stored absolute."
+    """Your data: an npz path (x, y, optional x_test, y_test, classes) or `module:function`, checked
+    to exist; stored absolute."""
     from scoreextra.data import dataset_name, is_data_spec
     if not is_data_spec(s): _bad(f"expected a FILE.npz or module:function, got {s!r}")
     try: return dataset_name(s)
     except (ValueError, KeyError) as e: _bad(" ".join(str(e).split()))
 
+# %% ../nbs/20_cli.ipynb #182ba39c
 def _model(s:str) -> str:
     "A zoo model name or `module:function` of your builder."
     from scoreextra.models import MODELS
-    try: MODELS.get(s); return s
-    except (ValueError, KeyError) as e: _bad(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
+    try:
+        MODELS.get(s)
+        return s
+    except (ValueError, KeyError) as e:
+        _bad(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
 
+# %% ../nbs/20_cli.ipynb #45ae93fa
 def _setting(s:str) -> tuple:
-    "KEY=VALUE with VALUE read as a YAML scalar (`lr=0.003`, `window=5`, `standardize_targets=true`)."
+    """KEY=VALUE with VALUE read as a YAML scalar (`lr=0.003`, `window=5`,
+    `standardize_targets=true`)."""
     k, sep, v = s.partition("=")
     if not sep or not k: _bad(f"expected KEY=VALUE, got {s!r}")
     v = _scalar(v)
     try: return k, float(v) if isinstance(v, str) else v    # 1e-5, which YAML 1.1 reads as a string
     except ValueError: return k, v
 
+# %% ../nbs/20_cli.ipynb #226bbd41
 def _ext_param(s:str) -> tuple:
     "NAME.KEY=VALUE: an option of extrapolator NAME, e.g. gnn.standardize_targets=true."
     name, dot, kv = s.partition(".")
-    if not dot or not name: _bad(f"expected NAME.KEY=VALUE (e.g. gnn.standardize_targets=true), got {s!r}")
+    if not dot or not name:
+        _bad(f"expected NAME.KEY=VALUE (e.g. gnn.standardize_targets=true), got {s!r}")
     return (name, *_setting(kv))
 
+# %% ../nbs/20_cli.ipynb #28182a23
 def _device(s:str) -> str:
     "A torch device that exists here (`cuda` on a machine without CUDA is refused at once)."
     from scoreextra.core import get_device
@@ -98,103 +120,238 @@ def _device(s:str) -> str:
 # %% ../nbs/20_cli.ipynb #10344552
 def build_parser() -> argparse.ArgumentParser:
     "The `scoreextra` argument parser."
-    p = _Parser(prog="scoreextra", description=(
-        "Cheap score-based data pruning: train on a small random subset while recording a pruning score "
-        "(DU or TDDS), embed every sample with that model, extrapolate the scores with kNN or a GCN, prune. "
-        "Every stage writes a run folder (runs/<stage>/<hash>/); rerunning skips what is done."),
+    p = _Parser(
+        prog="scoreextra",
+        description=(
+            "Cheap score-based data pruning: train on a small random subset while recording a "
+            "pruning score "
+            "(DU or TDDS), embed every sample with that model, extrapolate the scores with kNN or "
+            "a GCN, prune. "
+            "Every stage writes a run folder (runs/<stage>/<hash>/); rerunning skips what is done."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  scoreextra demo\n  scoreextra run --dataset digits --score du --extrapolator knn:10 gnn:10\n"
-               "  scoreextra run --data mydata.npz --model mlp --score-epochs 30 --ext-param gnn.standardize_targets=true\n"
-               "  scoreextra sweep experiments/configs/fashion_mnist.yaml --limit 20\n  scoreextra report runs/fashion_mnist --out reports/fashion_mnist\n"
-               "errors are one line (exit 2); SCOREEXTRA_TRACEBACK=1 shows the traceback")
-    sub, S = p.add_subparsers(dest="command", required=True, metavar="COMMAND"), argparse.SUPPRESS   # unset: run's default
-    r = sub.add_parser("run", help="the whole method once: subset scoring, extrapolation, pruning, final training",
-                       description="Run paper Fig. 1 end to end for one dataset and score over one or more seeds; print correlations, "
-                                   "accuracy, the gain over random with its verdict, the break-even and the cost ledger.")
-    src = r.add_mutually_exclusive_group()   # every option below is a keyword of `run`, set only when given: run owns the defaults
-    src.add_argument("--dataset", default=S, help="dataset name (digits, fashion_mnist, cifar10, cifar100, imagenet64, places365_64, synthetic_cifar100_1m, ...; default digits)")
-    src.add_argument("--data", type=_data, default=S, dest="dataset", help="your data instead of --dataset: FILE.npz (arrays x, y; optional x_test, y_test, classes; "
-                                               "without a test split 20%% is held out) or module:function returning such arrays")
-    r.add_argument("--score", default=S, help="score to extrapolate: du or tdds (also forgetting, aum; default du)")
-    r.add_argument("--seed-size", type=_size, default=S, help="seed subset: a fraction in (0, 1) or a whole count >= 1 (default 0.2)")
-    r.add_argument("--extrapolator", nargs="+", type=_ext_spec, default=S, dest="extrapolators", help="NAME or NAME:K, e.g. knn:10 gnn:10 knn_label:20 "
+        epilog="examples:\n  scoreextra demo\n  scoreextra run --dataset digits --score du "
+               "--extrapolator knn:10 gnn:10\n"
+        "  scoreextra run --data mydata.npz --model mlp --score-epochs 30 --ext-param "
+        "gnn.standardize_targets=true\n"
+        "  scoreextra sweep experiments/configs/fashion_mnist.yaml --limit 20\n  scoreextra report "
+        "runs/fashion_mnist --out reports/fashion_mnist\n"
+        "errors are one line (exit 2); SCOREEXTRA_TRACEBACK=1 shows the traceback",
+    )
+    # unset: run's default
+    sub, S = p.add_subparsers(dest="command", required=True, metavar="COMMAND"), argparse.SUPPRESS
+    r = sub.add_parser(
+        "run",
+        help="the whole method once: subset scoring, extrapolation, pruning, final training",
+        description="Run paper Fig. 1 end to end for one dataset and score over one or more seeds; "
+                    "print correlations, "
+        "accuracy, the gain over random with its verdict, the break-even and the cost ledger.",
+    )
+    # every option below is a keyword of `run`, set only when given: run owns the defaults
+    src = r.add_mutually_exclusive_group()
+    src.add_argument(
+        "--dataset",
+        default=S,
+        help="dataset name (digits, fashion_mnist, cifar10, cifar100, imagenet64, places365_64, "
+             "synthetic_cifar100_1m, ...; default digits)",
+    )
+    src.add_argument(
+        "--data",
+        type=_data,
+        default=S,
+        dest="dataset",
+        help="your data instead of --dataset: FILE.npz (arrays x, y; optional x_test, y_test, "
+             "classes; "
+        "without a test split 20%% is held out) or module:function returning such arrays",
+    )
+    r.add_argument("--score", default=S,
+                   help="score to extrapolate: du or tdds (also forgetting, aum; default du)")
+    r.add_argument("--seed-size", type=_size, default=S,
+                   help="seed subset: a fraction in (0, 1) or a whole count >= 1 (default 0.2)")
+    r.add_argument("--extrapolator", nargs="+", type=_ext_spec, default=S, dest="extrapolators",
+                   help="NAME or NAME:K, e.g. knn:10 gnn:10 knn_label:20 "
                    "(default: run's, kNN)")
-    r.add_argument("--k", type=_k, default=S, help="k for extrapolators given without one (default 10)")
-    r.add_argument("--prune-rates", nargs="+", type=_rate, default=S, help="fractions REMOVED, each in [0, 1) (default 0.1 0.3 0.5 0.7 0.9)")
-    r.add_argument("--baselines", nargs="*", default=S, help="pruning baselines beside the scores: random ssp zcore (default random)")
-    r.add_argument("--selection", choices=SELECTION_CHOICES, default=S,
-                   help="how scores become a kept set: auto (default: by the kept samples per class, checked with proxy trainings "
-                        "on a validation split carved from the training data), top (the paper), ccs, moderate, random")
-    r.add_argument("--no-ground-truth", action="store_false", default=S, dest="ground_truth", help="skip the full-data scoring run (no correlations, no 'original')")
+    r.add_argument("--k", type=_k, default=S,
+                   help="k for extrapolators given without one (default 10)")
+    r.add_argument("--prune-rates", nargs="+", type=_rate, default=S,
+                   help="fractions REMOVED, each in [0, 1) (default 0.1 0.3 0.5 0.7 0.9)")
+    r.add_argument("--baselines", nargs="*", default=S,
+                   help="pruning baselines beside the scores: random ssp zcore (default random)")
+    r.add_argument(
+        "--selection",
+        choices=SELECTION_CHOICES,
+        default=S,
+        help="how scores become a kept set: auto (default: by the kept samples per class, checked "
+             "with proxy trainings "
+        "on a validation split carved from the training data), top (the paper), ccs, moderate, "
+        "random",
+    )
+    r.add_argument("--no-ground-truth", action="store_false", default=S, dest="ground_truth",
+                   help="skip the full-data scoring run (no correlations, no 'original')")
     one = r.add_mutually_exclusive_group()
-    one.add_argument("--seed", type=_int(0), default=S, help="one seed: subset draw, scoring model, final trainings (default 0)")
-    one.add_argument("--seeds", type=_int(0), nargs="+", default=S, metavar="SEED",
-                     help="several seeds instead, e.g. 0 1 2: accuracy as mean ± std, gain over random paired by seed, a verdict")
-    r.add_argument("--no-full-training", action="store_false", default=S, dest="no_pruning",
-                   help="skip the final training on all data per seed (the 'no pruning' row of the tables and the break-even)")
-    r.add_argument("--merge", default=S, choices=MERGE_CHOICES, help="raw, quantile (map extrapolated scores onto the seed-score distribution) or "
-                   "shrink (pull them towards the seed mean; default: run's)")
-    r.add_argument("--score-epochs", type=_int(1), default=S, help="epochs of the scoring runs (dataset default otherwise)")
-    r.add_argument("--schedule", choices=["paper", "steps_per_epoch", "total_steps"], default=S,
-                   help="subset run vs full run: paper (same epochs and batch), steps_per_epoch (batch x subset fraction), "
-                        "total_steps (epochs / subset fraction); default: the package's measured best")
-    r.add_argument("--final-epochs", type=_int(1), default=S, help="epochs of the final trainings (dataset default otherwise)")
-    r.add_argument("--model", type=_model, default=S, help="scoring and final model: a zoo name (mlp, cnn, cnn1d, resnet18, ...) or module:function "
-                                                 "of your builder (num_classes, in_shape) -> module with embed(x); default: the dataset's")
-    r.add_argument("--batch-size", type=_int(1), default=S, help="batch size of the scoring and final trainings (dataset default otherwise)")
-    r.add_argument("--sampler", default=S, help="seed-subset sampler: random (default) or stratified")
-    r.add_argument("--score-override", nargs="+", type=_setting, default=S, dest="score_overrides", metavar="KEY=VALUE",
-                   help="recipe or recorder settings of the scoring runs, e.g. lr=0.003 window=5 optimizer=adam")
-    r.add_argument("--ext-param", nargs="+", type=_ext_param, default=S, dest="extrapolator_params", metavar="NAME.KEY=VALUE",
+    one.add_argument("--seed", type=_int(0), default=S,
+                     help="one seed: subset draw, scoring model, final trainings (default 0)")
+    one.add_argument(
+        "--seeds",
+        type=_int(0),
+        nargs="+",
+        default=S,
+        metavar="SEED",
+        help="several seeds instead, e.g. 0 1 2: accuracy as mean ± std, gain over random paired "
+             "by seed, a verdict",
+    )
+    r.add_argument(
+        "--no-full-training",
+        action="store_false",
+        default=S,
+        dest="no_pruning",
+        help="skip the final training on all data per seed (the 'no pruning' row of the tables and "
+             "the break-even)",
+    )
+    r.add_argument(
+        "--merge",
+        default=S,
+        choices=MERGE_CHOICES,
+        help="raw, quantile (map extrapolated scores onto the seed-score distribution) or "
+        "shrink (pull them towards the seed mean; default: run's)",
+    )
+    r.add_argument("--score-epochs", type=_int(1), default=S,
+                   help="epochs of the scoring runs (dataset default otherwise)")
+    r.add_argument(
+        "--schedule",
+        choices=["paper", "steps_per_epoch", "total_steps"],
+        default=S,
+        help="subset run vs full run: paper (same epochs and batch), steps_per_epoch (batch x "
+             "subset fraction), "
+        "total_steps (epochs / subset fraction); default: the package's measured best",
+    )
+    r.add_argument("--final-epochs", type=_int(1), default=S,
+                   help="epochs of the final trainings (dataset default otherwise)")
+    r.add_argument(
+        "--model",
+        type=_model,
+        default=S,
+        help="scoring and final model: a zoo name (mlp, cnn, cnn1d, resnet18, ...) or "
+             "module:function "
+        "of your builder (num_classes, in_shape) -> module with embed(x); default: the dataset's",
+    )
+    r.add_argument("--batch-size", type=_int(1), default=S,
+                   help="batch size of the scoring and final trainings (dataset default otherwise)")
+    r.add_argument("--sampler", default=S,
+                   help="seed-subset sampler: random (default) or stratified")
+    r.add_argument(
+        "--score-override",
+        nargs="+",
+        type=_setting,
+        default=S,
+        dest="score_overrides",
+        metavar="KEY=VALUE",
+        help="recipe or recorder settings of the scoring runs, e.g. lr=0.003 window=5 "
+             "optimizer=adam",
+    )
+    r.add_argument("--ext-param", nargs="+", type=_ext_param, default=S, dest="extrapolator_params",
+                   metavar="NAME.KEY=VALUE",
                    help="extrapolator options, e.g. gnn.standardize_targets=true gnn.epochs=100")
-    r.add_argument("--reliability", action="store_true", default=S,
-                   help="also measure the seed scores' split-half reliability (one more subset training with another seed)")
+    r.add_argument(
+        "--reliability",
+        action="store_true",
+        default=S,
+        help="also measure the seed scores' split-half reliability (one more subset training with "
+             "another seed)",
+    )
     r.add_argument("--runs", default=S, dest="runs_root", help="runs root (default runs/)")
-    r.add_argument("--device", type=_device, default=S, help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    s = sub.add_parser("sweep", help="run every job of an experiment config that is not done yet",
-                       description="Expand an experiment config (YAML) into stage jobs and run the missing ones.")
+    r.add_argument("--device", type=_device, default=S,
+                   help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    s = sub.add_parser(
+        "sweep",
+        help="run every job of an experiment config that is not done yet",
+        description="Expand an experiment config (YAML) into stage jobs and run the missing ones.",
+    )
     s.add_argument("config", help="experiment config, e.g. experiments/configs/fashion_mnist.yaml")
-    s.add_argument("--executor", default="inline", choices=["inline", "papermill", "local", "slurm"],
-                   help="inline: this process; papermill: one executed notebook per job (kept in its run folder); local/slurm: submitit")
+    s.add_argument(
+        "--executor",
+        default="inline",
+        choices=["inline", "papermill", "local", "slurm"],
+        help="inline: this process; papermill: one executed notebook per job (kept in its run "
+             "folder); local/slurm: submitit",
+    )
     s.add_argument("--runs", help="runs root (default: the config's runs_root)")
-    s.add_argument("--limit", type=_int(0), help="run at most this many pending jobs, then stop (rerun to continue)")
-    s.add_argument("--device", type=_device); s.add_argument("--slurm", nargs="*", default=[], metavar="KEY=VALUE", help="submitit parameters, e.g. slurm_partition=gpu gpus_per_node=1 timeout_min=600")
+    s.add_argument("--limit", type=_int(0),
+                   help="run at most this many pending jobs, then stop (rerun to continue)")
+    s.add_argument("--device", type=_device)
+    s.add_argument(
+        "--slurm",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="submitit parameters, e.g. slurm_partition=gpu gpus_per_node=1 timeout_min=600",
+    )
     s.add_argument("--fail-fast", action="store_true", help="stop at the first failed job")
-    s.add_argument("--smoke", action="store_true", help="the config in miniature on stand-in data of the dataset's shapes (CPU, minutes): "
-                   "sweep and report in a temp folder (or --runs), nothing else touched")
-    c = sub.add_parser("converge", help="is the final training converged on this data? (E against 2E epochs, validation split)",
-                       description="Train the final training run would use at E and 2E epochs on the training data minus a validation split "
-                                   "carved from it; converged when doubling the epochs gains < 0.3 pt.")
-    c.add_argument("--dataset", default="digits", help="dataset name, as in run"); c.add_argument("--data", type=_data, help="your data, as in run")
-    c.add_argument("--epochs", type=_int(1), help="E (default: the final training's)"); c.add_argument("--model", type=_model)
-    c.add_argument("--seeds", type=_int(0), nargs="+", default=[0], metavar="SEED"); c.add_argument("--device", type=_device)
-    rp = sub.add_parser("report", help="tables (md + csv) and figures (png) from the finished runs",
-                        description="Read the run folders under RUNS_DIR and write the paper-analogue tables and figures.")
-    rp.add_argument("runs_dir"); rp.add_argument("--out", help="output folder (default: reports/<name of RUNS_DIR>)")
-    d = sub.add_parser("demo", help="the whole method on scikit-learn digits (minutes on 2 CPU cores)",
-                       description="DU on 20% seed subsets of digits, kNN, three seeds, 70 and 90% pruned with the default selection; "
-                                   "prints the tables with a verdict per method, writes figures.")
-    d.add_argument("--out", default="demo_out", help="where runs, tables and figures go (default demo_out/)")
-    d.add_argument("--scores", nargs="+", default=["du"], help="scores to run (default du; both: --scores du tdds)")
+    s.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the config in miniature on stand-in data of the dataset's shapes (CPU, minutes): "
+        "sweep and report in a temp folder (or --runs), nothing else touched",
+    )
+    c = sub.add_parser(
+        "converge",
+        help="is the final training converged on this data? "
+             "(E against 2E epochs, validation split)",
+        description="Train the final training run would use at E and 2E epochs on the training "
+                    "data minus a validation split "
+        "carved from it; converged when doubling the epochs gains < 0.3 pt.",
+    )
+    c.add_argument("--dataset", default="digits", help="dataset name, as in run")
+    c.add_argument("--data", type=_data, help="your data, as in run")
+    c.add_argument("--epochs", type=_int(1), help="E (default: the final training's)")
+    c.add_argument("--model", type=_model)
+    c.add_argument("--seeds", type=_int(0), nargs="+", default=[0], metavar="SEED")
+    c.add_argument("--device", type=_device)
+    rp = sub.add_parser(
+        "report",
+        help="tables (md + csv) and figures (png) from the finished runs",
+        description="Read the run folders under RUNS_DIR and write the paper-analogue tables and "
+                    "figures.",
+    )
+    rp.add_argument("runs_dir")
+    rp.add_argument("--out", help="output folder (default: reports/<name of RUNS_DIR>)")
+    d = sub.add_parser(
+        "demo",
+        help="the whole method on scikit-learn digits (minutes on 2 CPU cores)",
+        description="DU on 20% seed subsets of digits, kNN, three seeds, 70 and 90% pruned with "
+                    "the default selection; "
+        "prints the tables with a verdict per method, writes figures.",
+    )
+    d.add_argument("--out", default="demo_out",
+                   help="where runs, tables and figures go (default demo_out/)")
+    d.add_argument("--scores", nargs="+", default=["du"],
+                   help="scores to run (default du; both: --scores du tdds)")
     return p
 
-# %% ../nbs/20_cli.ipynb #7f2347a7
+# %% ../nbs/20_cli.ipynb #55132836
 def _check_out_dir(path, what:str) -> Path:
-    "`path` if it is, or could be created as, a writable folder; `UsageError` otherwise. Creates nothing."
+    """`path` if it is, or could be created as, a writable folder; `UsageError` otherwise. Creates
+    nothing."""
     p = Path(path)
     if p.exists() and not p.is_dir(): raise UsageError(f"{what} {p} is a file, expected a folder")
     if p.is_symlink() and not p.exists():     # mkdir would say "File exists"
         raise UsageError(f"{what} {p} is a symbolic link to {os.readlink(p)}, which does not exist")
     anc = p
-    while not anc.exists() and anc != anc.parent: anc = anc.parent      # the nearest folder that exists
+    # the nearest folder that exists
+    while not anc.exists() and anc != anc.parent: anc = anc.parent
     if not anc.is_dir(): raise UsageError(f"{what} {p}: {anc} is a file, expected a folder")
-    try: os.rmdir(tempfile.mkdtemp(prefix=".scoreextra-write-check-", dir=anc))   # can a folder be made there?
-    except OSError as e: raise UsageError(f"{what} {p} is not writable ({e.strerror or e})") from None
+    # can a folder be made there?
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".scoreextra-write-check-", dir=anc))
+    except OSError as e:
+        raise UsageError(f"{what} {p} is not writable ({e.strerror or e})") from None
     return p
 
+# %% ../nbs/20_cli.ipynb #df8078aa
 def cmd_run(a) -> int:
     from scoreextra.pipeline import run
-    kw = {k: v for k, v in vars(a).items() if k != "command"}   # what was given (each dest a keyword of run): run owns the defaults
+    # what was given (each dest a keyword of run): run owns the defaults
+    kw = {k: v for k, v in vars(a).items() if k != "command"}
     if "score_overrides" in kw: kw["score_overrides"] = dict(kw["score_overrides"])
     ext = {}
     for name, key, v in kw.get("extrapolator_params", []): ext.setdefault(name, {})[key] = v
@@ -202,14 +359,20 @@ def cmd_run(a) -> int:
     dflt = {k: p.default for k, p in inspect.signature(run).parameters.items()}
     _check_out_dir(kw.get("runs_root", dflt.get("runs_root", "runs")), "--runs")
     res = run(**kw)
-    print(f"\n=== {kw.get('dataset', dflt.get('dataset'))} {kw.get('score', dflt.get('score'))} ==="); res.show()
+    print(
+        f"\n=== {kw.get('dataset', dflt.get('dataset'))} {kw.get('score', dflt.get('score'))} ==="
+    )
+    res.show()
     return 0
 
+# %% ../nbs/20_cli.ipynb #52ce6d25
 def cmd_converge(a) -> int:
     from scoreextra.converge import check_convergence
-    print(check_convergence(a.data or a.dataset, epochs=a.epochs, seeds=a.seeds, model=a.model, device=a.device, progress=True))
+    print(check_convergence(a.data or a.dataset, epochs=a.epochs, seeds=a.seeds, model=a.model,
+                            device=a.device, progress=True))
     return 0
 
+# %% ../nbs/20_cli.ipynb #c9a1676e
 def _kv(items):
     out = {}
     for it in items:
@@ -218,21 +381,30 @@ def _kv(items):
         out[k] = int(v) if v.isdigit() else v
     return out
 
+# %% ../nbs/20_cli.ipynb #6fe15126
 def _sweep_config(path) -> dict:
-    "The validated, expandable experiment config at `path`; anything wrong with the file is a `UsageError` naming it."
+    """The validated, expandable experiment config at `path`; anything wrong with the file is a
+    `UsageError` naming it."""
     import yaml
     from scoreextra.pipeline import ConfigError, expand_config, load_config
     p = Path(path)
     if p.is_dir(): raise UsageError(f"config {p} is a folder, expected a YAML file")
-    try: cfg = load_config(p); expand_config(cfg); return cfg      # expanding builds every job's config: no I/O, no training
-    except yaml.YAMLError as e: raise UsageError(f"config {p} is not valid YAML: {e}") from None
-    except UnicodeDecodeError as e: raise UsageError(f"config {p} is not a text file ({e.reason} at byte {e.start})") from None
-    except (ConfigError, OSError): raise                           # these name the file already
+    # expanding builds every job's config: no I/O, no training
+    try:
+        cfg = load_config(p)
+        expand_config(cfg)
+        return cfg
+    except yaml.YAMLError as e:
+        raise UsageError(f"config {p} is not valid YAML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"config {p} is not a text file ({e.reason} at byte {e.start})") from None
+    except (ConfigError, OSError):
+        raise  # these name the file already
     # a value of the wrong type that validation let through (e.g. `seeds: abc`, `prune: [0.5]`)
     except (AttributeError, TypeError, ValueError, KeyError, IndexError) as e:
         raise UsageError(f"config {p}: bad value ({type(e).__name__}: {_one_line(e)})") from None
 
-# %% ../nbs/20_cli.ipynb #c5839274
+# %% ../nbs/20_cli.ipynb #6f5b7122
 def cmd_sweep(a) -> int:
     from scoreextra.pipeline import sweep
     from scoreextra.experiments import runs_root_of
@@ -241,29 +413,44 @@ def cmd_sweep(a) -> int:
     else:
         # the runs root sweep() will use (its default: runs/<name>), checked before any job starts
         _check_out_dir(runs_root_of(cfg, a.runs, str(a.config)), "runs root")
-        s = sweep(a.config, runs_root=a.runs, executor=a.executor, limit=a.limit, device=a.device, slurm=slurm,
+        s = sweep(a.config, runs_root=a.runs, executor=a.executor, limit=a.limit, device=a.device,
+                  slurm=slurm,
                   keep_going=not a.fail_fast)
-    busy = s.get("busy", [])      # jobs skipped because another live worker holds them (when sweep reports them)
-    print(f"done before: {s['done_before']}/{s['total']}, ran now: {s['ran']}, failed: {len(s['failed'])}"
-          f"{f', busy: {len(busy)}' if busy else ''}  (runs in {s['runs_root']})")
+    # jobs skipped because another live worker holds them (when sweep reports them)
+    busy = s.get("busy", [])
+    print(
+        f"done before: {s['done_before']}/{s['total']}, ran now: {s['ran']}, failed: "
+        f"{len(s['failed'])}"
+        f"{f', busy: {len(busy)}' if busy else ''}  (runs in {s['runs_root']})"
+    )
     for key, err in s["failed"]: print(f"  FAILED {key}: {err}")
     for key in busy: print(f"  BUSY {key}: held by another worker; rerun when it is done")
     return 1 if s["failed"] or busy else 0
 
+# %% ../nbs/20_cli.ipynb #deed4eb7
 def _smoke_sweep(a, cfg:dict, slurm:dict) -> dict:
-    "`sweep --smoke`: `smoke_config(cfg)` on `write_smoke_data` stand-ins under a throw-away folder, then its report."
+    """`sweep --smoke`: `smoke_config(cfg)` on `write_smoke_data` stand-ins under a throw-away
+    folder, then its report."""
     from scoreextra import data, stages
     from scoreextra.experiments import smoke_config, sweep, write_smoke_data
     from scoreextra.reporting import report
-    name = re.sub(r"[^\w.-]", "_", str(cfg.get("name", "config")))     # a prefix with `/` would leave the temp folder
-    root = _check_out_dir(a.runs, "--runs") if a.runs else Path(tempfile.mkdtemp(prefix=f"scoreextra-smoke-{name}-"))
+    # a prefix with `/` would leave the temp folder
+    name = re.sub(r"[^\w.-]", "_", str(cfg.get("name", "config")))
+    root = (
+        _check_out_dir(a.runs, "--runs")
+        if a.runs
+        else Path(tempfile.mkdtemp(prefix=f"scoreextra-smoke-{name}-"))
+    )
     small = smoke_config(cfg, root/"data")
     print(f"smoke run of {a.config}: stand-in data, runs and report in {root}/")
     old, caches = os.environ.get(data.DATA_ENV), (data._CURRENT, stages._DS_CACHE)
-    os.environ[data.DATA_ENV] = str(write_smoke_data(small, root/"data"))   # the real loaders read the stand-ins
-    for c in caches: c.clear()   # datasets this process read before are not the stand-ins (and vice versa after)
+    # the real loaders read the stand-ins
+    os.environ[data.DATA_ENV] = str(write_smoke_data(small, root/"data"))
+    # datasets this process read before are not the stand-ins (and vice versa after)
+    for c in caches: c.clear()
     try:
-        s = sweep(small, runs_root=root/"runs", executor=a.executor, limit=a.limit, device=a.device, slurm=slurm, keep_going=not a.fail_fast)
+        s = sweep(small, runs_root=root/"runs", executor=a.executor, limit=a.limit, device=a.device,
+                  slurm=slurm, keep_going=not a.fail_fast)
         if not s["failed"] and not s.get("busy"): report(root/"runs", root/"report")
     finally:
         if old is None: os.environ.pop(data.DATA_ENV, None)
@@ -271,31 +458,51 @@ def _smoke_sweep(a, cfg:dict, slurm:dict) -> dict:
         for c in caches: c.clear()
     return s
 
+# %% ../nbs/20_cli.ipynb #58cacb75
 def cmd_report(a) -> int:
     from scoreextra.pipeline import report
     runs = Path(a.runs_dir)
-    if not runs.is_dir(): raise UsageError(f"runs directory {runs} {'is a file' if runs.exists() else 'does not exist'}")
+    if not runs.is_dir():
+        raise UsageError(
+            f"runs directory {runs} {'is a file' if runs.exists() else 'does not exist'}"
+        )
     out = _check_out_dir(a.out or Path("reports")/runs.name, "--out")
     report(runs, out)
-    print(f"wrote {len(list(out.glob('*.md')))} tables and {len(list(out.glob('*.png')))} figures to {out}/")
+    print(
+        f"wrote {len(list(out.glob('*.md')))} tables and {len(list(out.glob('*.png')))} figures to "
+        f"{out}/"
+    )
     return 0
 
+# %% ../nbs/20_cli.ipynb #813215df
 def cmd_demo(a) -> int:
     from scoreextra.pipeline import run, report
     out = _check_out_dir(a.out, "--out"); t0 = time.perf_counter()
-    print("scoreextra demo: scikit-learn digits (1437 train / 360 test), three seeds, each a 20% seed subset and kNN (the\n"
-          "defaults), 70 and 90% pruned with the default selection (auto: chosen for the kept samples per class, checked on\n"
-          "a validation split carved from the training data), against random pruning and the full-data score.")
-    for score in a.scores:   # no final training on all data (a third of the time): `scoreextra run` adds it and the break-even
-        res = run("digits", score, seeds=(0, 1, 2), prune_rates=[0.7, 0.9], runs_root=out/"runs", no_pruning=False)
+    print(
+        "scoreextra demo: scikit-learn digits (1437 train / 360 test), three seeds, each a 20% "
+        "seed subset and kNN (the\n"
+        "defaults), 70 and 90% pruned with the default selection (auto: chosen for the kept "
+        "samples per class, checked on\n"
+        "a validation split carved from the training data), against random pruning and the "
+        "full-data score."
+    )
+    # no final training on all data (a third of the time): `scoreextra run` adds it and the
+    # break-even
+    for score in a.scores:
+        res = run("digits", score, seeds=(0, 1, 2), prune_rates=[0.7, 0.9], runs_root=out/"runs",
+                  no_pruning=False)
         print(f"\n=== digits, score {score.upper()} ==="); res.show()
     report(out/"runs", out)
-    print(f"\nfigures and tables in {out}/ ({', '.join(sorted(p.name for p in out.glob('*.png')))}); "
-          f"total {time.perf_counter() - t0:.0f} s\nThree seeds on 1,437 images: the verdicts say what the seed spread allows. "
-          "What holds over sizes:\nreports/fashion_mnist_evidence (60k images), reports/size_regimes (5k-60k).")
+    print(
+        f"\nfigures and tables in {out}/ ({', '.join(sorted(p.name for p in out.glob('*.png')))}); "
+        f"total {time.perf_counter() - t0:.0f} s\nThree seeds on 1,437 images: the verdicts say "
+        f"what the seed spread allows. "
+        "What holds over sizes:\nreports/fashion_mnist_evidence (60k images), reports/size_regimes "
+        "(5k-60k)."
+    )
     return 0
 
-# %% ../nbs/20_cli.ipynb #b46dd15c
+# %% ../nbs/20_cli.ipynb #cb0e2a2a
 def _one_line(e:BaseException) -> str:
     "The message of `e` on one line: KeyError without its quotes, OSError with its file."
     if isinstance(e, KeyError) and e.args: msg = str(e.args[0])
@@ -303,20 +510,34 @@ def _one_line(e:BaseException) -> str:
     else: msg = str(e) or type(e).__name__
     return " ".join(msg.split())
 
+# %% ../nbs/20_cli.ipynb #44f04591
 def main(argv=None) -> int:
     "Entry point of the `scoreextra` command."
     import signal, threading, warnings
     try: a = build_parser().parse_args(argv)
-    except SystemExit as e: return e.code if isinstance(e.code, int) else 2     # --help (0) or a bad argument (2, printed)
-    # one-line warnings; `kill` (SIGTERM, Slurm's time limit) unwinds like Ctrl-C so phase timers write meta.json; both undone on return
+    # --help (0) or a bad argument (2, printed)
+    except SystemExit as e: return e.code if isinstance(e.code, int) else 2
+    # one-line warnings; `kill` (SIGTERM, Slurm's time limit) unwinds like Ctrl-C so phase timers
+    # write meta.json; both undone on return
     fmt, handlers = warnings.formatwarning, {}
-    warnings.formatwarning = lambda msg, cat, *_a, **_k: f"scoreextra {a.command}: {cat.__name__}: {msg}\n"
+    warnings.formatwarning = lambda msg, cat, *_a, **_k: (
+        f"scoreextra {a.command}: {cat.__name__}: {msg}\n"
+    )
     if threading.current_thread() is threading.main_thread():
         handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, _terminated)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler: handlers[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupted)
-    try: return {"run": cmd_run, "sweep": cmd_sweep, "report": cmd_report, "demo": cmd_demo, "converge": cmd_converge}[a.command](a)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            handlers[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupted)
+    try:
+        return {
+            "run": cmd_run,
+            "sweep": cmd_sweep,
+            "report": cmd_report,
+            "demo": cmd_demo,
+            "converge": cmd_converge,
+        }[a.command](a)
     except BaseException as e:
-        if os.environ.get("SCOREEXTRA_TRACEBACK") or isinstance(e, SystemExit): raise
+        if os.environ.get("SCOREEXTRA_TRACEBACK") or isinstance(e, SystemExit):
+            raise
         code, what = _exit_status(e)
         print(f"scoreextra {a.command}: {what}: {_one_line(e)}", file=sys.stderr)
         return code
@@ -324,27 +545,44 @@ def main(argv=None) -> int:
         warnings.formatwarning = fmt
         for sig, h in handlers.items(): signal.signal(sig, h)
 
+# %% ../nbs/20_cli.ipynb #a09c68e4
 class Terminated(KeyboardInterrupt):
-    "SIGTERM (`kill`, Slurm's time limit), raised like Ctrl-C so the phase timers write the seconds spent."
+    """SIGTERM (`kill`, Slurm's time limit), raised like Ctrl-C so the phase timers write the
+    seconds spent."""
 
+# %% ../nbs/20_cli.ipynb #03d0be5f
 def _quiet():
-    "Silence what an interrupted papermill run logs while it unwinds (a dead kernel, its unretrieved task)."
+    """Silence what an interrupted papermill run logs while it unwinds (a dead kernel, its
+    unretrieved task)."""
     import logging
-    for name in ("asyncio", "papermill", "nbclient", "traitlets"): logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
+    for name in ("asyncio", "papermill", "nbclient", "traitlets"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+# %% ../nbs/20_cli.ipynb #c5990199
 def _terminated(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)     # once: the unwinding is not interrupted by a second one
+    # once: the unwinding is not interrupted by a second one
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _quiet(); raise Terminated("terminated (SIGTERM)")
 
+# %% ../nbs/20_cli.ipynb #0d03031d
 def _interrupted(signum, frame): _quiet(); raise KeyboardInterrupt
 
+# %% ../nbs/20_cli.ipynb #39b08eb7
 def _exit_status(e:BaseException) -> tuple[int, str]:
-    "(exit status, kind) of what ended a command: 2 for bad input, 130/143 for Ctrl-C/SIGTERM, 1 for a failure."
-    # bad input, a bad path or a damaged run folder (ConfigError, ConfigMismatch, DamagedArtefact, UnknownName are
-    # ValueErrors): a message, not a traceback
-    if isinstance(e, (ValueError, TypeError, KeyError, OSError)) and not isinstance(e, ArithmeticError): return 2, "error"
+    """(exit status, kind) of what ended a command: 2 for bad input, 130/143 for Ctrl-C/SIGTERM, 1
+    for a failure."""
+    # bad input, a bad path or a damaged run folder (ConfigError, ConfigMismatch, DamagedArtefact,
+    # UnknownName are ValueErrors): a message, not a traceback
+    if isinstance(e, (ValueError, TypeError, KeyError, OSError)) and not isinstance(
+        e, ArithmeticError
+    ):
+        return 2, "error"
     if isinstance(e, KeyboardInterrupt):
-        e.args = (f"{e or 'interrupted (Ctrl-C)'}; finished stages are kept and a rerun resumes from the last checkpoint",)
+        e.args = (
+            f"{e or 'interrupted (Ctrl-C)'}; finished stages are kept and a rerun resumes from the "
+            f"last checkpoint",
+        )
         return (143 if isinstance(e, Terminated) else 130), "stopped"
     # a diverging training (FloatingPointError), memory running out, a CUDA error: one line too
     return 1, f"failed ({type(e).__name__}; SCOREEXTRA_TRACEBACK=1 shows where)"

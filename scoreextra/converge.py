@@ -24,17 +24,21 @@ from .supervised import baseline_config, final_fit, prune_config, stage_dataset
 __all__ = ['CONVERGED_BELOW', 'CONVERGE_VAL_FRAC', 'ConvergenceWarning', 'late_loss_drop', 'Convergence', 'check_convergence',
            'warn_unconverged']
 
-# %% ../nbs/18_converge.ipynb #c9cda5e6
-CONVERGED_BELOW = 0.003   # doubling the epochs gains less than this (0.3 pt): converged (the evidence's rule)
+# %% ../nbs/18_converge.ipynb #6e82f7e2
+# doubling the epochs gains less than this (0.3 pt): converged (the evidence's rule)
+CONVERGED_BELOW = 0.003
 CONVERGE_VAL_FRAC = 0.2   # the carved validation split, a fraction of the training data
 
 class ConvergenceWarning(UserWarning):
-    "The final training looks unconverged: the comparison of pruning methods may not hold once it converges."
+    """The final training looks unconverged: the comparison of pruning methods may not hold once it
+    converges."""
 
+# %% ../nbs/18_converge.ipynb #6e975022
 def late_loss_drop(loss:Sequence[float], # mean train loss per epoch
                    tail:float=0.25, # the last fraction of the epochs
                   ) -> float:
-    "How much the train loss fell over the last `tail` of the epochs, as a fraction of where it stood before them."
+    """How much the train loss fell over the last `tail` of the epochs, as a fraction of where it
+    stood before them."""
     loss = np.asarray(loss, dtype=float)
     if len(loss) < 2 or not np.isfinite(loss).all(): return float("nan")
     q = max(1, int(round(tail * len(loss))))
@@ -44,7 +48,8 @@ def late_loss_drop(loss:Sequence[float], # mean train loss per epoch
 # %% ../nbs/18_converge.ipynb #2b40064c
 @dataclass
 class Convergence:
-    "What `check_convergence` measured: validation accuracy at E and 2E epochs, per seed, and the verdict."
+    """What `check_convergence` measured: validation accuracy at E and 2E epochs, per seed, and the
+    verdict."""
     dataset: str
     epochs: int # E: the final training's epochs
     recipe: dict # the final training checked (model, batch size, optimiser settings)
@@ -67,71 +72,129 @@ class Convergence:
         "The verdict in words, and what to change when the recipe is not converged."
         E, d, pt = self.epochs, self.delta * 100, self.threshold * 100
         se = float(np.sqrt(np.mean(np.square(self.se)) / len(self.se))) * 100
-        what = f"doubling the epochs {E} -> {2 * E} changes validation accuracy by {d:+.2f} ± {se:.2f} pt"
+        what = (f"doubling the epochs {E} -> {2 * E} changes validation accuracy by "
+                f"{d:+.2f} ± {se:.2f} pt")
         if d >= pt:
-            noise = ("; that is within 2 standard errors of no change: more seeds (or a larger val_frac) would tell"
-                     if d < 2 * se else "")
-            return (f"not converged: {what} (>= {pt:.1f}){noise}. Train the final models longer before comparing pruning methods: "
-                    f"final_epochs={2 * E} in run() (--final-epochs {2 * E}), then check again (scoreextra converge --epochs {2 * E}); "
-                    f"a larger learning rate or less augmentation can converge sooner")
+            noise = (
+                "; that is within 2 standard errors of no change: more seeds (or a larger "
+                "val_frac) would tell"
+                if d < 2 * se
+                else ""
+            )
+            return (
+                f"not converged: {what} (>= {pt:.1f}){noise}. Train the final models longer before "
+                f"comparing pruning methods: "
+                f"final_epochs={2 * E} in run() (--final-epochs {2 * E}), then check again "
+                f"(scoreextra converge --epochs {2 * E}); "
+                f"a larger learning rate or less augmentation can converge sooner"
+            )
         if d <= -pt:
-            return (f"converged: {what}: more epochs overfit; {E} epochs are enough (fewer, or more regularisation, "
-                    f"may do better)")
+            return (
+                f"converged: {what}: more epochs overfit; {E} epochs are enough (fewer, or more "
+                f"regularisation, "
+                f"may do better)"
+            )
         return f"converged: {what} (< {pt:.1f})"
 
     def __repr__(self):
-        accs = "; ".join(f"{e} epochs {np.mean(a):.4f}" + (f" ({', '.join(f'{x:.4f}' for x in a)})" if len(a) > 1 else "")
-                         for e, a in self.val_acc.items())
+        accs = "; ".join(
+            f"{e} epochs {np.mean(a):.4f}"
+            + (f" ({', '.join(f'{x:.4f}' for x in a)})" if len(a) > 1 else "")
+            for e, a in self.val_acc.items()
+        )
         seeds = len(self.se)
-        return (f"Convergence of the final training of {self.dataset} ({self.recipe['model']}, batch {self.recipe['batch_size']}, "
-                f"{self.recipe['recipe']}): validation accuracy on {self.n_val} carved training samples, "
-                f"{seeds} seed{'s' * (seeds > 1)}: {accs}. {self.advice()[:1].upper() + self.advice()[1:]}. ({self.cpu_s:.0f} CPU s)")
+        return (
+            f"Convergence of the final training of {self.dataset} ({self.recipe['model']}, batch "
+            f"{self.recipe['batch_size']}, "
+            f"{self.recipe['recipe']}): validation accuracy on {self.n_val} carved training "
+            f"samples, "
+            f"{seeds} seed{'s' * (seeds > 1)}: {accs}. "
+            f"{self.advice()[:1].upper() + self.advice()[1:]}. ({self.cpu_s:.0f} CPU s)"
+        )
 
-# %% ../nbs/18_converge.ipynb #a1bf5d8a
+# %% ../nbs/18_converge.ipynb #175d1730
 def _check_args(epochs, seeds, val_frac, threshold) -> tuple:
-    "The checked arguments of `check_convergence`, refused in one line naming the value before any data is read."
-    if epochs is not None and (not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1):
+    """The checked arguments of `check_convergence`, refused in one line naming the value before any
+    data is read."""
+    if epochs is not None and (
+        not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1
+    ):
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
     seeds = list(seeds) if isinstance(seeds, (list, tuple, range, np.ndarray)) else [seeds]
-    if not seeds or any(not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0 for s in seeds) or len(set(seeds)) < len(seeds):
+    if (
+        not seeds
+        or any(not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0 for s in seeds)
+        or len(set(seeds)) < len(seeds)
+    ):
         raise ValueError(f"seeds must be distinct whole numbers >= 0, at least one, got {seeds!r}")
-    return seeds, check_fraction("val_frac", val_frac, hi_open=True), check_fraction("threshold", threshold, hi_open=True)
+    return (
+        seeds,
+        check_fraction("val_frac", val_frac, hi_open=True),
+        check_fraction("threshold", threshold, hi_open=True),
+    )
 
-def check_convergence(dataset="digits", # a name in DATASETS, an npz path, `module:function`, or your data: a Dataset, (x, y), ...
-                      *, epochs:int|None=None, # E (default: the final training's, as `run` would use it)
-                      seeds:Sequence[int]=(0,), # one training pair per seed (each its own validation split)
-                      model:str|None=None, batch_size:int|None=None, # the final training's (default: the dataset's)
+# %% ../nbs/18_converge.ipynb #5a4742b4
+def check_convergence(
+                      # a name in DATASETS, an npz path, `module:function`, or your data: a Dataset,
+                      # (x, y), ...
+                      dataset="digits",
+                      # E (default: the final training's, as `run` would use it)
+                      *, epochs:int|None=None,
+                      # one training pair per seed (each its own validation split)
+                      seeds:Sequence[int]=(0,),
+                      # the final training's (default: the dataset's)
+                      model:str|None=None, batch_size:int|None=None,
                       recipe:dict|None=None, # changes to its optimiser settings, e.g. {"lr": 3e-3}
-                      val_frac:float=CONVERGE_VAL_FRAC, # the validation split carved from the training data
-                      threshold:float=CONVERGED_BELOW, device=None, progress:bool=False) -> Convergence:
-    "Train the final recipe at E and 2E epochs on the training data minus a carved validation split; converged if 2E gains < `threshold`."
+                      # the validation split carved from the training data
+                      val_frac:float=CONVERGE_VAL_FRAC,
+                      threshold:float=CONVERGED_BELOW, device=None,
+                      progress:bool=False) -> Convergence:
+    """Train the final recipe at E and 2E epochs on the training data minus a carved validation
+    split; converged if 2E gains < `threshold`."""
     seeds, val_frac, threshold = _check_args(epochs, seeds, val_frac, threshold)
     name = dataset_name(dataset) if isinstance(dataset, str) else register_dataset(dataset)
-    cfg = prune_config("baseline", baseline_config(name, "random"), 0.0, model=model, epochs=epochs, batch_size=batch_size, recipe=recipe)
+    cfg = prune_config("baseline", baseline_config(name, "random"), 0.0, model=model, epochs=epochs,
+                       batch_size=batch_size, recipe=recipe)
     ds, E = stage_dataset(cfg), cfg["epochs"]
     n_val = max(int(round(val_frac * len(ds))), ds.num_classes)
     acc, loss, se, t0 = {E: [], 2 * E: []}, {E: [], 2 * E: []}, [], time.process_time()
     for s in seeds:
-        val = stratified_subsample(ds.y, n_val, seed=s); rest = np.setdiff1d(np.arange(len(ds)), val)
+        val = stratified_subsample(ds.y, n_val, seed=s)
+        rest = np.setdiff1d(np.arange(len(ds)), val)
         hits = {}
         for ep in (E, 2 * E):
             tr = final_fit({**cfg, "seed": s}, ds, rest, ep, device, progress=progress)
             hits[ep] = predict_logits(tr.model, ds, val, device=device).argmax(1) == ds.y[val]
-            acc[ep].append(round(float(hits[ep].mean()), 4)); loss[ep].append([round(float(e["train_loss"]), 5) for e in tr.log])
+            acc[ep].append(round(float(hits[ep].mean()), 4))
+            loss[ep].append([round(float(e["train_loss"]), 5) for e in tr.log])
         se.append(paired_se(hits[2 * E], hits[E]))
-    return Convergence(name, E, {k: cfg[k] for k in ("model", "model_kw", "batch_size", "recipe")}, acc, se, n_val, loss,
+    return Convergence(name, E, {k: cfg[k] for k in ("model", "model_kw", "batch_size", "recipe")},
+                       acc, se, n_val, loss,
                        time.process_time() - t0, threshold)
 
 # %% ../nbs/18_converge.ipynb #68eb6afb
 def warn_unconverged(dataset:str, # a dataset name as configs store it
-                     final_epochs:int|None=None, # the epochs the caller chose (None: the dataset's default)
+                     # the epochs the caller chose (None: the dataset's default)
+                     final_epochs:int|None=None,
                     ) -> bool:
-    "Warn (`ConvergenceWarning`) when `dataset`'s default final training is used and was never measured; return whether it warned."
+    """Warn (`ConvergenceWarning`) when `dataset`'s default final training is used and was never
+    measured; return whether it warned."""
     from scoreextra.supervised import dataset_defaults
-    if final_epochs is not None or not dataset_defaults(dataset)["final_from"].startswith("not measured"): return False
-    f = prune_config("baseline", baseline_config(dataset, "random"), 0.0)   # the final training `run` builds
-    warnings.warn(f"the final training of {dataset!r} ({f['model']}, {f['epochs']} epochs, the default for data this package has not "
-                  f"measured) may not be converged, and an unconverged final model can reverse which pruning method wins: check it "
-                  f"with `scoreextra converge` (check_convergence) and pass the epochs it gives (final_epochs=, --final-epochs)",
-                  ConvergenceWarning, stacklevel=2)
+
+    if final_epochs is not None or not dataset_defaults(dataset)["final_from"].startswith(
+        "not measured"
+    ):
+        return False
+    # the final training `run` builds
+    f = prune_config("baseline", baseline_config(dataset, "random"), 0.0)
+    warnings.warn(
+        f"the final training of {dataset!r} ({f['model']}, {f['epochs']} epochs, the default for "
+        f"data this package has not "
+        f"measured) may not be converged, and an unconverged final model can reverse which pruning "
+        f"method wins: check it "
+        f"with `scoreextra converge` (check_convergence) and pass the epochs it gives "
+        f"(final_epochs=, --final-epochs)",
+        ConvergenceWarning,
+        stacklevel=2,
+    )
     return True

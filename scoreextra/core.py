@@ -20,9 +20,10 @@ __all__ = ['MAX_YAML_DEPTH', 'MAX_YAML_VALUES', 'seed_everything', 'rng', 'get_d
            'save_json', 'load_json', 'save_npy', 'file_record', 'save_torch', 'UnsafeArtefact', 'load_torch',
            'UnknownName', 'Registry', 'config_hash', 'git_commit', 'peak_memory_mb']
 
-# %% ../nbs/00_core.ipynb #0bf5ecc7
+# %% ../nbs/00_core.ipynb #ab79e2e2
 def seed_everything(seed:int, # any non-negative int
-                    deterministic:bool=False, # also ask torch for deterministic kernels (slower on GPU)
+                    # also ask torch for deterministic kernels (slower on GPU)
+                    deterministic:bool=False,
                    ) -> None:
     "Seed Python's `random`, numpy's global RNG and torch (CPU and every CUDA device)."
     seed = int(seed)
@@ -31,6 +32,7 @@ def seed_everything(seed:int, # any non-negative int
     if deterministic:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
 
+# %% ../nbs/00_core.ipynb #c72458c0
 def rng(seed:int) -> np.random.Generator:
     "A numpy `Generator` seeded with `seed` (PCG64): the way every stage draws random numbers."
     return np.random.default_rng(int(seed))
@@ -39,40 +41,61 @@ def rng(seed:int) -> np.random.Generator:
 def get_device(device:str|torch.device|None=None) -> torch.device:
     "`device` if given, else CUDA when available, else CPU."
     if device is not None:
-        try: d = torch.device(device)
-        except (RuntimeError, TypeError): raise ValueError(f"device must be e.g. 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
+        try:
+            d = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(
+                f"device must be e.g. 'cpu', 'cuda' or 'cuda:1', got {device!r}"
+            ) from None
         if d.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"device {device!r} was asked for but torch sees no CUDA device "
                                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda})")
         if d.type == "cuda" and d.index is not None and d.index >= torch.cuda.device_count():
-            raise RuntimeError(f"device {device!r} was asked for but torch sees {torch.cuda.device_count()} CUDA device(s)")
+            raise RuntimeError(
+                f"device {device!r} was asked for but torch sees {torch.cuda.device_count()} CUDA "
+                f"device(s)"
+            )
         return d
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-# %% ../nbs/00_core.ipynb #3e0e5848
+# %% ../nbs/00_core.ipynb #44147596
 class OutOfRange(ValueError, IndexError):
-    "An index outside [0, n): a `ValueError` (bad argument) that old callers still catch as an `IndexError`."
+    """An index outside [0, n): a `ValueError` (bad argument) that old callers still catch as an
+    `IndexError`."""
 
-def check_fraction(name:str, value, lo:float=0.0, hi:float=1.0, lo_open:bool=True, hi_open:bool=False) -> float:
+# %% ../nbs/00_core.ipynb #173cd801
+def check_fraction(name:str, value, lo:float=0.0, hi:float=1.0, lo_open:bool=True,
+                   hi_open:bool=False) -> float:
     "Return `value` as float if it lies in the interval, else raise `ValueError` naming it."
     if isinstance(value, (str, bytes)): raise TypeError(f"{name} must be a number, got {value!r}")
-    try: v = float(value)
-    except (TypeError, ValueError): raise TypeError(f"{name} must be a number, got {value!r}") from None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
     ok_lo = v > lo if lo_open else v >= lo
     ok_hi = v < hi if hi_open else v <= hi
     if not (ok_lo and ok_hi and np.isfinite(v)):
-        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, got {value!r}")
+        raise ValueError(
+            f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}, got "
+            f"{value!r}"
+        )
     return v
 
+# %% ../nbs/00_core.ipynb #885fdc8c
 def to_numpy(x) -> np.ndarray:
-    "A numpy view of `x` (numpy array, torch tensor on any device, or sequence), without copying when possible."
+    """A numpy view of `x` (numpy array, torch tensor on any device, or sequence), without copying
+    when possible."""
     if isinstance(x, torch.Tensor): return x.detach().cpu().numpy()
     return np.asarray(x)
 
+# %% ../nbs/00_core.ipynb #34dd6dc6
 def check_1d(name:str, x, n:int|None=None, finite:bool=True, dtype=np.float64) -> np.ndarray:
-    "`x` as a 1-D array of `dtype`; raise naming `name` if it is not 1-D, has the wrong length, is not numeric or holds NaN/inf."
-    try: a = to_numpy(x)
-    except (TypeError, ValueError) as e: raise TypeError(f"{name} must be a 1-D array, got {type(x).__name__} ({e})") from None
+    """`x` as a 1-D array of `dtype`; raise naming `name` if it is not 1-D, has the wrong length, is
+    not numeric or holds NaN/inf."""
+    try:
+        a = to_numpy(x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be a 1-D array, got {type(x).__name__} ({e})") from None
     if a.ndim != 1: raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
     if n is not None and len(a) != n: raise ValueError(f"{name} must have length {n}, got {len(a)}")
     if dtype is not None:
@@ -84,30 +107,44 @@ def check_1d(name:str, x, n:int|None=None, finite:bool=True, dtype=np.float64) -
         raise ValueError(f"{name} holds {len(bad)} NaN/inf value(s), first at position {bad[0]}")
     return a
 
+# %% ../nbs/00_core.ipynb #8bdc68d1
 def check_indices(name:str, idx, n:int, unique:bool=True) -> np.ndarray:
-    "`idx` as int64 dataset indices in [0, n); raise naming `name` on out-of-range (`OutOfRange`) or duplicate entries."
-    try: a = to_numpy(idx)
-    except (TypeError, ValueError) as e: raise TypeError(f"{name} must be a 1-D array of ints, got {type(idx).__name__} ({e})") from None
+    """`idx` as int64 dataset indices in [0, n); raise naming `name` on out-of-range (`OutOfRange`)
+    or duplicate entries."""
+    try:
+        a = to_numpy(idx)
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            f"{name} must be a 1-D array of ints, got {type(idx).__name__} ({e})"
+        ) from None
     if a.ndim != 1: raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
-    if a.size and a.dtype.kind not in "iu": raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
+    if a.size and a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
     a = a.astype(np.int64, copy=False)
     if a.size and (a.min() < 0 or a.max() >= n):
         bad = a[(a < 0) | (a >= n)]
-        raise OutOfRange(f"{name} must lie in [0, {n}), got {bad[:5].tolist()}{'…' if len(bad) > 5 else ''}")
+        raise OutOfRange(
+            f"{name} must lie in [0, {n}), got {bad[:5].tolist()}{'…' if len(bad) > 5 else ''}"
+        )
     if unique and len(np.unique(a)) != len(a):
         vals, cnt = np.unique(a, return_counts=True)
         raise ValueError(f"{name} holds duplicate indices, e.g. {vals[cnt > 1][:5].tolist()}")
     return a
 
-# %% ../nbs/00_core.ipynb #c3d9a1f4
-MAX_YAML_DEPTH = 50          # a config nests about 7 deep; PyYAML's composer recurses: 3,000 `[` overflow it
-MAX_YAML_VALUES = 100_000    # aliases expanded: a config holds about 250, a 1 KB "billion laughs" 10^9
+# %% ../nbs/00_core.ipynb #cc43a1af
+# a config nests about 7 deep; PyYAML's composer recurses: 3,000 `[` overflow it
+MAX_YAML_DEPTH = 50
+# aliases expanded: a config holds about 250, a 1 KB "billion laughs" 10^9
+MAX_YAML_VALUES = 100_000
 
 class YAMLRefused(ValueError):
-    "YAML refused before it is built: nested too deep, too many values (aliases expanded), a duplicate key."
+    """YAML refused before it is built: nested too deep, too many values (aliases expanded), a
+    duplicate key."""
 
+# %% ../nbs/00_core.ipynb #b726d31e
 def _refuse(mark, msg:str): raise YAMLRefused(f"line {mark.line + 1}: {msg}")
 
+# %% ../nbs/00_core.ipynb #7feec460
 class _BoundedLoader(yaml.SafeLoader):
     "`yaml.SafeLoader` that stops composing a node nested deeper than `MAX_YAML_DEPTH`."
     _depth = 0
@@ -118,21 +155,27 @@ class _BoundedLoader(yaml.SafeLoader):
         try: return super().compose_node(parent, index)
         finally: self._depth -= 1
 
+# %% ../nbs/00_core.ipynb #7f617928
 def _children(node) -> list:
     if isinstance(node, yaml.SequenceNode): return node.value
     return [n for kv in node.value for n in kv] if isinstance(node, yaml.MappingNode) else []
 
+# %% ../nbs/00_core.ipynb #29c0fd48
 def _no_duplicate_keys(node:yaml.MappingNode):
     first = {}
     for k, _ in node.value:
         if not isinstance(k, yaml.ScalarNode): continue
         if (k.tag, k.value) in first:
-            _refuse(k.start_mark, f"duplicate key {k.value!r} (first at line {first[k.tag, k.value]})")
+            _refuse(k.start_mark,
+                    f"duplicate key {k.value!r} (first at line {first[k.tag, k.value]})")
         first[k.tag, k.value] = k.start_mark.line + 1
 
+# %% ../nbs/00_core.ipynb #d70db096
 def _expanded(node, depth:int, seen:dict, path:set) -> tuple[int, int]:
-    "(values, height) of `node` with its aliases expanded, each node walked once; `YAMLRefused` past a bound."
-    if id(node) in path: _refuse(node.start_mark, "a recursive alias (a value that contains itself)")
+    """(values, height) of `node` with its aliases expanded, each node walked once; `YAMLRefused`
+    past a bound."""
+    if id(node) in path:
+        _refuse(node.start_mark, "a recursive alias (a value that contains itself)")
     if id(node) not in seen:
         if isinstance(node, yaml.MappingNode): _no_duplicate_keys(node)
         path.add(id(node))
@@ -141,37 +184,57 @@ def _expanded(node, depth:int, seen:dict, path:set) -> tuple[int, int]:
         seen[id(node)] = (1 + sum(n for n, _ in kids), 1 + max((h for _, h in kids), default=0))
     n, height = seen[id(node)]
     if depth + height - 1 > MAX_YAML_DEPTH:
-        _refuse(node.start_mark, f"nested deeper than {MAX_YAML_DEPTH} once its aliases are expanded")
+        _refuse(node.start_mark,
+                f"nested deeper than {MAX_YAML_DEPTH} once its aliases are expanded")
     if n > MAX_YAML_VALUES:
-        _refuse(node.start_mark, f"more than {MAX_YAML_VALUES:,} values once its aliases are expanded")
+        _refuse(node.start_mark,
+                f"more than {MAX_YAML_VALUES:,} values once its aliases are expanded")
     return n, height
 
+# %% ../nbs/00_core.ipynb #6ef024b4
 def load_yaml(text:str):
-    "`yaml.safe_load(text)`; deep nesting, alias bombs or duplicate keys: a `YAMLRefused` naming the line."
+    """`yaml.safe_load(text)`; deep nesting, alias bombs or duplicate keys: a `YAMLRefused` naming
+    the line."""
     loader = _BoundedLoader(text)
     try:
         node = loader.get_single_node()
         if node is None: return None
-        _expanded(node, 1, {}, set())     # before anything is built: a bomb is counted, never expanded
+        # before anything is built: a bomb is counted, never expanded
+        _expanded(node, 1, {}, set())
         return loader.construct_document(node)
     finally: loader.dispose()
 
-# %% ../nbs/00_core.ipynb #573efdf1
+# %% ../nbs/00_core.ipynb #fd659767
 class DamagedArtefact(ValueError):
-    "A file is truncated, garbage, or differs from the size/sha256 recorded when it was written; `.path` names it."
+    """A file is truncated, garbage, or differs from the size/sha256 recorded when it was written;
+    `.path` names it."""
     def __init__(self, path, reason:str):
         self.path = Path(path); super().__init__(f"{path}: {reason}")
 
+# %% ../nbs/00_core.ipynb #b238cca4
 def _umask() -> int:
-    "This process's umask: from /proc where there is one (setting it to read it would race other threads)."
-    try: return int(next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("Umask:")).split()[1], 8)
-    except (OSError, StopIteration, ValueError): pass
+    """This process's umask: from /proc where there is one (setting it to read it would race other
+    threads)."""
+    try:
+        return int(
+            next(
+                l
+                for l in Path("/proc/self/status").read_text().splitlines()
+                if l.startswith("Umask:")
+            ).split()[1],
+            8,
+        )
+    except (OSError, StopIteration, ValueError):
+        pass
     m = os.umask(0o022); os.umask(m); return m
 
+# %% ../nbs/00_core.ipynb #a14ad67b
 def _share(fd_or_path):
-    "Give a file made by `mkstemp` (always 0600) the mode a plain `open` would: 0666 less the umask."
+    """Give a file made by `mkstemp` (always 0600) the mode a plain `open` would: 0666 less the
+    umask."""
     (os.fchmod if isinstance(fd_or_path, int) else os.chmod)(fd_or_path, 0o666 & ~_umask())
 
+# %% ../nbs/00_core.ipynb #9878f3ab
 @contextmanager
 def atomic_path(path:str|Path):
     "Yield a temporary path beside `path`; rename it onto `path` only if the block finishes."
@@ -180,33 +243,42 @@ def atomic_path(path:str|Path):
     os.close(fd)
     try:
         yield Path(tmp)
-        _share(tmp)      # group members of a shared runs root can read, report on and resume it, as the umask says
+        # group members of a shared runs root can read, report on and resume it, as the umask says
+        _share(tmp)
         os.replace(tmp, path)
     except OSError as e:   # a full disk says `[Errno 28]` and nothing else: name the file
-        if e.filename is None and e.errno is not None: raise OSError(e.errno, e.strerror or str(e), str(path)) from e   # an error of ours passes
+        # an error of ours passes
+        if e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
 
+# %% ../nbs/00_core.ipynb #58c8dfb6
 def save_json(path:str|Path, obj) -> Path:
     "Write `obj` as indented, key-sorted JSON, atomically."
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #7d441b6e
 def load_json(path:str|Path):
     "Read a JSON file; `DamagedArtefact` naming it if it is empty, truncated or not JSON."
     path = Path(path)
     try: return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DamagedArtefact(path, f"not valid JSON, truncated or garbage ({type(e).__name__}: {e})") from None
+        raise DamagedArtefact(
+            path, f"not valid JSON, truncated or garbage ({type(e).__name__}: {e})"
+        ) from None
 
+# %% ../nbs/00_core.ipynb #eba819a7
 def save_npy(path:str|Path, arr) -> Path:
     "Write `arr` as `.npy`, atomically."
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f: np.save(f, to_numpy(arr), allow_pickle=False)
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #0a4f1259
 def _json_default(o):
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
@@ -215,47 +287,60 @@ def _json_default(o):
     if isinstance(o, torch.device): return str(o)
     raise TypeError(f"cannot write {type(o).__name__} to JSON: {o!r}")
 
-# %% ../nbs/00_core.ipynb #6c1c4dcf
+# %% ../nbs/00_core.ipynb #9a0c9e2e
 def file_record(path:str|Path) -> dict:
-    "`{'bytes': size, 'sha256': hex digest}` of a file, read in 1 MiB blocks (about a second per GB on one core)."
+    """`{'bytes': size, 'sha256': hex digest}` of a file, read in 1 MiB blocks (about a second per
+    GB on one core)."""
     h, n = hashlib.sha256(), 0
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block); n += len(block)
     return {"bytes": n, "sha256": h.hexdigest()}
 
+# %% ../nbs/00_core.ipynb #817f6f1a
 def _sidecar(path:Path) -> Path: return path.with_name(path.name + ".sha256")
 
+# %% ../nbs/00_core.ipynb #ea2128c0
 def _sidecar_records(path:Path) -> list:
     try: recs = load_json(_sidecar(path))
     except (OSError, DamagedArtefact): return []
     return recs if isinstance(recs, list) else []
 
+# %% ../nbs/00_core.ipynb #4dfc9692
 def save_torch(path:str|Path, obj,
-               checksum:bool=False, # also keep `<name>.sha256` for `load_torch` to verify (checkpoints)
+               # also keep `<name>.sha256` for `load_torch` to verify (checkpoints)
+               checksum:bool=False,
               ) -> Path:
     "`torch.save` `obj`, atomically."
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        # the new record and the previous one: whether a crash comes before or after the rename, the file matches one
+        # the new record and the previous one: whether a crash comes before or after the rename, the
+        # file matches one
         if checksum: save_json(_sidecar(path), [file_record(tmp)] + _sidecar_records(path)[:1])
     return path
 
+# %% ../nbs/00_core.ipynb #75ee1045
 class UnsafeArtefact(ValueError):
-    "A pickle asking to import more than tensors, numpy arrays and plain data; never loaded. `.path` names it."
+    """A pickle asking to import more than tensors, numpy arrays and plain data; never loaded.
+    `.path` names it."""
     def __init__(self, path, what:str):
         self.path = Path(path)
-        super().__init__(f"{path}: refused to load it: it asks to import {what}, which no file written by "
-                         f"scoreextra does (a planted pickle runs code so); delete it if you did not write it")
+        super().__init__(
+            f"{path}: refused to load it: it asks to import {what}, which no file written by "
+            f"scoreextra does (a planted pickle runs code so); delete it if you did not write it"
+        )
 
+# %% ../nbs/00_core.ipynb #dd9355f0
 def _numpy_globals() -> list:
     "What numpy pickles plain arrays and scalars with: these rebuild numbers and run no other code."
     mm = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
-    dtypes = [type(np.dtype(c)) for c in "?bhilqBHILQefdgFDG"]      # bool, ints, floats, complex: no objects
+    # bool, ints, floats, complex: no objects
+    dtypes = [type(np.dtype(c)) for c in "?bhilqBHILQefdgFDG"]
     old = [(mm._reconstruct, "numpy.core.multiarray._reconstruct"),  # the names numpy < 2 wrote
            (mm.scalar, "numpy.core.multiarray.scalar")]
     return [np.ndarray, np.dtype, mm._reconstruct, mm.scalar] + dtypes + old
 
+# %% ../nbs/00_core.ipynb #2eea3d5a
 def _check_sidecar(path:Path):
     "`DamagedArtefact` unless `path` matches a record of its `.sha256` (when it has one)."
     if not _sidecar(path).exists(): return
@@ -265,23 +350,32 @@ def _check_sidecar(path:Path):
     raise DamagedArtefact(path, f"{rec['bytes']} bytes with sha256 {rec['sha256'][:12]}…, "
                                 f"but {_sidecar(path).name} records {kept}")
 
+# %% ../nbs/00_core.ipynb #492fc288
 def load_torch(path:str|Path, map_location="cpu"):
-    "`torch.load` a `save_torch` file: tensors, numpy arrays, plain data; `DamagedArtefact` if damaged."
+    """`torch.load` a `save_torch` file: tensors, numpy arrays, plain data; `DamagedArtefact` if
+    damaged."""
     path = Path(path); _check_sidecar(path)
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             return torch.load(path, map_location=map_location, weights_only=True)
-    except (OSError, MemoryError): raise        # unreadable (permissions) or too big: not damage
+    except (OSError, MemoryError):
+        raise  # unreadable (permissions) or too big: not damage
     except pickle.UnpicklingError as e:
-        if m := re.search(r"GLOBAL (\S+)", str(e)): raise UnsafeArtefact(path, m.group(1)) from None
-        raise DamagedArtefact(path, f"torch.load cannot read it ({' '.join(str(e).split())[:200]})") from None
-    except Exception as e: raise DamagedArtefact(path, f"torch.load cannot read it ({type(e).__name__}: {e})") from e
+        if m := re.search(r"GLOBAL (\S+)", str(e)):
+            raise UnsafeArtefact(path, m.group(1)) from None
+        raise DamagedArtefact(
+            path, f"torch.load cannot read it ({' '.join(str(e).split())[:200]})"
+        ) from None
+    except Exception as e:
+        raise DamagedArtefact(path, f"torch.load cannot read it ({type(e).__name__}: {e})") from e
 
-# %% ../nbs/00_core.ipynb #4190daeb
+# %% ../nbs/00_core.ipynb #307f7fc9
 class UnknownName(KeyError, ValueError):
-    "A name that is not registered: a `KeyError` (lookup) and a `ValueError` (bad argument); prints without quotes."
+    """A name that is not registered: a `KeyError` (lookup) and a `ValueError` (bad argument);
+    prints without quotes."""
     def __str__(self): return str(self.args[0]) if self.args else ""
 
+# %% ../nbs/00_core.ipynb #3cbab5da
 class Registry(dict):
     "Name → object, with a decorator to register and a lookup that lists the names on a miss."
     def __init__(self, kind:str): super().__init__(); self.kind = kind
@@ -293,29 +387,35 @@ class Registry(dict):
             self[key] = obj; return obj
         return _reg
     def get(self, name:str):
-        "The object registered as `name`; `UnknownName` (a `KeyError` and `ValueError`) listing the known names otherwise."
+        """The object registered as `name`; `UnknownName` (a `KeyError` and `ValueError`) listing
+        the known names otherwise."""
         try: known = name in self
-        except TypeError: known = False     # an unhashable name (a list, a dict) is unknown too
-        if not known: raise UnknownName(f"unknown {self.kind} {name!r}; expected one of {sorted(self)}")
+        except TypeError: known = False  # an unhashable name (a list, a dict) is unknown too
+        if not known:
+            raise UnknownName(f"unknown {self.kind} {name!r}; expected one of {sorted(self)}")
         return self[name]
 
-# %% ../nbs/00_core.ipynb #930f3a0c
+# %% ../nbs/00_core.ipynb #7ee1e7bf
 def config_hash(config:dict, length:int=10) -> str:
     "Short, stable hash of a JSON-able config (key order does not matter)."
     s = json.dumps(config, sort_keys=True, default=_json_default, separators=(",", ":"))
     return hashlib.sha1(s.encode()).hexdigest()[:length]
 
+# %% ../nbs/00_core.ipynb #e911e65f
 def git_commit(path:str|Path|None=None) -> str|None:
     "The git commit of the repo holding `path` (default: this package), or None outside git."
     import scoreextra
     path = Path(path or scoreextra.__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError): return None
 
+# %% ../nbs/00_core.ipynb #2eb83580
 def peak_memory_mb() -> dict:
-    "Peak resident memory of this process (MB) and, if CUDA is in use, peak GPU memory allocated (MB)."
+    """Peak resident memory of this process (MB) and, if CUDA is in use, peak GPU memory allocated
+    (MB)."""
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out = {"peak_rss_mb": round(rss_kb / 1024, 1)}
     if torch.cuda.is_available() and torch.cuda.is_initialized():

@@ -21,10 +21,11 @@ from .knn import DEFAULT_K
 # %% auto #0
 __all__ = ['CSRGraph', 'edges_to_csr', 'edge_weights', 'knn_graph']
 
-# %% ../nbs/07_csrgraph.ipynb #7bba41bf
+# %% ../nbs/07_csrgraph.ipynb #856aa703
 @dataclass
 class CSRGraph:
-    "Weighted directed graph, CSR by target node: the in-edges of i are `indices[indptr[i]:indptr[i+1]]`."
+    """Weighted directed graph, CSR by target node: the in-edges of i are
+    `indices[indptr[i]:indptr[i+1]]`."""
     indptr: np.ndarray  # (n+1,) int64 row pointers
     indices: np.ndarray  # (nnz,) int64 source node of each edge, sorted within a row
     weights: np.ndarray  # (nnz,) float32 edge weights
@@ -46,8 +47,11 @@ class CSRGraph:
         t, s = self.targets(), self.indices
         fwd, rev = t * self.n + s, s * self.n + t  # fwd is sorted (CSR rows, sorted columns)
         order = np.argsort(rev, kind="stable")
-        return bool(np.array_equal(fwd, rev[order]) and np.array_equal(self.weights, self.weights[order]))
+        return bool(
+            np.array_equal(fwd, rev[order]) and np.array_equal(self.weights, self.weights[order])
+        )
 
+# %% ../nbs/07_csrgraph.ipynb #5b147fa1
 def edges_to_csr(targets:np.ndarray, # (e,) int target node of each edge
                  sources:np.ndarray, # (e,) int source node of each edge
                  weights:np.ndarray, # (e,) edge weights
@@ -55,7 +59,8 @@ def edges_to_csr(targets:np.ndarray, # (e,) int target node of each edge
                  combine:str="max", # how repeated edges merge: "max" or "mean" of their weights
                 ) -> CSRGraph:
     "A `CSRGraph` from an edge list; self-loops dropped, repeated edges merged."
-    if combine not in ("max", "mean"): raise ValueError(f"combine must be 'max' or 'mean', got {combine!r}")
+    if combine not in ("max", "mean"):
+        raise ValueError(f"combine must be 'max' or 'mean', got {combine!r}")
     t, s = np.asarray(targets, np.int64), np.asarray(sources, np.int64)
     w = np.asarray(weights, np.float64)
     keep = t != s
@@ -72,9 +77,11 @@ def edges_to_csr(targets:np.ndarray, # (e,) int target node of each edge
     np.cumsum(np.bincount(key // n, minlength=n), out=indptr[1:])
     return CSRGraph(indptr, key % n, w.astype(np.float32), int(n))
 
-# %% ../nbs/07_csrgraph.ipynb #a4ccbbe3
+# %% ../nbs/07_csrgraph.ipynb #82fc3c94
 def edge_weights(d:np.ndarray, # Euclidean distances
-                 weight:str|Callable="exp", # "exp": exp(−d) (paper text); "exp_half": exp(−d/2) (paper code); or a callable d -> w
+                 # "exp": exp(−d) (paper text); "exp_half": exp(−d/2) (paper code); or a callable d
+                 # -> w
+                 weight:str|Callable="exp",
                 ) -> np.ndarray:
     "Edge weights from neighbour distances, float32."
     d = np.asarray(d, np.float64)
@@ -83,23 +90,30 @@ def edge_weights(d:np.ndarray, # Euclidean distances
     elif weight == "exp_half": w = np.exp(-d / 2)
     else: raise ValueError(f"weight must be 'exp', 'exp_half' or a callable, got {weight!r}")
     if w.shape != d.shape or not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError(f"edge weights must be finite, non-negative and shaped like the distances {d.shape}")
+        raise ValueError(
+            f"edge weights must be finite, non-negative and shaped like the distances {d.shape}"
+        )
     return w.astype(np.float32)
 
+# %% ../nbs/07_csrgraph.ipynb #a0b70244
 def knn_graph(embeddings, # (n, d) float embeddings (numpy, memmap or torch)
               k:int=DEFAULT_K, # neighbours per node
               *,
-              symmetric:bool=True, # union of i→j and j→i (True) or the paper code's directed graph, in-degree k (False)
+              # union of i→j and j→i (True) or the paper code's directed graph, in-degree k (False)
+              symmetric:bool=True,
               weight:str|Callable="exp", # see `edge_weights`
-              combine:str="max", # weight of a pair found from both sides when symmetric: "max" or "mean"
+              # weight of a pair found from both sides when symmetric: "max" or "mean"
+              combine:str="max",
               method:str="exact", # `knn_search` method: "exact", "ivf", "hnsw"
               **search_kw, # passed on to `knn_search`
              ) -> CSRGraph:
-    "The kNN graph over all rows of `embeddings` (self excluded), weighted by distance; memory O(n·k)."
+    """The kNN graph over all rows of `embeddings` (self excluded), weighted by distance; memory
+    O(n·k)."""
     emb = to_numpy(embeddings)
     if emb.ndim != 2: raise ValueError(f"embeddings must be 2-D (n, d), got shape {emb.shape}")
     n = len(emb)
-    if not (isinstance(k, (int, np.integer)) and 1 <= k < n): raise ValueError(f"k must be an int in [1, n) = [1, {n}), got {k!r}")
+    if not (isinstance(k, (int, np.integer)) and 1 <= k < n):
+        raise ValueError(f"k must be an int in [1, n) = [1, {n}), got {k!r}")
     d, nbr = knn_search(emb, emb, int(k), method=method, exclude_self=True, **search_kw)
     t, s = np.repeat(np.arange(n, dtype=np.int64), k), np.asarray(nbr, np.int64).ravel()
     w = edge_weights(np.asarray(d).ravel(), weight)

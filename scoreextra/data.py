@@ -35,32 +35,41 @@ def data_root(root:str|Path|None=None) -> Path:
     if env: return Path(env).expanduser()
     return Path("~/.cache/scoreextra/data").expanduser()
 
-# %% ../nbs/01_data.ipynb #7e639929
+# %% ../nbs/01_data.ipynb #126d8b50
 class DatasetFileError(ValueError):
     "A dataset file is corrupt or not in the expected format."
 
+# %% ../nbs/01_data.ipynb #13acf679
 class DatasetNotFoundError(DatasetFileError, FileNotFoundError):
     "A dataset file is missing."
 
+# %% ../nbs/01_data.ipynb #e2cc188c
 def _bad(path, problem:str, fmt:str, source:str, missing:bool=False) -> DatasetFileError:
     "The error to raise for `path`: what is wrong, what was expected, where the data comes from."
     cls = DatasetNotFoundError if missing else DatasetFileError
     return cls(f"{problem}: {path}\n  expected: {fmt}\n  get it from: {source}")
 
+# %% ../nbs/01_data.ipynb #7ce19b1f
 def _require(path:Path, fmt:str, source:str) -> Path:
     "`path` if it exists, else `DatasetNotFoundError`."
     if not Path(path).exists(): raise _bad(path, "missing dataset file", fmt, source, missing=True)
     return Path(path)
 
-# %% ../nbs/01_data.ipynb #f4c1c36e
+# %% ../nbs/01_data.ipynb #303a1b58
 @dataclass(repr=False)
 class Dataset:
-    "Images `x` (uint8 NHWC, maybe memmapped), features (N,D) or signals (N,C,L) with labels `y`, in dataset order."
+    """Images `x` (uint8 NHWC, maybe memmapped), features (N,D) or signals (N,C,L) with labels `y`,
+    in dataset order."""
     name: str # registry name, e.g. "digits"
     split: str # "train" or "test"
-    x: np.ndarray # uint8 (N,H,W,C) images (may be `np.memmap`), (N,D) features or (N,C,L) signals (any float/int dtype, numpy or torch)
-    y: np.ndarray # (N,) labels: ints in [0, len(classes)), or any labels (strings, ...) mapped to `classes`
-    classes: list|None = None # class names, index = label; None: "0".."C-1" for int labels, the sorted distinct labels otherwise
+    # uint8 (N,H,W,C) images (may be `np.memmap`), (N,D) features or (N,C,L) signals (any float/int
+    # dtype, numpy or torch)
+    x: np.ndarray
+    # (N,) labels: ints in [0, len(classes)), or any labels (strings, ...) mapped to `classes`
+    y: np.ndarray
+    # class names, index = label; None: "0".."C-1" for int labels, the sorted distinct labels
+    # otherwise
+    classes: list|None = None
     mean: tuple|None = None # per-channel mean of x/255 (None for features)
     std: tuple|None = None # per-channel std of x/255 (None for features)
     augment: bool = False # train with random crop + horizontal flip (see `pad`, `flip`)
@@ -70,27 +79,42 @@ class Dataset:
 
     def __post_init__(self):
         self.x, self.y = _plain_array(self.x, "x"), _plain_array(self.y, "y")
-        if self.y.ndim != 1: raise ValueError(f"y must be a 1-D array of labels, got shape {self.y.shape}")
+        if self.y.ndim != 1:
+            raise ValueError(f"y must be a 1-D array of labels, got shape {self.y.shape}")
         self.y, self.classes = _label_codes(self.y, self.classes)
         x = self.x
         if x.ndim == 4:
-            if x.dtype != np.uint8: raise ValueError(f"image x must be uint8 (N,H,W,C), got dtype {x.dtype}; "
-                                                     f"for float images pass (N,C,L)-shaped signals or scale them to uint8")
+            if x.dtype != np.uint8:
+                raise ValueError(
+                    f"image x must be uint8 (N,H,W,C), got dtype {x.dtype}; "
+                    f"for float images pass (N,C,L)-shaped signals or scale them to uint8"
+                )
             c = x.shape[3]
             for nm in ("mean", "std"):
                 v = getattr(self, nm)
-                if v is None: setattr(self, nm, (0.0,)*c if nm == "mean" else (1.0,)*c)
-                elif len(v) != c: raise ValueError(f"{nm} must have one value per channel ({c}), got {v}")
+                if v is None:
+                    setattr(self, nm, (0.0,) * c if nm == "mean" else (1.0,) * c)
+                elif len(v) != c:
+                    raise ValueError(f"{nm} must have one value per channel ({c}), got {v}")
                 else: setattr(self, nm, tuple(float(a) for a in v))
         elif x.ndim in (2, 3):
-            if x.dtype.kind not in "fiub": raise ValueError(f"feature x must hold numbers, got dtype {x.dtype}")
+            if x.dtype.kind not in "fiub":
+                raise ValueError(f"feature x must hold numbers, got dtype {x.dtype}")
             given, floats = x, x.dtype.kind == "f"
-            if x.dtype != np.float32:                          # a copy: float64, ints, bools → float32
-                with np.errstate(over="ignore"): self.x = x = x.astype(np.float32)   # overflow: named below
+            # a copy: float64, ints, bools → float32
+            if x.dtype != np.float32:
+                # overflow: named below
+                with np.errstate(over="ignore"): self.x = x = x.astype(np.float32)
             if floats and (i := _first_nonfinite(x)) is not None:
-                raise ValueError(f"x of {self.name!r} ({self.split} split) holds {_nonfinite(given[i])} "
-                                 f"in row {i}: features must be finite numbers; drop or fix that row")
-        else: raise ValueError(f"x must be uint8 (N,H,W,C) images, (N,D) features or (N,C,L) signals, got shape {x.shape}")
+                raise ValueError(
+                    f"x of {self.name!r} ({self.split} split) holds {_nonfinite(given[i])} "
+                    f"in row {i}: features must be finite numbers; drop or fix that row"
+                )
+        else:
+            raise ValueError(
+                f"x must be uint8 (N,H,W,C) images, (N,D) features or (N,C,L) signals, got shape "
+                f"{x.shape}"
+            )
         if len(x) != len(self.y): raise ValueError(f"x has {len(x)} rows but y has {len(self.y)}")
 
     def __len__(self) -> int: return len(self.y)
@@ -101,7 +125,8 @@ class Dataset:
     @property
     def in_shape(self) -> tuple:
         "(C,H,W) for images, (D,) for features, (C,L) for signals: the shape of one model input."
-        return (self.x.shape[3], self.x.shape[1], self.x.shape[2]) if self.is_image else tuple(self.x.shape[1:])
+        return (self.x.shape[3], self.x.shape[1],
+                self.x.shape[2]) if self.is_image else tuple(self.x.shape[1:])
     @property
     def augment_kw(self) -> dict:
         "Keyword arguments for `augment_batch`: padding filled with black in normalised units."
@@ -110,9 +135,13 @@ class Dataset:
         return dict(pad=self.pad, flip=self.flip, fill=fill)
     def __repr__(self):
         kind = "memmap " if isinstance(self.x, np.memmap) else ""
-        return (f"Dataset({self.name!r}, split={self.split!r}, n={len(self)}, x={kind}{self.x.dtype}{tuple(self.x.shape)}, "
-                f"classes={self.num_classes}, augment={self.augment})")
+        return (
+            f"Dataset({self.name!r}, split={self.split!r}, n={len(self)}, "
+            f"x={kind}{self.x.dtype}{tuple(self.x.shape)}, "
+            f"classes={self.num_classes}, augment={self.augment})"
+        )
 
+# %% ../nbs/01_data.ipynb #4536f452
 def _first_nonfinite(x:np.ndarray, block:int=1 << 22) -> int|None:
     "The first row of float `x` holding NaN or ±inf, or None; reads `block` values at a time."
     step = max(1, block // max(1, x[0].size)) if len(x) else 1
@@ -122,55 +151,77 @@ def _first_nonfinite(x:np.ndarray, block:int=1 << 22) -> int|None:
         if bad.any(): return s + int(bad.argmax())
     return None
 
+# %% ../nbs/01_data.ipynb #e771ed03
 def _nonfinite(row:np.ndarray) -> str:
-    "The first value of `row` (as given) that float32 cannot hold: nan, ±inf, or one beyond its range."
+    """The first value of `row` (as given) that float32 cannot hold: nan, ±inf, or one beyond its
+    range."""
     row = np.asarray(row, np.float64).ravel()
     bad = row[~np.isfinite(row)]
     if len(bad): return str(bad[0])
     return f"{row[np.abs(row) > np.finfo(np.float32).max][0]:g} (beyond float32's ±3.4e38)"
 
+# %% ../nbs/01_data.ipynb #86fede9c
 def _plain_array(a, what:str) -> np.ndarray:
-    "`a` as a numpy array: torch tensors are moved to the CPU (no copy there), memmaps and arrays pass through."
+    """`a` as a numpy array: torch tensors are moved to the CPU (no copy there), memmaps and arrays
+    pass through."""
     if isinstance(a, torch.Tensor): return a.detach().cpu().numpy()
     return a if isinstance(a, np.ndarray) else np.asarray(a)
 
+# %% ../nbs/01_data.ipynb #646a602e
 def _label_codes(y:np.ndarray, classes) -> tuple[np.ndarray, list]:
-    "int64 codes of the labels `y` and the class names: integer labels index `classes`; strings (or other objects) are looked up in it."
+    """int64 codes of the labels `y` and the class names: integer labels index `classes`; strings
+    (or other objects) are looked up in it."""
     if y.dtype.kind in "iu" or not y.size:
         y = y.astype(np.int64, copy=False)
         if classes is None: classes = [str(c) for c in range(int(y.max()) + 1 if y.size else 0)]
         classes = list(classes)
         if y.size and (y.min() < 0 or y.max() >= len(classes)):
-            raise ValueError(f"labels must lie in [0, {len(classes)}) (one per class name), got range [{y.min()}, {y.max()}]")
+            raise ValueError(
+                f"labels must lie in [0, {len(classes)}) (one per class name), got range "
+                f"[{y.min()}, {y.max()}]"
+            )
         return y, classes
-    if y.dtype.kind in "fc": raise ValueError(f"y holds {y.dtype} numbers; labels must be integers or class names (strings)")
+    if y.dtype.kind in "fc":
+        raise ValueError(
+            f"y holds {y.dtype} numbers; labels must be integers or class names (strings)"
+        )
     names = sorted(set(y.tolist())) if classes is None else list(classes)
     code = {c: i for i, c in enumerate(names)}
     missing = sorted({str(v) for v in y.tolist() if v not in code})
     if missing: raise ValueError(f"labels {missing[:5]} are not among classes {names[:10]}")
     return np.fromiter((code[v] for v in y.tolist()), np.int64, len(y)), [str(c) for c in names]
 
-# %% ../nbs/01_data.ipynb #d3744776
+# %% ../nbs/01_data.ipynb #911095dd
 _SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 def is_data_spec(name) -> bool:
     "Whether `name` names data by itself: a path ending in `.npz` or `module:function`."
     return isinstance(name, str) and (name.endswith(".npz") or bool(_SPEC.fullmatch(name)))
 
+# %% ../nbs/01_data.ipynb #d8617b61
 def import_function(spec:str, # "module:function"
                     what:str="dataset", # what it names, for the error message
                    ) -> Callable:
-    "The function `spec` names, imported; a `ValueError` naming the module or function that is missing."
+    """The function `spec` names, imported; a `ValueError` naming the module or function that is
+    missing."""
     mod, fn = spec.split(":")
-    try: m = importlib.import_module(mod)
-    except ImportError as e: raise ValueError(f"{what} {spec!r}: cannot import module {mod!r} ({e})") from None
-    if not callable(getattr(m, fn, None)): raise ValueError(f"{what} {spec!r}: module {mod!r} has no function {fn!r}")
+    try:
+        m = importlib.import_module(mod)
+    except ImportError as e:
+        raise ValueError(f"{what} {spec!r}: cannot import module {mod!r} ({e})") from None
+    if not callable(getattr(m, fn, None)):
+        raise ValueError(f"{what} {spec!r}: module {mod!r} has no function {fn!r}")
     return getattr(m, fn)
 
+# %% ../nbs/01_data.ipynb #81917650
 class SpecRegistry(Registry):
-    "A `Registry` that also resolves names of another kind (e.g. `module:function`) when they are first looked up."
-    def __init__(self, kind:str, is_spec:Callable, # name -> whether `resolve` can make an entry of it
-                 resolve:Callable, # name -> the entry (raising ValueError/ImportError naming what is wrong)
+    """A `Registry` that also resolves names of another kind (e.g. `module:function`) when they are
+    first looked up."""
+    def __init__(
+                 # name -> whether `resolve` can make an entry of it
+                 self, kind:str, is_spec:Callable,
+                 # name -> the entry (raising ValueError/ImportError naming what is wrong)
+                 resolve:Callable,
                  hint:str=""): # added to the error for an unknown name
         super().__init__(kind); self.is_spec, self.resolve, self.hint = is_spec, resolve, hint
     def _has(self, name) -> bool:
@@ -186,16 +237,26 @@ class SpecRegistry(Registry):
         try: return super().get(name)
         except UnknownName as e: raise UnknownName(f"{e.args[0]}{self.hint}") from None
 
-DATASETS = SpecRegistry("dataset", is_data_spec, lambda name: _spec_loader(name),
-                        hint="; or your own data as an npz path or module:function (register_dataset registers in this process only, "
-                             "so a sweep's papermill kernel or the command line cannot see it)")
+DATASETS = SpecRegistry(
+    "dataset",
+    is_data_spec,
+    lambda name: _spec_loader(name),
+    hint="; or your own data as an npz path or module:function (register_dataset registers in this "
+         "process only, "
+    "so a sweep's papermill kernel or the command line cannot see it)",
+)
 SPLITS = ("train", "test")
 
+# %% ../nbs/01_data.ipynb #e56bee02
 def _check_split(split:str) -> str:
     if split not in SPLITS: raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     return split
 
-def load_dataset(name:str, # a name in `DATASETS` ("cifar10"), an npz path or `module:function` (see "Your own data")
+# %% ../nbs/01_data.ipynb #4e93ac0b
+def load_dataset(
+                 # a name in `DATASETS` ("cifar10"), an npz path or `module:function` (see "Your own
+                 # data")
+                 name:str,
                  split:str="train", # "train" or "test"
                  root:str|Path|None=None, # data directory (see `data_root`)
                  **kw, # passed to the loader (e.g. `file=` for "synthetic_cifar")
@@ -203,7 +264,7 @@ def load_dataset(name:str, # a name in `DATASETS` ("cifar10"), an npz path or `m
     "Load the `split` of the registered dataset `name`."
     return DATASETS.get(name)(split=_check_split(split), root=root, **kw)
 
-# %% ../nbs/01_data.ipynb #12dd2265
+# %% ../nbs/01_data.ipynb #4bbfdabc
 DIGITS_SEED, DIGITS_TEST_FRAC = 0, 0.2
 DIGITS_MEAN, DIGITS_STD = (0.3062,), (0.3769,)
 
@@ -212,25 +273,45 @@ def _digits_arrays():
     from sklearn.model_selection import train_test_split
     d = _sk_load_digits()
     x = np.clip(d.images * 16, 0, 255).astype(np.uint8)[..., None]
-    itr, ite = train_test_split(np.arange(len(x)), test_size=DIGITS_TEST_FRAC, stratify=d.target, random_state=DIGITS_SEED)
+    itr, ite = train_test_split(np.arange(len(x)), test_size=DIGITS_TEST_FRAC, stratify=d.target,
+                                random_state=DIGITS_SEED)
     return x, d.target, np.sort(itr), np.sort(ite)
 
+# %% ../nbs/01_data.ipynb #dfcf3e60
 @DATASETS.register("digits")
 def load_digits(split:str="train", root=None) -> Dataset:
-    "scikit-learn's 8×8 digits as uint8 (N,8,8,1) images; stratified 80/20 split (seed 0). `root` is ignored."
+    """scikit-learn's 8×8 digits as uint8 (N,8,8,1) images; stratified 80/20 split (seed 0). `root`
+    is ignored."""
     x, y, itr, ite = _digits_arrays()
     i = itr if _check_split(split) == "train" else ite
-    return Dataset("digits", split, x[i], y[i], [str(c) for c in range(10)], DIGITS_MEAN, DIGITS_STD,
-                   augment=False, pad=0, flip=False, info={"source": "sklearn.datasets.load_digits",
-                   "split": f"stratified train_test_split(test_size={DIGITS_TEST_FRAC}, random_state={DIGITS_SEED})"})
+    return Dataset(
+        "digits",
+        split,
+        x[i],
+        y[i],
+        [str(c) for c in range(10)],
+        DIGITS_MEAN,
+        DIGITS_STD,
+        augment=False,
+        pad=0,
+        flip=False,
+        info={
+            "source": "sklearn.datasets.load_digits",
+            "split": f"stratified train_test_split(test_size={DIGITS_TEST_FRAC}, "
+                     f"random_state={DIGITS_SEED})",
+        },
+    )
 
 # %% ../nbs/01_data.ipynb #281da258
-READERS = {name: f"scoreextra.readers:load_{name}" for name in (   # dataset -> its loader in 01_readers
-    "fashion_mnist", "fashion_mnist_5k", "fashion_mnist_15k", "fashion_mnist_30k", "cifar10", "cifar100", "imagenet64",
+# dataset -> its loader in 01_readers
+READERS = {name: f"scoreextra.readers:load_{name}" for name in (
+    "fashion_mnist", "fashion_mnist_5k", "fashion_mnist_15k", "fashion_mnist_30k", "cifar10",
+    "cifar100", "imagenet64",
     "places365_64", "synthetic_cifar", "synthetic_cifar100_1m", "synthetic_cifar10_2m")}
 
 def _reader(spec:str) -> Callable:
-    "A loader `(split, root, **kw) -> Dataset` that imports the reader `spec` (`module:function`) when it is called."
+    """A loader `(split, root, **kw) -> Dataset` that imports the reader `spec` (`module:function`)
+    when it is called."""
     def load(split:str="train", root=None, **kw) -> Dataset:
         return import_function(spec, "dataset reader")(split=split, root=root, **kw)
     load.__doc__ = f"`{spec}`, imported on the first load."
@@ -242,14 +323,15 @@ for _name, _spec in READERS.items(): DATASETS[_name] = _reader(_spec)
 def stratified_subsample(y:np.ndarray, # (n,) class labels
                          n_sub:int, # rows kept
                          seed:int=0) -> np.ndarray:
-    "Sorted row indices of a stratified subsample of `n_sub` rows (every class in proportion to its count)."
+    """Sorted row indices of a stratified subsample of `n_sub` rows (every class in proportion to
+    its count)."""
     from sklearn.model_selection import train_test_split
     if not 0 < n_sub <= len(y): raise ValueError(f"n_sub must be in [1, {len(y)}], got {n_sub}")
     if n_sub == len(y): return np.arange(len(y))
     keep, _ = train_test_split(np.arange(len(y)), train_size=n_sub, stratify=y, random_state=seed)
     return np.sort(keep)
 
-# %% ../nbs/01_data.ipynb #c4723ba3
+# %% ../nbs/01_data.ipynb #29bd8302
 def take_rows(x:np.ndarray, idx:np.ndarray) -> np.ndarray:
     "`x[idx]` as an in-memory array; memmaps are read in sorted index order, then reordered."
     idx = np.asarray(idx, dtype=np.int64)
@@ -259,6 +341,7 @@ def take_rows(x:np.ndarray, idx:np.ndarray) -> np.ndarray:
     out[order] = x[idx[order]]
     return out
 
+# %% ../nbs/01_data.ipynb #40478031
 def to_tensor(ds:Dataset, idx, device=None) -> torch.Tensor:
     "Float32 batch of samples `idx` on `device`: normalised NCHW for images, (B,D) for features."
     device = get_device(device)
@@ -274,10 +357,12 @@ def to_tensor(ds:Dataset, idx, device=None) -> torch.Tensor:
 def augment_batch(x:torch.Tensor, # (B,C,H,W) float batch
                   *, pad:int=4, # crop padding: shifts of up to ±pad pixels
                   flip:bool=True, # flip each sample horizontally with probability 1/2
-                  generator:torch.Generator, # drives the offsets and flips (device may differ from x's)
+                  # drives the offsets and flips (device may differ from x's)
+                  generator:torch.Generator,
                   fill:float|Sequence[float]=0.0, # padding value, scalar or one per channel
                  ) -> torch.Tensor:
-    "Random crop with padding + horizontal flip for every sample of a batch, vectorised; same shape and memory layout out."
+    """Random crop with padding + horizontal flip for every sample of a batch, vectorised; same
+    shape and memory layout out."""
     if x.ndim != 4: raise ValueError(f"x must be a (B,C,H,W) batch, got shape {tuple(x.shape)}")
     if int(pad) != pad or pad < 0: raise ValueError(f"pad must be a non-negative int, got {pad!r}")
     if pad == 0 and not flip: return x
@@ -292,11 +377,14 @@ def augment_batch(x:torch.Tensor, # (B,C,H,W) float batch
     if flip:
         fl = (torch.rand(B, generator=generator, device=gdev) < 0.5).to(dev)
         cols = torch.where(fl[:, None], W - 1 - ar_w, ar_w)
-    rows, cols = dy[:, None] + ar_h, dx[:, None] + cols                 # (B,H), (B,W) source pixel of each output pixel
+    # (B,H), (B,W) source pixel of each output pixel
+    rows, cols = dy[:, None] + ar_h, dx[:, None] + cols
     inside = ((rows >= 0) & (rows < H))[:, :, None] & ((cols >= 0) & (cols < W))[:, None, :]
-    src = rows.clamp(0, H - 1)[:, :, None] * W + cols.clamp(0, W - 1)[:, None, :]   # flat source index (B,H,W)
+    # flat source index (B,H,W)
+    src = rows.clamp(0, H - 1)[:, :, None] * W + cols.clamp(0, W - 1)[:, None, :]
     out = x.flatten(2).gather(2, src.view(B, 1, H*W).expand(B, C, H*W)).view(B, C, H, W)
-    if keep_cl: out = out.contiguous(memory_format=torch.channels_last)   # gather returns NCHW; keep the caller's layout
+    # gather returns NCHW; keep the caller's layout
+    if keep_cl: out = out.contiguous(memory_format=torch.channels_last)
     if not pad: return out
     fill = torch.as_tensor(fill, dtype=x.dtype, device=dev).reshape(1, -1, 1, 1)
     out = torch.where(inside[:, None], out, fill)   # outside the image: the padding value
@@ -305,12 +393,26 @@ def augment_batch(x:torch.Tensor, # (B,C,H,W) float batch
 # %% ../nbs/01_data.ipynb #60779471
 class BatchLoader:
     "Seeded mini-batches `(x, y, idx)` of a dataset subset, on a device."
-    def __init__(self, ds:Dataset, idx=None, # dataset indices to iterate (default: all), any order, no duplicates
-                 *, batch_size:int=256, shuffle:bool=False, seed:int=0, device=None, drop_last:bool=False):
+    def __init__(
+                 # dataset indices to iterate (default: all), any order, no duplicates
+                 self, ds:Dataset, idx=None,
+                 *, batch_size:int=256, shuffle:bool=False, seed:int=0, device=None,
+                 drop_last:bool=False):
         self.ds, self.device = ds, get_device(device)
-        self.idx = np.arange(len(ds), dtype=np.int64) if idx is None else check_indices("idx", idx, len(ds))
-        if int(batch_size) < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.batch_size, self.shuffle, self.seed, self.drop_last, self.epoch = int(batch_size), shuffle, int(seed), drop_last, 0
+        self.idx = (
+            np.arange(len(ds), dtype=np.int64)
+            if idx is None
+            else check_indices("idx", idx, len(ds))
+        )
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        self.batch_size, self.shuffle, self.seed, self.drop_last, self.epoch = (
+            int(batch_size),
+            shuffle,
+            int(seed),
+            drop_last,
+            0,
+        )
 
     def set_epoch(self, epoch:int):
         "Use the order of `epoch` for the next iteration."
@@ -330,78 +432,115 @@ class BatchLoader:
         order, b = self.order(), self.batch_size
         for s in range(0, len(self) * b, b):
             i = order[s:s+b]
-            yield (to_tensor(self.ds, i, self.device), torch.from_numpy(self.ds.y[i]).to(self.device),
+            yield (to_tensor(self.ds, i, self.device),
+                   torch.from_numpy(self.ds.y[i]).to(self.device),
                    torch.from_numpy(i).to(self.device))
 
 # %% ../nbs/01_data.ipynb #d0f0b16e
-def as_dataset(data, # a `Dataset`, `(x, y)`, a torch `Dataset` of `(x, y)` items, or `x` with `y` given
+def as_dataset(
+               # a `Dataset`, `(x, y)`, a torch `Dataset` of `(x, y)` items, or `x` with `y` given
+               data,
                y=None, # labels when `data` is `x`
                *, name:str="own", # the name runs and reports show
                split:str="train", classes:list|None=None) -> Dataset:
-    "`data` as a `Dataset` (a `Dataset` is returned unchanged; an object with `x`, `y` and maybe `classes` is read)."
+    """`data` as a `Dataset` (a `Dataset` is returned unchanged; an object with `x`, `y` and maybe
+    `classes` is read)."""
     if isinstance(data, Dataset): return data
-    if y is None and all(hasattr(data, a) for a in ("x", "y")):   # your own object with x, y (and maybe classes)
-        return Dataset(getattr(data, "name", name), _check_split(split), data.x, data.y, classes or getattr(data, "classes", None))
-    if y is None and isinstance(data, (tuple, list)) and len(data) == 2: data, y = data
-    elif y is None and hasattr(data, "__getitem__") and hasattr(data, "__len__") and not hasattr(data, "shape"):
+    # your own object with x, y (and maybe classes)
+    if y is None and all(hasattr(data, a) for a in ("x", "y")):
+        return Dataset(getattr(data, "name", name), _check_split(split), data.x, data.y,
+                       classes or getattr(data, "classes", None))
+    if y is None and isinstance(data, (tuple, list)) and len(data) == 2:
+        data, y = data
+    elif (
+        y is None
+        and hasattr(data, "__getitem__")
+        and hasattr(data, "__len__")
+        and not hasattr(data, "shape")
+    ):
         items = [data[i] for i in range(len(data))]        # a torch Dataset: (x, y) per item
-        data = np.stack([_plain_array(a, "x") for a, _ in items]); y = np.array([_plain_array(b, "y") for _, b in items])
-    if y is None: raise TypeError(f"as_dataset needs labels: pass (x, y), x and y, or a Dataset; got {type(data).__name__} alone")
+        data = np.stack([_plain_array(a, "x") for a, _ in items])
+        y = np.array([_plain_array(b, "y") for _, b in items])
+    if y is None:
+        raise TypeError(
+            f"as_dataset needs labels: pass (x, y), x and y, or a Dataset; got "
+            f"{type(data).__name__} alone"
+        )
     return Dataset(name, _check_split(split), data, y, classes)
 
 # %% ../nbs/01_data.ipynb #77af1c9b
 def fingerprint(*splits:Dataset, # the splits of one dataset (train, test)
                 rows:int=256, # rows of `x` hashed, evenly spaced
                ) -> str:
-    "16 hex digits identifying the arrays of `splits`: shape, dtype, classes, all labels, `rows` sampled rows."
+    """16 hex digits identifying the arrays of `splits`: shape, dtype, classes, all labels, `rows`
+    sampled rows."""
     h = hashlib.sha1()
     for ds in splits:
         h.update(repr((ds.x.shape, str(ds.x.dtype), list(ds.classes))).encode())
         h.update(np.ascontiguousarray(ds.y, dtype=np.int64).tobytes())
-        pick = np.unique(np.linspace(0, len(ds) - 1, min(rows, len(ds))).round().astype(np.int64)) if len(ds) else []
+        pick = np.unique(np.linspace(0, len(ds) - 1,
+                                     min(rows,
+                                         len(ds))).round().astype(np.int64)) if len(ds) else []
         h.update(np.ascontiguousarray(take_rows(ds.x, pick)).tobytes())
     return h.hexdigest()[:16]
 
-# %% ../nbs/01_data.ipynb #40b970ca
-BUILTIN_DATASETS = frozenset(DATASETS)   # digits and `READERS`; configs of other datasets carry a fingerprint
+# %% ../nbs/01_data.ipynb #c7b2f385
+# digits and `READERS`; configs of other datasets carry a fingerprint
+BUILTIN_DATASETS = frozenset(DATASETS)
 NPZ_FMT = "npz with arrays x (N, ...) and y (N,), optionally x_test, y_test and classes"
 HOLDOUT_FRAC = 0.2   # the test split held out of data that comes without one (stratified, seed 0)
 def dataset_name(name:str) -> str:
     "`name` as a config stores it (an npz path made absolute), checked to be a known dataset."
     # absolute, links kept: a link.npz to a file named otherwise is still an npz path
-    if isinstance(name, str) and name.endswith(".npz"): name = os.path.abspath(Path(name).expanduser())
+    if isinstance(name, str) and name.endswith(".npz"):
+        name = os.path.abspath(Path(name).expanduser())
     DATASETS.get(name)   # unknown name, missing file, bad module: an error naming it
     return name
 
+# %% ../nbs/01_data.ipynb #571e7214
 def _holdout(train:Dataset) -> tuple[Dataset, Dataset]:
     "(train, test): a stratified `HOLDOUT_FRAC` of `train`'s rows held out (seed 0)."
     from sklearn.model_selection import train_test_split
     strat = train.y if np.bincount(train.y).min(initial=2) >= 2 else None
-    itr, ite = (np.sort(i) for i in train_test_split(np.arange(len(train)), test_size=HOLDOUT_FRAC, stratify=strat, random_state=0))
+    itr, ite = (np.sort(i) for i in train_test_split(np.arange(len(train)), test_size=HOLDOUT_FRAC,
+                                                     stratify=strat, random_state=0))
     info = {**train.info, "test": f"held out: stratified {HOLDOUT_FRAC:.0%} of the rows, seed 0"}
-    part = lambda i, s: Dataset(train.name, s, take_rows(train.x, i), train.y[i], train.classes, train.mean, train.std, info=info)
+    part = lambda i, s: Dataset(train.name, s, take_rows(train.x, i), train.y[i], train.classes,
+                                train.mean, train.std, info=info)
     return part(itr, "train"), part(ite, "test")
 
+# %% ../nbs/01_data.ipynb #3fa4c7bc
 def _splits(obj, name:str) -> tuple[Dataset, Dataset]:
     "(train, test) Datasets from a Dataset, (x, y), (x, y, x_test, y_test) or a dict of those keys."
     if isinstance(obj, Dataset): return _holdout(obj)
-    if isinstance(obj, (tuple, list)) and len(obj) in (2, 4): obj = dict(zip(("x", "y", "x_test", "y_test"), obj))
+    if isinstance(obj, (tuple, list)) and len(obj) in (2, 4):
+        obj = dict(zip(("x", "y", "x_test", "y_test"), obj))
     if not (isinstance(obj, dict) and {"x", "y"} <= set(obj)):
-        raise ValueError(f"dataset {name!r} must give a Dataset, (x, y), (x, y, x_test, y_test) or a dict with x, y; got {type(obj).__name__}")
-    cls = obj.get("classes"); cls = None if cls is None else [str(c) for c in np.asarray(cls).tolist()]
+        raise ValueError(
+            f"dataset {name!r} must give a Dataset, (x, y), (x, y, x_test, y_test) or a dict with "
+            f"x, y; got {type(obj).__name__}"
+        )
+    cls = obj.get("classes")
+    cls = None if cls is None else [str(c) for c in np.asarray(cls).tolist()]
     train = Dataset(name, "train", obj["x"], obj["y"], cls)
     if obj.get("x_test") is None: return _holdout(train)
     return train, Dataset(name, "test", obj["x_test"], obj["y_test"], train.classes)
 
+# %% ../nbs/01_data.ipynb #f5a46549
 def _npz_arrays(path:Path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in z.files}
-    except Exception as e: raise _bad(path, f"cannot read npz ({type(e).__name__}: {e})", NPZ_FMT, "your own file") from None
+    except Exception as e:
+        raise _bad(
+            path, f"cannot read npz ({type(e).__name__}: {e})", NPZ_FMT, "your own file"
+        ) from None
 
+# %% ../nbs/01_data.ipynb #fa40ce3e
 def _spec_loader(spec:str):
     "The loader `(split, root) -> Dataset` of an npz path or `module:function`."
     if spec.endswith(".npz"):
-        path = _require(Path(spec).expanduser(), NPZ_FMT, "your own file: np.savez(path, x=..., y=...)")
+        path = _require(Path(spec).expanduser(), NPZ_FMT,
+                        "your own file: np.savez(path, x=..., y=...)")
         get = lambda: _npz_arrays(path)
     else: get = import_function(spec, "dataset")
     def load(split:str="train", root=None) -> Dataset:
@@ -409,18 +548,24 @@ def _spec_loader(spec:str):
     load.__doc__ = f"Your data from {spec}."
     return load
 
-# %% ../nbs/01_data.ipynb #9546a002
+# %% ../nbs/01_data.ipynb #c09aafb1
 def register_dataset(train, # the train split: anything `as_dataset` takes
                      test=None, # the test split; None: a stratified 20% of `train` held out
                      *, name:str|None=None, # registry name (default: `train`'s name)
                     ) -> str:
-    "Register in-memory splits in `DATASETS` (replacing an earlier one of that name) and return the name."
+    """Register in-memory splits in `DATASETS` (replacing an earlier one of that name) and return
+    the name."""
     train = as_dataset(train, name=name or "own")
     name = name or train.name
-    if name in BUILTIN_DATASETS or is_data_spec(name): raise ValueError(f"dataset name {name!r} is built in or a path/module spec; pick another")
+    if name in BUILTIN_DATASETS or is_data_spec(name):
+        raise ValueError(f"dataset name {name!r} is built in or a path/module spec; pick another")
     if name != train.name: train = dataclasses.replace(train, name=name)
-    if test is None: train, test = _holdout(train)
-    else: test = dataclasses.replace(as_dataset(test, split="test", classes=train.classes), name=name, split="test")
+    if test is None:
+        train, test = _holdout(train)
+    else:
+        test = dataclasses.replace(
+            as_dataset(test, split="test", classes=train.classes), name=name, split="test"
+        )
     splits = {"train": train, "test": test}
     def load(split:str="train", root=None) -> Dataset: return splits[_check_split(split)]
     DATASETS[name] = load
@@ -428,21 +573,28 @@ def register_dataset(train, # the train split: anything `as_dataset` takes
 
 _CURRENT: dict = {}
 
+# %% ../nbs/01_data.ipynb #aba4f82a
 def current_dataset(name:str, split:str="train") -> Dataset:
-    "`load_dataset(name, split)`, loaded again only when `name` was registered again or its npz file changed."
+    """`load_dataset(name, split)`, loaded again only when `name` was registered again or its npz
+    file changed."""
     loader = DATASETS.get(name)
     f = Path(name) if name.endswith(".npz") else None
-    token = (loader, (f.stat().st_mtime_ns, f.stat().st_size) if f is not None and f.exists() else None)
+    token = (loader,
+             (f.stat().st_mtime_ns, f.stat().st_size) if f is not None and f.exists() else None)
     hit = _CURRENT.get((name, split))
-    if hit is None or hit[0][0] is not loader or hit[0][1] != token[1]: hit = _CURRENT[name, split] = (token, load_dataset(name, split))
+    if hit is None or hit[0][0] is not loader or hit[0][1] != token[1]:
+        hit = _CURRENT[name, split] = (token, load_dataset(name, split))
     return hit[1]
 
 _FINGERPRINTS: dict = {}
 
+# %% ../nbs/01_data.ipynb #3196339d
 def dataset_fingerprint(name:str) -> str|None:
-    "None for a built-in dataset (its configs stay as they were), else the `fingerprint` of its current train and test splits."
+    """None for a built-in dataset (its configs stay as they were), else the `fingerprint` of its
+    current train and test splits."""
     if name in BUILTIN_DATASETS: return None
     tr, te = current_dataset(name, "train"), current_dataset(name, "test")
-    hit = _FINGERPRINTS.get(name)   # computed once per loaded pair of splits, not once per job
-    if hit is None or hit[0] is not tr or hit[1] is not te: hit = _FINGERPRINTS[name] = (tr, te, fingerprint(tr, te))
+    hit = _FINGERPRINTS.get(name)  # computed once per loaded pair of splits, not once per job
+    if hit is None or hit[0] is not tr or hit[1] is not te:
+        hit = _FINGERPRINTS[name] = (tr, te, fingerprint(tr, te))
     return hit[2]

@@ -25,7 +25,8 @@ __all__ = ['EXECUTORS', 'load_config', 'validate_config', 'expand_config', 'runs
 
 # %% ../nbs/17_experiments.ipynb #0d468165
 def load_config(path:str|Path) -> dict:
-    "Read and validate an experiment config (YAML, read by `load_yaml`: no deep nesting, alias bomb or duplicate key)."
+    """Read and validate an experiment config (YAML, read by `load_yaml`: no deep nesting, alias
+    bomb or duplicate key)."""
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"experiment config {path} does not exist")
     try: cfg = load_yaml(path.read_text()) or {}
@@ -37,92 +38,142 @@ def load_config(path:str|Path) -> dict:
 def validate_config(cfg:dict, where:str="config") -> dict:
     "Raise `ConfigError` naming the bad key or value (its paradigm's `check`); return `cfg`."
     need(isinstance(cfg, dict), lambda: f"expected a mapping, got {type(cfg).__name__}", where)
-    for k in ("name", "runs_root", "report_dir"): need(isinstance(cfg.get(k, ""), str), lambda: f"{k} must be a string, got {cfg[k]!r}", where)
+    for k in ("name", "runs_root", "report_dir"):
+        need(
+            isinstance(cfg.get(k, ""), str), lambda: f"{k} must be a string, got {cfg[k]!r}", where
+        )
     paradigm_of(cfg, where).check(cfg, where)
     return cfg
 
 # %% ../nbs/17_experiments.ipynb #00e71b15
 def expand_config(cfg:dict) -> list[Job]:
-    "All jobs of an experiment config, parents before children, without duplicates (its paradigm's `expand`)."
+    """All jobs of an experiment config, parents before children, without duplicates (its paradigm's
+    `expand`)."""
     return paradigm_of(validate_config(cfg)).expand(cfg, "config")
 
-# %% ../nbs/17_experiments.ipynb #09bd77ee
+# %% ../nbs/17_experiments.ipynb #338b8582
 def runs_root_of(cfg:dict, runs_root=None, where:str="config") -> Path:
-    "Where a sweep of `cfg` writes: `runs_root` (`--runs`), else the config's, else runs/<name> (a plain folder name)."
+    """Where a sweep of `cfg` writes: `runs_root` (`--runs`), else the config's, else runs/<name> (a
+    plain folder name)."""
     if runs_root or cfg.get("runs_root"): return Path(runs_root or cfg["runs_root"])
-    key = "name" if "name" in cfg else "dataset"; name = cfg[key]    # `../x`, `/x`, an npz path: a folder outside runs/
-    need(isinstance(name, str) and name not in ("", ".", "..") and not set(name) & set("/\\\0"),
-         lambda: f"{key} {name!r} must be a plain folder name (runs/<{key}> without a runs_root); give runs_root or --runs", where)
+    # `../x`, `/x`, an npz path: a folder outside runs/
+    key = "name" if "name" in cfg else "dataset"; name = cfg[key]
+    need(
+        isinstance(name, str) and name not in ("", ".", "..") and not set(name) & set("/\\\0"),
+        lambda: (
+            f"{key} {name!r} must be a plain folder name (runs/<{key}> without a runs_root); give "
+            f"runs_root or --runs"
+        ),
+        where,
+    )
     return Path("runs")/name
 
 EXECUTORS = ("inline", "papermill", "local", "slurm")   # where `sweep` runs its jobs
 
+# %% ../nbs/17_experiments.ipynb #d8c91cea
 def sweep(config:str|Path|dict, # a YAML path or a config dict
           *, runs_root:str|Path|None=None, # default: the config's runs_root, else runs/<name>
           executor:str="inline", # inline | papermill | local (submitit local) | slurm (submitit)
           limit:int|None=None, # run at most this many pending jobs (to size a session), then stop
           keep_going:bool=True, # a failed job is reported and its siblings still run
           device=None, slurm:dict|None=None, progress:bool=False, log=print) -> dict:
-    "Run every job of an experiment that is not done yet (all of them checked first, `check_jobs`); return counts and failures."
-    if executor not in EXECUTORS: raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    """Run every job of an experiment that is not done yet (all of them checked first,
+    `check_jobs`); return counts and failures."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     cfg = load_config(config) if not isinstance(config, dict) else validate_config(config)
     where = "config" if isinstance(config, dict) else str(config)
     runs_root = runs_root_of(cfg, runs_root, where)
     jobs = expand_config(cfg)
-    pending = check_jobs([j for j in jobs if run_status(runs_root, j.stage, j.config) != "done"], where, device)
-    summary = dict(total=len(jobs), done_before=len(jobs) - len(pending), ran=0, failed=[], runs_root=str(runs_root))
+    pending = check_jobs([j for j in jobs if run_status(runs_root, j.stage, j.config) != "done"],
+                         where, device)
+    summary = dict(total=len(jobs), done_before=len(jobs) - len(pending), ran=0, failed=[],
+                   runs_root=str(runs_root))
     skipped = []
     if limit is not None: pending = pending[:int(limit)]
-    log(f"sweep {cfg['name'] if 'name' in cfg else cfg['dataset']}: {len(jobs)} jobs, {summary['done_before']} done, running {len(pending)} ({executor})")
+    log(
+        f"sweep {cfg['name'] if 'name' in cfg else cfg['dataset']}: {len(jobs)} jobs, "
+        f"{summary['done_before']} done, running {len(pending)} ({executor})"
+    )
     here = executor in ("inline", "papermill")
     for level in filter(None, job_levels(pending)):
-        for j, call in _calls(level, executor, runs_root, slurm, mode="inline" if executor == "inline" else "papermill", device=device,
+        for j, call in _calls(level, executor, runs_root, slurm,
+                              mode="inline" if executor == "inline" else "papermill", device=device,
                               **({"progress": progress} if here else {})):
             t0, err = time.perf_counter(), None
             if here and run_status(runs_root, j.stage, j.config) == "done":
                 log(f"  {j.key}: finished by another worker"); continue
-            try: call()
-            except Busy: skipped.append(j); log(f"  {j.key}: running in another worker, skipped"); continue
+            try:
+                call()
+            except Busy:
+                skipped.append(j)
+                log(f"  {j.key}: running in another worker, skipped")
+                continue
             except Exception as e:
-                if not keep_going: raise
-                err = e; summary["failed"].append((j.key, repr(e)))
+                if not keep_going:
+                    raise
+                err = e
+                summary["failed"].append((j.key, repr(e)))
             summary["ran"] += err is None
-            log(f"  {j.key}: {'ok' if err is None else 'FAILED: ' + repr(err)[:200]} ({time.perf_counter() - t0:.1f}s)")
-    # jobs another worker held: fine if it finished them meanwhile; still blocked ones are reported (the CLI exits 1)
+            log(
+                f"  {j.key}: {'ok' if err is None else 'FAILED: ' + repr(err)[:200]} "
+                f"({time.perf_counter() - t0:.1f}s)"
+            )
+    # jobs another worker held: fine if it finished them meanwhile; still blocked ones are reported
+    # (the CLI exits 1)
     blocked = [j.key for j in skipped if run_status(runs_root, j.stage, j.config) != "done"]
     if blocked: summary["busy"] = blocked
     return summary
 
+# %% ../nbs/17_experiments.ipynb #3c35cf54
 def _calls(level:list[Job], executor:str, runs_root, slurm:dict|None, **kw) -> list:
-    "(job, call) for each job of a level: `run_job` here, or waiting for the submitit job that runs it."
-    if executor in ("inline", "papermill"): return [(j, partial(run_job, j, runs_root, **kw)) for j in level]
+    """(job, call) for each job of a level: `run_job` here, or waiting for the submitit job that
+    runs it."""
+    if executor in ("inline", "papermill"):
+        return [(j, partial(run_job, j, runs_root, **kw)) for j in level]
     import submitit
     folder = Path(runs_root)/"_submitit"
-    ex = submitit.LocalExecutor(folder=folder) if executor == "local" else submitit.AutoExecutor(folder=folder, cluster="slurm")
+    ex = (
+        submitit.LocalExecutor(folder=folder)
+        if executor == "local"
+        else submitit.AutoExecutor(folder=folder, cluster="slurm")
+    )
     ex.update_parameters(**({"timeout_min": 60 * 24} | (slurm or {})))
-    return [(j, ex.submit(run_job, j, str(runs_root), module=STAGES.get(j.stage).module, **kw).result) for j in level]
+    return [(j,
+             ex.submit(run_job, j, str(runs_root), module=STAGES.get(j.stage).module,
+                       **kw).result) for j in level]
 
-# %% ../nbs/17_experiments.ipynb #de092e58
+# %% ../nbs/17_experiments.ipynb #8e556f14
 def smoke_config(cfg:dict, # a validated experiment config
-                 data_dir:str|Path, # the stand-in folder (`write_smoke_data`): relative feature paths move there
+                 # the stand-in folder (`write_smoke_data`): relative feature paths move there
+                 data_dir:str|Path,
                 ) -> dict:
-    "`cfg` in miniature for a CPU run on stand-in data: counts, sizes and epochs shrunk; models, scores, recipes, code paths kept."
+    """`cfg` in miniature for a CPU run on stand-in data: counts, sizes and epochs shrunk; models,
+    scores, recipes, code paths kept."""
     c = copy.deepcopy(validate_config(copy.deepcopy(cfg)))
     c = paradigm_of(c).smoke(c, Path(data_dir))
     c["name"] = f"{cfg['name'] if 'name' in cfg else cfg['dataset']}_smoke"
     for key in ("runs_root", "report_dir"): c.pop(key, None)
     return validate_config(c, f"smoke config of {c['name']}")
 
+# %% ../nbs/17_experiments.ipynb #48715adb
 def write_smoke_data(cfg:dict, # a smoke config (`smoke_config`)
                      data_dir:str|Path) -> Path:
-    "Write the stand-in dataset and feature files that the smoke config `cfg` reads into `data_dir`."
+    """Write the stand-in dataset and feature files that the smoke config `cfg` reads into
+    `data_dir`."""
     from scoreextra.data import load_dataset
     from scoreextra.standins import write_standins
     d = write_standins(data_dir, [cfg["dataset"]], n=SMOKE["n"], n_test=SMOKE["n_test"])
     n = len(load_dataset(cfg["dataset"], root=d))
-    paths = {"embedding": (cfg.get("embedding") or {}).get("path"), "sampler_embeddings": cfg.get("sampler_embeddings")}
+    paths = {"embedding": (cfg.get("embedding") or {}).get("path"),
+             "sampler_embeddings": cfg.get("sampler_embeddings")}
     for what, path in paths.items():
         if not path: continue
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, np.random.default_rng(0).normal(size=(n, SMOKE["feature_dims"][what])).astype(np.float32))
+        np.save(
+            path,
+            np.random.default_rng(0)
+            .normal(size=(n, SMOKE["feature_dims"][what]))
+            .astype(np.float32),
+        )
     return d

@@ -22,38 +22,63 @@ from .core import check_fraction, rng, to_numpy
 __all__ = ['METHODS', 'AUTO_EXACT_WORK', 'SAFE_MAGNITUDE', 'GPU_MAX_K', 'faiss_gpu_available', 'check_k', 'faiss_threads',
            'gpu_plan', 'KNNIndex', 'recall_at_k', 'knn_search']
 
-# %% ../nbs/06_faiss_search.ipynb #4318e4c1
+# %% ../nbs/06_faiss_search.ipynb #e77eb5fe
 METHODS = ("auto", "exact", "ivf", "hnsw")
-AUTO_EXACT_WORK = 1e12  # `auto` searches exactly while n_queries·n_base·d is below this: ≈ 30 s of one core (see below)
+# `auto` searches exactly while n_queries·n_base·d is below this: ≈ 30 s of one core (see below)
+AUTO_EXACT_WORK = 1e12
 
 def faiss_gpu_available() -> bool:
     "True when the installed faiss has GPU support and sees at least one GPU."
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
+# %% ../nbs/06_faiss_search.ipynb #b518d60c
 def _rows_f32(name:str, x, offset:int=0, step:int=1 << 16) -> np.ndarray:
-    "`x` as a C-contiguous float32 (rows, d) array (a view when it already is one), raising on NaN/inf with the first bad row."
-    try: a = np.ascontiguousarray(to_numpy(x), dtype=np.float32)
-    except (TypeError, ValueError) as e: raise TypeError(f"{name} must be a 2-D array of numbers, got {type(x).__name__} ({e})") from None
+    """`x` as a C-contiguous float32 (rows, d) array (a view when it already is one), raising on
+    NaN/inf with the first bad row."""
+    try:
+        a = np.ascontiguousarray(to_numpy(x), dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            f"{name} must be a 2-D array of numbers, got {type(x).__name__} ({e})"
+        ) from None
     if a.ndim != 2: raise ValueError(f"{name} must be 2-D (rows, dim), got shape {a.shape}")
     for s in range(0, len(a), step):          # row blocks: the check's temporaries stay O(step · d)
         bad = ~np.isfinite(a[s:s + step]).all(1)
-        if bad.any(): raise ValueError(f"{name} holds NaN/inf values, first in row {offset + s + int(np.flatnonzero(bad)[0])}")
+        if bad.any():
+            raise ValueError(
+                f"{name} holds NaN/inf values, first in row "
+                f"{offset + s + int(np.flatnonzero(bad)[0])}"
+            )
     return a
 
-SAFE_MAGNITUDE = (1e-15, 1e15)   # coordinates whose squared distances stay normal float32 numbers for d up to ~1e8
+# coordinates whose squared distances stay normal float32 numbers for d up to ~1e8
+SAFE_MAGNITUDE = (1e-15, 1e15)
 
+# %% ../nbs/06_faiss_search.ipynb #34be7f36
 def _scale_for(a:np.ndarray, step:int=1 << 16) -> float:
-    "1, or the power of two that brings the largest |coordinate| of `a` into [1, 2) when it lies outside `SAFE_MAGNITUDE`."
-    m = max((float(np.abs(a[s:s + step]).max()) for s in range(0, len(a), step) if a[s:s + step].size), default=0.0)
+    """1, or the power of two that brings the largest |coordinate| of `a` into [1, 2) when it lies
+    outside `SAFE_MAGNITUDE`."""
+    m = max(
+        (
+            float(np.abs(a[s : s + step]).max())
+            for s in range(0, len(a), step)
+            if a[s : s + step].size
+        ),
+        default=0.0,
+    )
     lo, hi = SAFE_MAGNITUDE
     return 1.0 if m == 0 or lo <= m <= hi else float(2.0 ** -math.floor(math.log2(m)))
 
+# %% ../nbs/06_faiss_search.ipynb #67461b55
 def check_k(k) -> int:
-    "`k` (neighbours) as an int >= 1: the check every config that names a k goes through when it is built."
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral): raise TypeError(f"k must be an int, got {k!r}")
+    """`k` (neighbours) as an int >= 1: the check every config that names a k goes through when it
+    is built."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an int, got {k!r}")
     if k < 1: raise ValueError(f"k must be >= 1, got {k}")
     return int(k)
 
+# %% ../nbs/06_faiss_search.ipynb #08c4c1fd
 def _check_k(k, n_base:int, what:str="base points") -> int:
     k = check_k(k)
     if k > n_base: raise ValueError(f"k={k} is larger than the number of {what} ({n_base})")
@@ -61,10 +86,13 @@ def _check_k(k, n_base:int, what:str="base points") -> int:
 
 # %% ../nbs/06_faiss_search.ipynb #28ecf722
 @contextmanager
-def faiss_threads(n:int|None): # faiss (OpenMP) threads inside the block; None leaves the count alone
+def faiss_threads(
+                  # faiss (OpenMP) threads inside the block; None leaves the count alone
+                  n:int|None):
     "Run the block with `n` faiss threads and restore the previous count afterwards, also on error."
     if n is None: yield; return
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1: raise ValueError(f"threads must be an int >= 1 or None, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"threads must be an int >= 1 or None, got {n!r}")
     prev = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(int(n))
     try: yield
@@ -74,7 +102,8 @@ def faiss_threads(n:int|None): # faiss (OpenMP) threads inside the block; None l
 GPU_MAX_K = 2048   # faiss GPU's largest k and nprobe (GPU_MAX_SELECTION_K of its CUDA builds)
 
 def gpu_plan(method:str, # the index kind: exact | ivf | hnsw
-             use_gpu:bool|None=None, # True: the GPU or an error; False: the CPU; None: the GPU when faiss can
+             # True: the GPU or an error; False: the CPU; None: the GPU when faiss can
+             use_gpu:bool|None=None,
              device=None, # torch device of the data, if any: `cuda:i` picks faiss's GPU i
             ) -> tuple[int|None, str]:
     "(faiss GPU number, or None for the CPU; why): where a `KNNIndex` of `method` is built."
@@ -83,55 +112,77 @@ def gpu_plan(method:str, # the index kind: exact | ivf | hnsw
            else None if faiss_gpu_available() else "faiss sees no GPU")
     if why and use_gpu: raise RuntimeError(f"use_gpu=True but {why}")
     if method == "hnsw":
-        if use_gpu: raise ValueError("use_gpu=True but faiss has no GPU HNSW index: use method='exact' or 'ivf'")
+        if use_gpu:
+            raise ValueError(
+                "use_gpu=True but faiss has no GPU HNSW index: use method='exact' or 'ivf'"
+            )
         return None, "cpu: faiss has no GPU HNSW"
     if why: return None, f"cpu: {why}"
     gpu = (device.index or 0) if isinstance(device, torch.device) and device.type == "cuda" else 0
-    if gpu >= faiss.get_num_gpus(): raise RuntimeError(f"the data is on {device} but faiss sees {faiss.get_num_gpus()} GPU(s)")
+    if gpu >= faiss.get_num_gpus():
+        raise RuntimeError(f"the data is on {device} but faiss sees {faiss.get_num_gpus()} GPU(s)")
     return gpu, f"gpu {gpu}"
-
 
 # %% ../nbs/06_faiss_search.ipynb #b11b3117
 class KNNIndex:
-    "A faiss index over `base` answering chunked, tie-broken Euclidean k-NN queries; `info` says what it is."
+    """A faiss index over `base` answering chunked, tie-broken Euclidean k-NN queries; `info` says
+    what it is."""
     def __init__(self, base, # (n_base, d) vectors to search in
                  method:str="exact", # auto | exact | ivf | hnsw
                  *,
                  n_queries:int|None=None, # queries to come, for `auto` to weigh (default n_base)
-                 exact_below:float=AUTO_EXACT_WORK, # `auto` is exact while n_queries·n_base·d is below this
+                 # `auto` is exact while n_queries·n_base·d is below this
+                 exact_below:float=AUTO_EXACT_WORK,
                  nlist:int|None=None, # IVF cells; default ≈ 4·√n_base (at most n_base/39)
-                 nprobe:int|None=None, # IVF cells searched; default max(8, nlist/16), under `auto` 1 for `tune` to widen
+                 # IVF cells searched; default max(8, nlist/16), under `auto` 1 for `tune` to widen
+                 nprobe:int|None=None,
                  M:int=32, # HNSW links per node
                  ef_search:int|None=None, # HNSW search beam; default max(64, 2·k)
                  ef_construction:int=64, # HNSW build beam
-                 use_gpu:bool|None=None, # None: GPU faiss when available (exact and ivf); see `gpu_plan`
+                 # None: GPU faiss when available (exact and ivf); see `gpu_plan`
+                 use_gpu:bool|None=None,
                  seed:int=0, # IVF training sample and k-means seed; `tune`'s query sample
-                 threads:int|None=None, # faiss threads for build and searches; None: faiss's current count
+                 # faiss threads for build and searches; None: faiss's current count
+                 threads:int|None=None,
                 ):
-        if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        src_device = base.device if isinstance(base, torch.Tensor) else None   # a CUDA tensor picks faiss's GPU
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        # a CUDA tensor picks faiss's GPU
+        src_device = base.device if isinstance(base, torch.Tensor) else None
         self.base = _rows_f32("base", base)
         self.n, self.d = self.base.shape
         if self.n < 1: raise ValueError("base must hold at least one point")
-        if self.d < 1: raise ValueError(f"base must have at least one dimension, got shape {self.base.shape}")
-        self.scale = _scale_for(self.base)           # 1 unless coordinates would over/underflow float32 squares
+        if self.d < 1:
+            raise ValueError(f"base must have at least one dimension, got shape {self.base.shape}")
+        # 1 unless coordinates would over/underflow float32 squares
+        self.scale = _scale_for(self.base)
         if self.scale != 1.0: self.base = self.base * np.float32(self.scale)
         n_q = self.n if n_queries is None else int(n_queries)
-        self.method = ("exact" if n_q * self.n * self.d < exact_below else "ivf") if method == "auto" else method
+        self.method = (
+            ("exact" if n_q * self.n * self.d < exact_below else "ivf")
+            if method == "auto"
+            else method
+        )
         self.ef_search, self.seed, self.threads = ef_search, int(seed), threads
-        self._untuned = method == "auto" and self.method != "exact"     # IVF at nprobe 1: `tune` must run first
+        # IVF at nprobe 1: `tune` must run first
+        self._untuned = method == "auto" and self.method != "exact"
         self.gpu, self.placement = gpu_plan(self.method, use_gpu, src_device)
         self.use_gpu = self.gpu is not None
         with faiss_threads(threads):
-            self.index = self._build(nlist, 1 if nprobe is None and method == "auto" else nprobe, M, ef_construction)
+            self.index = self._build(nlist, 1 if nprobe is None and method == "auto" else nprobe, M,
+                                     ef_construction)
             n_threads = faiss.omp_get_max_threads()
-        self.info = dict(method=self.method, requested=method, n_base=self.n, d=self.d, n_queries=n_q,
-                         exact_below=float(exact_below), params=self.params, threads=n_threads, gpu=self.use_gpu,
+        self.info = dict(method=self.method, requested=method, n_base=self.n, d=self.d,
+                         n_queries=n_q,
+                         exact_below=float(exact_below), params=self.params, threads=n_threads,
+                         gpu=self.use_gpu,
                          placement=self.placement,
-                         recall=1.0 if self.method == "exact" else None,    # None: not measured (see `tune`)
+                         # None: not measured (see `tune`)
+                         recall=1.0 if self.method == "exact" else None,
                          **({"scale": self.scale} if self.scale != 1.0 else {}))
 
-    def __repr__(self): return f"KNNIndex({self.method}, n={self.n}, d={self.d}, gpu={self.use_gpu}, {self.params})"
+    def __repr__(self):
+        return f"KNNIndex({self.method}, n={self.n}, d={self.d}, gpu={self.use_gpu}, {self.params})"
 
     @property
     def params(self) -> dict:
@@ -154,17 +205,24 @@ class KNNIndex:
 
     def _train_ivf(self, nlist, nprobe):
         self.nlist = int(nlist or max(1, min(round(4 * math.sqrt(self.n)), self.n // 39)))
-        if not 1 <= self.nlist <= self.n: raise ValueError(f"nlist must be in [1, {self.n}], got {self.nlist}")
+        if not 1 <= self.nlist <= self.n:
+            raise ValueError(f"nlist must be in [1, {self.n}], got {self.nlist}")
         self.nprobe = int(nprobe or min(self.nlist, max(8, self.nlist // 16)))
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(self.d), self.d, self.nlist)
         index.cp.seed = self.seed
         n_train = min(self.n, 64 * self.nlist)
-        train = self.base if n_train == self.n else self.base[np.sort(rng(self.seed).choice(self.n, n_train, replace=False))]
+        train = (
+            self.base
+            if n_train == self.n
+            else self.base[np.sort(rng(self.seed).choice(self.n, n_train, replace=False))]
+        )
         index.train(train)
         index.nprobe = self.nprobe
         return index
 
-    def _kk(self, k:int, exclude) -> int: return min(self.n, k + (exclude is not None) + min(k, 8))   # candidates fetched
+    def _kk(
+            # candidates fetched
+            self, k:int, exclude) -> int: return min(self.n, k + (exclude is not None) + min(k, 8))
 
     @property
     def max_nprobe(self) -> int:
@@ -173,18 +231,22 @@ class KNNIndex:
         return min(nl, GPU_MAX_K) if self.use_gpu else nl
 
     def _searcher(self, kk:int):
-        "The faiss index that answers a kk-candidate search: the GPU one, or its CPU copy when kk exceeds `GPU_MAX_K`."
+        """The faiss index that answers a kk-candidate search: the GPU one, or its CPU copy when kk
+        exceeds `GPU_MAX_K`."""
         if not self.use_gpu or kk <= GPU_MAX_K: return self.index
-        if getattr(self, "_host_index", None) is None: self._host_index = faiss.index_gpu_to_cpu(self.index)
+        if getattr(self, "_host_index", None) is None:
+            self._host_index = faiss.index_gpu_to_cpu(self.index)
         if self.method == "ivf": self._host_index.nprobe = self.nprobe
         return self._host_index
 
     def _candidates(self, q:np.ndarray, kk:int, exact:bool=False) -> np.ndarray:
         if exact: return faiss.knn(q, self.base, kk)[1]
-        if self.method == "hnsw": self.index.hnsw.efSearch = max(int(self.ef_search or max(64, 2 * kk)), kk)
+        if self.method == "hnsw":
+            self.index.hnsw.efSearch = max(int(self.ef_search or max(64, 2 * kk)), kk)
         index = self._searcher(kk)
         idx = index.search(q, kk)[1]
-        miss, p = np.flatnonzero((idx < 0).any(1)), getattr(self, "nprobe", 0)   # IVF: probed cells held < kk points
+        # IVF: probed cells held < kk points
+        miss, p = np.flatnonzero((idx < 0).any(1)), getattr(self, "nprobe", 0)
         top = self.max_nprobe if index is self.index else getattr(self, "nlist", 0)
         try:
             while len(miss) and p < top:
@@ -203,43 +265,61 @@ class KNNIndex:
                chunk:int=65536, # queries per faiss call
                offset:int=0, # row number of queries[0], only for error messages
                dtype=np.float32, # distance dtype (float64 spares Eq. 6 one more rounding)
-               exact:bool=False, # brute-force candidates whatever the index: the reference `tune` measures against
+               # brute-force candidates whatever the index: the reference `tune` measures against
+               exact:bool=False,
               ) -> tuple[np.ndarray, np.ndarray]:
-        "Euclidean distances (n_q, k) (float32 unless `dtype`) and base indices (n_q, k) int64, rows sorted by (distance, index)."
-        if self._untuned: raise RuntimeError("method='auto' chose an IVF index: call tune(queries, k) before search (knn_search and knn_extrapolate do)")
-        qs = queries if isinstance(queries, torch.Tensor) else to_numpy(queries)   # a tensor crosses to the host chunk by chunk
-        if qs.ndim != 2 or qs.shape[1] != self.d: raise ValueError(f"queries must have shape (n_q, {self.d}), got {tuple(qs.shape)}")
+        """Euclidean distances (n_q, k) (float32 unless `dtype`) and base indices (n_q, k) int64,
+        rows sorted by (distance, index)."""
+        if self._untuned:
+            raise RuntimeError(
+                "method='auto' chose an IVF index: call tune(queries, k) before search (knn_search "
+                "and knn_extrapolate do)"
+            )
+        # a tensor crosses to the host chunk by chunk
+        qs = queries if isinstance(queries, torch.Tensor) else to_numpy(queries)
+        if qs.ndim != 2 or qs.shape[1] != self.d:
+            raise ValueError(f"queries must have shape (n_q, {self.d}), got {tuple(qs.shape)}")
         if exclude is not None:
             exclude = to_numpy(exclude).astype(np.int64)
-            if exclude.shape != (len(qs),): raise ValueError(f"exclude must have shape ({len(qs)},), got {exclude.shape}")
+            if exclude.shape != (len(qs),):
+                raise ValueError(f"exclude must have shape ({len(qs)},), got {exclude.shape}")
         k = _check_k(k, self.n - (exclude is not None))
-        if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1: raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
+        if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
+            raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
         kk = self._kk(k, exclude)
         dist, idx = np.empty((len(qs), k), dtype), np.empty((len(qs), k), np.int64)
         with faiss_threads(self.threads):
             for s in range(0, len(qs), chunk):
                 q = self._scaled(_rows_f32("queries", qs[s:s + chunk], offset + s), offset + s)
-                d2, cand = self._refine(q, self._candidates(q, kk, exact), None if exclude is None else exclude[s:s + chunk])
+                d2, cand = self._refine(q, self._candidates(q, kk, exact),
+                                        None if exclude is None else exclude[s:s + chunk])
                 order = np.lexsort((cand, d2))[:, :k]
                 idx[s:s + chunk] = np.take_along_axis(cand, order, 1)
                 dist[s:s + chunk] = np.sqrt(np.take_along_axis(d2, order, 1)) / self.scale
         return dist, idx
 
     def _scaled(self, q:np.ndarray, offset:int) -> np.ndarray:
-        "Queries in the base's scale; refused when their squared distances would still overflow float32."
+        """Queries in the base's scale; refused when their squared distances would still overflow
+        float32."""
         if self.scale != 1.0: q = q * np.float32(self.scale)
         big = np.abs(q).max(1) > SAFE_MAGNITUDE[1] if q.size else np.zeros(0, bool)
         if big.any():
             r = int(np.flatnonzero(big)[0])
-            raise ValueError(f"queries row {offset + r} has coordinates up to {np.abs(q[r]).max() / self.scale:.3g}, far beyond the base's "
-                             f"(largest {SAFE_MAGNITUDE[1] / self.scale:.3g} after scaling): its squared distances would overflow float32; "
-                             f"rescale the embeddings")
+            raise ValueError(
+                f"queries row {offset + r} has coordinates up to "
+                f"{np.abs(q[r]).max() / self.scale:.3g}, far beyond the base's "
+                f"(largest {SAFE_MAGNITUDE[1] / self.scale:.3g} after scaling): its squared "
+                f"distances would overflow float32; "
+                f"rescale the embeddings"
+            )
         return q
 
     def _refine(self, q, cand, excl, max_elems:int=2**19):
-        "Squared distances of each (query, candidate) pair from their difference vectors; excluded pairs get +inf."
+        """Squared distances of each (query, candidate) pair from their difference vectors; excluded
+        pairs get +inf."""
         d2 = np.empty(cand.shape)
-        step = max(1, max_elems // (cand.shape[1] * self.d))      # small blocks stay in cache: ~10× faster than big ones
+        # small blocks stay in cache: ~10× faster than big ones
+        step = max(1, max_elems // (cand.shape[1] * self.d))
         for s in range(0, len(q), step):
             diff = self.base[cand[s:s + step]]
             diff -= q[s:s + step, None, :]
@@ -247,35 +327,49 @@ class KNNIndex:
         if excl is not None: d2[cand == excl[:, None]] = np.inf
         return d2, cand
 
-# %% ../nbs/06_faiss_search.ipynb #e98e21c1
+# %% ../nbs/06_faiss_search.ipynb #9794c5ff
 def recall_at_k(approx_idx, # (n_q, k) neighbour indices from an approximate search
                 exact_idx, # (n_q, k) the exact neighbours
                 chunk:int=65536) -> float:
     "Mean fraction of each query's exact k neighbours that the approximate search found."
     a, e = to_numpy(approx_idx), to_numpy(exact_idx)
-    if a.shape != e.shape or a.ndim != 2: raise ValueError(f"approx_idx and exact_idx must have the same (n_q, k) shape, got {a.shape} and {e.shape}")
-    hits = sum(int((a[s:s + chunk, :, None] == e[s:s + chunk, None, :]).any(2).sum()) for s in range(0, len(a), chunk))
+    if a.shape != e.shape or a.ndim != 2:
+        raise ValueError(
+            f"approx_idx and exact_idx must have the same (n_q, k) shape, got {a.shape} and "
+            f"{e.shape}"
+        )
+    hits = sum(int((a[s:s + chunk, :, None] == e[s:s + chunk, None,
+                                                 :]).any(2).sum()) for s in range(0, len(a), chunk))
     return hits / a.size if a.size else float("nan")
 
+# %% ../nbs/06_faiss_search.ipynb #368cf9e7
 def _take_rows(x, rows:np.ndarray) -> np.ndarray:
-    "`x[rows]` as numpy; a torch tensor is indexed where it lives, so only those rows cross to the host."
+    """`x[rows]` as numpy; a torch tensor is indexed where it lives, so only those rows cross to the
+    host."""
     if isinstance(x, torch.Tensor): return to_numpy(x[torch.as_tensor(rows, device=x.device)])
     return to_numpy(x)[rows]
 
+# %% ../nbs/06_faiss_search.ipynb #a2144895
 def _sample_rows(n:int, size:int, seed:int) -> np.ndarray:
     "Sorted positions of a seeded sample of `size` out of `n` (all of them when size ≥ n)."
     return np.arange(n) if size >= n else np.sort(rng(seed).choice(n, size, replace=False))
 
+# %% ../nbs/06_faiss_search.ipynb #0f0d0930
 @patch
 def _widen(self:KNNIndex) -> bool:
-    "Double nprobe (IVF, up to `max_nprobe`) or ef_search (HNSW); False when the search cannot get wider."
-    if self.method == "ivf" and self.nprobe < self.max_nprobe: self.nprobe = self.index.nprobe = min(self.max_nprobe, 2 * self.nprobe)
+    """Double nprobe (IVF, up to `max_nprobe`) or ef_search (HNSW); False when the search cannot get
+    wider."""
+    if self.method == "ivf" and self.nprobe < self.max_nprobe:
+        self.nprobe = self.index.nprobe = min(self.max_nprobe, 2 * self.nprobe)
     elif self.method == "hnsw": self.ef_search *= 2
     else: return False
     return True
 
+# %% ../nbs/06_faiss_search.ipynb #e5669693
 @patch
-def tune(self:KNNIndex, queries, # (N, d) array holding the queries; a memmap is read at the sampled rows only
+def tune(
+         # (N, d) array holding the queries; a memmap is read at the sampled rows only
+         self:KNNIndex, queries,
          k:int, # neighbours per query
          *,
          rows=None, # (n_q,) the rows of `queries` that will be searched; default all
@@ -284,29 +378,41 @@ def tune(self:KNNIndex, queries, # (N, d) array holding the queries; a memmap is
          sample:int=1000, # queries measured (all when fewer), drawn with the index's `seed`
          max_widen:int=7, # doublings of nprobe / ef_search at most
         ) -> float:
-    "Recall@k against exact search on a seeded sample of the queries, doubling nprobe / ef_search while below `target`."
+    """Recall@k against exact search on a seeded sample of the queries, doubling nprobe / ef_search
+    while below `target`."""
     self._untuned = False
     if self.method == "exact": return 1.0
     rows = np.arange(len(queries)) if rows is None else to_numpy(rows)
     pos = _sample_rows(len(rows), sample, self.seed)
     q, ex = _take_rows(queries, rows[pos]), None if exclude is None else to_numpy(exclude)[pos]
     ref = self.search(q, k, exclude=ex, exact=True)[1]
-    if self.method == "hnsw" and self.ef_search is None: self.ef_search = max(64, 2 * self._kk(k, ex))
+    if self.method == "hnsw" and self.ef_search is None:
+        self.ef_search = max(64, 2 * self._kk(k, ex))
     measure = lambda: self.params | {"recall": recall_at_k(self.search(q, k, exclude=ex)[1], ref)}
     trace = [measure()]
-    while trace[-1]["recall"] < target and len(trace) <= max_widen and self._widen(): trace.append(measure())
+    while trace[-1]["recall"] < target and len(trace) <= max_widen and self._widen():
+        trace.append(measure())
     r = trace[-1]["recall"]
-    self.info.update(params=self.params, recall=r, recall_k=k, recall_sample=len(pos), target_recall=target, widen_trace=trace)
-    if r < target: warnings.warn(f"{self.method} recall@{k} is {r:.3f} < target {target} after {len(trace) - 1} widenings ({self.params}); going on with it")
+    self.info.update(params=self.params, recall=r, recall_k=k, recall_sample=len(pos),
+                     target_recall=target, widen_trace=trace)
+    if r < target:
+        warnings.warn(
+            f"{self.method} recall@{k} is {r:.3f} < target {target} after {len(trace) - 1} "
+            f"widenings ({self.params}); going on with it"
+        )
     return r
 
-def _index_for(base, method:str, queries, k:int, *, rows=None, exclude=None, target_recall:float|None=None,
+# %% ../nbs/06_faiss_search.ipynb #c9668704
+def _index_for(base, method:str, queries, k:int, *, rows=None, exclude=None,
+               target_recall:float|None=None,
                recall_sample:int=1000, **kw) -> KNNIndex:
-    "A `KNNIndex` for `queries[rows]`, tuned to `target_recall` (None: 0.95 when `method='auto'`, else not measured)."
+    """A `KNNIndex` for `queries[rows]`, tuned to `target_recall` (None: 0.95 when `method='auto'`,
+    else not measured)."""
     if target_recall is not None: check_fraction("target_recall", target_recall)
     index = KNNIndex(base, method, n_queries=len(queries) if rows is None else len(rows), **kw)
     target = 0.95 if target_recall is None and method == "auto" else target_recall
-    if target is not None: index.tune(queries, k, rows=rows, exclude=exclude, target=target, sample=recall_sample)
+    if target is not None:
+        index.tune(queries, k, rows=rows, exclude=exclude, target=target, sample=recall_sample)
     return index
 
 # %% ../nbs/06_faiss_search.ipynb #43cbcb26
@@ -320,18 +426,28 @@ def knn_search(base, # (n_base, d) vectors searched in
                M:int=32, # HNSW links per node
                ef_search:int|None=None, # HNSW search beam; default max(64, 2·k)
                chunk:int=65536, # queries per faiss call
-               exclude_self:bool=False, # queries are the base itself: leave each point out of its own list
+               # queries are the base itself: leave each point out of its own list
+               exclude_self:bool=False,
                use_gpu:bool|None=None, # None: GPU faiss when available (exact and ivf)
                threads:int|None=None, # faiss threads; None: faiss's current count
-               target_recall:float|None=None, # recall@k an approximate search is widened to; None: 0.95 under auto, else unmeasured
-               **kw, # more `KNNIndex` options (ef_construction, seed, exact_below) and recall_sample
+               # recall@k an approximate search is widened to; None: 0.95 under auto, else
+               # unmeasured
+               target_recall:float|None=None,
+               # more `KNNIndex` options (ef_construction, seed, exact_below) and recall_sample
+               **kw,
               ) -> tuple[np.ndarray, np.ndarray]:
-    "k nearest base points of each query: Euclidean distances (n_q, k) float32, indices (n_q, k) int64."
-    b, qs = (x if isinstance(x, torch.Tensor) else to_numpy(x) for x in (base, queries))   # tensors keep their device for KNNIndex
+    """k nearest base points of each query: Euclidean distances (n_q, k) float32, indices (n_q, k)
+    int64."""
+    # tensors keep their device for KNNIndex
+    b, qs = (x if isinstance(x, torch.Tensor) else to_numpy(x) for x in (base, queries))
     exclude = None
     if exclude_self:
-        if len(qs) != len(b): raise ValueError(f"exclude_self needs queries to be the base (n={len(b)}), got {len(qs)} queries")
+        if len(qs) != len(b):
+            raise ValueError(
+                f"exclude_self needs queries to be the base (n={len(b)}), got {len(qs)} queries"
+            )
         exclude = np.arange(len(b))
-    index = _index_for(b, method, qs, k, exclude=exclude, target_recall=target_recall, nlist=nlist, nprobe=nprobe, M=M,
+    index = _index_for(b, method, qs, k, exclude=exclude, target_recall=target_recall, nlist=nlist,
+                       nprobe=nprobe, M=M,
                        ef_search=ef_search, use_gpu=use_gpu, threads=threads, **kw)
     return index.search(qs, k, exclude=exclude, chunk=chunk)

@@ -26,20 +26,23 @@ from .csrgraph import CSRGraph, knn_graph
 __all__ = ['SPARSE_COST', 'MODES', 'gcn_adjacency_from_edges', 'gcn_adjacency', 'node_features', 'gcn_plan', 'csr_transpose',
            'bernoulli_keep', 'GCN', 'NeighborSampler', 'gcn_device', 'GNNExtrapolator']
 
-# %% ../nbs/07_gnn.ipynb #09c21d03
+# %% ../nbs/07_gnn.ipynb #a577c945
 def _sparse_csr(crow, col, val, shape):
     "Torch sparse CSR of `shape` (an int n: square n × n)."
     shape = (shape, shape) if isinstance(shape, int) else tuple(shape)
-    with warnings.catch_warnings():  # torch warns that sparse CSR is "beta"; the ops used here are stable
+    # torch warns that sparse CSR is "beta"; the ops used here are stable
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(crow, col, val, shape, check_invariants=False)
 
+# %% ../nbs/07_gnn.ipynb #157f1dcf
 def gcn_adjacency_from_edges(targets:torch.Tensor, # (e,) int64 target nodes, no self-loops
                              sources:torch.Tensor, # (e,) int64 source nodes
                              weights:torch.Tensor, # (e,) float edge weights
                              n:int, # number of nodes
                             ) -> torch.Tensor:
-    "D̂^{−1/2}(A+I)D̂^{−1/2} as an (n, n) torch sparse CSR tensor, rows = targets (GCNConv's normalisation)."
+    """D̂^{−1/2}(A+I)D̂^{−1/2} as an (n, n) torch sparse CSR tensor, rows = targets (GCNConv's
+    normalisation)."""
     loop = torch.arange(n, device=targets.device)
     t, s = torch.cat([targets, loop]), torch.cat([sources, loop])
     w = torch.cat([weights.float(), torch.ones(n, device=weights.device)])
@@ -51,18 +54,21 @@ def gcn_adjacency_from_edges(targets:torch.Tensor, # (e,) int64 target nodes, no
     crow[1:] = torch.cumsum(torch.bincount(t, minlength=n), 0)
     return _sparse_csr(crow, s[order], val[order], n)
 
+# %% ../nbs/07_gnn.ipynb #cccc0675
 def gcn_adjacency(graph:CSRGraph, device=None) -> torch.Tensor:
     "The normalised GCN adjacency of `graph` (self-loops added), torch sparse CSR on `device`."
     dev = get_device(device)
     tt = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)
-    return gcn_adjacency_from_edges(tt(graph.targets()), tt(graph.indices), tt(graph.weights), graph.n)
+    return gcn_adjacency_from_edges(tt(graph.targets()), tt(graph.indices), tt(graph.weights),
+                                    graph.n)
 
 # %% ../nbs/07_gnn.ipynb #e4849243
 def node_features(embeddings, # (n, d) embeddings
                   labels=None, # (n,) int class labels, or None (unsupervised: embedding only)
                   *,
                   num_classes:int|None=None, # one-hot width; default labels.max()+1
-                  standardize:bool=False, # z-score the embedding columns over all nodes (the paper does not)
+                  # z-score the embedding columns over all nodes (the paper does not)
+                  standardize:bool=False,
                  ) -> np.ndarray:
     "Node feature matrix: one-hot(label) ⊕ embedding, float32 (n, C+d)."
     emb = np.asarray(to_numpy(embeddings), np.float32)
@@ -77,19 +83,24 @@ def node_features(embeddings, # (n, d) embeddings
     out[:, c:] = emb
     return out
 
-# %% ../nbs/07_gnn.ipynb #d2effd82
+# %% ../nbs/07_gnn.ipynb #2ee68f41
 def _csr_positions(crow:torch.Tensor, rows:torch.Tensor):
-    "Positions of the entries of `rows` in a CSR's column/value arrays, and the row pointers of that row subset."
+    """Positions of the entries of `rows` in a CSR's column/value arrays, and the row pointers of
+    that row subset."""
     start, deg = crow[rows], crow[rows + 1] - crow[rows]
     ptr = torch.cat([deg.new_zeros(1), torch.cumsum(deg, 0)])
-    pos = torch.arange(int(ptr[-1]), device=crow.device) + torch.repeat_interleave(start - ptr[:-1], deg)
+    pos = torch.arange(int(ptr[-1]), device=crow.device) + torch.repeat_interleave(
+        start - ptr[:-1], deg
+    )
     return pos, ptr
 
+# %% ../nbs/07_gnn.ipynb #7600ac80
 def gcn_plan(adj:torch.Tensor, # (n, n) sparse CSR adjacency, from `gcn_adjacency`
              rows:torch.Tensor, # (r,) sorted distinct int64 rows whose outputs are wanted
              layers:int, # number of GCN layers
             ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    "The input rows the first layer reads, and per layer (first first) `adj` restricted to its output rows × the rows it reads."
+    """The input rows the first layer reads, and per layer (first first) `adj` restricted to its
+    output rows × the rows it reads."""
     crow, col, val, n = adj.crow_indices(), adj.col_indices(), adj.values(), adj.shape[1]
     subs = []
     for _ in range(layers):
@@ -102,6 +113,7 @@ def gcn_plan(adj:torch.Tensor, # (n, n) sparse CSR adjacency, from `gcn_adjacenc
         rows = prev
     return rows, subs[::-1]
 
+# %% ../nbs/07_gnn.ipynb #acbed174
 def csr_transpose(a:torch.Tensor) -> torch.Tensor:
     "The transpose of a sparse CSR matrix, as sparse CSR."
     crow, col, val, (r, c) = a.crow_indices(), a.col_indices(), a.values(), a.shape
@@ -110,7 +122,7 @@ def csr_transpose(a:torch.Tensor) -> torch.Tensor:
     ptr = torch.cat([crow.new_zeros(1), torch.cumsum(torch.bincount(col, minlength=c), 0)])
     return _sparse_csr(ptr, row[order], val[order], (c, r))
 
-# %% ../nbs/07_gnn.ipynb #842f8380
+# %% ../nbs/07_gnn.ipynb #f5ee89d2
 class _SpMM(torch.autograd.Function):
     "Sparse CSR `a` @ dense `h`, the backward through one explicit transpose of `a`."
     @staticmethod
@@ -118,21 +130,32 @@ class _SpMM(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g): return None, csr_transpose(ctx.a) @ g
 
-SPARSE_COST = 25  # one sparse multiply-add ≈ this many dense ones (one CPU thread, 60k nodes, width 512: 1.6 vs 43 GFLOP/s)
+# one sparse multiply-add ≈ this many dense ones (one CPU thread, 60k nodes, width 512: 1.6 vs 43
+# GFLOP/s)
+SPARSE_COST = 25
 
+# %% ../nbs/07_gnn.ipynb #fdf3ef4a
 def _gcn_layer(conv:GCNConv, # a GCNConv(normalize=False): its weight and bias are used
                h:torch.Tensor, # (rows in, fi) input features
                sub:torch.Tensor, # (rows out, rows in) sparse CSR adjacency, from `gcn_plan`
-               order:str|None=None, # "propagate" (Â h first), "transform" (h Wᵀ first) or None: the cheaper
-               scale:float=1.0, # multiplies h (dropout's 1/(1 − p), applied to the small weight instead of h)
+               # "propagate" (Â h first), "transform" (h Wᵀ first) or None: the cheaper
+               order:str|None=None,
+               # multiplies h (dropout's 1/(1 − p), applied to the small weight instead of h)
+               scale:float=1.0,
               ) -> torch.Tensor:
-    "`conv` on a (rows out × rows in) adjacency: Â·(scale·h)·Wᵀ + b, multiplied in the cheaper order."
+    """`conv` on a (rows out × rows in) adjacency: Â·(scale·h)·Wᵀ + b, multiplied in the cheaper
+    order."""
     w = conv.lin.weight if scale == 1 else conv.lin.weight * scale
     (fo, fi), (r, c), nnz = w.shape, sub.shape, sub._nnz()
     mm = _SpMM.apply if h.requires_grad else torch.matmul
     if order is None:
-        order = "propagate" if r * fi * fo + SPARSE_COST * nnz * fi < c * fi * fo + SPARSE_COST * nnz * fo else "transform"
-    if order == "propagate": return F.linear(mm(sub, h), w, conv.bias)      # bias fused into the product
+        order = (
+            "propagate"
+            if r * fi * fo + SPARSE_COST * nnz * fi < c * fi * fo + SPARSE_COST * nnz * fo
+            else "transform"
+        )
+    # bias fused into the product
+    if order == "propagate": return F.linear(mm(sub, h), w, conv.bias)
     out = mm(sub, F.linear(h, w))
     return out if conv.bias is None else out + conv.bias
 
@@ -141,10 +164,13 @@ def bernoulli_keep(shape, # shape of the activation
                    p:float, # drop probability, in [0, 1)
                    gen:np.random.Generator, # numpy generator the bits come from
                   ) -> tuple[torch.Tensor, float]:
-    "Dropout's keep mask (bool, False with probability ≈ p) from PCG64 bits, and the survivors' scale 1/(1 − p)."
+    """Dropout's keep mask (bool, False with probability ≈ p) from PCG64 bits, and the survivors'
+    scale 1/(1 − p)."""
     if not 0 <= p < 1: raise ValueError(f"dropout p must be in [0, 1), got {p}")
     n = int(np.prod(shape))
-    if p == 0.5: keep = np.unpackbits(np.frombuffer(gen.bytes(-(-n // 8)), np.uint8), count=n).view(bool)  # a bit each
+    # a bit each
+    if p == 0.5:
+        keep = np.unpackbits(np.frombuffer(gen.bytes(-(-n // 8)), np.uint8), count=n).view(bool)
     else:
         thr = round(p * 65536)
         keep, p = np.frombuffer(gen.bytes(2 * n), np.uint16) >= thr, thr / 65536
@@ -152,13 +178,17 @@ def bernoulli_keep(shape, # shape of the activation
 
 # %% ../nbs/07_gnn.ipynb #6ee837e7
 class GCN(nn.Module):
-    "GCNConv stack in → hidden… → 1 with ReLU + dropout between layers, on a pre-normalised sparse adjacency."
+    """GCNConv stack in → hidden… → 1 with ReLU + dropout between layers, on a pre-normalised sparse
+    adjacency."""
     def __init__(self, in_dim:int, hidden=(512, 256), dropout:float=0.5,
-                 mask_rng:np.random.Generator|None=None, # draws dropout masks (`bernoulli_keep`); None: `F.dropout`
+                 # draws dropout masks (`bernoulli_keep`); None: `F.dropout`
+                 mask_rng:np.random.Generator|None=None,
                 ):
         super().__init__()
         dims = [int(in_dim), *map(int, hidden), 1]
-        self.convs = nn.ModuleList(GCNConv(a, b, normalize=False) for a, b in zip(dims[:-1], dims[1:]))
+        self.convs = nn.ModuleList(
+            GCNConv(a, b, normalize=False) for a, b in zip(dims[:-1], dims[1:])
+        )
         self.dropout, self.mask_rng = float(dropout), mask_rng
 
     def _act(self, h:torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -170,14 +200,17 @@ class GCN(nn.Module):
 
     def forward(self, x:torch.Tensor, # (n, in_dim) features of the nodes of `adj`
                 adj:torch.Tensor, # (n, n) sparse CSR from `gcn_adjacency`
-                rows=None, # int node ids whose outputs are wanted (any order, repeats allowed); None: all n
+                # int node ids whose outputs are wanted (any order, repeats allowed); None: all n
+                rows=None,
                ) -> torch.Tensor:
-        "Predictions for `rows` (default: all n nodes), each layer computing only the rows the next one reads."
+        """Predictions for `rows` (default: all n nodes), each layer computing only the rows the
+        next one reads."""
         if rows is None: x_rows, subs, inv = None, [adj] * len(self.convs), None
         else:
             uniq, inv = torch.unique(torch.as_tensor(rows, device=adj.device), return_inverse=True)
             x_rows, subs = gcn_plan(adj, uniq, len(self.convs))
-        h, scale = x if x_rows is None or len(x_rows) == len(x) else x[x_rows], 1.0   # all rows: no gather
+        # all rows: no gather
+        h, scale = x if x_rows is None or len(x_rows) == len(x) else x[x_rows], 1.0
         for i, (conv, sub) in enumerate(zip(self.convs, subs)):
             h = _gcn_layer(conv, h, sub, scale=scale)
             if i < len(self.convs) - 1: h, scale = self._act(h)
@@ -191,7 +224,7 @@ class GCN(nn.Module):
             if i < len(self.convs) - 1: x = F.dropout(F.relu(x), self.dropout, self.training)
         return x.squeeze(-1)
 
-# %% ../nbs/07_gnn.ipynb #6c0359bf
+# %% ../nbs/07_gnn.ipynb #ab023658
 def _row_edges(indptr, rows):
     "Positions in the CSR arrays of all in-edges of `rows`, and for each the index into `rows`."
     start, deg = indptr[rows], indptr[rows + 1] - indptr[rows]
@@ -200,14 +233,18 @@ def _row_edges(indptr, rows):
     pos = np.arange(total) - np.repeat(np.cumsum(deg) - deg, deg) + np.repeat(start, deg)
     return pos, which
 
+# %% ../nbs/07_gnn.ipynb #1fcd8a69
 class NeighborSampler:
-    "Samples multi-hop in-neighbourhoods of root nodes over a `CSRGraph` (PyG NeighborLoader, directional)."
+    """Samples multi-hop in-neighbourhoods of root nodes over a `CSRGraph` (PyG NeighborLoader,
+    directional)."""
     def __init__(self, graph:CSRGraph, fanout=(10, 10), seed:int=0):
         self.graph, self.fanout, self.rng = graph, tuple(int(f) for f in fanout), rng(seed)
-        self._local = np.full(graph.n, -1, np.int64)  # global → local id scratch, reset after each call
+        # global → local id scratch, reset after each call
+        self._local = np.full(graph.n, -1, np.int64)
 
     def sample(self, roots:np.ndarray):
-        "Returns `(nodes, targets, sources, weights)`: global ids (roots first) and the sampled edges in local ids."
+        """Returns `(nodes, targets, sources, weights)`: global ids (roots first) and the sampled
+        edges in local ids."""
         g, local = self.graph, self._local
         roots = np.asarray(roots, np.int64)
         if len(np.unique(roots)) != len(roots): raise ValueError("roots must be distinct nodes")
@@ -217,10 +254,12 @@ class NeighborSampler:
             for f in self.fanout:
                 pos, which = _row_edges(g.indptr, frontier)
                 if f >= 0 and len(pos):
-                    # `which` is sorted, so which + U[0,1) sorts by row, randomly within a row (lexsort's order, 2× faster)
+                    # `which` is sorted, so which + U[0,1) sorts by row, randomly within a row
+                    # (lexsort's order, 2× faster)
                     pos = pos[np.argsort(which + self.rng.random(len(pos)))]
                     first = np.r_[0, np.cumsum(np.bincount(which, minlength=len(frontier)))[:-1]]
-                    keep = np.arange(len(pos)) - first[which] < f          # position within its row < fanout
+                    # position within its row < fanout
+                    keep = np.arange(len(pos)) - first[which] < f
                     pos, which = pos[keep], which[keep]
                 src = g.indices[pos]
                 new = np.unique(src[local[src] < 0])
@@ -234,12 +273,13 @@ class NeighborSampler:
         cat = lambda a, dt: np.concatenate(a) if a else np.zeros(0, dt)
         return nodes, cat(ts, np.int64), cat(ss, np.int64), cat(ws, np.float32)
 
-# %% ../nbs/07_gnn.ipynb #24d1e9b7
+# %% ../nbs/07_gnn.ipynb #e877d7a4
 def _pearson(a:np.ndarray, b:np.ndarray) -> float:
     "Pearson correlation, NaN when either side is constant or shorter than 2."
     if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0: return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
 
+# %% ../nbs/07_gnn.ipynb #5aa09f92
 def _check_inputs(embeddings, labels, seed_idx, seed_scores, k):
     emb = to_numpy(embeddings)
     if emb.ndim != 2: raise ValueError(f"embeddings must be 2-D (n, d), got shape {emb.shape}")
@@ -247,73 +287,119 @@ def _check_inputs(embeddings, labels, seed_idx, seed_scores, k):
     if not np.isfinite(emb).all(): raise ValueError("embeddings hold NaN/inf values")
     if labels is not None:
         labels = to_numpy(labels)
-        if labels.ndim != 1 or len(labels) != n: raise ValueError(f"labels must be 1-D of length n={n}, got shape {labels.shape}")
-        if labels.dtype.kind not in "iu": raise TypeError(f"labels must hold integers, got dtype {labels.dtype}")
+        if labels.ndim != 1 or len(labels) != n:
+            raise ValueError(f"labels must be 1-D of length n={n}, got shape {labels.shape}")
+        if labels.dtype.kind not in "iu":
+            raise TypeError(f"labels must hold integers, got dtype {labels.dtype}")
         if labels.min() < 0: raise ValueError(f"labels must be non-negative, got {labels.min()}")
     idx = check_indices("seed_idx", seed_idx, n)
     if len(idx) == 0: raise ValueError("seed_idx is empty: extrapolation needs seed scores")
     scores = check_1d("seed_scores", seed_scores, n=len(idx))
-    if not (isinstance(k, (int, np.integer)) and 1 <= k < n): raise ValueError(f"k must be an int in [1, n) = [1, {n}), got {k!r}")
-    scale = _scale_for(emb)   # 1 for ordinary embeddings; an exact power of two when |x| would overflow float32 maths
+    if not (isinstance(k, (int, np.integer)) and 1 <= k < n):
+        raise ValueError(f"k must be an int in [1, n) = [1, {n}), got {k!r}")
+    # 1 for ordinary embeddings; an exact power of two when |x| would overflow float32 maths
+    scale = _scale_for(emb)
     if scale != 1.0: emb = emb * np.float32(scale)
-    return emb, labels, np.ascontiguousarray(idx), np.ascontiguousarray(scores)   # views (e.g. reversed) reach torch as copies
+    # views (e.g. reversed) reach torch as copies
+    return emb, labels, np.ascontiguousarray(idx), np.ascontiguousarray(scores)
 
 # %% ../nbs/07_gnn.ipynb #g7dv0002
 def gcn_device(embeddings, # (n, d) embeddings: numpy, memmap or a torch tensor on any device
                device=None, # an explicit torch device, or None
               ) -> torch.device:
-    "Where the GCN trains: `device` if given, else the embeddings' own device when they are a tensor, else `get_device()`."
+    """Where the GCN trains: `device` if given, else the embeddings' own device when they are a
+    tensor, else `get_device()`."""
     if isinstance(embeddings, torch.Tensor) and embeddings.device.type == "meta":
-        raise ValueError("embeddings are on the meta device (shapes, no values): move them to 'cpu' or 'cuda' first")
+        raise ValueError(
+            "embeddings are on the meta device (shapes, no values): move them to 'cpu' or 'cuda' "
+            "first"
+        )
     if device is None and isinstance(embeddings, torch.Tensor): return get_device(embeddings.device)
     return get_device(device)
-
 
 # %% ../nbs/07_gnn.ipynb #91475f94
 MODES = ("auto", "full", "minibatch", "fullbatch")
 
 class GNNExtrapolator(Extrapolator):
-    "Extrapolate seed scores to all samples with a 3-layer GCN on the kNN graph of the embeddings (paper Sec. 3.3)."
-    needs_labels = False  # labels are optional: without them the node features are the embedding only
-    options = ("epochs", "hidden", "dropout", "lr", "batch_size", "fanout", "mode", "symmetric", "weight", "standardize",
-               "standardize_targets", "val_frac", "eval_every", "full_batch_max_edges", "method", "fast")
+    """Extrapolate seed scores to all samples with a 3-layer GCN on the kNN graph of the embeddings
+    (paper Sec. 3.3)."""
+    # labels are optional: without them the node features are the embedding only
+    needs_labels = False
+    options = ("epochs", "hidden", "dropout", "lr", "batch_size", "fanout", "mode", "symmetric",
+               "weight", "standardize",
+               "standardize_targets", "val_frac", "eval_every", "full_batch_max_edges", "method",
+               "fast")
     def __init__(self, k:int=DEFAULT_K, # neighbours per node in the kNN graph
                  *,
                  epochs:int|None=None, # training epochs; None: 25 (paper), 200 for mode "fullbatch"
                  hidden=(512, 256), # hidden widths; the output layer has width 1
                  dropout:float=0.5, # dropout after each hidden layer
-                 lr:float|None=None, # Adam learning rate; None: 1e-3 (paper), 1e-2 for mode "fullbatch"
+                 # Adam learning rate; None: 1e-3 (paper), 1e-2 for mode "fullbatch"
+                 lr:float|None=None,
                  batch_size:int=128, # root seed nodes per optimiser step
                  fanout=(10, 10), # in-neighbours sampled per node per hop (minibatch mode)
-                 mode:str="auto", # "minibatch" (paper), "full" (steps on the whole graph), "fullbatch" (one step an epoch) or "auto"
+                 # "minibatch" (paper), "full" (steps on the whole graph), "fullbatch" (one step an
+                 # epoch) or "auto"
+                 mode:str="auto",
                  symmetric:bool=True, # symmetrised graph (issue) or the code's directed one
                  weight:str|Callable="exp", # "exp" (text) or "exp_half" (code), see `edge_weights`
                  standardize:bool=False, # z-score the embedding features (the paper does not)
-                 standardize_targets:bool=False, # train on z-scored targets, mapped back on output (the paper: raw)
+                 # train on z-scored targets, mapped back on output (the paper: raw)
+                 standardize_targets:bool=False,
                  val_frac:float=0.1, # fraction of the seeds used for model selection
-                 eval_every:int|None=None, # epochs between model-selection passes (and the last epoch); None: max(1, epochs // 25)
-                 full_batch_max_edges:int|None=None, # "auto" picks "full" when n·k is at most this; None: 50k on CPU, 2M on CUDA
+                 # epochs between model-selection passes (and the last epoch); None: max(1, epochs
+                 # // 25)
+                 eval_every:int|None=None,
+                 # "auto" picks "full" when n·k is at most this; None: 50k on CPU, 2M on CUDA
+                 full_batch_max_edges:int|None=None,
                  method:str="exact", # `knn_search` method for the graph
-                 fast:bool=True, # trimmed layers, cheap CPU dropout, selection on the val rows; False: as before issue 10
+                 # trimmed layers, cheap CPU dropout, selection on the val rows; False: as before
+                 # issue 10
+                 fast:bool=True,
                  seed:int=0, # seeds the split, init, dropout, batch order and sampler
-                 device=None, # torch device; None: the embeddings' own when they are a tensor, else CUDA if available (`gcn_device`)
+                 # torch device; None: the embeddings' own when they are a tensor, else CUDA if
+                 # available (`gcn_device`)
+                 device=None,
                 ):
         if mode not in MODES: raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         full = mode == "fullbatch"
-        epochs, lr = (200 if full else 25) if epochs is None else epochs, (1e-2 if full else 1e-3) if lr is None else lr
+        epochs, lr = (
+            (200 if full else 25) if epochs is None else epochs,
+            (1e-2 if full else 1e-3) if lr is None else lr,
+        )
         if int(epochs) < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
         if int(batch_size) < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0 <= val_frac < 1: raise ValueError(f"val_frac must be in [0, 1), got {val_frac}")
-        if eval_every is not None and int(eval_every) < 1: raise ValueError(f"eval_every must be >= 1, got {eval_every}")
+        if eval_every is not None and int(eval_every) < 1:
+            raise ValueError(f"eval_every must be >= 1, got {eval_every}")
         super().__init__(k, seed=seed, device=device)
-        self.epochs, self.hidden, self.dropout, self.lr = int(epochs), tuple(hidden), dropout, float(lr)
-        self.batch_size, self.fanout, self.mode, self.symmetric, self.weight = int(batch_size), tuple(fanout), mode, symmetric, weight
-        self.standardize, self.standardize_targets, self.val_frac = standardize, standardize_targets, val_frac
+        self.epochs, self.hidden, self.dropout, self.lr = (
+            int(epochs),
+            tuple(hidden),
+            dropout,
+            float(lr),
+        )
+        self.batch_size, self.fanout, self.mode, self.symmetric, self.weight = (
+            int(batch_size),
+            tuple(fanout),
+            mode,
+            symmetric,
+            weight,
+        )
+        self.standardize, self.standardize_targets, self.val_frac = (
+            standardize,
+            standardize_targets,
+            val_frac,
+        )
         self.eval_every = int(eval_every) if eval_every is not None else max(1, self.epochs // 25)
         self.full_batch_max_edges, self.method, self.fast = full_batch_max_edges, method, bool(fast)
 
-    def __repr__(self): return (f"{type(self).__name__}(k={self.k}, epochs={self.epochs}, mode={self.mode!r}, "
-                                f"symmetric={self.symmetric}, weight={self.weight!r}, fast={self.fast}, seed={self.seed})")
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(k={self.k}, epochs={self.epochs}, mode={self.mode!r}, "
+            f"symmetric={self.symmetric}, weight={self.weight!r}, fast={self.fast}, "
+            f"seed={self.seed})"
+        )
 
     def fit(self, embeddings, # (n, d) embeddings of all samples
             labels, # (n,) int labels, or None (unsupervised)
@@ -329,19 +415,27 @@ class GNNExtrapolator(Extrapolator):
         self.seconds = dict(graph=0.0, train=0.0, select=0.0, predict=0.0)
         t0 = time.perf_counter()
         if graph is None:
-            graph = knn_graph(emb, self.k, symmetric=self.symmetric, weight=self.weight, method=self.method)
-        elif graph.n != n: raise ValueError(f"graph has {graph.n} nodes but embeddings have {n} rows")
+            graph = knn_graph(emb, self.k, symmetric=self.symmetric, weight=self.weight,
+                              method=self.method)
+        elif graph.n != n:
+            raise ValueError(f"graph has {graph.n} nodes but embeddings have {n} rows")
         adj = gcn_adjacency(graph, dev)
         self.graph_, self.seconds["graph"] = graph, time.perf_counter() - t0
         x = torch.from_numpy(node_features(emb, labels, standardize=self.standardize)).to(dev)
         max_edges = self.full_batch_max_edges or (2_000_000 if dev.type == "cuda" else 50_000)
-        self.mode_ = self.mode if self.mode != "auto" else ("full" if n * self.k <= max_edges else "minibatch")
+        self.mode_ = (
+            self.mode
+            if self.mode != "auto"
+            else ("full" if n * self.k <= max_edges else "minibatch")
+        )
 
         perm = rng(self.seed).permutation(len(idx))
         n_val = int(self.val_frac * len(idx))
         val, train = idx[perm[:n_val]], idx[perm[n_val:]]
-        if len(train) == 0: raise ValueError(f"no training seeds left: {len(idx)} seeds, val_frac={self.val_frac}")
-        mu, sd = (scores[perm[n_val:]].mean(), scores[perm[n_val:]].std()) if self.standardize_targets else (0.0, 1.0)
+        if len(train) == 0:
+            raise ValueError(f"no training seeds left: {len(idx)} seeds, val_frac={self.val_frac}")
+        mu, sd = (scores[perm[n_val:]].mean(),
+                  scores[perm[n_val:]].std()) if self.standardize_targets else (0.0, 1.0)
         sd = sd if sd > 0 else 1.0
         y = torch.zeros(n, device=dev)
         y[torch.from_numpy(idx).to(dev)] = torch.from_numpy((scores - mu) / sd).float().to(dev)
@@ -354,12 +448,15 @@ class GNNExtrapolator(Extrapolator):
         self.pred_ = pred * sd + mu
         return self
 
-# %% ../nbs/07_gnn.ipynb #29a8c7ed
+# %% ../nbs/07_gnn.ipynb #61f0144d
 @patch
-def _train(self:GNNExtrapolator, model, x, adj, graph, y, train, val, val_scores, dev) -> np.ndarray:
-    "Train; select the epoch by Pearson on the validation seeds; (n,) float64 predictions of the selected model."
+def _train(self:GNNExtrapolator, model, x, adj, graph, y, train, val, val_scores,
+           dev) -> np.ndarray:
+    """Train; select the epoch by Pearson on the validation seeds; (n,) float64 predictions of the
+    selected model."""
     opt = torch.optim.Adam(model.parameters(), lr=self.lr)
-    sampler = NeighborSampler(graph, self.fanout, seed=self.seed + 1) if self.mode_ == "minibatch" else None
+    sampler = NeighborSampler(graph, self.fanout,
+                              seed=self.seed + 1) if self.mode_ == "minibatch" else None
     order_rng = rng(self.seed + 2)
     best, kept, last, self.best_epoch, self.history = -np.inf, None, None, None, []
     for epoch in range(self.epochs):
@@ -373,38 +470,50 @@ def _train(self:GNNExtrapolator, model, x, adj, graph, y, train, val, val_scores
         self.seconds["select"] += time.perf_counter() - t2
         self.history.append({"epoch": epoch, "train_loss": loss, "val_pearson": vp})
     if self.best_epoch is None: kept, self.best_epoch = last, self.epochs - 1
-    if not self.fast: return kept                       # the reference kept the best epoch's full predictions
+    # the reference kept the best epoch's full predictions
+    if not self.fast: return kept
     t3 = time.perf_counter()
     model.load_state_dict(kept); model.eval()
     with torch.no_grad(): pred = model(x, adj).cpu().numpy().astype(np.float64)
     self.seconds["predict"] = time.perf_counter() - t3
     return pred
 
+# %% ../nbs/07_gnn.ipynb #a4d109cb
 @patch
 def _epoch(self:GNNExtrapolator, model, opt, x, adj, y, order, sampler, dev) -> float:
     "One pass over the train seeds in `order` (one step in mode fullbatch); the mean training loss."
     tot = 0.0
-    for b in np.array_split(order, 1 if self.mode_ == "fullbatch" else max(1, -(-len(order) // self.batch_size))):
+    for b in np.array_split(
+        order, 1 if self.mode_ == "fullbatch" else max(1, -(-len(order) // self.batch_size))
+    ):
         bt = torch.from_numpy(b).to(dev)
         loss = F.mse_loss(self._roots_forward(model, x, adj, b, sampler, dev), y[bt])
         opt.zero_grad(); loss.backward(); opt.step()
         tot += loss.item() * len(b)
     return tot / len(order)
 
+# %% ../nbs/07_gnn.ipynb #cb61679c
 @patch
 def _roots_forward(self:GNNExtrapolator, model, x, adj, b, sampler, dev) -> torch.Tensor:
-    "Training-mode outputs at the roots `b`: over their sampled subgraph (minibatch) or the whole graph."
+    """Training-mode outputs at the roots `b`: over their sampled subgraph (minibatch) or the whole
+    graph."""
     if sampler is None:
-        return model(x, adj, rows=torch.from_numpy(b).to(dev)) if self.fast else model.forward_reference(x, adj)[torch.from_numpy(b).to(dev)]
+        return (
+            model(x, adj, rows=torch.from_numpy(b).to(dev))
+            if self.fast
+            else model.forward_reference(x, adj)[torch.from_numpy(b).to(dev)]
+        )
     nodes, t, s, w = sampler.sample(b)
     sub = gcn_adjacency_from_edges(*(torch.from_numpy(a).to(dev) for a in (t, s, w)), len(nodes))
     xs = x[torch.from_numpy(nodes).to(dev)]
     if not self.fast: return model.forward_reference(xs, sub)[:len(b)]
     return model(xs, sub, rows=torch.arange(len(b), device=dev))  # roots come first in `nodes`
 
+# %% ../nbs/07_gnn.ipynb #348ab5f8
 @patch
 def _select_pass(self:GNNExtrapolator, model, x, adj, val, val_scores, dev):
-    "Eval-mode Pearson on the validation seeds and what to keep if it is the best: a copy of the weights, or (reference) all predictions."
+    """Eval-mode Pearson on the validation seeds and what to keep if it is the best: a copy of the
+    weights, or (reference) all predictions."""
     model.eval()
     with torch.no_grad():
         if not self.fast:
@@ -415,12 +524,15 @@ def _select_pass(self:GNNExtrapolator, model, x, adj, val, val_scores, dev):
         pv = model(x, adj, rows=torch.from_numpy(val).to(dev)).cpu().numpy().astype(np.float64)
         return _pearson(pv, val_scores), keep
 
+# %% ../nbs/07_gnn.ipynb #672a4e80
 @patch
 def predict(self:GNNExtrapolator) -> np.ndarray:
     "(n,) float64 scores: the seeds' measured scores, the best epoch's GCN predictions elsewhere."
-    if not hasattr(self, "pred_"): raise RuntimeError(f"call {type(self).__name__}.fit(...) before predict()")
+    if not hasattr(self, "pred_"):
+        raise RuntimeError(f"call {type(self).__name__}.fit(...) before predict()")
     out = self.pred_.copy()
     out[self.seed_idx_] = self.seed_scores_
     return out
 
-EXTRAPOLATORS["gnn"] = GNNExtrapolator  # set, not `register`: re-running this cell or reloading the module must not fail
+# set, not `register`: re-running this cell or reloading the module must not fail
+EXTRAPOLATORS["gnn"] = GNNExtrapolator

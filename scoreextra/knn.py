@@ -13,52 +13,73 @@ import numpy as np
 from scipy.stats import rankdata
 
 from .core import Registry, check_1d, check_fraction, check_indices, to_numpy
-from .faiss_search import METHODS, _check_k, _index_for   # the search, k's check and the recall tuning
+# the search, k's check and the recall tuning
+from .faiss_search import METHODS, _check_k, _index_for
 
 # %% auto #0
 __all__ = ['DEFAULT_K', 'EXTRAPOLATORS', 'SEARCH_OPTIONS', 'MERGES', 'SEED_SHRINK', 'DEFAULT_MERGE', 'knn_extrapolate',
            'Extrapolator', 'KNNExtrapolator', 'KNNLabelExtrapolator', 'KNNEnsembleExtrapolator', 'KNNStackExtrapolator',
            'merge']
 
-# %% ../nbs/06_knn.ipynb #01e3a1db
+# %% ../nbs/06_knn.ipynb #1f2501dd
 def _eq6(dist:np.ndarray, vals:np.ndarray, weighted:bool=True) -> np.ndarray:
-    "Row-wise Eq. 6 mean of `vals` (q, k) with weights exp(−(d − min d)); the plain mean if not `weighted`."
+    """Row-wise Eq. 6 mean of `vals` (q, k) with weights exp(−(d − min d)); the plain mean if not
+    `weighted`."""
     if not weighted: return vals.mean(1)
     d = dist.astype(np.float64)
     w = np.exp(-(d - d.min(1, keepdims=True)))
     return (w * vals).sum(1) / w.sum(1)
 
+# %% ../nbs/06_knn.ipynb #b88457b3
 def _check_embeddings(embeddings):
-    try: e = to_numpy(embeddings)
-    except (TypeError, ValueError) as err: raise TypeError(f"embeddings must be a 2-D array (n, d), got {type(embeddings).__name__} ({err})") from None
+    try:
+        e = to_numpy(embeddings)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"embeddings must be a 2-D array (n, d), got {type(embeddings).__name__} ({err})"
+        ) from None
     if e.ndim != 2: raise ValueError(f"embeddings must be 2-D (n, d), got shape {e.shape}")
     if len(e) < 1: raise ValueError("embeddings must hold at least one sample")
-    if e.shape[1] < 1: raise ValueError(f"embeddings must have at least one dimension (d >= 1), got shape {e.shape}")
-    if e.dtype.kind not in "biuf": raise TypeError(f"embeddings must hold numbers, got dtype {e.dtype}")
-    for s in range(0, len(e), 1 << 16):            # row blocks, so a memmap is read, never copied whole
+    if e.shape[1] < 1:
+        raise ValueError(
+            f"embeddings must have at least one dimension (d >= 1), got shape {e.shape}"
+        )
+    if e.dtype.kind not in "biuf":
+        raise TypeError(f"embeddings must hold numbers, got dtype {e.dtype}")
+    # row blocks, so a memmap is read, never copied whole
+    for s in range(0, len(e), 1 << 16):
         bad = ~np.isfinite(e[s:s + (1 << 16)]).all(1)
-        if bad.any(): raise ValueError(f"embeddings hold NaN/inf values, first in row {s + int(np.flatnonzero(bad)[0])}")
+        if bad.any():
+            raise ValueError(
+                f"embeddings hold NaN/inf values, first in row {s + int(np.flatnonzero(bad)[0])}"
+            )
     return e
 
+# %% ../nbs/06_knn.ipynb #31513ff7
 def _check_seeds(n:int, seed_idx, seed_scores):
     idx = check_indices("seed_idx", seed_idx, n)
     if len(idx) == 0: raise ValueError("seed_idx is empty: extrapolation needs at least one seed")
     return idx, check_1d("seed_scores", seed_scores, n=len(idx))
 
+# %% ../nbs/06_knn.ipynb #079ea777
 def _groups(labels:np.ndarray):
     "(label, ascending positions) for each distinct label."
     order = np.argsort(labels, kind="stable")
     vals, starts = np.unique(labels[order], return_index=True)
     return zip(vals, np.split(order, starts[1:]))
 
+# %% ../nbs/06_knn.ipynb #56f2e126
 def _non_seeds(n:int, seed_idx:np.ndarray) -> np.ndarray:
     mask = np.ones(n, bool); mask[seed_idx] = False
     return np.flatnonzero(mask)
 
-# %% ../nbs/06_knn.ipynb #b5531e3f
-DEFAULT_K = 10   # the paper's k for KNN and GNN extrapolation (Table 9), the default wherever a config names no k
+# %% ../nbs/06_knn.ipynb #b443d301
+# the paper's k for KNN and GNN extrapolation (Table 9), the default wherever a config names no k
+DEFAULT_K = 10
 
-def knn_extrapolate(embeddings, # (n, d) embeddings of every sample, dataset order (array, memmap or tensor)
+def knn_extrapolate(
+                    # (n, d) embeddings of every sample, dataset order (array, memmap or tensor)
+                    embeddings,
                     seed_idx, # (m,) dataset indices of the scored seed samples
                     seed_scores, # (m,) their scores, in the order of `seed_idx`
                     k=DEFAULT_K, # nearest seeds per sample
@@ -66,104 +87,156 @@ def knn_extrapolate(embeddings, # (n, d) embeddings of every sample, dataset ord
                     weighted:bool=True, # Eq. 6 weights exp(−d); False: plain mean
                     method:str="auto", # search: auto | exact | ivf | hnsw
                     chunk:int=65536, # non-seed samples per search call
-                    threads:int|None=None, # faiss threads for the search; None: faiss's current count
-                    target_recall:float|None=None, # recall@k an approximate search is widened to; None: 0.95 under auto
-                    return_info:bool=False, # also return the index's `info` (method, params, measured recall)
-                    **search_kw, # more `KNNIndex` options (nlist, nprobe, M, ef_search, use_gpu, seed, exact_below) and recall_sample
+                    # faiss threads for the search; None: faiss's current count
+                    threads:int|None=None,
+                    # recall@k an approximate search is widened to; None: 0.95 under auto
+                    target_recall:float|None=None,
+                    # also return the index's `info` (method, params, measured recall)
+                    return_info:bool=False,
+                    # more `KNNIndex` options (nlist, nprobe, M, ef_search, use_gpu, seed,
+                    # exact_below) and recall_sample
+                    **search_kw,
                    ) -> np.ndarray:
-    "Scores for all n samples (float64): seeds keep theirs, the rest get the Eq. 6 mean of their k nearest seeds. Peak memory ≈ (3·m + 2·chunk)·d·4 + 24·n bytes: `embeddings` is never copied whole."
+    """Scores for all n samples (float64): seeds keep theirs, the rest get the Eq. 6 mean of their k
+    nearest seeds. Peak memory ≈ (3·m + 2·chunk)·d·4 + 24·n bytes: `embeddings` is never copied
+    whole."""
     e = _check_embeddings(embeddings); n = len(e)
     seed_idx, seed_scores = _check_seeds(n, seed_idx, seed_scores)
     k = _check_k(k, len(seed_idx), "seed samples")
-    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1: raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
+    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
+        raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
     out, info = np.empty(n), {}
     out[seed_idx] = seed_scores
     rest = _non_seeds(n, seed_idx)
-    if len(rest): out[rest], info = _eq6_rest(e, seed_idx, seed_scores, rest, k, weighted=weighted, method=method, chunk=chunk,
-                                             target_recall=target_recall, threads=threads, **search_kw)
+    if len(rest):
+        out[rest], info = _eq6_rest(
+            e,
+            seed_idx,
+            seed_scores,
+            rest,
+            k,
+            weighted=weighted,
+            method=method,
+            chunk=chunk,
+            target_recall=target_recall,
+            threads=threads,
+            **search_kw,
+        )
     return (out, info) if return_info else out
 
-def _eq6_rest(e:np.ndarray, seed_idx, seed_scores, rest:np.ndarray, k:int, *, weighted:bool, method:str, chunk:int, **search_kw):
-    "(Eq. 6 scores of the samples `rest` from their k nearest seeds, the search index's `info`); inputs already checked."
+# %% ../nbs/06_knn.ipynb #9e175560
+def _eq6_rest(e:np.ndarray, seed_idx, seed_scores, rest:np.ndarray, k:int, *, weighted:bool,
+              method:str, chunk:int, **search_kw):
+    """(Eq. 6 scores of the samples `rest` from their k nearest seeds, the search index's `info`);
+    inputs already checked."""
     index, vals = _index_for(e[seed_idx], method, e, k, rows=rest, **search_kw), np.empty(len(rest))
     for s in range(0, len(rest), chunk):
         d, i = index.search(e[rest[s:s + chunk]], k, chunk=chunk, dtype=np.float64)
         vals[s:s + chunk] = _eq6(d, seed_scores[i], weighted)
     return vals, index.info
 
-# %% ../nbs/06_knn.ipynb #9b731e86
+# %% ../nbs/06_knn.ipynb #600052f3
 class Extrapolator:
-    "What every extrapolator in `EXTRAPOLATORS` is: built from k, seed, device and its `options`; `fit`, then `predict`."
-    needs_labels = False   # True: `fit` refuses labels=None, and unsupervised runs refuse the method
+    """What every extrapolator in `EXTRAPOLATORS` is: built from k, seed, device and its `options`;
+    `fit`, then `predict`."""
+    # True: `fit` refuses labels=None, and unsupervised runs refuse the method
+    needs_labels = False
     options = ()           # the keywords its constructor takes beyond k, seed and device
-    def __init__(self, k:int=DEFAULT_K, # neighbours: of the seed search, or of the graph over all samples
+    def __init__(
+                 # neighbours: of the seed search, or of the graph over all samples
+                 self, k:int=DEFAULT_K,
                  *,
                  seed:int=0, # seeds what the method draws at random; unused where it draws nothing
-                 device=None, # torch device of its training; unused where it trains nothing on a GPU
+                 # torch device of its training; unused where it trains nothing on a GPU
+                 device=None,
                 ):
-        self.k, self.seed, self.device, self.search_info = k, int(seed), device, {}   # search_info: filled by `predict`
+        # search_info: filled by `predict`
+        self.k, self.seed, self.device, self.search_info = k, int(seed), device, {}
 
     @classmethod
     def check_options(cls, options:dict, # keywords beyond k (a config's `params`)
                       name:str|None=None, # the name the message gives it (default: the class's)
                      ) -> dict:
-        "`options` as a dict if the constructor takes each one; a `ValueError` naming the first it does not, and those it takes."
+        """`options` as a dict if the constructor takes each one; a `ValueError` naming the first it
+        does not, and those it takes."""
         takes = ("k", "seed", "device") + tuple(cls.options)
         bad = sorted(set(options) - set(takes))
-        if bad: raise ValueError(f"extrapolator {name or cls.__name__!r} has no option {bad[0]!r}; it takes {sorted(takes)}")
+        if bad:
+            raise ValueError(
+                f"extrapolator {name or cls.__name__!r} has no option {bad[0]!r}; it takes "
+                f"{sorted(takes)}"
+            )
         return dict(options)
 
     def check_k(self, n:int, # samples
                 m:int, # seeds among them
                ):
-        "Raise unless k fits `n` samples with `m` seeds: here k < n, the rule of a graph over the samples."
-        if self.k >= n: raise ValueError(f"k={self.k} must be below the {n} samples of the graph it builds; pass a smaller k")
+        """Raise unless k fits `n` samples with `m` seeds: here k < n, the rule of a graph over the
+        samples."""
+        if self.k >= n:
+            raise ValueError(
+                f"k={self.k} must be below the {n} samples of the graph it builds; pass a smaller k"
+            )
 
     def fit(self, embeddings, labels, seed_idx, seed_scores):
-        "Learn from `seed_scores` at `seed_idx` of the (n, d) `embeddings` and (n,) `labels` (or None); returns self."
+        """Learn from `seed_scores` at `seed_idx` of the (n, d) `embeddings` and (n,) `labels` (or
+        None); returns self."""
         raise NotImplementedError(f"{type(self).__name__} must define fit")
 
     def predict(self) -> np.ndarray:
         "(n,) float64 scores after `fit`: the seeds' own, extrapolated for the rest."
         raise NotImplementedError(f"{type(self).__name__} must define predict")
 
+# %% ../nbs/06_knn.ipynb #125a600c
 class _Extrapolators(Registry):
     "A `Registry` that holds `Extrapolator` subclasses only."
     def __setitem__(self, name:str, cls):
         if not (isinstance(cls, type) and issubclass(cls, Extrapolator)):
-            raise TypeError(f"extrapolator {name!r} must be a subclass of knn.Extrapolator (k, seed, device, options, fit, predict), got {cls!r}")
+            raise TypeError(
+                f"extrapolator {name!r} must be a subclass of knn.Extrapolator (k, seed, device, "
+                f"options, fit, predict), got {cls!r}"
+            )
         super().__setitem__(name, cls)
 
 EXTRAPOLATORS = _Extrapolators("extrapolator")
 
 # %% ../nbs/06_knn.ipynb #944a0dc7
-SEARCH_OPTIONS = ("exact_below", "nlist", "nprobe", "M", "ef_search", "ef_construction", "use_gpu", "search_seed", "recall_sample")
-# the kNN extrapolators' search options: `KNNIndex`'s (search_seed is its `seed`, so a run's seed leaves the search as it was)
-# and `KNNIndex.tune`'s recall_sample
+SEARCH_OPTIONS = ("exact_below", "nlist", "nprobe", "M", "ef_search", "ef_construction", "use_gpu",
+                  "search_seed", "recall_sample")
+# the kNN extrapolators' search options: `KNNIndex`'s (search_seed is its `seed`, so a run's seed
+# leaves the search as it was) and `KNNIndex.tune`'s recall_sample
 
 @EXTRAPOLATORS.register("knn")
 class KNNExtrapolator(Extrapolator):
-    "Paper Eq. 6: each non-seed sample gets the distance-weighted mean score of its k nearest seeds."
+    """Paper Eq. 6: each non-seed sample gets the distance-weighted mean score of its k nearest
+    seeds."""
     options = ("weighted", "method", "chunk", "threads", "target_recall") + SEARCH_OPTIONS
     def __init__(self, k:int=DEFAULT_K, # nearest seeds per sample
                  *,
-                 seed:int=0, # unused: Eq. 6 draws nothing (the approximate search's own seed is `search_seed`)
+                 # unused: Eq. 6 draws nothing (the approximate search's own seed is `search_seed`)
+                 seed:int=0,
                  device=None, # unused: the search places itself (`use_gpu`)
                  weighted:bool=True, # Eq. 6 weights; False: plain mean
                  method:str="auto", # search: auto | exact | ivf | hnsw
                  chunk:int=65536, # queries per search call
-                 threads:int|None=None, # faiss threads for the searches; None: faiss's current count
-                 target_recall:float|None=None, # recall@k an approximate search is widened to; None: 0.95 under auto
+                 # faiss threads for the searches; None: faiss's current count
+                 threads:int|None=None,
+                 # recall@k an approximate search is widened to; None: 0.95 under auto
+                 target_recall:float|None=None,
                  **search_kw, # more options of the search: those in `SEARCH_OPTIONS`
                 ):
-        if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.check_options(search_kw)
         super().__init__(k, seed=seed, device=device)
         self.weighted, self.method, self.chunk, self._fitted = weighted, method, chunk, False
         if "search_seed" in search_kw: search_kw["seed"] = search_kw.pop("search_seed")
         self.search_kw = dict(search_kw, threads=threads, target_recall=target_recall)
 
-    def __repr__(self): return f"{type(self).__name__}(k={self.k}, weighted={self.weighted}, method={self.method!r})"
+    def __repr__(self):
+        return (
+            f"{type(self).__name__}(k={self.k}, weighted={self.weighted}, method={self.method!r})"
+        )
 
     def fit(self, embeddings, # (n, d) embeddings, dataset order
             labels, # (n,) labels, or None (unsupervised)
@@ -172,7 +245,8 @@ class KNNExtrapolator(Extrapolator):
            ):
         "Check and store the inputs; returns self."
         self.emb = _check_embeddings(embeddings); self.n = len(self.emb)
-        if labels is None and self.needs_labels: raise ValueError(f"{type(self).__name__} needs labels (length {self.n}), got None")
+        if labels is None and self.needs_labels:
+            raise ValueError(f"{type(self).__name__} needs labels (length {self.n}), got None")
         self.labels = None if labels is None else check_1d("labels", labels, n=self.n, dtype=None)
         self.seed_idx, self.seed_scores = _check_seeds(self.n, seed_idx, seed_scores)
         self._check_k(len(self.seed_idx))
@@ -186,12 +260,17 @@ class KNNExtrapolator(Extrapolator):
         try: self._check_k(m)   # a subclass's own rule (knn_ensemble clips its ks)
         except ValueError:
             if self.k <= m: raise
-            raise ValueError(f"k={self.k} is larger than the {m} seed samples the kNN extrapolator averages over; "
-                             f"pass a smaller k or a larger seed_size") from None
+            raise ValueError(
+                f"k={self.k} is larger than the {m} seed samples the kNN extrapolator averages "
+                f"over; "
+                f"pass a smaller k or a larger seed_size"
+            ) from None
 
     def predict(self) -> np.ndarray:
-        "(n,) float64 scores: the seeds' own, extrapolated for the rest; `search_info` then holds each search index's `info`."
-        if not self._fitted: raise RuntimeError(f"call {type(self).__name__}.fit(...) before predict()")
+        """(n,) float64 scores: the seeds' own, extrapolated for the rest; `search_info` then holds
+        each search index's `info`."""
+        if not self._fitted:
+            raise RuntimeError(f"call {type(self).__name__}.fit(...) before predict()")
         if self._pred is None:
             out = np.empty(self.n); out[self.seed_idx] = self.seed_scores
             rest = _non_seeds(self.n, self.seed_idx)
@@ -203,10 +282,13 @@ class KNNExtrapolator(Extrapolator):
         return self._pred.copy()
 
     def _search(self, base_pos:np.ndarray, rows:np.ndarray, k:int, exclude=None, key=None):
-        "Yield (slice into rows, distances, positions into base_pos) for the k nearest of emb[seed_idx[base_pos]]."
-        index = self._indexes.get(key) if key is not None else None     # built once per `predict` for a reused base
+        """Yield (slice into rows, distances, positions into base_pos) for the k nearest of
+        emb[seed_idx[base_pos]]."""
+        # built once per `predict` for a reused base
+        index = self._indexes.get(key) if key is not None else None
         if index is None:
-            index = _index_for(self.emb[self.seed_idx[base_pos]], self.method, self.emb, k, rows=rows, exclude=exclude, **self.search_kw)
+            index = _index_for(self.emb[self.seed_idx[base_pos]], self.method, self.emb, k,
+                               rows=rows, exclude=exclude, **self.search_kw)
             self.search_info[f"label {key[1]}" if isinstance(key, tuple) else "seeds"] = index.info
         if key is not None: self._indexes[key] = index
         for s in range(0, len(rows), self.chunk):
@@ -215,31 +297,40 @@ class KNNExtrapolator(Extrapolator):
                                 exclude=None if exclude is None else exclude[sl])
             yield sl, d, i
 
-    def _extrapolate(self, rest:np.ndarray) -> np.ndarray:   # the search and Eq. 6 of `knn_extrapolate`, on the checked inputs
-        out, self.search_info["seeds"] = _eq6_rest(self.emb, self.seed_idx, self.seed_scores, rest, self.k, weighted=self.weighted,
-                                                   method=self.method, chunk=self.chunk, **self.search_kw)
+    def _extrapolate(
+                     # the search and Eq. 6 of `knn_extrapolate`, on the checked inputs
+                     self, rest:np.ndarray) -> np.ndarray:
+        out, self.search_info["seeds"] = _eq6_rest(self.emb, self.seed_idx, self.seed_scores, rest,
+                                                   self.k, weighted=self.weighted,
+                                                   method=self.method, chunk=self.chunk,
+                                                   **self.search_kw)
         return out
 
 # %% ../nbs/06_knn.ipynb #4b75a642
 @EXTRAPOLATORS.register("knn_label")
 class KNNLabelExtrapolator(KNNExtrapolator):
-    "Eq. 6 over the k nearest seeds with the sample's own label (plain kNN for a class without seeds)."
+    """Eq. 6 over the k nearest seeds with the sample's own label (plain kNN for a class without
+    seeds)."""
     needs_labels = True
 
     def _label_knn(self, rows:np.ndarray, k:int, is_seed:bool=False):
-        "Yield (positions into rows, distances, seed positions) of up to k nearest same-label seeds; seeds leave themselves out."
+        """Yield (positions into rows, distances, seed positions) of up to k nearest same-label
+        seeds; seeds leave themselves out."""
         seed_pos = np.full(self.n, -1); seed_pos[self.seed_idx] = np.arange(len(self.seed_idx))
         seed_groups = dict(_groups(self.labels[self.seed_idx]))
         for c, q in _groups(self.labels[rows]):
             base = seed_groups.get(c, np.empty(0, np.int64))
             kc = min(k, len(base) - is_seed)
-            if kc < 1: continue                      # no (other) seed of this label: the caller falls back
+            # no (other) seed of this label: the caller falls back
+            if kc < 1: continue
             excl = np.searchsorted(base, seed_pos[rows[q]]) if is_seed else None
-            for sl, d, i in self._search(base, rows[q], kc, exclude=excl, key=("label", c)): yield q[sl], d, base[i]
+            for sl, d, i in self._search(base, rows[q], kc, exclude=excl, key=("label", c)):
+                yield q[sl], d, base[i]
 
     def _extrapolate(self, rest:np.ndarray) -> np.ndarray:
         out = np.full(len(rest), np.nan)
-        for q, d, i in self._label_knn(rest, self.k): out[q] = _eq6(d, self.seed_scores[i], self.weighted)
+        for q, d, i in self._label_knn(rest, self.k):
+            out[q] = _eq6(d, self.seed_scores[i], self.weighted)
         miss = np.flatnonzero(np.isnan(out))
         self.n_fallback_ = len(miss)
         if len(miss):
@@ -250,19 +341,25 @@ class KNNLabelExtrapolator(KNNExtrapolator):
 # %% ../nbs/06_knn.ipynb #e272de04
 @EXTRAPOLATORS.register("knn_ensemble")
 class KNNEnsembleExtrapolator(KNNExtrapolator):
-    "Mean of the Eq. 6 predictions over several k (the paper's sweep 10, 20, 50, 100), from one search."
+    """Mean of the Eq. 6 predictions over several k (the paper's sweep 10, 20, 50, 100), from one
+    search."""
     options = KNNExtrapolator.options + ("ks",)
     def __init__(self, k:int=DEFAULT_K, # unused: the `ks` are averaged
                  *,
-                 ks=(10, 20, 50, 100), # the k values averaged; those above the seed count are clipped to it
+                 # the k values averaged; those above the seed count are clipped to it
+                 ks=(10, 20, 50, 100),
                  **kw):
         ks = sorted({int(k) for k in ks})
         if not ks or ks[0] < 1: raise ValueError(f"ks must be positive ints, got {ks}")
         super().__init__(k=ks[0], **kw); self.ks = ks
 
-    def _check_k(self, m:int): _check_k(1, m, "seed samples")   # every k above the seed count is clipped to it
+    def _check_k(
+                 # every k above the seed count is clipped to it
+                 self, m:int): _check_k(1, m, "seed samples")
 
-    def __repr__(self): return f"KNNEnsembleExtrapolator(ks={self.ks}, weighted={self.weighted}, method={self.method!r})"
+    def __repr__(self):
+        return (f"KNNEnsembleExtrapolator(ks={self.ks}, weighted={self.weighted}, "
+                f"method={self.method!r})")
 
     def _extrapolate(self, rest:np.ndarray) -> np.ndarray:
         m = len(self.seed_idx)
@@ -276,7 +373,8 @@ class KNNEnsembleExtrapolator(KNNExtrapolator):
 # %% ../nbs/06_knn.ipynb #2cc94591
 @EXTRAPOLATORS.register("knn_stack")
 class KNNStackExtrapolator(KNNLabelExtrapolator):
-    "Ridge regression, fitted leave-one-out on the seeds, from kNN neighbourhood features to the score."
+    """Ridge regression, fitted leave-one-out on the seeds, from kNN neighbourhood features to the
+    score."""
     needs_labels = False
     options = KNNExtrapolator.options + ("alpha",)
     FEATURES = ("knn", "knn_label", "frac_same_label", "mean_dist", "mean_dist_same_label")
@@ -296,11 +394,13 @@ class KNNStackExtrapolator(KNNLabelExtrapolator):
         excl = seed_pos[rows] if is_seed else None
         for sl, d, i in self._search(np.arange(m), rows, self.k, exclude=excl, key="all"):
             f[sl, 0], f[sl, dcol] = _eq6(d, self.seed_scores[i], self.weighted), d.mean(1)
-            if lab: f[sl, 2] = (self.labels[self.seed_idx[i]] == self.labels[rows[sl]][:, None]).mean(1)
+            if lab:
+                f[sl, 2] = (self.labels[self.seed_idx[i]] == self.labels[rows[sl]][:, None]).mean(1)
         if self.labels is not None:
             for q, d, i in self._label_knn(rows, self.k, is_seed):
                 f[q, 1], f[q, 4] = _eq6(d, self.seed_scores[i], self.weighted), d.mean(1)
-            no_same = np.isnan(f[:, 1])          # no (other) seed of this label: fall back to the label-free values
+            # no (other) seed of this label: fall back to the label-free values
+            no_same = np.isnan(f[:, 1])
             f[no_same, 1], f[no_same, 4] = f[no_same, 0], f[no_same, 3]
         return f
 
@@ -309,50 +409,67 @@ class KNNStackExtrapolator(KNNLabelExtrapolator):
         mu, sd = xs.mean(0), xs.std(0); sd[sd == 0] = 1.0
         z = (xs - mu) / sd
         y0 = self.seed_scores.mean()
-        self.coef_ = np.linalg.solve(z.T @ z + self.alpha * np.eye(z.shape[1]), z.T @ (self.seed_scores - y0))
+        self.coef_ = np.linalg.solve(z.T @ z + self.alpha * np.eye(z.shape[1]),
+                                     z.T @ (self.seed_scores - y0))
         self.intercept_, self._mu, self._sd = y0, mu, sd
         return (self.features(rest, False) - mu) / sd @ self.coef_ + y0
 
 # %% ../nbs/06_knn.ipynb #0f8a583c
 MERGES = ("raw", "quantile", "shrink")
-SEED_SHRINK = 0.25  # how="shrink": factor on the non-seed scores' distance from the seed mean (bench/extrapolator_val_fashion_mnist.md)
-# the merge of `run` and `extrapolate_scores` (configs name theirs; the paper's is "raw"): at 80-90% pruned the measured
-# seeds above the seed mean come first, below that the extrapolated order is kept. Chosen on a validation split carved
-# from the Fashion-MNIST training data, DU, kNN, 20% subset (bench/extrapolator_val_fashion_mnist.md): gain over random
-# +0.25 (90%), +0.37 (80%), +0.32 (70%), +0.96 (50%) pt against raw's -0.79, +0.08, +0.33, +0.81
+# how="shrink": factor on the non-seed scores' distance from the seed mean
+# (bench/extrapolator_val_fashion_mnist.md)
+SEED_SHRINK = 0.25
+# the merge of `run` and `extrapolate_scores` (configs name theirs; the paper's is "raw"): at 80-90%
+# pruned the measured seeds above the seed mean come first, below that the extrapolated order is
+# kept. Chosen on a validation split carved from the Fashion-MNIST training data, DU, kNN, 20%
+# subset (bench/extrapolator_val_fashion_mnist.md): gain over random +0.25 (90%), +0.37 (80%), +0.32
+# (70%), +0.96 (50%) pt against raw's -0.79, +0.08, +0.33, +0.81
 DEFAULT_MERGE = "shrink"
 
 def merge(seed_idx, # (m,) dataset indices of the seeds
           seed_scores, # (m,) their measured scores
-          extrapolated, # (n,) with seed entries ignored, or (n − m,) non-seed scores in dataset order
-          how:str="raw", # raw | quantile (map non-seed scores onto the seed-score distribution) | shrink (pull them to the seed mean)
+          # (n,) with seed entries ignored, or (n − m,) non-seed scores in dataset order
+          extrapolated,
+          # raw | quantile (map non-seed scores onto the seed-score distribution) | shrink (pull
+          # them to the seed mean)
+          how:str="raw",
           *,
           n:int|None=None, # dataset size; needed only when `extrapolated` holds the non-seeds alone
-          shrink:float=SEED_SHRINK, # how="shrink": non-seed score → seed mean + shrink·(score − seed mean); 1 is "raw"
+          # how="shrink": non-seed score → seed mean + shrink·(score − seed mean); 1 is "raw"
+          shrink:float=SEED_SHRINK,
          ) -> np.ndarray:
-    "(n,) float64 scores: seeds keep `seed_scores` exactly, the rest get `extrapolated` (raw, quantile-mapped or shrunk)."
+    """(n,) float64 scores: seeds keep `seed_scores` exactly, the rest get `extrapolated` (raw,
+    quantile-mapped or shrunk)."""
     if how not in MERGES: raise ValueError(f"how must be one of {MERGES}, got {how!r}")
     shrink = check_fraction("shrink", shrink, lo_open=False)
     ex = check_1d("extrapolated", extrapolated, finite=False)
     if n is None:
         si = to_numpy(seed_idx)
         if si.ndim == 1 and si.size and si.dtype.kind in "iu" and si.max() >= len(ex):
-            raise ValueError(f"extrapolated has length {len(ex)}, but seed_idx holds index {si.max()}: extrapolated must have "
-                             f"length n (or pass n= when it holds the non-seed scores alone)")
+            raise ValueError(
+                f"extrapolated has length {len(ex)}, but seed_idx holds index {si.max()}: "
+                f"extrapolated must have "
+                f"length n (or pass n= when it holds the non-seed scores alone)"
+            )
     n = len(ex) if n is None else int(n)
     seed_idx, seed_scores = _check_seeds(n, seed_idx, seed_scores)
     rest = _non_seeds(n, seed_idx)
     if len(ex) == n: vals = ex[rest]
     elif len(ex) == len(rest): vals = ex
-    else: raise ValueError(f"extrapolated must have length n={n} or n - m={len(rest)}, got {len(ex)}")
+    else:
+        raise ValueError(f"extrapolated must have length n={n} or n - m={len(rest)}, got {len(ex)}")
     check_1d("extrapolated (non-seed entries)", vals)
     if how == "quantile" and len(vals):
         q = (rankdata(vals) - 0.5) / len(vals)
         vals = np.quantile(seed_scores, q)
     if how == "shrink":
-        if shrink == 0: warnings.warn("merge shrink=0 sets every non-seed score to the seed mean: a top-k takes those tied samples "
-                                      "in dataset order, a random fill only if the data is shuffled", stacklevel=2)
+        if shrink == 0:
+            warnings.warn(
+                "merge shrink=0 sets every non-seed score to the seed mean: a top-k takes those "
+                "tied samples "
+                "in dataset order, a random fill only if the data is shuffled",
+                stacklevel=2,
+            )
         mu = seed_scores.mean(); vals = mu + shrink * (vals - mu)
     out = np.empty(n); out[seed_idx] = seed_scores; out[rest] = vals
     return out
-

@@ -14,25 +14,38 @@ from .core import DamagedArtefact, _share
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/00_lockfile.ipynb #7510a4c1
+# %% ../nbs/00_lockfile.ipynb #d8655052
 def _proc_start(pid:int) -> int|None:
-    "Start time of process `pid` in clock ticks since boot (Linux /proc), to tell a reused pid from the lock's owner."
+    """Start time of process `pid` in clock ticks since boot (Linux /proc), to tell a reused pid
+    from the lock's owner."""
     try: return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
     except (OSError, ValueError, IndexError): return None
 
+# %% ../nbs/00_lockfile.ipynb #5a63eb20
 def _lock_text() -> str:
-    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _proc_start(os.getpid()),
-                       "started": time.time(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "token": uuid.uuid4().hex})
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                       "pid_start": _proc_start(os.getpid()),
+                       "started": time.time(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                       "token": uuid.uuid4().hex})
 
+# %% ../nbs/00_lockfile.ipynb #9e7d09ca
 def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
-def _is_time(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e15  # not nan
+
+# %% ../nbs/00_lockfile.ipynb #a2df3a6b
+def _is_time(
+    # not nan
+    v,
+) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e15
 
 _LOCK_FIELDS = {"host": lambda v: isinstance(v, str), "pid": lambda v: _is_int(v) and v > 0,
                 "pid_start": lambda v: v is None or _is_int(v), "started": _is_time,
                 "started_at": lambda v: isinstance(v, str), "token": lambda v: isinstance(v, str)}
 
+# %% ../nbs/00_lockfile.ipynb #139ab236
 def _parse_lock(text:str) -> dict:
-    "Owner record of a lock's text: the JSON of `_lock_text`, the older `host pid`, or `{'unreadable': ...}`."
+    """Owner record of a lock's text: the JSON of `_lock_text`, the older `host pid`, or
+    `{'unreadable': ...}`."""
     try:
         d = json.loads(text)
         if (isinstance(d, dict) and {"host", "pid"} <= set(d)
@@ -41,15 +54,19 @@ def _parse_lock(text:str) -> dict:
     parts = text.split()
     if len(parts) == 2 and parts[1].isdigit() and int(parts[1]) > 0:
         return {"host": parts[0], "pid": int(parts[1])}
-    return {"unreadable": text[:60]}    # garbage, or a field of the wrong type: stale after `lock_grace`
+    # garbage, or a field of the wrong type: stale after `lock_grace`
+    return {"unreadable": text[:60]}
 
-# %% ../nbs/00_lockfile.ipynb #64674351
+# %% ../nbs/00_lockfile.ipynb #20b8c61a
 def _lock_stat(lock:Path) -> tuple|None:
-    "`lock`'s stat and up to 4 KiB of its text (none unless a regular file); None when there is no lock."
-    try: fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)   # a FIFO must not block the open
+    """`lock`'s stat and up to 4 KiB of its text (none unless a regular file); None when there is no
+    lock."""
+    # a FIFO must not block the open
+    try: fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError: return None
     except OSError as e:
-        if e.errno not in (errno.ELOOP, errno.ENXIO): raise     # ELOOP: a symbolic link; ENXIO: a socket
+        # ELOOP: a symbolic link; ENXIO: a socket
+        if e.errno not in (errno.ELOOP, errno.ENXIO): raise
         try: return os.lstat(lock), b""
         except FileNotFoundError: return None
     try:
@@ -57,31 +74,42 @@ def _lock_stat(lock:Path) -> tuple|None:
         return st, os.read(fd, 4096) if stat.S_ISREG(st.st_mode) else b""
     finally: os.close(fd)
 
-_SEEN: dict = {}   # lock path -> (inode, mtime_ns, monotonic s when this process first saw that heartbeat)
+# lock path -> (inode, mtime_ns, monotonic s when this process first saw that heartbeat)
+_SEEN: dict = {}
 
+# %% ../nbs/00_lockfile.ipynb #cf53f2ba
 def _unchanged_for(lock:Path, st) -> float:
-    "Seconds (monotonic, this process) that `lock` has kept this inode and heartbeat; 0 at the first look."
+    """Seconds (monotonic, this process) that `lock` has kept this inode and heartbeat; 0 at the
+    first look."""
     seen = _SEEN.get(lock)
     if seen is None or seen[:2] != (st.st_ino, st.st_mtime_ns):
         seen = _SEEN[lock] = (st.st_ino, st.st_mtime_ns, time.monotonic())
     return time.monotonic() - seen[2]
 
+# %% ../nbs/00_lockfile.ipynb #04670222
 def _read_lock(lock:Path) -> dict|None:
-    "The lock's owner record plus its inode and `age` (s since its last heartbeat); None when there is no lock."
+    """The lock's owner record plus its inode and `age` (s since its last heartbeat); None when
+    there is no lock."""
     got = _lock_stat(lock)
     if got is None: return None
     st, raw = got
-    if stat.S_ISDIR(st.st_mode):     # cannot be removed safely (it may hold files): refused, never waited for
-        raise DamagedArtefact(lock, "a directory, not a lock file (scoreextra never makes one): remove it")
+    # cannot be removed safely (it may hold files): refused, never waited for
+    if stat.S_ISDIR(st.st_mode):
+        raise DamagedArtefact(
+            lock, "a directory, not a lock file (scoreextra never makes one): remove it"
+        )
     regular = stat.S_ISREG(st.st_mode)
     rec = _parse_lock(raw.decode("utf-8", "replace")) if regular else {"unreadable": "not a file"}
-    # a heartbeat in the future (another host's clock ahead) would never age: the age is also at least how
-    # long this process has watched the lock unchanged, so every wait ends after the timeout
-    return {**rec, "ino": st.st_ino, "age": max(time.time() - st.st_mtime, _unchanged_for(lock, st))}
+    # a heartbeat in the future (another host's clock ahead) would never age: the age is also at
+    # least how long this process has watched the lock unchanged, so every wait ends after the
+    # timeout
+    return {**rec, "ino": st.st_ino,
+            "age": max(time.time() - st.st_mtime, _unchanged_for(lock, st))}
 
-# %% ../nbs/00_lockfile.ipynb #54d72d10
+# %% ../nbs/00_lockfile.ipynb #2b973e54
 def _pid_alive(pid:int) -> bool:
-    "Whether process `pid` of this host runs; a zombie (killed, not yet reaped by its parent) does not."
+    """Whether process `pid` of this host runs; a zombie (killed, not yet reaped by its parent) does
+    not."""
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: return True
@@ -90,41 +118,50 @@ def _pid_alive(pid:int) -> bool:
     except (OSError, IndexError): zombie = False               # no /proc (macOS): as before
     return pid > 0 and not zombie
 
+# %% ../nbs/00_lockfile.ipynb #509c2add
 def _stale_reason(info:dict, timeout:float, grace:float) -> str|None:
     "Why the lock described by `info` may be taken over, or None while its holder may be alive."
     age, pid = info["age"], info.get("pid")
-    if "unreadable" in info: return f"empty or unreadable lock, {age:.0f}s old" if age > grace else None
+    if "unreadable" in info:
+        return f"empty or unreadable lock, {age:.0f}s old" if age > grace else None
     if info["host"] == socket.gethostname():
         if not _pid_alive(pid): return f"its process {pid} on this host is gone"
         if info.get("pid_start") is not None and _proc_start(pid) not in (None, info["pid_start"]):
             return f"pid {pid} now belongs to another process"
-        # a live holder of this host that wrote an old-format "host pid" lock runs an older scoreextra, which never
-        # refreshes a heartbeat: its lock's age says nothing, so it is not stale while that process lives
+        # a live holder of this host that wrote an old-format "host pid" lock runs an older
+        # scoreextra, which never refreshes a heartbeat: its lock's age says nothing, so it is not
+        # stale while that process lives
         if "token" not in info: return None
     if age > timeout: return f"no heartbeat for {age:.0f}s (timeout {timeout:.0f}s)"
     return None
 
+# %% ../nbs/00_lockfile.ipynb #3c5e30a8
 def _describe(info:dict) -> str:
     if "unreadable" in info: return f"an unreadable lock ({info['unreadable']!r})"
     since = f", since {info['started_at']}" if "started_at" in info else ""
     return f"host {info['host']} pid {info['pid']}{since}"
 
-# %% ../nbs/00_lockfile.ipynb #9a656a91
+# %% ../nbs/00_lockfile.ipynb #b878d9ba
 _BREAK_TIMEOUT = 30.0     # s after which a `lock.break` left by a killed taker is stale
 
 def _create_lock(lock:Path, text:str) -> bool:
-    "Create `lock` holding `text` whole (a temporary file hard-linked into place): True if created, False if one exists."
+    """Create `lock` holding `text` whole (a temporary file hard-linked into place): True if
+    created, False if one exists."""
     fd, tmp = tempfile.mkstemp(prefix=".lock.", suffix=".tmp", dir=lock.parent)
     try:
         _share(fd)
         try:
             with os.fdopen(fd, "w") as f: f.write(text)
-        except OSError as e: raise OSError(e.errno, f"cannot write the lock of {lock.parent}: {e.strerror}", str(lock)) from e
+        except OSError as e:
+            raise OSError(
+                e.errno, f"cannot write the lock of {lock.parent}: {e.strerror}", str(lock)
+            ) from e
         try: os.link(tmp, lock); return True
         except FileExistsError: return False
         except OSError as e:
             if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK): raise
-        # a filesystem without hard links: exclusive create, then write (an empty lock left by a crash is stale after lock_grace)
+        # a filesystem without hard links: exclusive create, then write (an empty lock left by a
+        # crash is stale after lock_grace)
         try: fd2 = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError: return False
         with os.fdopen(fd2, "w") as f: f.write(text)
@@ -132,20 +169,25 @@ def _create_lock(lock:Path, text:str) -> bool:
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
 
+# %% ../nbs/00_lockfile.ipynb #fe6ad390
 def _remove_if_unchanged(path:Path, ino:int) -> bool:
-    "Delete `path` if it is still the file with inode `ino` (atomic rename to a unique name, then check); put back anything else."
+    """Delete `path` if it is still the file with inode `ino` (atomic rename to a unique name, then
+    check); put back anything else."""
     grave = path.with_name(f"{path.name}.stale.{uuid.uuid4().hex[:12]}")
     try: os.rename(path, grave)
     except FileNotFoundError: return False
-    same = os.lstat(grave).st_ino == ino       # lstat: a symbolic link (even dangling) is the lock itself
+    # lstat: a symbolic link (even dangling) is the lock itself
+    same = os.lstat(grave).st_ino == ino
     if not same:
         try: os.link(grave, path)            # another process's fresh file: back where it was
         except FileExistsError: pass
     os.unlink(grave)
     return same
 
+# %% ../nbs/00_lockfile.ipynb #64686a82
 def _break_lock(lock:Path, info:dict, timeout:float, grace:float) -> bool:
-    "Remove the stale `lock` that `info` describes, unless it changed meanwhile; of several takers at most one succeeds."
+    """Remove the stale `lock` that `info` describes, unless it changed meanwhile; of several takers
+    at most one succeeds."""
     brk = lock.with_name("lock.break")
     if not _create_lock(brk, _lock_text()):
         b = _read_lock(brk)
@@ -154,7 +196,8 @@ def _break_lock(lock:Path, info:dict, timeout:float, grace:float) -> bool:
         return False
     try:
         now = _read_lock(lock)
-        if now is None or now["ino"] != info["ino"] or _stale_reason(now, timeout, grace) is None: return False
+        if now is None or now["ino"] != info["ino"] or _stale_reason(now, timeout, grace) is None:
+            return False
         return _remove_if_unchanged(lock, now["ino"])
     finally:
         try: os.unlink(brk)

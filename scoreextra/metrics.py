@@ -20,20 +20,29 @@ __all__ = ['METRICS', 'pearson', 'spearman', 'kendall', 'correlation_table', 'ex
            'trainings_to_break_even', 'break_even', 'method_words', 'plot_pruning_curves', 'plot_pareto',
            'plot_corr_vs_acc', 'plot_score_distributions']
 
-# %% ../nbs/11_metrics.ipynb #45e4ad6e
+# %% ../nbs/11_metrics.ipynb #c4c230c4
 def _pairs(a, b, nan_policy:str="omit") -> tuple[np.ndarray, np.ndarray]|None:
-    "Aligned float64 copies of `a`, `b` without non-finite pairs; None when no correlation is defined."
+    """Aligned float64 copies of `a`, `b` without non-finite pairs; None when no correlation is
+    defined."""
     x, y = to_numpy(a).astype(np.float64), to_numpy(b).astype(np.float64)
-    if x.ndim != 1 or y.ndim != 1: raise ValueError(f"expected 1-D arrays, got shapes {x.shape} and {y.shape}")
-    if len(x) != len(y): raise ValueError(f"arrays must have the same length, got {len(x)} and {len(y)}")
-    if nan_policy not in ("omit", "raise"): raise ValueError(f"nan_policy must be 'omit' or 'raise', got {nan_policy!r}")
+    if x.ndim != 1 or y.ndim != 1:
+        raise ValueError(f"expected 1-D arrays, got shapes {x.shape} and {y.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"arrays must have the same length, got {len(x)} and {len(y)}")
+    if nan_policy not in ("omit", "raise"):
+        raise ValueError(f"nan_policy must be 'omit' or 'raise', got {nan_policy!r}")
     ok = np.isfinite(x) & np.isfinite(y)
     if not ok.all():
-        if nan_policy == "raise": raise ValueError(f"{int((~ok).sum())} pair(s) hold NaN/inf, first at position {int(np.flatnonzero(~ok)[0])}")
+        if nan_policy == "raise":
+            raise ValueError(
+                f"{int((~ok).sum())} pair(s) hold NaN/inf, first at position "
+                f"{int(np.flatnonzero(~ok)[0])}"
+            )
         x, y = x[ok], y[ok]
     if len(x) < 2 or x.min() == x.max() or y.min() == y.max(): return None
     return x, y
 
+# %% ../nbs/11_metrics.ipynb #9c28f4c9
 def pearson(a, b, nan_policy:str="omit") -> float:
     "Pearson's linear correlation ρ (float64); nan when undefined."
     p = _pairs(a, b, nan_policy)
@@ -41,11 +50,13 @@ def pearson(a, b, nan_policy:str="omit") -> float:
     x, y = p[0] - p[0].mean(), p[1] - p[1].mean()
     return float(np.clip((x @ y) / np.sqrt((x @ x) * (y @ y)), -1.0, 1.0))
 
+# %% ../nbs/11_metrics.ipynb #308d8545
 def spearman(a, b, nan_policy:str="omit") -> float:
     "Spearman's rank correlation r_s with average ranks for ties (scipy); nan when undefined."
     p = _pairs(a, b, nan_policy)
     return float("nan") if p is None else float(stats.spearmanr(*p).statistic)
 
+# %% ../nbs/11_metrics.ipynb #e29787a5
 def kendall(a, b, nan_policy:str="omit") -> float:
     "Kendall's τ-b (scipy, O(n log n)); nan when undefined."
     p = _pairs(a, b, nan_policy)
@@ -67,32 +78,44 @@ def correlation_table(truth, # (n,) ground-truth scores
     if mask is None: sel = slice(None)
     else:
         sel = to_numpy(mask)
-        if sel.dtype == bool and sel.shape != t.shape: raise ValueError(f"a boolean mask must have length {len(t)}, got {sel.shape}")
+        if sel.dtype == bool and sel.shape != t.shape:
+            raise ValueError(f"a boolean mask must have length {len(t)}, got {sel.shape}")
     rows = {}
     for name, p in preds.items():
         p = to_numpy(p)
-        if p.shape != t.shape: raise ValueError(f"predictions {name!r} must have length {len(t)}, got shape {p.shape}")
+        if p.shape != t.shape:
+            raise ValueError(f"predictions {name!r} must have length {len(t)}, got shape {p.shape}")
         rows[name] = {m: METRICS[m](p[sel], t[sel]) for m in metrics} | {"n": len(t[sel])}
     return pd.DataFrame.from_dict(rows, orient="index", columns=[*metrics, "n"])
 
 # %% ../nbs/11_metrics.ipynb #5eb63592
-def extrapolation_correlations(scores, # (n,) merged scores: seeds keep theirs, the rest extrapolated
+def extrapolation_correlations(
+                               # (n,) merged scores: seeds keep theirs, the rest extrapolated
+                               scores,
                                truth, # (n,) ground-truth scores from a separate full-data run
                                seed_idx, # (m,) dataset indices of the seeds
                                seed_scores=None, # (m,) measured seed scores, for the ceiling
                               ) -> dict:
-    "Pearson/Spearman on D_r (non-seeds), Pearson over all n, and the ceiling ρ(S_s, S) on the seeds."
+    """Pearson/Spearman on D_r (non-seeds), Pearson over all n, and the ceiling ρ(S_s, S) on the
+    seeds."""
     s, t = to_numpy(scores), to_numpy(truth)
-    if len(s) != len(t): raise ValueError(f"scores and truth must have the same length, got {len(s)} and {len(t)}")
-    si = check_indices("seed_idx", seed_idx, len(t), unique=False)   # unique=False: no hashing of the indices, as setdiff1d did
+    if len(s) != len(t):
+        raise ValueError(f"scores and truth must have the same length, got {len(s)} and {len(t)}")
+    # unique=False: no hashing of the indices, as setdiff1d did
+    si = check_indices("seed_idx", seed_idx, len(t), unique=False)
     keep = np.ones(len(t), bool); keep[si] = False; rest = np.flatnonzero(keep)   # D_r, from a mask
-    out = dict(pearson=pearson(s[rest], t[rest]), spearman=spearman(s[rest], t[rest]), pearson_all=pearson(s, t))
+    out = dict(pearson=pearson(s[rest], t[rest]), spearman=spearman(s[rest], t[rest]),
+               pearson_all=pearson(s, t))
     if seed_scores is not None:
-        out.update(ceiling_pearson=pearson(seed_scores, t[si]), ceiling_spearman=spearman(seed_scores, t[si]))
+        out.update(ceiling_pearson=pearson(seed_scores, t[si]),
+                   ceiling_spearman=spearman(seed_scores, t[si]))
     return out
 
-# %% ../nbs/11_metrics.ipynb #c3073a69
-def trainings_to_break_even(one_off_s, # seconds spent once to produce the kept set (scoring, extrapolation, selection)
+# %% ../nbs/11_metrics.ipynb #da076269
+def trainings_to_break_even(
+                            # seconds spent once to produce the kept set (scoring, extrapolation,
+                            # selection)
+                            one_off_s,
                             per_training_s, # seconds of one final training on the kept set
                             full_s, # seconds of one training on all data
                            ):
@@ -106,104 +129,157 @@ def trainings_to_break_even(one_off_s, # seconds spent once to produce the kept 
 
 _BREAK_EVEN_COLUMNS = ("method", "prune_rate", "acc", "one_off_s", "per_training_s")
 
-def break_even(costs:pd.DataFrame, # per method and prune rate: method, prune_rate, acc, one_off_s, per_training_s (+ any)
+# %% ../nbs/11_metrics.ipynb #f5b414ce
+def break_even(
+               # per method and prune rate: method, prune_rate, acc, one_off_s, per_training_s (+
+               # any)
+               costs:pd.DataFrame,
                full_s:float, # seconds of one training on all data (no pruning)
                full_acc:float, # its test accuracy
                rs=(1, 10, 100), # numbers of final trainings at which the total compute is compared
               ) -> pd.DataFrame:
-    """`costs` with the accuracy given up against no pruning (points), the trainings R to break even, and the total
-    compute of R trainings on the kept set as a fraction of R trainings on all data, for each R in `rs`."""
+    """`costs` with the accuracy given up against no pruning (points), the trainings R to break
+    even, and the total
+    compute of R trainings on the kept set as a fraction of R trainings on all data, for each R in
+    `rs`."""
     missing = [c for c in _BREAK_EVEN_COLUMNS if c not in costs]
-    if missing: raise KeyError(f"break_even needs columns {list(_BREAK_EVEN_COLUMNS)}; missing {missing}")
-    if not (np.isfinite(full_s) and full_s > 0): raise ValueError(f"full_s must be seconds > 0, got {full_s!r}")
+    if missing:
+        raise KeyError(f"break_even needs columns {list(_BREAK_EVEN_COLUMNS)}; missing {missing}")
+    if not (np.isfinite(full_s) and full_s > 0):
+        raise ValueError(f"full_s must be seconds > 0, got {full_s!r}")
     out = costs.copy()
     out["acc_given_up_pt"] = 100 * (full_acc - out.acc)
     out["break_even_R"] = trainings_to_break_even(out.one_off_s, out.per_training_s, full_s)
     for r in rs: out[f"compute_R{r}"] = (out.one_off_s + r * out.per_training_s) / (r * full_s)
     return out.reset_index(drop=True)
 
-# %% ../nbs/11_metrics.ipynb #c2e32914
-_WORDS = dict(knn="kNN", gnn="GCN", sgc="SGC", sign="SIGN", mlp="MLP", propagate="label propagation", cs="C&S",
+# %% ../nbs/11_metrics.ipynb #28ca97d3
+_WORDS = dict(knn="kNN", gnn="GCN", sgc="SGC", sign="SIGN", mlp="MLP",
+              propagate="label propagation", cs="C&S",
               original="full-data score", random="random", ssp="SSP", zcore="ZCore")
-_SELECTION_WORDS = dict(auto="auto selection", top="top-k", ccs="CCS", moderate="moderate selection")
-_SCHEDULE_WORDS = dict(steps_per_epoch="step-matched", total_steps="total-step matched", paper="")   # the subset's training
+_SELECTION_WORDS = dict(auto="auto selection", top="top-k", ccs="CCS",
+                        moderate="moderate selection")
+# the subset's training
+_SCHEDULE_WORDS = dict(steps_per_epoch="step-matched", total_steps="total-step matched", paper="")
 
 def _option_words(k:str, v:str) -> str:
-    "One `key=value` option in words: 'hidden=[512, 256]' -> 'hidden 512-256', 'class_balanced=True' -> 'class-balanced'."
+    """One `key=value` option in words: 'hidden=[512, 256]' -> 'hidden 512-256',
+    'class_balanced=True' -> 'class-balanced'."""
     if v == "True": return k.replace("_", "-")
     if k == "k": return f"k={v}"
     return f"{k.replace('_', ' ')} {re.sub(r'[][ ]', '', v).replace(',', '-')}"
 
+# %% ../nbs/11_metrics.ipynb #78e98e8a
 def _part_words(p:str) -> str:
-    "A bracketed part of a method's name in words: a merge, a subset schedule, or a baseline's options."
+    """A bracketed part of a method's name in words: a merge, a subset schedule, or a baseline's
+    options."""
     if p.startswith("shrink "): return f"seeds first (λ={float(p[7:]):g})"
     if p in ("quantile", "raw"): return f"{p} merge"
     if p in _SCHEDULE_WORDS: return _SCHEDULE_WORDS[p]
     return ", ".join(_option_words(*kv.split("=", 1)) for kv in p.split(", "))
 
-def method_words(method:str, # a method as `reporting.collect` names it, e.g. 'knn k=10 (shrink 0.25) (steps_per_epoch) [auto]'
+# %% ../nbs/11_metrics.ipynb #9b37933d
+def method_words(
+                 # a method as `reporting.collect` names it, e.g. 'knn k=10 (shrink 0.25)
+                 # (steps_per_epoch) [auto]'
+                 method:str,
                 ) -> str:
     "The method in words for a legend: 'kNN, seeds first (λ=0.25), step-matched, auto selection'."
-    method, _, setting = method.partition(" · ")   # a compute setting, when a report has several
-    if (m := re.fullmatch(r"no pruning \((\d+) epochs\)", method)): return f"no pruning, {m[1]} epochs"
+    method, _, setting = method.partition(" · ")  # a compute setting, when a report has several
+    if m := re.fullmatch(r"no pruning \((\d+) epochs\)", method):
+        return f"no pruning, {m[1]} epochs"
     sel = re.fullmatch(r"(.*?) \[(\w+)(?:, (.*))?\]", method)   # a selection other than top-k
     base = sel[1] if sel else method
     parts = re.findall(r" \(([^()]*)\)", base)
     head, *opts = re.sub(r" \([^()]*\)", "", base).split(" ", 1)
-    opts = [_option_words(k, v) for k, v in re.findall(r"(\w+)=(\[[^\]]*\]|\S+)", opts[0] if opts else "")
-            if not (k == "k" and v == "10")]   # k=10, the paper's and the default, goes without saying
-    words = [_WORDS.get(head, head) + (f" ({', '.join(opts)})" if opts else ""), *(_part_words(p) for p in parts)]
+    opts = [_option_words(k, v) for k, v in re.findall(r"(\w+)=(\[[^\]]*\]|\S+)",
+                                                       opts[0] if opts else "")
+            # k=10, the paper's and the default, goes without saying
+            if not (k == "k" and v == "10")]
+    words = [_WORDS.get(head, head) + (f" ({', '.join(opts)})" if opts else ""),
+             *(_part_words(p) for p in parts)]
     if sel:
         how = _SELECTION_WORDS.get(sel[2], sel[2])
-        if sel[3]: how = f"{', '.join(_option_words(*kv.split('=', 1)) for kv in sel[3].split(', '))} {how}"
+        if sel[3]:
+            how = (
+                f"{', '.join(_option_words(*kv.split('=', 1)) for kv in sel[3].split(', '))} {how}"
+            )
         words.append(how)
     return ", ".join(w for w in words if w) + (f" · {setting}" if setting else "")
 
-# %% ../nbs/11_metrics.ipynb #1655aa9c
+# %% ../nbs/11_metrics.ipynb #d7fae7e7
 def _style():
     import seaborn as sns
     sns.set_theme(style="whitegrid", context="notebook")
     return sns
 
+# %% ../nbs/11_metrics.ipynb #33898347
 def _label(method:str, seed_size) -> str:
-    "A method's legend entry in words and, for scores extrapolated from a subset, the subset's size: 'kNN, 20% subset'."
-    return method_words(method) + ("" if not seed_size or pd.isna(seed_size) else f", {seed_size:.0%} subset")
+    """A method's legend entry in words and, for scores extrapolated from a subset, the subset's
+    size: 'kNN, 20% subset'."""
+    return method_words(method) + (
+        "" if not seed_size or pd.isna(seed_size) else f", {seed_size:.0%} subset"
+    )
 
-_REFERENCES = {"random": ("0.45", "v"), "full-data score": ("black", "s")}   # colour, marker: the references look the same everywhere
+# colour, marker: the references look the same everywhere
+_REFERENCES = {"random": ("0.45", "v"), "full-data score": ("black", "s")}
 
+# %% ../nbs/11_metrics.ipynb #c55ccbd3
 def _palette(n:int) -> list:
-    "`n` different colours, none grey or black (those are the references'): tab20's dark then light hues, then tab20b's."
+    """`n` different colours, none grey or black (those are the references'): tab20's dark then
+    light hues, then tab20b's."""
     import matplotlib as mpl
     t20 = mpl.colormaps["tab20"].colors
-    base = [c for c in (*t20[0::2], *t20[1::2], *mpl.colormaps["tab20b"].colors) if len(set(c)) > 1]   # greys have r = g = b
-    return base[:n] if n <= len(base) else base + [tuple(c) for c in mpl.colormaps["turbo"](np.linspace(0, 1, n - len(base)))]
+    # greys have r = g = b
+    base = [c for c in (*t20[0::2], *t20[1::2], *mpl.colormaps["tab20b"].colors) if len(set(c)) > 1]
+    return (
+        base[:n]
+        if n <= len(base)
+        else base + [tuple(c) for c in mpl.colormaps["turbo"](np.linspace(0, 1, n - len(base)))]
+    )
 
+# %% ../nbs/11_metrics.ipynb #1a67cd9d
 def _labelled(acc:pd.DataFrame) -> pd.DataFrame:
     "`acc` with a `label` column: the method in words, and the subset's size."
     return acc.assign(label=[_label(m, s) for m, s in zip(acc.method, acc.seed_size)])
 
+# %% ../nbs/11_metrics.ipynb #d4e5aecd
 def _styles(labels) -> dict:
-    "One (colour, marker) per label, no two colours alike and the references' fixed: a method looks the same in every panel."
+    """One (colour, marker) per label, no two colours alike and the references' fixed: a method
+    looks the same in every panel."""
     labels = sorted(set(labels))
     rest = [l for l in labels if l not in _REFERENCES]
     markers = "oD^P*Xph<>"   # not the references' v and s
-    styles = {l: (c, markers[i % len(markers)]) for i, (l, c) in enumerate(zip(rest, _palette(len(rest))))}
+    styles = {
+        l: (c, markers[i % len(markers)]) for i, (l, c) in enumerate(zip(rest, _palette(len(rest))))
+    }
     return {**styles, **{l: _REFERENCES[l] for l in labels if l in _REFERENCES}}
 
-def _is_baseline(method:str) -> bool: return method.split(" ")[0] in BASELINES or method.startswith("no pruning")
+# %% ../nbs/11_metrics.ipynb #a5a11791
+def _is_baseline(method: str) -> bool:
+    return method.split(" ")[0] in BASELINES or method.startswith("no pruning")
 
+# %% ../nbs/11_metrics.ipynb #b4d7a84e
 def _panels(n:int, entries:int=0):
-    "`n` panels in one column, each with its own legend beside it (never over the data), tall enough for `entries` in a legend."
+    """`n` panels in one column, each with its own legend beside it (never over the data), tall
+    enough for `entries` in a legend."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(max(n, 1), 1, figsize=(6.5, max(4, 0.18 * entries) * max(n, 1)), squeeze=False)
-    fig.subplots_adjust(hspace=0.4)   # not tight_layout, which would shrink the panels to fit the legends: save with bbox_inches="tight"
+    fig, axes = plt.subplots(max(n, 1), 1, figsize=(6.5, max(4, 0.18 * entries) * max(n, 1)),
+                             squeeze=False)
+    # not tight_layout, which would shrink the panels to fit the legends: save with
+    # bbox_inches="tight"
+    fig.subplots_adjust(hspace=0.4)
     return fig, list(axes[:, 0])
 
-def _legend_beside(ax): ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+# %% ../nbs/11_metrics.ipynb #bcf9a7cf
+def _legend_beside(ax):
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
 
+# %% ../nbs/11_metrics.ipynb #b95178fe
 def _clip_outliers(ax, pts:pd.DataFrame, # the panel's points: x, y, lo, hi (y ± its spread), colour
                   ):
-    "Limit the y-axis to the points inside Tukey's far fences (3 IQR), so one outlier does not flatten the rest; one beyond is drawn on the edge with its value."
+    """Limit the y-axis to the points inside Tukey's far fences (3 IQR), so one outlier does not
+    flatten the rest; one beyond is drawn on the edge with its value."""
     q1, q3 = np.percentile(pts.y, [25, 75])
     out = (pts.y < q1 - 3 * (q3 - q1)) | (pts.y > q3 + 3 * (q3 - q1))
     if not out.any(): return
@@ -212,30 +288,49 @@ def _clip_outliers(ax, pts:pd.DataFrame, # the panel's points: x, y, lo, hi (y �
     ax.set_ylim(lo, hi)
     for _, p in pts[out].iterrows():
         edge, below = (lo, True) if p.y < lo else (hi, False)
-        ax.plot(p.x, edge, marker="v" if below else "^", color=p.colour, ms=7, clip_on=False, zorder=5)
-        ax.annotate(f"{p.y:.1f}", (p.x, edge), xytext=(4, 5 if below else -10), textcoords="offset points", fontsize=7, color=p.colour)
+        ax.plot(p.x, edge, marker="v" if below else "^", color=p.colour, ms=7, clip_on=False,
+                zorder=5)
+        ax.annotate(f"{p.y:.1f}", (p.x, edge), xytext=(4, 5 if below else -10),
+                    textcoords="offset points", fontsize=7, color=p.colour)
 
 # %% ../nbs/11_metrics.ipynb #067acb22
-def plot_pruning_curves(acc:pd.DataFrame, # accuracy_summary rows: score, method, seed_size, prune_rate, acc, acc_std
+def plot_pruning_curves(
+                        # accuracy_summary rows: score, method, seed_size, prune_rate, acc, acc_std
+                        acc:pd.DataFrame,
                        ):
-    """Fig. 2: test accuracy against prune rate (mean ± std), per score a panel of the scores extrapolated from a subset and one of
-    the full-data scores and baselines (random and the full-data score in both); an outlier is marked on the axis edge."""
+    """Fig. 2: test accuracy against prune rate (mean ± std), per score a panel of the scores
+    extrapolated from a subset and one of
+    the full-data scores and baselines (random and the full-data score in both); an outlier is
+    marked on the axis edge."""
     _style()
     acc = _labelled(acc)
     extrapolated = acc.seed_size.fillna(0) > 0
     reference = acc.label.isin(_REFERENCES)
-    groups = [("scores extrapolated from a subset", extrapolated | reference), ("full-data scores and baselines", ~extrapolated)]
-    styles = {title: _styles(acc.label[keep]) for title, keep in groups}   # the colours of each kind of panel, all different
-    def shown(s, title, keep):   # a panel with a method of its own; the references alone only where nothing was extrapolated
-        return (keep & (acc.score == s) & ~reference).any() or (title.startswith("full") and not (extrapolated & (acc.score == s)).any())
-    panels = [(s, title, acc[keep & (acc.score == s)]) for s in sorted(acc.score.unique()) for title, keep in groups if shown(s, title, keep)]
+    groups = [("scores extrapolated from a subset", extrapolated | reference),
+              ("full-data scores and baselines", ~extrapolated)]
+    # the colours of each kind of panel, all different
+    styles = {title: _styles(acc.label[keep]) for title, keep in groups}
+    def shown(
+              # a panel with a method of its own; the references alone only where nothing was
+              # extrapolated
+              s, title, keep):
+        return (keep & (acc.score == s) & ~reference).any() or (
+            title.startswith("full") and not (extrapolated & (acc.score == s)).any()
+        )
+    panels = [
+        (s, title, acc[keep & (acc.score == s)])
+        for s in sorted(acc.score.unique())
+        for title, keep in groups
+        if shown(s, title, keep)
+    ]
     fig, axes = _panels(len(panels), max(a.label.nunique() for *_, a in panels))
     for ax, (s, title, a) in zip(axes, panels):
         pts = []
         for lbl, g in a.groupby("label"):
             g = g.sort_values("prune_rate"); colour, marker = styles[title][lbl]
             x, y, e = g.prune_rate * 100, g.acc * 100, g.acc_std.fillna(0) * 100
-            ax.errorbar(x, y, yerr=e, color=colour, marker=marker, ms=4, capsize=3, label=lbl, ls="--" if _is_baseline(g.method.iloc[0]) else "-")
+            ax.errorbar(x, y, yerr=e, color=colour, marker=marker, ms=4, capsize=3, label=lbl,
+                        ls="--" if _is_baseline(g.method.iloc[0]) else "-")
             pts.append(pd.DataFrame(dict(x=x, y=y, lo=y - e, hi=y + e, colour=[colour] * len(g))))
         _clip_outliers(ax, pd.concat(pts))
         ax.set(title=f"{s.upper()}: {title}", xlabel="pruned (%)", ylabel="test accuracy (%)")
@@ -244,7 +339,8 @@ def plot_pruning_curves(acc:pd.DataFrame, # accuracy_summary rows: score, method
 
 # %% ../nbs/11_metrics.ipynb #m11ex002
 def plot_pareto(acc:pd.DataFrame, rate:float):
-    "Fig. 3: accuracy against total wall-clock seconds (all phases) at prune rate `rate`, Pareto front marked where it joins two points."
+    """Fig. 3: accuracy against total wall-clock seconds (all phases) at prune rate `rate`, Pareto
+    front marked where it joins two points."""
     _style()
     acc = _labelled(acc)
     a = acc[np.isclose(acc.prune_rate, rate)]
@@ -256,23 +352,46 @@ def plot_pareto(acc:pd.DataFrame, rate:float):
         for _, r in g.sort_values("label").iterrows():
             colour, marker = styles[r.label]
             ax.scatter(r.total_s, r.acc * 100, color=colour, marker=marker, s=45, label=r.label)
-        y = g.acc * 100   # a point far below the rest (SSP keep-easy) is marked on the edge, as in Fig. 2
-        _clip_outliers(ax, pd.DataFrame(dict(x=g.total_s, y=y, lo=y, hi=y, colour=[styles[l][0] for l in g.label])))
-        front = g[g.acc.cummax() == g.acc]   # faster points are never dominated by slower ones
-        if len(front) > 1: ax.plot(front.total_s, front.acc * 100, color="black", lw=1, ls=":", label="Pareto front")
-        if len(g) == 1: ax.text(0.5, 0.9, f"one point: only {g.label.iloc[0]} has finished runs at {rate:.0%}", transform=ax.transAxes,
-                                ha="center", fontsize=8, color="0.3")
-        ax.set(title=f"{s.upper()}, {rate:.0%} pruned", xlabel="total seconds (scoring + extrapolation + training)", ylabel="test accuracy (%)")
+        # a point far below the rest (SSP keep-easy) is marked on the edge, as in Fig. 2
+        y = g.acc * 100
+        _clip_outliers(ax,
+                       pd.DataFrame(dict(x=g.total_s, y=y, lo=y, hi=y,
+                                         colour=[styles[l][0] for l in g.label])))
+        front = g[g.acc.cummax() == g.acc]  # faster points are never dominated by slower ones
+        if len(front) > 1:
+            ax.plot(
+                front.total_s, front.acc * 100, color="black", lw=1, ls=":", label="Pareto front"
+            )
+        if len(g) == 1:
+            ax.text(
+                0.5,
+                0.9,
+                f"one point: only {g.label.iloc[0]} has finished runs at {rate:.0%}",
+                transform=ax.transAxes,
+                ha="center",
+                fontsize=8,
+                color="0.3",
+            )
+        ax.set(title=f"{s.upper()}, {rate:.0%} pruned",
+               xlabel="total seconds (scoring + extrapolation + training)",
+               ylabel="test accuracy (%)")
         _legend_beside(ax)
     return fig
 
 # %% ../nbs/11_metrics.ipynb #m11ex003
-def plot_corr_vs_acc(acc:pd.DataFrame, # accuracy_summary rows with `pearson`: the mean Pearson on D_r of the scores each row pruned with
+def plot_corr_vs_acc(
+                     # accuracy_summary rows with `pearson`: the mean Pearson on D_r of the scores
+                     # each row pruned with
+                     acc:pd.DataFrame,
                      rate:float, # the prune rate to draw
                     ):
-    "Fig. 4: accuracy at `rate` against the Pearson correlation of each method's scores with the ground truth (random 0, original 1)."
+    """Fig. 4: accuracy at `rate` against the Pearson correlation of each method's scores with the
+    ground truth (random 0, original 1)."""
     _style()
-    if "pearson" not in acc: raise ValueError("acc has no `pearson` column: pass accuracy_summary rows of reporting.collect's prunes")
+    if "pearson" not in acc:
+        raise ValueError(
+            "acc has no `pearson` column: pass accuracy_summary rows of reporting.collect's prunes"
+        )
     acc = _labelled(acc)
     a = acc[np.isclose(acc.prune_rate, rate) & acc.pearson.notna()]
     styles = _styles(a.label)
@@ -281,16 +400,21 @@ def plot_corr_vs_acc(acc:pd.DataFrame, # accuracy_summary rows with `pearson`: t
     for ax, s in zip(axes, scores):
         for lbl, g in a[a.score == s].groupby("label"):
             colour, marker = styles[lbl]
-            ax.errorbar(g.pearson, g.acc * 100, yerr=g.acc_std.fillna(0) * 100, ls="none", color=colour, marker=marker, ms=6, capsize=3, label=lbl)
-        ax.set(title=f"{s.upper()}, {rate:.0%} pruned", xlabel="Pearson with ground truth on D_r (random = 0, original = 1)", ylabel="test accuracy (%)")
+            ax.errorbar(g.pearson, g.acc * 100, yerr=g.acc_std.fillna(0) * 100, ls="none",
+                        color=colour, marker=marker, ms=6, capsize=3, label=lbl)
+        ax.set(title=f"{s.upper()}, {rate:.0%} pruned",
+               xlabel="Pearson with ground truth on D_r (random = 0, original = 1)",
+               ylabel="test accuracy (%)")
         _legend_beside(ax)
     return fig
 
 # %% ../nbs/11_metrics.ipynb #m11ex004
 def plot_score_distributions(panels:list[dict], # each: title, truth (n,), extrapolated (n,)
-                             cols:int=3, # panels per row at most (three stay readable in the docs column)
+                             # panels per row at most (three stay readable in the docs column)
+                             cols:int=3,
                             ):
-    "Fig. 5: histograms of the ground-truth scores and the extrapolated ones, one panel each, `cols` panels a row at most."
+    """Fig. 5: histograms of the ground-truth scores and the extrapolated ones, one panel each,
+    `cols` panels a row at most."""
     import matplotlib.pyplot as plt
     _style()
     n = max(len(panels), 1); cols = min(cols, n); rows = -(-n // cols)
@@ -300,7 +424,8 @@ def plot_score_distributions(panels:list[dict], # each: title, truth (n,), extra
         lo, hi = np.percentile(np.r_[p["truth"], p["extrapolated"]], [0.5, 99.5])
         bins = np.linspace(lo, hi, 60)
         ax.hist(p["truth"], bins=bins, alpha=.55, density=True, label="ground truth")
-        ax.hist(p["extrapolated"], bins=bins, alpha=.55, density=True, label="extrapolated (seeds keep theirs)")
+        ax.hist(p["extrapolated"], bins=bins, alpha=.55, density=True,
+                label="extrapolated (seeds keep theirs)")
         ax.set(xlabel="score", ylabel="density"); ax.set_title(p["title"], fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()

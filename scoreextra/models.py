@@ -22,13 +22,15 @@ __all__ = ['MODELS', 'EmbedNet', 'n_params', 'MLP', 'SmallCNN', 'ConvNet', 'Sign
            'WideBlock', 'WideResNet', 'default_model', 'mlp', 'cnn', 'cnn1d', 'convnet', 'resnet18', 'resnet50', 'wrn',
            'wrn28_10', 'get_model']
 
-# %% ../nbs/02_models.ipynb #32b50d49
+# %% ../nbs/02_models.ipynb #b1d28d40
 class EmbedNet(nn.Module):
-    "Base class: `forward(x) = head(embed(x))`; subclasses define `embed` and set `embed_dim` and `head`."
+    """Base class: `forward(x) = head(embed(x))`; subclasses define `embed` and set `embed_dim` and
+    `head`."""
     embed_dim: int
     def embed(self, x:torch.Tensor) -> torch.Tensor: raise NotImplementedError
     def forward(self, x:torch.Tensor) -> torch.Tensor: return self.head(self.embed(x))
 
+# %% ../nbs/02_models.ipynb #50d98dcc
 def n_params(model:nn.Module, trainable:bool=False) -> int:
     "Number of parameters of `model` (only those with `requires_grad` if `trainable`)."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
@@ -42,16 +44,19 @@ class MLP(EmbedNet):
                 ):
         super().__init__()
         hidden = [int(h) for h in hidden]
-        if not hidden or min(hidden) < 1: raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden}")
+        if not hidden or min(hidden) < 1:
+            raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden}")
         layers, d = [nn.Flatten()], int(in_dim)
         for h in hidden: layers += [nn.Linear(d, h), nn.ReLU(inplace=True)]; d = h
         self.body, self.embed_dim, self.head = nn.Sequential(*layers), d, nn.Linear(d, num_classes)
     def embed(self, x): return self.body(x)
 
-# %% ../nbs/02_models.ipynb #9f9bcc38
+# %% ../nbs/02_models.ipynb #ee558be3
 def _conv_bn_relu(cin:int, cout:int, stride:int=1) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True)]
 
+# %% ../nbs/02_models.ipynb #2e2da671
 class SmallCNN(EmbedNet):
     "conv32/2 → conv64 → maxpool → conv128 → global avg pool (128-d embedding) → linear head."
     def __init__(self, num_classes:int, # number of output logits
@@ -60,7 +65,8 @@ class SmallCNN(EmbedNet):
                 ):
         super().__init__()
         c1, c2, c3 = (int(w) for w in widths)
-        self.features = nn.Sequential(*_conv_bn_relu(in_channels, c1, stride=2), *_conv_bn_relu(c1, c2),
+        self.features = nn.Sequential(*_conv_bn_relu(in_channels, c1, stride=2),
+                                      *_conv_bn_relu(c1, c2),
                                       nn.MaxPool2d(2), *_conv_bn_relu(c2, c3))
         self.embed_dim, self.head = c3, nn.Linear(c3, num_classes)
     def embed(self, x): return F.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
@@ -78,14 +84,19 @@ class ConvNet(EmbedNet):
         layers = []
         for width in (int(v) for v in widths):
             layers += [*_conv_bn_relu(c, width), nn.MaxPool2d(2)]; c, h, w = width, h // 2, w // 2
-        if h < 1 or w < 1: raise ValueError(f"ConvNet pools {len(widths)} times: an image of {tuple(in_shape)} is too small")
-        self.features = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * h * w, int(hidden)), nn.ReLU(inplace=True))
+        if h < 1 or w < 1:
+            raise ValueError(
+                f"ConvNet pools {len(widths)} times: an image of {tuple(in_shape)} is too small"
+            )
+        self.features = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * h * w, int(hidden)),
+                                      nn.ReLU(inplace=True))
         self.embed_dim, self.head = int(hidden), nn.Linear(int(hidden), num_classes)
     def embed(self, x): return self.features(x)
 
 # %% ../nbs/02_models.ipynb #716a3a39
 class SignalCNN(EmbedNet):
-    "[conv1d k5 → BN → ReLU → maxpool 2] per width → mean over positions (the embedding) → linear head."
+    """[conv1d k5 → BN → ReLU → maxpool 2] per width → mean over positions (the embedding) → linear
+    head."""
     def __init__(self, num_classes:int, # number of output logits
                  in_channels:int=1, # signal channels (1 for a feature vector)
                  widths:Sequence[int]=(32, 64, 128), # channels of the convs
@@ -93,23 +104,36 @@ class SignalCNN(EmbedNet):
         super().__init__()
         layers, c = [], int(in_channels)
         for w in (int(v) for v in widths):
-            layers += [nn.Conv1d(c, w, 5, padding=2, bias=False), nn.BatchNorm1d(w), nn.ReLU(inplace=True), nn.MaxPool1d(2, ceil_mode=True)]; c = w
-        self.features, self.embed_dim, self.head = nn.Sequential(*layers), c, nn.Linear(c, num_classes)
+            layers += [
+                nn.Conv1d(c, w, 5, padding=2, bias=False),
+                nn.BatchNorm1d(w),
+                nn.ReLU(inplace=True),
+                nn.MaxPool1d(2, ceil_mode=True),
+            ]
+            c = w
+        self.features, self.embed_dim, self.head = (
+            nn.Sequential(*layers),
+            c,
+            nn.Linear(c, num_classes),
+        )
     def embed(self, x): return self.features(x[:, None] if x.ndim == 2 else x).mean(-1)
 
-# %% ../nbs/02_models.ipynb #a4612f5f
+# %% ../nbs/02_models.ipynb #4dab9fed
 class BasicBlock(nn.Module):
     "Two 3×3 conv-BN layers with an identity or 1×1 projection shortcut (ResNet-18/34)."
     expansion = 1
     def __init__(self, cin:int, planes:int, stride:int=1):
         super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes)
-        self.conv2, self.bn2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv1, self.bn1 = nn.Conv2d(cin, planes, 3, stride, 1,
+                                         bias=False), nn.BatchNorm2d(planes)
+        self.conv2, self.bn2 = nn.Conv2d(planes, planes, 3, 1, 1,
+                                         bias=False), nn.BatchNorm2d(planes)
         self.shortcut = _shortcut(cin, planes * self.expansion, stride)
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
+# %% ../nbs/02_models.ipynb #26f73992
 class Bottleneck(nn.Module):
     "1×1 reduce → 3×3 (stride here) → 1×1 expand ×4, with shortcut (ResNet-50/101)."
     expansion = 4
@@ -117,7 +141,8 @@ class Bottleneck(nn.Module):
         super().__init__()
         cout = planes * self.expansion
         self.conv1, self.bn1 = nn.Conv2d(cin, planes, 1, bias=False), nn.BatchNorm2d(planes)
-        self.conv2, self.bn2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes)
+        self.conv2, self.bn2 = nn.Conv2d(planes, planes, 3, stride, 1,
+                                         bias=False), nn.BatchNorm2d(planes)
         self.conv3, self.bn3 = nn.Conv2d(planes, cout, 1, bias=False), nn.BatchNorm2d(cout)
         self.shortcut = _shortcut(cin, cout, stride)
     def forward(self, x):
@@ -125,11 +150,12 @@ class Bottleneck(nn.Module):
         out = F.relu(self.bn2(self.conv2(out)))
         return F.relu(self.bn3(self.conv3(out)) + self.shortcut(x))
 
+# %% ../nbs/02_models.ipynb #143681dc
 def _shortcut(cin:int, cout:int, stride:int) -> nn.Module:
     if stride == 1 and cin == cout: return nn.Identity()
     return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
-# %% ../nbs/02_models.ipynb #f9134193
+# %% ../nbs/02_models.ipynb #ce6581a9
 class ResNet(EmbedNet):
     "ResNet with a CIFAR (3×3/1) or ImageNet (7×7/2) stem, no max-pool, global average pooling."
     def __init__(self, block:type, # `BasicBlock` or `Bottleneck`
@@ -157,13 +183,18 @@ class ResNet(EmbedNet):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
+# %% ../nbs/02_models.ipynb #b45d119f
 def _init_fan_out(model:nn.Module):
-    "Conv weights ~ N(0, 2/(k·k·out_channels)), BatchNorm weight 1 / bias 0 (the paper code's init for its ImageNet-stem ResNet and the WRN)."
+    """Conv weights ~ N(0, 2/(k·k·out_channels)), BatchNorm weight 1 / bias 0 (the paper code's init
+    for its ImageNet-stem ResNet and the WRN)."""
     for m in model.modules():
-        if isinstance(m, nn.Conv2d): nn.init.normal_(m.weight, 0, math.sqrt(2.0 / (m.kernel_size[0] * m.kernel_size[1] * m.out_channels)))
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(
+                m.weight, 0, math.sqrt(2.0 / (m.kernel_size[0] * m.kernel_size[1] * m.out_channels))
+            )
         elif isinstance(m, nn.BatchNorm2d): nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
 
-# %% ../nbs/02_models.ipynb #bff202e4
+# %% ../nbs/02_models.ipynb #da46230c
 _ACTIVATIONS = {"relu": nn.ReLU, "swish": nn.SiLU}
 
 class WideBlock(nn.Module):
@@ -183,6 +214,7 @@ class WideBlock(nn.Module):
         # as in the reference: a projection shortcut sees the activated input, identity the raw one
         return out + (self.shortcut(a) if self.shortcut is not None else x)
 
+# %% ../nbs/02_models.ipynb #aeaae006
 class WideResNet(EmbedNet):
     "WRN-depth-widen with ReLU or Swish; `embed` = final BN → act → global average pool."
     def __init__(self, num_classes:int, # number of output logits
@@ -190,22 +222,45 @@ class WideResNet(EmbedNet):
                  widen:int=10, # width multiplier
                  in_channels:int=3, # image channels
                  activation:str="swish", # "swish" (the AT experiments) or "relu"
-                 mean:Sequence[float]|None=None, # per-channel mean to subtract inside forward (inputs in [0, 1])
+                 # per-channel mean to subtract inside forward (inputs in [0, 1])
+                 mean:Sequence[float]|None=None,
                  std:Sequence[float]|None=None, # per-channel std to divide by inside forward
                 ):
         super().__init__()
-        if (depth - 4) % 6 or depth < 10: raise ValueError(f"depth must be 6N+4 with N >= 1 (10, 16, 22, 28, ...), got {depth}")
+        if (depth - 4) % 6 or depth < 10:
+            raise ValueError(f"depth must be 6N+4 with N >= 1 (10, 16, 22, 28, ...), got {depth}")
         if widen < 1: raise ValueError(f"widen must be a positive int, got {widen}")
-        if activation not in _ACTIVATIONS: raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+            )
         if (mean is None) != (std is None): raise ValueError("give both mean and std, or neither")
-        act, nb, w = _ACTIVATIONS[activation], (depth - 4) // 6, [16, 16 * widen, 32 * widen, 64 * widen]
+        act, nb, w = (
+            _ACTIVATIONS[activation],
+            (depth - 4) // 6,
+            [16, 16 * widen, 32 * widen, 64 * widen],
+        )
         if mean is not None:
             self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1))
             self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1))
         else: self.mean = self.std = None
         self.conv = nn.Conv2d(in_channels, w[0], 3, 1, 1, bias=False)
-        self.stages = nn.Sequential(*[nn.Sequential(*[WideBlock(w[i] if j == 0 else w[i + 1], w[i + 1], (1 if i == 0 else 2) if j == 0 else 1, act)
-                                                      for j in range(nb)]) for i in range(3)])
+        self.stages = nn.Sequential(
+            *[
+                nn.Sequential(
+                    *[
+                        WideBlock(
+                            w[i] if j == 0 else w[i + 1],
+                            w[i + 1],
+                            (1 if i == 0 else 2) if j == 0 else 1,
+                            act,
+                        )
+                        for j in range(nb)
+                    ]
+                )
+                for i in range(3)
+            ]
+        )
         self.bn, self.act = nn.BatchNorm2d(w[3], momentum=0.01), act(inplace=True)
         self.embed_dim, self.head = w[3], nn.Linear(w[3], num_classes)
         _init_fan_out(self); nn.init.zeros_(self.head.bias)
@@ -215,59 +270,86 @@ class WideResNet(EmbedNet):
         x = self.act(self.bn(self.stages(self.conv(x))))
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
-# %% ../nbs/02_models.ipynb #663dcfde
-MODELS = SpecRegistry("model", lambda name: isinstance(name, str) and ":" in name, lambda name: import_function(name, "model"))
+# %% ../nbs/02_models.ipynb #94d2e191
+MODELS = SpecRegistry("model", lambda name: isinstance(name, str) and ":" in name,
+                      lambda name: import_function(name, "model"))
 
 def default_model(in_shape:Sequence[int]) -> str:
-    "The zoo's model for inputs of `in_shape`: \"cnn\" for images (C,H,W), \"cnn1d\" for signals (C,L), \"mlp\" for features (D,)."
+    """The zoo's model for inputs of `in_shape`: \"cnn\" for images (C,H,W), \"cnn1d\" for signals
+    (C,L), \"mlp\" for features (D,)."""
     return {3: "cnn", 2: "cnn1d", 1: "mlp"}[len(in_shape)] if 1 <= len(in_shape) <= 3 else "mlp"
 
+# %% ../nbs/02_models.ipynb #53875a78
 def _image_shape(name:str, in_shape) -> tuple[int, int, int]:
-    if len(in_shape) != 3: raise ValueError(f"model {name!r} needs an image in_shape (C, H, W), got {tuple(in_shape)}")
+    if len(in_shape) != 3:
+        raise ValueError(f"model {name!r} needs an image in_shape (C, H, W), got {tuple(in_shape)}")
     return tuple(in_shape)
 
+# %% ../nbs/02_models.ipynb #84687a0b
 @MODELS.register("mlp")
-def mlp(num_classes, in_shape, hidden=(256, 256)): return MLP(num_classes, int(np.prod(in_shape)), hidden)
+def mlp(num_classes, in_shape, hidden=(256, 256)):
+    return MLP(num_classes, int(np.prod(in_shape)), hidden)
 
+# %% ../nbs/02_models.ipynb #bee9964a
 @MODELS.register("cnn")
-def cnn(num_classes, in_shape, widths=(32, 64, 128)): return SmallCNN(num_classes, _image_shape("cnn", in_shape)[0], widths)
+def cnn(num_classes, in_shape, widths=(32, 64, 128)):
+    return SmallCNN(num_classes, _image_shape("cnn", in_shape)[0], widths)
 
+# %% ../nbs/02_models.ipynb #e8330c97
 @MODELS.register("cnn1d")
 def cnn1d(num_classes, in_shape, widths=(32, 64, 128)):
-    if len(in_shape) > 2: raise ValueError(f"model 'cnn1d' needs a signal (C, L) or features (D,), got in_shape {tuple(in_shape)}")
+    if len(in_shape) > 2:
+        raise ValueError(
+            f"model 'cnn1d' needs a signal (C, L) or features (D,), got in_shape {tuple(in_shape)}"
+        )
     return SignalCNN(num_classes, in_shape[0] if len(in_shape) == 2 else 1, widths)
 
+# %% ../nbs/02_models.ipynb #aa540858
 @MODELS.register("convnet")
-def convnet(num_classes, in_shape, widths=(16, 32, 64), hidden=128): return ConvNet(num_classes, _image_shape("convnet", in_shape), widths, hidden)
+def convnet(num_classes, in_shape, widths=(16, 32, 64), hidden=128):
+    return ConvNet(num_classes, _image_shape("convnet", in_shape), widths, hidden)
 
+# %% ../nbs/02_models.ipynb #442e9ef2
 @MODELS.register("resnet18")
 def resnet18(num_classes, in_shape, stem="cifar"):
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, _image_shape("resnet18", in_shape)[0], stem)
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, _image_shape("resnet18", in_shape)[0],
+                  stem)
 
+# %% ../nbs/02_models.ipynb #30a29d44
 @MODELS.register("resnet50")
 def resnet50(num_classes, in_shape, stem="cifar"):
-    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, _image_shape("resnet50", in_shape)[0], stem)
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, _image_shape("resnet50", in_shape)[0],
+                  stem)
 
+# %% ../nbs/02_models.ipynb #de8277a0
 @MODELS.register("wrn")
 def wrn(num_classes, in_shape, depth=28, widen=10, activation="swish", mean=None, std=None):
-    return WideResNet(num_classes, depth, widen, _image_shape("wrn", in_shape)[0], activation, mean, std)
+    return WideResNet(num_classes, depth, widen, _image_shape("wrn", in_shape)[0], activation, mean,
+                      std)
 
+# %% ../nbs/02_models.ipynb #50f58b5e
 @MODELS.register("wrn28_10")
 def wrn28_10(num_classes, in_shape, depth=28, widen=10, activation="swish", mean=None, std=None):
-    return WideResNet(num_classes, depth, widen, _image_shape("wrn28_10", in_shape)[0], activation, mean, std)
+    return WideResNet(num_classes, depth, widen, _image_shape("wrn28_10", in_shape)[0], activation,
+                      mean, std)
 
 # %% ../nbs/02_models.ipynb #965a34c0
 def get_model(name:str, # a name in `MODELS`: mlp, cnn, resnet18, resnet50, wrn28_10, wrn
               num_classes:int, # number of output logits
               in_shape:Sequence[int], # one sample's shape: (C, H, W) for images, (D,) for features
-              *, seed:int|None=None, # if given, initialise under `torch.manual_seed(seed)` without touching the global RNG
-              **kw, # architecture options, e.g. `stem="imagenet"`, `activation="relu"`, `depth=10, widen=1`, `hidden=[512]`
+              # if given, initialise under `torch.manual_seed(seed)` without touching the global RNG
+              *, seed:int|None=None,
+              # architecture options, e.g. `stem="imagenet"`, `activation="relu"`, `depth=10,
+              # widen=1`, `hidden=[512]`
+              **kw,
              ) -> EmbedNet:
     "Build the model `name` for `num_classes` classes and inputs of shape `in_shape`."
     build = MODELS.get(name)
-    if int(num_classes) != num_classes or num_classes < 1: raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if int(num_classes) != num_classes or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     in_shape = tuple(int(s) for s in in_shape)
-    if not in_shape or min(in_shape) < 1: raise ValueError(f"in_shape must be a non-empty tuple of positive sizes, got {in_shape}")
+    if not in_shape or min(in_shape) < 1:
+        raise ValueError(f"in_shape must be a non-empty tuple of positive sizes, got {in_shape}")
     if seed is None: return build(int(num_classes), in_shape, **kw)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))

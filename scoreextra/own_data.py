@@ -19,125 +19,212 @@ from .data import Dataset, as_dataset, to_tensor
 from .models import default_model, get_model
 from .train import embed_all
 from .scores import finite_scores
-from .subset_scoring import SCORES, ScoreDiagnostics, check_score_epochs, diagnose, score_subset, split_half
+from .subset_scoring import (SCORES, ScoreDiagnostics, check_score_epochs, diagnose,
+                                       score_subset, split_half)
 from .subset_scoring import SeedScoreWarning
 from .sampling import DEFAULT_SEED_SIZE, check_size, sample_subset
 from .faiss_search import check_k
 from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS, MERGES, merge as merge_scores
-import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS
-from .supervised import DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator, subset_schedule
+# register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS
+import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- registers
+from .supervised import (DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator,
+                                   subset_schedule)
 from .stages import int_min
 
 # %% auto #0
 __all__ = ['extrapolate', 'WithEmbed', 'subset_model', 'ScoreResult', 'extrapolator_specs', 'extrapolate_scores']
 
-# %% ../nbs/21_own_data.ipynb #295725e0
+# %% ../nbs/21_own_data.ipynb #c642595c
 def _renamed(kw:dict, old:str, new:str):
-    "The value of keyword `old`, popped from `kw`, with a `DeprecationWarning`: it is `new` now, as in `run`."
-    warnings.warn(f"{old}= is now {new}= (the name run() uses); {old}= will be removed in the next release", DeprecationWarning, stacklevel=3)
+    """The value of keyword `old`, popped from `kw`, with a `DeprecationWarning`: it is `new` now,
+    as in `run`."""
+    warnings.warn(
+        f"{old}= is now {new}= (the name run() uses); {old}= will be removed in the next release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     return kw.pop(old)
 
-def extrapolate(embeddings, # (n, d) float embeddings of every sample, dataset order (numpy or torch)
+# %% ../nbs/21_own_data.ipynb #41f3780c
+def extrapolate(
+                # (n, d) float embeddings of every sample, dataset order (numpy or torch)
+                embeddings,
                 seed_idx, # (m,) dataset indices of the seed samples
                 seed_scores, # (m,) their scores
                 *, method:str="knn", # a name in `knn.EXTRAPOLATORS`
-                labels=None, # (n,) int labels, for the extrapolators that use them ("knn_label", the GNN's features)
+                # (n,) int labels, for the extrapolators that use them ("knn_label", the GNN's
+                # features)
+                labels=None,
                 k:int=DEFAULT_K, # neighbours
-                merge:str=DEFAULT_MERGE, # "shrink" (seeds first at high prune rates), "raw" (the paper) or "quantile": `knn.merge`
+                # "shrink" (seeds first at high prune rates), "raw" (the paper) or "quantile":
+                # `knn.merge`
+                merge:str=DEFAULT_MERGE,
                 seed:int=0, device=None,
-                **options, # more options of the extrapolator, e.g. standardize_targets=True for "gnn"
+                # more options of the extrapolator, e.g. standardize_targets=True for "gnn"
+                **options,
                ) -> np.ndarray:
-    "Scores of all n samples: the seeds' own, the rest extrapolated from them in `embeddings` by `method`."
+    """Scores of all n samples: the seeds' own, the rest extrapolated from them in `embeddings` by
+    `method`."""
     if "merge_how" in options: merge = _renamed(options, "merge_how", "merge")
-    emb = embeddings.detach().cpu().numpy() if isinstance(embeddings, torch.Tensor) else np.asarray(embeddings)
+    emb = embeddings.detach().cpu().numpy() if isinstance(embeddings,
+                                                          torch.Tensor) else np.asarray(embeddings)
     if emb.ndim != 2: raise ValueError(f"embeddings must be (n, d), got shape {emb.shape}")
     seed_idx = check_indices("seed_idx", seed_idx, len(emb))
     seed_scores = finite_scores(np.asarray(seed_scores, dtype=np.float64), "seed_scores")
-    if len(seed_scores) != len(seed_idx): raise ValueError(f"seed_scores has {len(seed_scores)} values for {len(seed_idx)} seed_idx")
+    if len(seed_scores) != len(seed_idx):
+        raise ValueError(f"seed_scores has {len(seed_scores)} values for {len(seed_idx)} seed_idx")
     if merge not in MERGES: raise ValueError(f"merge must be one of {list(MERGES)}, got {merge!r}")
-    ext = make_extrapolator(method, check_k(k), seed, options, device)   # refuses an option the extrapolator does not take
-    y = None if labels is None else np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
-    return merge_scores(seed_idx, seed_scores, ext.fit(emb.astype(np.float32, copy=False), y, seed_idx, seed_scores).predict(), how=merge)
+    # refuses an option the extrapolator does not take
+    ext = make_extrapolator(method, check_k(k), seed, options, device)
+    y = (
+        None
+        if labels is None
+        else np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+    )
+    return merge_scores(seed_idx, seed_scores,
+                        ext.fit(emb.astype(np.float32, copy=False), y, seed_idx,
+                                seed_scores).predict(), how=merge)
 
-# %% ../nbs/21_own_data.ipynb #787ef070
+# %% ../nbs/21_own_data.ipynb #779655f8
 class WithEmbed(nn.Module):
-    "Your module plus an embedding function: `forward` is the module's, `embed(x)` is `fn(module, x)`."
+    """Your module plus an embedding function: `forward` is the module's, `embed(x)` is `fn(module,
+    x)`."""
     def __init__(self, module:nn.Module, fn): super().__init__(); self.module, self.fn = module, fn
     def forward(self, x): return self.module(x)
     def embed(self, x): return self.fn(self.module, x)
 
+# %% ../nbs/21_own_data.ipynb #fc70d523
 def subset_model(model, # None, a zoo name, `module:function`, or an nn.Module
                  ds:Dataset, *, seed:int=0, # init seed of a zoo model
                  embed=None, # `embed(model, x) -> (B, d)` for a module without an `embed` method
                 ) -> nn.Module:
-    "The model to train on the seed subset, checked on two samples of `ds` (logits per class, an embedding)."
+    """The model to train on the seed subset, checked on two samples of `ds` (logits per class, an
+    embedding)."""
     if model is None or isinstance(model, str):
-        model = get_model(model or default_model(ds.in_shape), ds.num_classes, ds.in_shape, seed=seed)
-    elif not isinstance(model, nn.Module): raise TypeError(f"model must be None, a model name or an nn.Module, got {type(model).__name__}")
+        model = get_model(model or default_model(ds.in_shape), ds.num_classes, ds.in_shape,
+                          seed=seed)
+    elif not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be None, a model name or an nn.Module, got {type(model).__name__}"
+        )
     if embed is not None: model = WithEmbed(model, embed)
     if not callable(getattr(model, "embed", None)):
-        raise TypeError(f"model {type(model).__name__} has no embed(x) method: add one (the penultimate features) or pass "
-                        f"embed=lambda model, x: ...")
+        raise TypeError(
+            f"model {type(model).__name__} has no embed(x) method: add one (the penultimate "
+            f"features) or pass "
+            f"embed=lambda model, x: ..."
+        )
     x = to_tensor(ds, np.arange(min(2, len(ds))), next(model.parameters()).device)
     was = model.training; model.eval()
     with torch.no_grad(): z, e = model(x), model.embed(x)
     model.train(was)
     if tuple(z.shape) != (len(x), ds.num_classes):
-        raise ValueError(f"model {type(model).__name__} gives logits of shape {tuple(z.shape)} for {len(x)} samples; the data has "
-                         f"{ds.num_classes} classes, so ({len(x)}, {ds.num_classes}) was expected")
-    if e.ndim != 2: raise ValueError(f"the embedding of model {type(model).__name__} must be (B, d), got shape {tuple(e.shape)}")
+        raise ValueError(
+            f"model {type(model).__name__} gives logits of shape {tuple(z.shape)} for {len(x)} "
+            f"samples; the data has "
+            f"{ds.num_classes} classes, so ({len(x)}, {ds.num_classes}) was expected"
+        )
+    if e.ndim != 2:
+        raise ValueError(
+            f"the embedding of model {type(model).__name__} must be (B, d), got shape "
+            f"{tuple(e.shape)}"
+        )
     return model
 
-# %% ../nbs/21_own_data.ipynb #86c8fd48
+# %% ../nbs/21_own_data.ipynb #94d469f1
 @dataclass
 class ScoreResult:
-    "What `extrapolate_scores` returns (unpacks as `scores, seed_idx`; used as an array, it is `scores`)."
-    scores: np.ndarray # (n,) merged scores of the first extrapolator, dataset order; higher = kept first
+    """What `extrapolate_scores` returns (unpacks as `scores, seed_idx`; used as an array, it is
+    `scores`)."""
+    # (n,) merged scores of the first extrapolator, dataset order; higher = kept first
+    scores: np.ndarray
     seed_idx: np.ndarray # (m,) dataset indices of the seed subset
     seed_scores: np.ndarray # (m,) their recorded scores
     embeddings: np.ndarray # (n, d) float32 embeddings of the subset model
     by_extrapolator: dict # name -> (n,) merged scores, for every extrapolator asked for
-    diagnostics: ScoreDiagnostics # train accuracy, loss curve, split-half reliability of the subset training
-    seconds: dict # wall-clock seconds per phase (sampling, subset_training, embedding, reliability, extrapolation:<name>)
+    # train accuracy, loss curve, split-half reliability of the subset training
+    diagnostics: ScoreDiagnostics
+    # wall-clock seconds per phase (sampling, subset_training, embedding, reliability,
+    # extrapolation:<name>)
+    seconds: dict
     model: nn.Module|None = field(default=None, repr=False) # the trained subset model
-    def __iter__(self): return iter((self.scores, self.seed_idx))   # `scores, seed_idx = extrapolate_scores(...)`
-    def __array__(self, dtype=None, copy=None): return np.asarray(self.scores, dtype=dtype)   # `select(result, keep_frac)` works
+    def __iter__(
+                 # `scores, seed_idx = extrapolate_scores(...)`
+                 self): return iter((self.scores, self.seed_idx))
+    def __array__(
+                  # `select(result, keep_frac)` works
+                  self, dtype=None, copy=None): return np.asarray(self.scores, dtype=dtype)
     def __repr__(self):
-        return (f"ScoreResult(n={len(self.scores)}, seeds={len(self.seed_idx)}, extrapolators={list(self.by_extrapolator)}, "
-                f"embeddings={self.embeddings.shape}, train_acc={self.diagnostics.train_acc:.3f}, reliability={self.diagnostics.reliability if self.diagnostics.reliability is None else round(self.diagnostics.reliability, 3)})")
+        r = self.diagnostics.reliability
+        return (
+            f"ScoreResult(n={len(self.scores)}, seeds={len(self.seed_idx)}, "
+            f"extrapolators={list(self.by_extrapolator)}, "
+            f"embeddings={self.embeddings.shape}, train_acc={self.diagnostics.train_acc:.3f}, "
+            f"reliability={r if r is None else round(r, 3)})"
+        )
 
-def extrapolator_specs(extrapolator, # a name, a list of names / (name, options) pairs, or a dict name -> options
+# %% ../nbs/21_own_data.ipynb #42690150
+def extrapolator_specs(
+                       # a name, a list of names / (name, options) pairs, or a dict name -> options
+                       extrapolator,
                       ) -> dict:
-    "The extrapolators asked for, as name -> options, each checked against its `options` (`Extrapolator.check_options`)."
-    if isinstance(extrapolator, str) or (isinstance(extrapolator, tuple) and len(extrapolator) == 2 and isinstance(extrapolator[1], dict)):
+    """The extrapolators asked for, as name -> options, each checked against its `options`
+    (`Extrapolator.check_options`)."""
+    if isinstance(extrapolator, str) or (
+        isinstance(extrapolator, tuple)
+        and len(extrapolator) == 2
+        and isinstance(extrapolator[1], dict)
+    ):
         extrapolator = [extrapolator]
-    pairs = list(extrapolator.items()) if isinstance(extrapolator, dict) else [(e, {}) if isinstance(e, str) else tuple(e) for e in extrapolator]
+    pairs = (
+        list(extrapolator.items())
+        if isinstance(extrapolator, dict)
+        else [(e, {}) if isinstance(e, str) else tuple(e) for e in extrapolator]
+    )
     if not pairs: raise ValueError("extrapolator must name at least one extrapolator")
     names = [p[0] for p in pairs]
-    if len(set(names)) != len(names): raise ValueError(f"extrapolator names {names} repeat; to compare options of one, call extrapolate() on result.embeddings")
-    return {name: EXTRAPOLATORS.get(name).check_options(dict(opts or {}), name) for name, opts in pairs}
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"extrapolator names {names} repeat; to compare options of one, call extrapolate() on "
+            f"result.embeddings"
+        )
+    return {name: EXTRAPOLATORS.get(name).check_options(dict(opts or {}),
+                                                        name) for name, opts in pairs}
 
-# %% ../nbs/21_own_data.ipynb #9447d953
-def _plan(ds:Dataset, score:str, seed_size, sampler:str, seed:int, epochs, batch_size, schedule:str, overrides:dict):
+# %% ../nbs/21_own_data.ipynb #8b9054df
+def _plan(ds:Dataset, score:str, seed_size, sampler:str, seed:int, epochs, batch_size, schedule:str,
+          overrides:dict):
     "(seed indices, epochs, batch size) of the subset run; every value checked, nothing trained."
     SCORES.get(score); check_size(seed_size, "seed_size")
-    if schedule not in SUBSET_SCHEDULES: raise ValueError(f"schedule must be one of {SUBSET_SCHEDULES}, got {schedule!r}")
+    if schedule not in SUBSET_SCHEDULES:
+        raise ValueError(f"schedule must be one of {SUBSET_SCHEDULES}, got {schedule!r}")
     seed_idx = sample_subset(len(ds), seed_size, sampler, labels=ds.y, seed=seed)
-    recipe = SCORES[score].recipe   # None: the recipe's; a value: the check (and message) of run's configs
+    # None: the recipe's; a value: the check (and message) of run's configs
+    recipe = SCORES[score].recipe
     epochs = recipe["epochs"] if epochs is None else int_min("epochs", 1)(epochs)
-    batch_size = recipe["batch_size"] if batch_size is None else int_min("batch_size", 1)(batch_size)
+    batch_size = (
+        recipe["batch_size"] if batch_size is None else int_min("batch_size", 1)(batch_size)
+    )
     ep, bs = subset_schedule(schedule, epochs, batch_size, len(seed_idx) / len(ds))
-    check_score_epochs(score, ep, overrides)   # DU with too few epochs: refused here, not after the training
+    # DU with too few epochs: refused here, not after the training
+    check_score_epochs(score, ep, overrides)
     return seed_idx, ep, bs
 
+# %% ../nbs/21_own_data.ipynb #0f86e617
 def _warn_one_class(ds:Dataset, score:str):
-    "A `SeedScoreWarning` when `ds` holds one class: every model predicts it, so every score is the same."
+    """A `SeedScoreWarning` when `ds` holds one class: every model predicts it, so every score is
+    the same."""
     present = np.unique(ds.y)
     if len(present) == 1:
-        warnings.warn(f"{ds.name!r} holds one class ({ds.classes[present[0]]!r}) only: every model predicts "
-                      f"it, so the {score} scores are constant and rank nothing; pass data with two or more "
-                      f"classes", SeedScoreWarning, stacklevel=3)
+        warnings.warn(
+            f"{ds.name!r} holds one class ({ds.classes[present[0]]!r}) only: every model predicts "
+            f"it, so the {score} scores are constant and rank nothing; pass data with two or more "
+            f"classes",
+            SeedScoreWarning,
+            stacklevel=3,
+        )
 
+# %% ../nbs/21_own_data.ipynb #a15c8c13
 class _Clock:
     "Seconds per phase: `with clock('embedding'): ...`."
     def __init__(self): self.seconds = {}
@@ -146,45 +233,70 @@ class _Clock:
     def __exit__(self, *exc): self.seconds[self._phase] = round(time.perf_counter() - self._t0, 3)
 
 # %% ../nbs/21_own_data.ipynb #5e122519
-def extrapolate_scores(data, # a `Dataset`, (x, y) arrays (numpy/torch, any float/int dtype, any labels) or a torch Dataset
-                       score:str="du", *, seed_size:float|int=DEFAULT_SEED_SIZE, # a name in SCORES; seed subset: fraction or count
-                       extrapolators="knn", # a name, a list of names / (name, options), or {name: options}
+def extrapolate_scores(
+                       # a `Dataset`, (x, y) arrays (numpy/torch, any float/int dtype, any labels)
+                       # or a torch Dataset
+                       data,
+                       # a name in SCORES; seed subset: fraction or count
+                       score:str="du", *, seed_size:float|int=DEFAULT_SEED_SIZE,
+                       # a name, a list of names / (name, options), or {name: options}
+                       extrapolators="knn",
                        k:int=DEFAULT_K, merge:str=DEFAULT_MERGE, sampler:str="random", seed:int=0,
-                       model=None, # None (the zoo's model for the inputs), a zoo name, `module:function` or your nn.Module
+                       # None (the zoo's model for the inputs), a zoo name, `module:function` or
+                       # your nn.Module
+                       model=None,
                        embed=None, # `embed(model, x)` for a module without an `embed` method
-                       epochs:int|None=None, batch_size:int|None=None, # of the subset run (default: the score's recipe)
+                       # of the subset run (default: the score's recipe)
+                       epochs:int|None=None, batch_size:int|None=None,
                        device=None, schedule:str=DEFAULT_SCHEDULE,
-                       reliability:bool|int=False, # True: a second subset training measures split-half reliability; int m: on m seeds
-                       warn:bool=True, # `SeedScoreWarning` if seed scores are unreliable or constant
+                       # True: a second subset training measures split-half reliability; int m: on m
+                       # seeds
+                       reliability:bool|int=False,
+                       # `SeedScoreWarning` if seed scores are unreliable or constant
+                       warn:bool=True,
                        progress:bool=False,
-                       score_overrides:dict|None=None, # recipe or recorder settings of the subset run, e.g. {"lr": 3e-3, "window": 5}
+                       # recipe or recorder settings of the subset run, e.g. {"lr": 3e-3, "window":
+                       # 5}
+                       score_overrides:dict|None=None,
                        **overrides, # the same as keywords, e.g. lr=3e-3, window=5
                       ) -> ScoreResult:
-    "Score a seed subset of `data`, embed all, extrapolate with every extrapolator asked for: a `ScoreResult`."
-    if "extrapolator" in overrides: extrapolators = _renamed(overrides, "extrapolator", "extrapolators")
+    """Score a seed subset of `data`, embed all, extrapolate with every extrapolator asked for: a
+    `ScoreResult`."""
+    if "extrapolator" in overrides:
+        extrapolators = _renamed(overrides, "extrapolator", "extrapolators")
     if "merge_how" in overrides: merge = _renamed(overrides, "merge_how", "merge")
     overrides = {**(score_overrides or {}), **overrides}
     ds, exts, clock = as_dataset(data), extrapolator_specs(extrapolators), _Clock()
     check_k(k)
     if merge not in MERGES: raise ValueError(f"merge must be one of {list(MERGES)}, got {merge!r}")
-    with clock("sampling"): seed_idx, ep, bs = _plan(ds, score, seed_size, sampler, seed, epochs, batch_size, schedule, overrides)
+    with clock("sampling"):
+        seed_idx, ep, bs = _plan(
+            ds, score, seed_size, sampler, seed, epochs, batch_size, schedule, overrides
+        )
     if warn: _warn_one_class(ds, score)
-    for name, opts in exts.items(): make_extrapolator(name, k, seed, opts, device).check_k(len(ds), len(seed_idx))   # before any training
-    init = None if model is None or isinstance(model, str) else copy.deepcopy(model)   # both halves start from your weights
-    make = lambda s: subset_model(model if init is None else copy.deepcopy(init), ds, seed=s, embed=embed)
-    net, train_kw = make(seed), dict(epochs=ep, batch_size=bs, device=device, progress=progress, **overrides)
+    # before any training
+    for name, opts in exts.items():
+        make_extrapolator(name, k, seed, opts, device).check_k(len(ds), len(seed_idx))
+    # both halves start from your weights
+    init = None if model is None or isinstance(model, str) else copy.deepcopy(model)
+    make = lambda s: subset_model(model if init is None else copy.deepcopy(init), ds, seed=s,
+                                  embed=embed)
+    net, train_kw = make(seed), dict(epochs=ep, batch_size=bs, device=device, progress=progress,
+                                     **overrides)
     with clock("subset_training"):
         s_s, net, log = score_subset(ds, seed_idx, score, model=net, seed=seed, **train_kw)
         s_s = finite_scores(s_s, "seed_scores")
     rel = None
     if reliability:
         with clock("reliability"):
-            rel = split_half(ds, seed_idx, s_s, score, make, seed=seed, sample=None if reliability is True else int(reliability), **train_kw)
+            rel = split_half(ds, seed_idx, s_s, score, make, seed=seed,
+                             sample=None if reliability is True else int(reliability), **train_kw)
     diag = diagnose(log, rel)
     if warn: diag.warn()
     with clock("embedding"): emb = embed_all(net, ds, device=device)
     by = {}
     for name, opts in exts.items():
         with clock(f"extrapolation:{name}"):
-            by[name] = extrapolate(emb, seed_idx, s_s, method=name, labels=ds.y, k=k, merge=merge, seed=seed, device=device, **opts)
+            by[name] = extrapolate(emb, seed_idx, s_s, method=name, labels=ds.y, k=k, merge=merge,
+                                   seed=seed, device=device, **opts)
     return ScoreResult(by[next(iter(by))], seed_idx, s_s, emb, by, diag, clock.seconds, net)

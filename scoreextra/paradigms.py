@@ -26,7 +26,8 @@ from .knn import DEFAULT_K, EXTRAPOLATORS
 from .csrgraph import knn_graph
 from .gnn import GNNExtrapolator
 from .metrics import extrapolation_correlations
-from .stages import ConfigError, Job, TypedConfig, checked, finished_runs, int_min, known, mapping, mean_pm, need
+from .stages import (ConfigError, Job, TypedConfig, checked, finished_runs, int_min,
+                               known, mapping, mean_pm, need)
 from .supervised import make_extrapolator
 
 
@@ -36,11 +37,12 @@ __all__ = ['PARADIGMS', 'DEFAULT_PARADIGM', 'BUILTIN', 'SMOKE', 'extrapolate_in_
            'mean_std', 'extrapolation_rows', 'Paradigm', 'register_paradigm', 'load_paradigms', 'paradigm_of',
            'smoke_extrapolator', 'local_path', 'smoke_seeds']
 
-# %% ../nbs/14_paradigms.ipynb #f48483ca
+# %% ../nbs/14_paradigms.ipynb #a1103fbb
 _GRAPHS: dict = {}
 
 def _graph_for(key:str, emb:np.ndarray, ext:GNNExtrapolator):
-    "The kNN graph GNNExtrapolator.fit would build, cached per (embedding run, k, graph options) in this process."
+    """The kNN graph GNNExtrapolator.fit would build, cached per (embedding run, k, graph options)
+    in this process."""
     gk = (key, ext.k, ext.symmetric, repr(ext.weight), ext.method)
     if gk not in _GRAPHS:
         if len(_GRAPHS) >= 8: _GRAPHS.pop(next(iter(_GRAPHS)))
@@ -49,71 +51,106 @@ def _graph_for(key:str, emb:np.ndarray, ext:GNNExtrapolator):
         _GRAPHS[gk] = (g, round(time.perf_counter() - t0, 3))
     return _GRAPHS[gk]
 
-def extrapolate_in_space(name:str, k:int, emb:np.ndarray, labels, seed_idx, seed_scores, *, seed:int=0, params:dict|None=None,
+# %% ../nbs/14_paradigms.ipynb #7910ca03
+def extrapolate_in_space(name:str, k:int, emb:np.ndarray, labels, seed_idx, seed_scores, *,
+                         seed:int=0, params:dict|None=None,
                          device=None, graph_key:str|None=None) -> tuple[np.ndarray, dict]:
-    "Scores for all n from the seeds' scores with extrapolator `name` (seeds keep theirs), and facts about the fit."
+    """Scores for all n from the seeds' scores with extrapolator `name` (seeds keep theirs), and
+    facts about the fit."""
     ext = make_extrapolator(name, k, seed, dict(params or {}), device)
     info = {}
     if isinstance(ext, GNNExtrapolator) and graph_key is not None:
         g, info["graph_build_s"] = _graph_for(graph_key, emb, ext)
         ext.fit(emb, labels, seed_idx, seed_scores, graph=g)
     else: ext.fit(emb, labels, seed_idx, seed_scores)
-    if isinstance(ext, GNNExtrapolator): info.update(best_epoch=int(ext.best_epoch), epochs=ext.epochs, mode=ext.mode_)
+    if isinstance(ext, GNNExtrapolator):
+        info.update(best_epoch=int(ext.best_epoch), epochs=ext.epochs, mode=ext.mode_)
     return ext.predict(), info
 
 # %% ../nbs/14_paradigms.ipynb #0c1c18eb
 @dataclass(frozen=True, kw_only=True)
 class SpaceExtrapolationConfig(TypedConfig):
-    "Base of the paradigms' extrapolation configs: the seed scores of the subset scoring run `score` extrapolated to all samples."
+    """Base of the paradigms' extrapolation configs: the seed scores of the subset scoring run
+    `score` extrapolated to all samples."""
     score: dict = checked(mapping("score"))   # a subset config of `score_type`, checked by it
     extrapolator: str = checked(known(EXTRAPOLATORS), "knn")
     k: int = checked(check_k, DEFAULT_K)
     seed: int = checked(int_min("seed", 0), 0)
     params: dict = checked(mapping("params"), {})   # more options of the extrapolator's constructor
-    stage, score_type, unsupervised = "", None, False   # set by each paradigm's subclass (class attributes, not fields)
+    # set by each paradigm's subclass (class attributes, not fields)
+    stage, score_type, unsupervised = "", None, False
     def check_across(self):
         self.score_type.from_dict(self.score)
-        if self.score.get("seed_size") is None: raise ValueError(f"{self.stage} needs a subset scoring config (seed_size set), got the full-data one")
+        if self.score.get("seed_size") is None:
+            raise ValueError(
+                f"{self.stage} needs a subset scoring config (seed_size set), got the full-data one"
+            )
         if self.unsupervised and EXTRAPOLATORS.get(self.extrapolator).needs_labels:
-            raise ValueError(f"extrapolator {self.extrapolator!r} needs labels; unsupervised extrapolation uses the embedding only (e.g. knn, gnn)")
+            raise ValueError(
+                f"extrapolator {self.extrapolator!r} needs labels; unsupervised extrapolation uses "
+                f"the embedding only (e.g. knn, gnn)"
+            )
 
-# %% ../nbs/14_paradigms.ipynb #e6a4fba7
+# %% ../nbs/14_paradigms.ipynb #37322597
 def check_seed_size(seed_size, allow_none:bool=True, name:str="seed_size"):
-    "None (all samples: the ground truth) where allowed, else `sampling.check_size`: the supervised runs' rule and message."
+    """None (all samples: the ground truth) where allowed, else `sampling.check_size`: the
+    supervised runs' rule and message."""
     return None if seed_size is None and allow_none else check_size(seed_size, name)
 
+# %% ../nbs/14_paradigms.ipynb #8a0b09b9
 def check_int(name, v, lo=1):
     "`v` as an int >= `lo`, or the `stages.int_min` error naming `name`."
     return int_min(name, lo)(v)
 
+# %% ../nbs/14_paradigms.ipynb #5ef67ce5
 @contextmanager
 def config_errors(where:str):
-    "Turn a stage-config builder's ValueError/KeyError/TypeError into a ConfigError that names the config."
-    try: yield
-    except ConfigError: raise
-    except (ValueError, KeyError, TypeError) as e: raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from e
+    """Turn a stage-config builder's ValueError/KeyError/TypeError into a ConfigError that names the
+    config."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{where}: {e.args[0] if e.args else e}") from e
 
+# %% ../nbs/14_paradigms.ipynb #8fb14415
 def filled(name:str, given:dict|None, defaults:dict) -> dict:
-    "`defaults` updated by `given`; a key of `given` that `defaults` lacks is refused, naming `name` and the known keys."
+    """`defaults` updated by `given`; a key of `given` that `defaults` lacks is refused, naming
+    `name` and the known keys."""
     given = dict(given or {})
     unknown = set(given) - set(defaults)
-    if unknown: raise ValueError(f"{name}: unknown key(s) {sorted(unknown)}; expected some of {sorted(defaults)}")
+    if unknown:
+        raise ValueError(
+            f"{name}: unknown key(s) {sorted(unknown)}; expected some of {sorted(defaults)}"
+        )
     return {**defaults, **given}
 
+# %% ../nbs/14_paradigms.ipynb #c6a0fae7
 def common_checks(cfg, keys:set, required:tuple, where:str):
-    "The keys every paradigm config shares, checked: no unknown key, the required ones, a known dataset, seeds, ground_truth."
+    """The keys every paradigm config shares, checked: no unknown key, the required ones, a known
+    dataset, seeds, ground_truth."""
     need(isinstance(cfg, dict), f"expected a mapping, got {type(cfg).__name__}", where)
     unknown = set(cfg) - keys
     need(not unknown, f"unknown key(s) {sorted(unknown)}; expected some of {sorted(keys)}", where)
     for key in required: need(key in cfg, f"missing key {key!r}", where)
-    need(cfg["dataset"] in DATASETS, f"unknown dataset {cfg['dataset']!r}; expected one of {sorted(DATASETS)}", where)
-    need(isinstance(cfg["seeds"], list) and cfg["seeds"] and all(isinstance(s, int) and s >= 0 for s in cfg["seeds"]),
-          f"seeds must be a non-empty list of ints >= 0, got {cfg['seeds']!r}", where)
+    need(cfg["dataset"] in DATASETS,
+         f"unknown dataset {cfg['dataset']!r}; expected one of {sorted(DATASETS)}", where)
+    need(
+        isinstance(cfg["seeds"], list)
+        and cfg["seeds"]
+        and all(isinstance(s, int) and s >= 0 for s in cfg["seeds"]),
+        f"seeds must be a non-empty list of ints >= 0, got {cfg['seeds']!r}",
+        where,
+    )
     gt = cfg.get("ground_truth") or {}
-    need(isinstance(gt, dict) and set(gt) <= {"seeds"}, f"ground_truth must be {{seeds: [...]}}, got {gt!r}", where)
+    need(isinstance(gt, dict) and set(gt) <= {"seeds"},
+         f"ground_truth must be {{seeds: [...]}}, got {gt!r}", where)
 
+# %% ../nbs/14_paradigms.ipynb #09f57fc0
 def job_adder():
-    "(jobs, add): `add(stage, config)` appends a `Job` unless one with the same key is there already, and returns the config."
+    """(jobs, add): `add(stage, config)` appends a `Job` unless one with the same key is there
+    already, and returns the config."""
     jobs, seen = [], set()
     def add(stage, c):
         j = Job(stage, c)
@@ -121,7 +158,7 @@ def job_adder():
         return c
     return jobs, add
 
-# %% ../nbs/14_paradigms.ipynb #03b4b6d0
+# %% ../nbs/14_paradigms.ipynb #08660b34
 def _gt_index(runs_root, stage:str, keyfn) -> dict:
     "key → [(seed, folder path)] of the finished full-data runs of `stage`."
     out = {}
@@ -129,81 +166,134 @@ def _gt_index(runs_root, stage:str, keyfn) -> dict:
         if c["seed_size"] is None: out.setdefault(keyfn(c), []).append((c["seed"], path))
     return {k: [p for _, p in sorted(v)] for k, v in out.items()}
 
+# %% ../nbs/14_paradigms.ipynb #7dd8b44a
 def _corr_row(scores, gt_path, seed_idx, seed_scores) -> dict:
-    c = extrapolation_correlations(scores, np.load(Path(gt_path)/"scores.npy"), seed_idx, seed_scores)
+    c = extrapolation_correlations(scores, np.load(Path(gt_path)/"scores.npy"), seed_idx,
+                                   seed_scores)
     return {k: c[k] for k in ("pearson", "spearman", "ceiling_pearson")}
 
+# %% ../nbs/14_paradigms.ipynb #0d548adc
 def save_table(df:pd.DataFrame, out:Path, name:str, title:str):
-    "CSV with full precision; markdown with seconds to 0.1 s, accuracies to 3 and correlations to 4 digits."
+    """CSV with full precision; markdown with seconds to 0.1 s, accuracies to 3 and correlations to
+    4 digits."""
     df.to_csv(out/f"{name}.csv", index=False)
-    fmt = tuple(".1f" if c.endswith(" s") or c.endswith("_s") or " s (" in c else ".3f" if "acc" in c else ".4f" for c in df.columns)
-    (out/f"{name}.md").write_text(f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=fmt) + "\n")
+    fmt = tuple(
+        ".1f"
+        if c.endswith(" s") or c.endswith("_s") or " s (" in c
+        else ".3f"
+        if "acc" in c
+        else ".4f"
+        for c in df.columns
+    )
+    (out / f"{name}.md").write_text(
+        f"# {title}\n\n" + df.to_markdown(index=False, floatfmt=fmt) + "\n"
+    )
 
+# %% ../nbs/14_paradigms.ipynb #23e474a1
 def mean_std(s:pd.Series, digits:int=4) -> str:
     "A column as 'mean ± std' ('—' when it holds no value)."
     return mean_pm([s.mean()], [s.std()], digits)[0] if s.notna().any() else "—"
 
+# %% ../nbs/14_paradigms.ipynb #dbadee8c
 def extrapolation_rows(runs_root, stage:str, score_stage:str, keyfn):
-    "Per finished `stage` run: (row with Pearson/Spearman on D_r against the paired full-data `score_stage` run, config, meta, subset folder)."
+    """Per finished `stage` run: (row with Pearson/Spearman on D_r against the paired full-data
+    `score_stage` run, config, meta, subset folder)."""
     gts = _gt_index(runs_root, score_stage, keyfn)
     for path, c, meta in finished_runs(runs_root, stage):
         sc = c["score"]; sub = RunFolder(runs_root, score_stage, sc, create=False)
-        row = dict(dataset=sc["dataset"], seed_size=sc["seed_size"], seed=sc["seed"], extrapolator=c["extrapolator"], k=c["k"], path=str(path))
+        row = dict(dataset=sc["dataset"], seed_size=sc["seed_size"], seed=sc["seed"],
+                   extrapolator=c["extrapolator"], k=c["k"], path=str(path))
         cands = gts.get(keyfn(sc), [])
-        if cands: row.update(_corr_row(np.load(path/"scores.npy"), cands[sc["seed"] % len(cands)], sub.load("seed_idx.npy"), sub.load("seed_scores.npy")))
+        if cands:
+            row.update(
+                _corr_row(
+                    np.load(path / "scores.npy"),
+                    cands[sc["seed"] % len(cands)],
+                    sub.load("seed_idx.npy"),
+                    sub.load("seed_scores.npy"),
+                )
+            )
         yield row, c, meta, sub
 
-# %% ../nbs/14_paradigms.ipynb #5845a35a
+# %% ../nbs/14_paradigms.ipynb #ebf712fd
 @dataclass(frozen=True)
 class Paradigm:
-    "A kind of experiment: how its sweep configs are checked, expanded into jobs, shrunk for a smoke run and reported."
+    """A kind of experiment: how its sweep configs are checked, expanded into jobs, shrunk for a
+    smoke run and reported."""
     name: str          # the configs' `paradigm` value
-    check: Callable    # (cfg, where) -> None, raising `ConfigError` naming `where` and the bad value
-    expand: Callable   # (cfg, where) -> its jobs in dependency order (an expander that checks first can be `check` too)
-    smoke: Callable    # (cfg, data_dir) -> cfg in miniature (`SMOKE`): counts, sizes and epochs shrunk, feature paths moved
-    report: Callable   # (runs_root, out_dir, **options) -> its data frames, tables written if runs_root holds its runs, else {}
+    # (cfg, where) -> None, raising `ConfigError` naming `where` and the bad value
+    check: Callable
+    # (cfg, where) -> its jobs in dependency order (an expander that checks first can be `check`
+    # too)
+    expand: Callable
+    # (cfg, data_dir) -> cfg in miniature (`SMOKE`): counts, sizes and epochs shrunk, feature paths
+    # moved
+    smoke: Callable
+    # (runs_root, out_dir, **options) -> its data frames, tables written if runs_root holds its
+    # runs, else {}
+    report: Callable
 
 PARADIGMS = Registry("paradigm")
 DEFAULT_PARADIGM = "supervised"   # the paradigm of a config without a `paradigm` key
 BUILTIN = {"supervised": "scoreextra.supervised_configs", "unsupervised": "scoreextra.unsupervised",
-           "adversarial": "scoreextra.adversarial_stages"}   # name -> the module declaring its stages and its `PARADIGM`
+           # name -> the module declaring its stages and its `PARADIGM`
+           "adversarial": "scoreextra.adversarial_stages"}
 
+# %% ../nbs/14_paradigms.ipynb #a09e36e7
 def register_paradigm(p:Paradigm) -> Paradigm:
-    "Add `p` to `PARADIGMS`: `sweep`, `smoke_config` and `report` then run its configs like a built-in paradigm's."
+    """Add `p` to `PARADIGMS`: `sweep`, `smoke_config` and `report` then run its configs like a
+    built-in paradigm's."""
     return PARADIGMS.register(p.name)(p)
 
+# %% ../nbs/14_paradigms.ipynb #cd1c36fe
 def load_paradigms() -> Registry:
-    "`PARADIGMS` with every built-in paradigm in it: its module imported (its stages declared) and its `PARADIGM` registered."
+    """`PARADIGMS` with every built-in paradigm in it: its module imported (its stages declared) and
+    its `PARADIGM` registered."""
     for name, module in BUILTIN.items():
         if name not in PARADIGMS: register_paradigm(importlib.import_module(module).PARADIGM)
     return PARADIGMS
 
+# %% ../nbs/14_paradigms.ipynb #e209fb24
 def paradigm_of(cfg:dict, where:str="config") -> Paradigm:
-    "The `Paradigm` of an experiment config (`DEFAULT_PARADIGM` without a `paradigm` key); `ConfigError` if unknown."
+    """The `Paradigm` of an experiment config (`DEFAULT_PARADIGM` without a `paradigm` key);
+    `ConfigError` if unknown."""
     name = cfg.get("paradigm", DEFAULT_PARADIGM)
     need(isinstance(name, str) and name in load_paradigms(),
          lambda: f"unknown paradigm {name!r}; expected one of {sorted(PARADIGMS)}", where)
     return PARADIGMS[name]
 
-# %% ../nbs/14_paradigms.ipynb #58df56a4
+# %% ../nbs/14_paradigms.ipynb #b652a5fd
 SMOKE = dict(n=50, n_test=16,   # n = 50: a 20% seed subset holds 10 seeds, a 10% one 5
-             k=2, batch_size=16, score_epochs=11, final_epochs=1, window=2, gnn=dict(hidden=[16, 8], epochs=2),
-             pool=32, drop_first=8, turtle_batch=32, feature_dims=dict(embedding=1536, sampler_embeddings=512))
+             k=2, batch_size=16, score_epochs=11, final_epochs=1, window=2,
+             gnn=dict(hidden=[16, 8], epochs=2),
+             pool=32, drop_first=8, turtle_batch=32,
+             feature_dims=dict(embedding=1536, sampler_embeddings=512))
 
 def smoke_extrapolator(e:dict, seeds:list, sizes:list) -> dict:
-    "An extrapolator entry in miniature: k capped, GCN small, seed filters pointing at the kept seed and size."
+    """An extrapolator entry in miniature: k capped, GCN small, seed filters pointing at the kept
+    seed and size."""
     ks = e.get("k", DEFAULT_K)
-    e = {**e, "k": sorted({min(int(k), SMOKE["k"]) for k in ks}) if isinstance(ks, list) else min(int(ks), SMOKE["k"])}
+    e = {
+        **e,
+        "k": sorted({min(int(k), SMOKE["k"]) for k in ks})
+        if isinstance(ks, list)
+        else min(int(ks), SMOKE["k"]),
+    }
     if e["name"] == "gnn": e["params"] = {**(e.get("params") or {}), **SMOKE["gnn"]}
-    return {**e, **({"seeds": seeds} if "seeds" in e else {}), **({"seed_sizes": sizes} if "seed_sizes" in e else {})}
+    return {**e, **({"seeds": seeds} if "seeds" in e else {}),
+            **({"seed_sizes": sizes} if "seed_sizes" in e else {})}
 
+# %% ../nbs/14_paradigms.ipynb #8b20575a
 def local_path(path:str, data_dir:Path) -> str:
     "A config's relative feature path, moved into the stand-in folder."
     return path if Path(path).is_absolute() else str(Path(data_dir)/path)
 
+# %% ../nbs/14_paradigms.ipynb #4f212270
 def smoke_seeds(c:dict) -> dict:
-    "One subset seed and one ground-truth seed; two of those for a config without subset seeds (it compares ground truths)."
+    """One subset seed and one ground-truth seed; two of those for a config without subset seeds (it
+    compares ground truths)."""
     gt = c.get("ground_truth")
-    if gt and gt.get("seeds"): c["ground_truth"] = {**gt, "seeds": gt["seeds"][:1 if c["seeds"] else 2]}
+    if gt and gt.get("seeds"):
+        c["ground_truth"] = {**gt, "seeds": gt["seeds"][: 1 if c["seeds"] else 2]}
     c["seeds"] = c["seeds"][:1]
     return c

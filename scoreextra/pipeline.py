@@ -23,88 +23,126 @@ from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS
 from .sampling import DEFAULT_SEED_SIZE
 from .prune import DEFAULT_PRUNE_RATES
 from .metrics import break_even, extrapolation_correlations
-# Beside what `run` uses: the names of stages, supervised, paradigms, experiments and reporting, re-exported (one import, see
-# above), hence `noqa: F401`; `final_epochs as final_epochs` says so too where run's parameter of that name shadows it.
-from .stages import (STAGES, LEDGER_PHASES, Busy, ConfigError, Job, job_levels, job_order, ledger,  # noqa: F401
-                               run_job, run_stage, stage_seconds, templates_dir, setting_label as _setting)
-from .supervised import (DATASET_DEFAULTS, FINAL_RECIPE, SUBSET_SCHEDULES, DEFAULT_SCHEDULE, BUDGETS, dataset_defaults,  # noqa: F401
-                                   subset_schedule, subset_config, ground_truth_config, subset_embeddings, extrapolate_config,
-                                   baseline_config, final_epochs as final_epochs, prune_config, make_extrapolator, stage_dataset,
+# Beside what `run` uses: the names of stages, supervised, paradigms, experiments and reporting,
+# re-exported (one import, see above), hence `noqa: F401`; `final_epochs as final_epochs` says so
+# too where run's parameter of that name shadows it.
+from .stages import (STAGES, LEDGER_PHASES, Busy, ConfigError, Job,  # noqa: F401
+                               job_levels, job_order, ledger,
+                               run_job, run_stage, stage_seconds, templates_dir,
+                               setting_label as _setting)
+from .supervised import (DATASET_DEFAULTS, FINAL_RECIPE, SUBSET_SCHEDULES,  # noqa: F401
+                                   DEFAULT_SCHEDULE, BUDGETS, dataset_defaults,
+                                   subset_schedule, subset_config, ground_truth_config,
+                                   subset_embeddings, extrapolate_config,
+                                   baseline_config, final_epochs as final_epochs, prune_config,
+                                   make_extrapolator, stage_dataset,
                                    make_extrapolator as _make_extrapolator)
 from .preflight import check_jobs
 from .converge import warn_unconverged
-from .paradigms import PARADIGMS, Paradigm, register_paradigm, load_paradigms  # noqa: F401
+from .paradigms import (PARADIGMS, Paradigm, register_paradigm,  # noqa: F401
+                                  load_paradigms)
 from .supervised_configs import SWEEP_KEYS, PRUNE_KEYS, EXT_KEYS  # noqa: F401
 from .experiments import load_config, validate_config, expand_config, sweep  # noqa: F401
-from .reporting import (collect, gt_reproducibility, correlation_summary, accuracy_summary, table1, report, verdict,  # noqa: F401
+from .reporting import (collect, gt_reproducibility, correlation_summary,  # noqa: F401
+                                  accuracy_summary, table1, report, verdict,
                                   gain_over_random)
 
 # %% auto #0
 __all__ = ['VERDICT_RULE', 'DEFAULT_EXTRAPOLATORS', 'RunResult', 'check_seeds', 'run_config', 'run']
 
-# %% ../nbs/19_pipeline.ipynb #9269fd6d
-VERDICT_RULE = ("beats random when the mean gain over random pruning (paired by seed) exceeds the std of the per-seed gains, "
-                "loses when it is below minus that std, ties (within the seed spread) otherwise; one seed gives no verdict")
+# %% ../nbs/19_pipeline.ipynb #94788b07
+VERDICT_RULE = (
+    "beats random when the mean gain over random pruning (paired by seed) exceeds the std of the "
+    "per-seed gains, "
+    "loses when it is below minus that std, ties (within the seed spread) otherwise; one seed "
+    "gives no verdict"
+)
 
 @dataclass
 class RunResult:
-    "What `run` returns: tables over the seeds, one row per final training, the merged scores of every method (dataset order)."
-    correlations: pd.DataFrame   # on D_r against each seed's paired ground truth; mean (and std) over the seeds
-    accuracy: pd.DataFrame       # mean test accuracy over the seeds, method x prune rate ("no pruning" under "prune 0%")
+    """What `run` returns: tables over the seeds, one row per final training, the merged scores of
+    every method (dataset order)."""
+    # on D_r against each seed's paired ground truth; mean (and std) over the seeds
+    correlations: pd.DataFrame
+    # mean test accuracy over the seeds, method x prune rate ("no pruning" under "prune 0%")
+    accuracy: pd.DataFrame
     ledger: pd.DataFrame         # seconds per phase at the last prune rate, mean over the seeds
     scores: dict                 # method -> scores of the first seed (`by_seed` holds every seed's)
     seed_idx: np.ndarray         # the first seed's subset
     runs_root: Path
-    diagnostics: ScoreDiagnostics|None = None   # of the first seed's subset training (train accuracy, loss curve)
-    selections: dict = field(default_factory=dict)   # method -> rate -> what selection "auto" chose and why (first seed)
-    trainings: pd.DataFrame = field(default_factory=pd.DataFrame)   # one row per final training: method, prune_rate, seed,
-                                                                    # test_acc, choice, seconds per phase of its chain
-    by_seed: dict = field(default_factory=dict)   # seed -> {"scores": method -> scores, "seed_idx": subset}
+    # of the first seed's subset training (train accuracy, loss curve)
+    diagnostics: ScoreDiagnostics|None = None
+    # method -> rate -> what selection "auto" chose and why (first seed)
+    selections: dict = field(default_factory=dict)
+    # one row per final training: method, prune_rate, seed, test_acc, choice, seconds per phase of
+    # its chain
+    trainings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # seed -> {"scores": method -> scores, "seed_idx": subset}
+    by_seed: dict = field(default_factory=dict)
 
     @property
     def seeds(self) -> list: return list(self.by_seed) or sorted(self.trainings.seed.unique())
 
     def _wide(self, s:pd.Series, fill="") -> pd.DataFrame:
         "A (method, prune_rate) series as method x 'prune r%', methods in the order of `trainings`."
-        w = s.unstack("prune_rate"); w = w.reindex([m for m in pd.unique(self.trainings.method) if m in w.index])
+        w = s.unstack("prune_rate")
+        w = w.reindex([m for m in pd.unique(self.trainings.method) if m in w.index])
         w.columns = [f"prune {r:.0%}" for r in w.columns]; w.index.name = None
         return w.fillna(fill) if fill is not None else w
 
     def accuracy_table(self) -> pd.DataFrame:
-        "Test accuracy by prune rate as text, mean ± std over the seeds (the mean alone for one seed)."
+        """Test accuracy by prune rate as text, mean ± std over the seeds (the mean alone for one
+        seed)."""
         return self._wide(self.trainings.groupby(["method", "prune_rate"]).test_acc.agg(
             lambda a: f"{a.mean():.4f} ± {a.std():.4f}" if len(a) > 1 else f"{a.mean():.4f}"))
 
     def gains(self) -> pd.DataFrame:
-        "Per method and rate: accuracy, gain over random pruning paired by seed (points), mean ± std, seeds, verdict."
+        """Per method and rate: accuracy, gain over random pruning paired by seed (points), mean ±
+        std, seeds, verdict."""
         t = self.trainings
         if t.empty or "random" not in set(t.method): return pd.DataFrame()
-        g = gain_over_random(t[t.prune_rate > 0].assign(dataset="run", budget="epochs"), by=("method", "prune_rate"))
+        g = gain_over_random(t[t.prune_rate > 0].assign(dataset="run", budget="epochs"),
+                             by=("method", "prune_rate"))
         rank = {m: i for i, m in enumerate(pd.unique(t.method))}
-        return g.sort_values(["method", "prune_rate"], key=lambda c: c.map(rank) if c.name == "method" else c, ignore_index=True)
+        return g.sort_values(["method", "prune_rate"],
+                             key=lambda c: c.map(rank) if c.name == "method" else c,
+                             ignore_index=True)
 
     def verdicts(self) -> pd.DataFrame:
-        "Method x prune rate: the gain over random in points (mean ± std over seeds) and the verdict in words (`VERDICT_RULE`)."
+        """Method x prune rate: the gain over random in points (mean ± std over seeds) and the
+        verdict in words (`VERDICT_RULE`)."""
         g = self.gains()
         if g.empty: return g
-        cell = lambda r: f"{r.gain:+.2f} (one seed)" if r.seeds < 2 else f"{r.gain:+.2f} ± {r.gain_std:.2f}: {r.verdict}"
-        return self._wide(g.assign(cell=g.apply(cell, axis=1)).set_index(["method", "prune_rate"]).cell)
+        cell = lambda r: (
+            f"{r.gain:+.2f} (one seed)"
+            if r.seeds < 2
+            else f"{r.gain:+.2f} ± {r.gain_std:.2f}: {r.verdict}"
+        )
+        return self._wide(
+            g.assign(cell=g.apply(cell, axis=1)).set_index(["method", "prune_rate"]).cell
+        )
 
     def break_even(self) -> pd.DataFrame:
-        "Per method and rate: one-off and per-training seconds, accuracy against no pruning and random, trainings to break even."
+        """Per method and rate: one-off and per-training seconds, accuracy against no pruning and
+        random, trainings to break even."""
         t = self.trainings
         if t.empty or "no pruning" not in set(t.method): return pd.DataFrame()
         full = t[t.method == "no pruning"]
         c = (t[t.method != "no pruning"].assign(one_off_s=lambda d: d.total - d.final_training)
              .groupby(["method", "prune_rate"], sort=False)
-             .agg(acc=("test_acc", "mean"), one_off_s=("one_off_s", "mean"), per_training_s=("final_training", "mean")).reset_index())
+             .agg(acc=("test_acc", "mean"), one_off_s=("one_off_s", "mean"),
+                  per_training_s=("final_training", "mean")).reset_index())
         g = self.gains()
         gain = g.set_index(["method", "prune_rate"]).gain if len(g) else pd.Series(dtype=float)
-        c["gain_over_random_pt"] = [0.0 if m == "random" else gain.get((m, r), np.nan) for m, r in zip(c.method, c.prune_rate)]
+        c["gain_over_random_pt"] = [
+            0.0 if m == "random" else gain.get((m, r), np.nan)
+            for m, r in zip(c.method, c.prune_rate)
+        ]
         return break_even(c, full_s=full.final_training.mean(), full_acc=full.test_acc.mean())
 
     def selection_table(self) -> pd.DataFrame:
-        "What `selection='auto'` kept for each method and prune rate (over seeds: 'a / b / a'; the reasons in `selections`)."
+        """What `selection='auto'` kept for each method and prune rate (over seeds: 'a / b / a'; the
+        reasons in `selections`)."""
         t = self.trainings
         if t.empty or "choice" not in t or t.choice.isna().all(): return pd.DataFrame()
         t = t.dropna(subset=["choice"])
@@ -112,214 +150,412 @@ class RunResult:
             lambda c: c.iloc[0] if c.nunique() == 1 else " / ".join(c)))
 
     def show(self):
-        "Print the tables: correlations, accuracy, gain over random with its verdict, break-even, selection, ledger."
-        over = (f"mean ± std over seeds {', '.join(map(str, self.seeds))}" if len(self.seeds) > 1 else f"seed {self.seeds[0]}")
-        with pd.option_context("display.width", 160, "display.max_columns", 30, "display.precision", 4):
-            if len(self.correlations): print(f"Correlation with the ground truth on D_r (non-seed samples; {over}):\n", self.correlations, "\n", sep="")
-            if len(self.accuracy): print(f"Test accuracy by prune rate ({over}):\n", self.accuracy_table(), "\n", sep="")
+        """Print the tables: correlations, accuracy, gain over random with its verdict, break-even,
+        selection, ledger."""
+        over = (
+            f"mean ± std over seeds {', '.join(map(str, self.seeds))}"
+            if len(self.seeds) > 1
+            else f"seed {self.seeds[0]}"
+        )
+        with pd.option_context("display.width", 160, "display.max_columns", 30, "display.precision",
+                               4):
+            if len(self.correlations):
+                print(
+                    f"Correlation with the ground truth on D_r (non-seed samples; {over}):\n",
+                    self.correlations,
+                    "\n",
+                    sep="",
+                )
+            if len(self.accuracy):
+                print(
+                    f"Test accuracy by prune rate ({over}):\n", self.accuracy_table(), "\n", sep=""
+                )
             v = self.verdicts()
-            if len(v): print(f"Gain over random pruning, points, paired by seed ({over}):\n", v, f"\nVerdict: {VERDICT_RULE}.\n", sep="")
+            if len(v):
+                print(
+                    f"Gain over random pruning, points, paired by seed ({over}):\n",
+                    v,
+                    f"\nVerdict: {VERDICT_RULE}.\n",
+                    sep="",
+                )
             be = self.break_even()
             if len(be): print(_break_even_text(be))
-            if len(self.selection_table()): print("Selection (auto) by prune rate:\n", self.selection_table(), "\n", sep="")
+            if len(self.selection_table()):
+                print("Selection (auto) by prune rate:\n", self.selection_table(), "\n", sep="")
             print("Cost ledger (seconds per phase, all phases counted):\n", self.ledger, sep="")
             if self.diagnostics is not None: print("\nSubset training:", self.diagnostics)
 
+# %% ../nbs/19_pipeline.ipynb #914c5f33
 def _break_even_text(be:pd.DataFrame) -> str:
     "The break-even table as `show` prints it, with what its columns mean."
-    cols = {"method": "method", "prune_rate": "prune", "acc": "acc", "acc_given_up_pt": "vs no pruning pt",
-            "gain_over_random_pt": "vs random pt", "one_off_s": "one-off s", "per_training_s": "per training s",
-            "break_even_R": "R to break even", **{c: f"compute R={c[9:]}" for c in be if c.startswith("compute_R")}}
-    t = be[list(cols)].round(3).assign(acc_given_up_pt=-be.acc_given_up_pt.round(2), gain_over_random_pt=be.gain_over_random_pt.round(2),
-                                       break_even_R=[f"{r:.0f}" if np.isfinite(r) else "never" for r in be.break_even_R])
-    return ("Does pruning pay? Per method and prune rate: the one-off seconds of producing the kept set, the seconds of one\n"
-            "final training on it, and R, the fewest final trainings on the kept set after which one-off + R trainings\n"
-            "cost less than R trainings on all data ('compute R=r': that total as a fraction of r trainings on all data):\n"
-            f"{t.rename(columns=cols).to_string(index=False)}\n")
+    cols = {"method": "method", "prune_rate": "prune", "acc": "acc",
+            "acc_given_up_pt": "vs no pruning pt",
+            "gain_over_random_pt": "vs random pt", "one_off_s": "one-off s",
+            "per_training_s": "per training s",
+            "break_even_R": "R to break even",
+            **{c: f"compute R={c[9:]}" for c in be if c.startswith("compute_R")}}
+    t = (
+        be[list(cols)]
+        .round(3)
+        .assign(
+            acc_given_up_pt=-be.acc_given_up_pt.round(2),
+            gain_over_random_pt=be.gain_over_random_pt.round(2),
+            break_even_R=[f"{r:.0f}" if np.isfinite(r) else "never" for r in be.break_even_R],
+        )
+    )
+    return (
+        "Does pruning pay? Per method and prune rate: the one-off seconds of producing the kept "
+        "set, the seconds of one\n"
+        "final training on it, and R, the fewest final trainings on the kept set after which "
+        "one-off + R trainings\n"
+        "cost less than R trainings on all data ('compute R=r': that total as a fraction of r "
+        "trainings on all data):\n"
+        f"{t.rename(columns=cols).to_string(index=False)}\n"
+    )
 
-# %% ../nbs/19_pipeline.ipynb #da053426
+# %% ../nbs/19_pipeline.ipynb #279f2c05
 def _parse_extrapolators(spec, k_default, params:dict|None=None) -> list[dict]:
-    "Extrapolator entries of a config, `{name, k: [...], params}`, from names, (name, k) pairs or such dicts; `params`: name -> options."
-    def kk(k): return int(k) if isinstance(k, numbers.Integral) and not isinstance(k, bool) else k   # numpy ints are ints
+    """Extrapolator entries of a config, `{name, k: [...], params}`, from names, (name, k) pairs or
+    such dicts; `params`: name -> options."""
+    def kk(
+           # numpy ints are ints
+           k): return int(k) if isinstance(k, numbers.Integral) and not isinstance(k, bool) else k
     out = []
     for e in spec:
-        if isinstance(e, str): out.append({"name": e, "k": [kk(k_default)]})
-        elif isinstance(e, dict): out.append({"name": e["name"], "k": [kk(k) for k in np.atleast_1d(e.get("k", k_default)).tolist()],
-                                              **({"params": dict(e["params"])} if e.get("params") else {})})
+        if isinstance(e, str):
+            out.append({"name": e, "k": [kk(k_default)]})
+        elif isinstance(e, dict):
+            out.append(
+                {
+                    "name": e["name"],
+                    "k": [kk(k) for k in np.atleast_1d(e.get("k", k_default)).tolist()],
+                    **({"params": dict(e["params"])} if e.get("params") else {}),
+                }
+            )
         else: out.append({"name": e[0], "k": [kk(e[1])]})
     for e in out:
         EXTRAPOLATORS.get(e["name"])   # "unknown extrapolator 'knnn'; expected one of [...]"
-        if (params or {}).get(e["name"]): e["params"] = {**e.get("params", {}), **params[e["name"]]}   # no key without options: same hashes
+        # no key without options: same hashes
+        if (params or {}).get(e["name"]): e["params"] = {**e.get("params", {}), **params[e["name"]]}
     unused = set(params or {}) - {e["name"] for e in out}
-    if unused: raise ValueError(f"extrapolator_params names {sorted(unused)}, which are not among the extrapolators {[e['name'] for e in out]}")
+    if unused:
+        raise ValueError(
+            f"extrapolator_params names {sorted(unused)}, which are not among the extrapolators "
+            f"{[e['name'] for e in out]}"
+        )
     return out
 
+# %% ../nbs/19_pipeline.ipynb #b9e12008
 def check_seeds(seed:int|None=None, seeds:Sequence[int]|None=None) -> list[int]:
-    "The subset seeds of `run`: `seeds`, else `[seed]`, else `[0]`; refused in one line naming the value unless distinct ints >= 0."
+    """The subset seeds of `run`: `seeds`, else `[seed]`, else `[0]`; refused in one line naming the
+    value unless distinct ints >= 0."""
     if seed is not None and seeds is not None:
-        raise ConfigError(f"run: pass seed= (one seed) or seeds= (several), not both; got seed={seed!r} and seeds={seeds!r}")
+        raise ConfigError(
+            f"run: pass seed= (one seed) or seeds= (several), not both; got seed={seed!r} and "
+            f"seeds={seeds!r}"
+        )
     what, got = ("seed", [seed]) if seeds is None else ("seeds", seeds)
     if seeds is None and seed is None: got = [0]
-    if isinstance(got, (str, bytes, dict)) or not isinstance(got, (Sequence, np.ndarray, set, tuple)):
+    if isinstance(got, (str, bytes, dict)) or not isinstance(
+        got, (Sequence, np.ndarray, set, tuple)
+    ):
         raise ConfigError(f"run: seeds must be a list of ints >= 0, got {got!r}")
     got = list(got)
     if not got: raise ConfigError(f"run: seeds must name at least one seed, got {seeds!r}")
-    bad = [s for s in got if not isinstance(s, numbers.Integral) or isinstance(s, (bool, np.bool_)) or s < 0]
-    if bad: raise ConfigError(f"run: {what} must be {'an int' if what == 'seed' else 'ints'} >= 0, got {bad[0]!r}"
-                              + (f" in {seeds!r}" if what == "seeds" else ""))
+    bad = [
+        s
+        for s in got
+        if not isinstance(s, numbers.Integral) or isinstance(s, (bool, np.bool_)) or s < 0
+    ]
+    if bad:
+        raise ConfigError(
+            f"run: {what} must be {'an int' if what == 'seed' else 'ints'} >= 0, got {bad[0]!r}"
+            + (f" in {seeds!r}" if what == "seeds" else "")
+        )
     dup = sorted({int(s) for s in got if got.count(s) > 1})
-    if dup: raise ConfigError(f"run: seeds {seeds!r} repeat {', '.join(map(str, dup))}; give each seed once")
+    if dup:
+        raise ConfigError(
+            f"run: seeds {seeds!r} repeat {', '.join(map(str, dup))}; give each seed once"
+        )
     return [int(s) for s in got]
 
+# %% ../nbs/19_pipeline.ipynb #d0e94298
 def _gt_seeds(seeds:list[int]) -> list[int]:
-    """Full-data scorings compared with subset seeds: one seed s its own (1000 + s); several share two, as the evidence
-    configs do: seed s with 1000 + (s mod 2) (`expand_config` pairs seed s with the sorted list's s mod its length)."""
+    """Full-data scorings compared with subset seeds: one seed s its own (1000 + s); several share
+    two, as the evidence
+    configs do: seed s with 1000 + (s mod 2) (`expand_config` pairs seed s with the sorted list's s
+    mod its length)."""
     return [1000 + seeds[0]] if len(seeds) == 1 else sorted({1000 + s % 2 for s in seeds})
 
-def run_config(dataset:str, score:str, *, seed_size, extrapolators, k, prune_rates, seed:int|None=None, ground_truth:bool,
-               baselines, sampler:str, merge:str, where:str, schedule:str, model, score_epochs, final_epochs, batch_size,
+# %% ../nbs/19_pipeline.ipynb #2f782300
+def run_config(dataset:str, score:str, *, seed_size, extrapolators, k, prune_rates,
+               seed:int|None=None, ground_truth:bool,
+               baselines, sampler:str, merge:str, where:str, schedule:str, model, score_epochs,
+               final_epochs, batch_size,
                score_overrides:dict|None=None, extrapolator_params:dict|None=None, selection="top",
                seeds:Sequence[int]|None=None, no_pruning:bool=False) -> dict:
-    "The experiment config (keys of `supervised_configs.SWEEP_KEYS`) of one `run` call: one dataset, score and seed subset, one or more seeds."
+    """The experiment config (keys of `supervised_configs.SWEEP_KEYS`) of one `run` call: one
+    dataset, score and seed subset, one or more seeds."""
     seeds = check_seeds(seed, seeds)
     exts = _parse_extrapolators(extrapolators, k, extrapolator_params)
-    cfg = dict(name=f"run_{dataset}_{score}", dataset=dataset, scores=[score], seed_sizes=[seed_size], seeds=seeds,
+    cfg = dict(name=f"run_{dataset}_{score}", dataset=dataset, scores=[score],
+               seed_sizes=[seed_size], seeds=seeds,
                sampler=sampler, merge=merge, where=where, schedules=[schedule], extrapolators=exts,
-               ground_truth={"seeds": _gt_seeds(seeds) if ground_truth else []},   # a different run and init from the subset's
-               prune=dict(rates=list(prune_rates), extrapolators=exts, baselines=list(baselines), ground_truth=bool(ground_truth),
+               # a different run and init from the subset's
+               ground_truth={"seeds": _gt_seeds(seeds) if ground_truth else []},
+               prune=dict(rates=list(prune_rates), extrapolators=exts, baselines=list(baselines),
+                          ground_truth=bool(ground_truth),
                           selections=[selection], **({"no_pruning": True} if no_pruning else {})))
-    opt = dict(model=model, score_epochs=score_epochs, final_epochs=final_epochs, batch_size=batch_size, score_overrides=score_overrides or None)
+    opt = dict(model=model, score_epochs=score_epochs, final_epochs=final_epochs,
+               batch_size=batch_size, score_overrides=score_overrides or None)
     return {**cfg, **{key: v for key, v in opt.items() if v is not None}}
 
 _SOURCE_ORDER = {"extrapolate": 0, "ground_truth": 1, "baseline": 2}
 
+# %% ../nbs/19_pipeline.ipynb #7ec25b96
 def _method(stage:str, c:dict) -> str:
     "The row name of a pruning source in `run`'s tables."
-    return f"{c['extrapolator']} k={c['k']}" if stage == "extrapolate" else "ground truth" if stage == "ground_truth" else c["baseline"]
+    return (
+        f"{c['extrapolator']} k={c['k']}"
+        if stage == "extrapolate"
+        else "ground truth"
+        if stage == "ground_truth"
+        else c["baseline"]
+    )
 
 # %% ../nbs/19_pipeline.ipynb #46f1403f
-# the extrapolators of `run` and `scoreextra run`: the best measured per cost. On Fashion-MNIST kNN with the seeds-first
-# merge (DEFAULT_MERGE) beats random pruning at 20-90% pruned for 0.23 of the full-data scoring's CPU time; the paper-size
-# GCN does as well for 0.42 (reports/fashion_mnist_evidence, bench/scoring_cost_cpu.md)
+# the extrapolators of `run` and `scoreextra run`: the best measured per cost. On Fashion-MNIST kNN
+# with the seeds-first merge (DEFAULT_MERGE) beats random pruning at 20-90% pruned for 0.23 of the
+# full-data scoring's CPU time; the paper-size GCN does as well for 0.42
+# (reports/fashion_mnist_evidence, bench/scoring_cost_cpu.md)
 DEFAULT_EXTRAPOLATORS = ("knn",)
 
-def run(dataset="digits", # a name in DATASETS, an npz path, `module:function`, or your data: a Dataset, (x, y), a torch Dataset
+def run(
+        # a name in DATASETS, an npz path, `module:function`, or your data: a Dataset, (x, y), a
+        # torch Dataset
+        dataset="digits",
         score:str="du", # a name in SCORES
         *, seed_size:float|int=DEFAULT_SEED_SIZE, # seed subset: fraction of n or a count
-        extrapolators=DEFAULT_EXTRAPOLATORS, # names, (name, k) pairs or {"name", "k": [..]} dicts (default kNN)
+        # names, (name, k) pairs or {"name", "k": [..]} dicts (default kNN)
+        extrapolators=DEFAULT_EXTRAPOLATORS,
         k:int=DEFAULT_K, # k for extrapolators named without one
         prune_rates:Sequence[float]=DEFAULT_PRUNE_RATES, # fractions pruned (kept = 1 − rate)
-        seed:int|None=None, # one seed: of the subset draw, the scoring model and the final trainings (default 0)
-        seeds:Sequence[int]|None=None, # several seeds instead, e.g. (0, 1, 2): accuracy as mean ± std, verdicts against random
-        ground_truth:bool=True, # also score the full data (the "original" method and the correlation reference)
-        baselines:Sequence[str]=("random",), # pruning baselines trained beside the score-based methods
-        no_pruning:bool=True, # also train on all data per seed: the accuracy tables' reference row and the break-even's
+        # one seed: of the subset draw, the scoring model and the final trainings (default 0)
+        seed:int|None=None,
+        # several seeds instead, e.g. (0, 1, 2): accuracy as mean ± std, verdicts against random
+        seeds:Sequence[int]|None=None,
+        # also score the full data (the "original" method and the correlation reference)
+        ground_truth:bool=True,
+        # pruning baselines trained beside the score-based methods
+        baselines:Sequence[str]=("random",),
+        # also train on all data per seed: the accuracy tables' reference row and the break-even's
+        no_pruning:bool=True,
         sampler:str="random", merge:str=DEFAULT_MERGE, where:str="train",
-        schedule:str=DEFAULT_SCHEDULE, # subset run vs full run: "paper" (same epochs and batch), "steps_per_epoch" (batch × f), "total_steps"
-        model:str|None=None, # a zoo name or `module:function` of your builder (default: the dataset's, or the zoo's for its inputs)
+        # subset run vs full run: "paper" (same epochs and batch), "steps_per_epoch" (batch × f),
+        # "total_steps"
+        schedule:str=DEFAULT_SCHEDULE,
+        # a zoo name or `module:function` of your builder (default: the dataset's, or the zoo's for
+        # its inputs)
+        model:str|None=None,
         score_epochs:int|None=None, final_epochs:int|None=None, batch_size:int|None=None,
-        score_overrides:dict|None=None, # recipe/recorder settings of the scoring runs, e.g. {"lr": 3e-3, "window": 5}
-        extrapolator_params:dict|None=None, # name -> options, e.g. {"gnn": {"standardize_targets": True}}
-        selection:str|dict="auto", # how scores become a kept set: "auto" (by the regime, checked on a validation split
-                                   # carved from the training data; see 13_supervised), "top" (the paper), "ccs", ...
+        # recipe/recorder settings of the scoring runs, e.g. {"lr": 3e-3, "window": 5}
+        score_overrides:dict|None=None,
+        # name -> options, e.g. {"gnn": {"standardize_targets": True}}
+        extrapolator_params:dict|None=None,
+        # how scores become a kept set: "auto" (by the regime, checked on a validation split carved
+        # from the training data; see 13_supervised), "top" (the paper), "ccs", ...
+        selection:str|dict="auto",
         test=None, # your data's test split (when `dataset` is data, not a name); None: 20% held out
-        reliability:bool|int=False, # True: split-half reliability of the seed scores (one more subset training, no run folder,
-                                    # not in the ledger: a diagnostic, not the method's cost); an int m: two trainings on m seeds
+        # True: split-half reliability of the seed scores (one more subset training, no run folder,
+        # not in the ledger: a diagnostic, not the method's cost); an int m: two trainings on m
+        # seeds
+        reliability:bool|int=False,
         runs_root:str|Path="runs", device=None, progress:bool=False) -> RunResult:
-    "Paper Fig. 1 end to end over one or more seeds, with run folders, skip-done/resume, the cost ledger and the break-even."
+    """Paper Fig. 1 end to end over one or more seeds, with run folders, skip-done/resume, the cost
+    ledger and the break-even."""
     seeds = check_seeds(seed, seeds)   # before any data is read or registered
     dataset = _dataset_arg(dataset, test, model)
-    cfg = run_config(dataset, score, seed_size=seed_size, extrapolators=extrapolators, k=k, prune_rates=prune_rates, seeds=seeds,
-                     ground_truth=ground_truth, baselines=baselines, sampler=sampler, merge=merge, where=where, schedule=schedule,
-                     model=model, score_epochs=score_epochs, final_epochs=final_epochs, batch_size=batch_size,
-                     score_overrides=score_overrides, extrapolator_params=extrapolator_params, selection=selection,
+    cfg = run_config(dataset, score, seed_size=seed_size, extrapolators=extrapolators, k=k,
+                     prune_rates=prune_rates, seeds=seeds,
+                     ground_truth=ground_truth, baselines=baselines, sampler=sampler, merge=merge,
+                     where=where, schedule=schedule,
+                     model=model, score_epochs=score_epochs, final_epochs=final_epochs,
+                     batch_size=batch_size,
+                     score_overrides=score_overrides, extrapolator_params=extrapolator_params,
+                     selection=selection,
                      no_pruning=no_pruning)
-    jobs = check_jobs(expand_config(validate_config(cfg, "run")), "run", device)   # before any folder or training
-    if no_pruning or len(prune_rates): warn_unconverged(dataset, final_epochs)   # a final training never checked on this data
-    folders = {j.key: run_stage(j.stage, j.config, runs_root, device=device, progress=progress) for j in jobs}
+    # before any folder or training
+    jobs = check_jobs(expand_config(validate_config(cfg, "run")), "run", device)
+    # a final training never checked on this data
+    if no_pruning or len(prune_rates): warn_unconverged(dataset, final_epochs)
+    folders = {j.key: run_stage(j.stage, j.config, runs_root, device=device,
+                                progress=progress) for j in jobs}
     res = _run_result(jobs, folders, [float(r) for r in prune_rates], Path(runs_root), seeds)
-    sub = next(folders[j.key] for j in jobs if j.stage == "score_subset" and j.config["seed"] == seeds[0])
-    res.diagnostics = diagnose(sub.load_json("log.json"), _reliability(sub, reliability, device) if reliability else None)
+    sub = next(
+        folders[j.key] for j in jobs if j.stage == "score_subset" and j.config["seed"] == seeds[0]
+    )
+    res.diagnostics = diagnose(sub.load_json("log.json"),
+                               _reliability(sub, reliability, device) if reliability else None)
     res.diagnostics.warn()
     return res
 
-# %% ../nbs/19_pipeline.ipynb #931c0e18
+# %% ../nbs/19_pipeline.ipynb #79a6e89d
 def _reliability(sub:RunFolder, reliability:bool|int, device) -> float:
-    "Split-half reliability of a finished `score_subset` run: a second training of its recipe with another seed."
+    """Split-half reliability of a finished `score_subset` run: a second training of its recipe with
+    another seed."""
     c = sub.config; ds = stage_dataset(c)
     seed_idx, seed_scores = sub.load("seed_idx.npy"), sub.load("seed_scores.npy")
-    ep, bs = subset_schedule(c.get("schedule", "paper"), c["epochs"], c["batch_size"], len(seed_idx) / len(ds))
+    ep, bs = subset_schedule(c.get("schedule", "paper"), c["epochs"], c["batch_size"],
+                             len(seed_idx) / len(ds))
     make = lambda s: get_model(c["model"], ds.num_classes, ds.in_shape, seed=s, **c["model_kw"])
-    return split_half(ds, seed_idx, seed_scores, c["score"], make, seed=c["seed"], sample=None if reliability is True else int(reliability),
+    return split_half(ds, seed_idx, seed_scores, c["score"], make, seed=c["seed"],
+                      sample=None if reliability is True else int(reliability),
                       epochs=ep, batch_size=bs, where=c["where"], device=device, **c["overrides"])
 
+# %% ../nbs/19_pipeline.ipynb #a40724af
 def _dataset_arg(dataset, test, model) -> str:
-    "The dataset name of `run`: a name as given; your data registered under its name (run folders need names, not objects)."
+    """The dataset name of `run`: a name as given; your data registered under its name (run folders
+    need names, not objects)."""
     if not isinstance(model, (str, type(None))):
-        raise TypeError(f"run() keys its run folders by config, so model must be a name (a zoo name or module:function of "
-                        f"your builder), got {type(model).__name__}; for an nn.Module use own_data.extrapolate_scores")
+        raise TypeError(
+            f"run() keys its run folders by config, so model must be a name (a zoo name or "
+            f"module:function of "
+            f"your builder), got {type(model).__name__}; for an nn.Module use "
+            f"own_data.extrapolate_scores"
+        )
     if isinstance(dataset, str):
-        if test is not None: raise ValueError(f"test= goes with your own data, not with the dataset name {dataset!r}")
+        if test is not None:
+            raise ValueError(
+                f"test= goes with your own data, not with the dataset name {dataset!r}"
+            )
         return dataset
     return register_dataset(dataset, test)
 
+# %% ../nbs/19_pipeline.ipynb #fbe48d51
 def _sources(jobs:list[Job], seed:int, gt:Job|None) -> list[Job]:
-    "The pruning sources of one subset seed: its extrapolations, its paired ground truth, the baselines its pruned trainings used."
+    """The pruning sources of one subset seed: its extrapolations, its paired ground truth, the
+    baselines its pruned trainings used."""
     used = {Job(j.config["source"]["stage"], j.config["source"]["config"]).key for j in jobs
             if j.stage == "prune_train" and j.config["prune_rate"] > 0}
-    own = [j for j in jobs if (j.stage == "extrapolate" and j.config["subset"]["seed"] == seed) or (gt is not None and j.key == gt.key)
-           or (j.stage == "baseline" and j.config["seed"] == seed and j.key in used)]
+    own = [
+        j
+        for j in jobs
+        if (j.stage == "extrapolate" and j.config["subset"]["seed"] == seed)
+        or (gt is not None and j.key == gt.key)
+        or (j.stage == "baseline" and j.config["seed"] == seed and j.key in used)
+    ]
     return sorted(own, key=lambda j: _SOURCE_ORDER[j.stage])
 
+# %% ../nbs/19_pipeline.ipynb #50f97c41
 def _correlations(jobs:list[Job], folders:dict, seed:int, gt:Job, runs_root:Path) -> list[dict]:
-    "Rows of the correlation table for one subset seed: each extrapolation on D_r against its ground truth, and the ceiling."
-    sf = RunFolder(runs_root, "score_subset", next(j.config for j in jobs if j.stage == "score_subset" and j.config["seed"] == seed), create=False)
-    seed_idx, seed_scores, truth = sf.load("seed_idx.npy"), sf.load("seed_scores.npy"), folders[gt.key].load("scores.npy")
+    """Rows of the correlation table for one subset seed: each extrapolation on D_r against its
+    ground truth, and the ceiling."""
+    sf = RunFolder(
+        runs_root,
+        "score_subset",
+        next(j.config for j in jobs if j.stage == "score_subset" and j.config["seed"] == seed),
+        create=False,
+    )
+    seed_idx, seed_scores, truth = (
+        sf.load("seed_idx.npy"),
+        sf.load("seed_scores.npy"),
+        folders[gt.key].load("scores.npy"),
+    )
     rows = [dict(method=_method(j.stage, j.config), **{m: c[m] for m in ("pearson", "spearman")})
             for j in _sources(jobs, seed, None) if j.stage == "extrapolate"
-            for c in [extrapolation_correlations(folders[j.key].load("scores.npy"), truth, seed_idx, seed_scores)]]
+            for c in [extrapolation_correlations(folders[j.key].load("scores.npy"), truth, seed_idx,
+                                                 seed_scores)]]
     c0 = extrapolation_correlations(truth, truth, seed_idx, seed_scores)
-    return rows + [dict(method="ceiling ρ(S_s, S) on D_s", pearson=c0["ceiling_pearson"], spearman=c0["ceiling_spearman"])]
+    return rows + [dict(method="ceiling ρ(S_s, S) on D_s", pearson=c0["ceiling_pearson"],
+                        spearman=c0["ceiling_spearman"])]
 
+# %% ../nbs/19_pipeline.ipynb #076ab642
 def _trainings(jobs:list[Job], folders:dict, runs_root:Path, order:list) -> pd.DataFrame:
-    "One row per final training: method ('no pruning' at rate 0), rate, seed, test accuracy, auto's choice, ledger seconds."
+    """One row per final training: method ('no pruning' at rate 0), rate, seed, test accuracy,
+    auto's choice, ledger seconds."""
     rows = []
     for j in (j for j in jobs if j.stage == "prune_train"):
         c, f = j.config, folders[j.key]
-        m = "no pruning" if c["prune_rate"] == 0 else _method(c["source"]["stage"], c["source"]["config"])
-        rows.append(dict(method=m, prune_rate=c["prune_rate"], seed=c["seed"], test_acc=f.load_json("metrics.json")["test_acc"],
-                         choice=f.load_json("selection.json")["choice"] if f.has("selection.json") else None,
-                         **ledger("prune_train", c, runs_root)))
+        m = (
+            "no pruning"
+            if c["prune_rate"] == 0
+            else _method(c["source"]["stage"], c["source"]["config"])
+        )
+        rows.append(
+            dict(
+                method=m,
+                prune_rate=c["prune_rate"],
+                seed=c["seed"],
+                test_acc=f.load_json("metrics.json")["test_acc"],
+                choice=f.load_json("selection.json")["choice"] if f.has("selection.json") else None,
+                **ledger("prune_train", c, runs_root),
+            )
+        )
     rank = {m: i for i, m in enumerate(["no pruning", *order])}
-    t = pd.DataFrame(rows, columns=["method", "prune_rate", "seed", "test_acc", "choice", *LEDGER_PHASES, "total"])
-    return t.sort_values(["method", "prune_rate", "seed"], key=lambda s: s.map(rank) if s.name == "method" else s, ignore_index=True)
+    t = pd.DataFrame(rows,
+                     columns=["method", "prune_rate", "seed", "test_acc", "choice", *LEDGER_PHASES,
+                              "total"])
+    return t.sort_values(["method", "prune_rate", "seed"],
+                         key=lambda s: s.map(rank) if s.name == "method" else s, ignore_index=True)
 
-def _run_result(jobs:list[Job], folders:dict, rates:list, runs_root:Path, seeds:list[int]) -> RunResult:
-    "The tables of a finished `run`: correlations with the ground truth, accuracy per prune rate, the ledger, over the seeds."
+# %% ../nbs/19_pipeline.ipynb #23ec5636
+def _run_result(jobs:list[Job], folders:dict, rates:list, runs_root:Path,
+                seeds:list[int]) -> RunResult:
+    """The tables of a finished `run`: correlations with the ground truth, accuracy per prune rate,
+    the ledger, over the seeds."""
     gts = sorted((j for j in jobs if j.stage == "ground_truth"), key=lambda j: j.config["seed"])
-    gt_of = {s: gts[s % len(gts)] if gts else None for s in seeds}   # the pairing of `expand_config` (see `_gt_seeds`)
+    # the pairing of `expand_config` (see `_gt_seeds`)
+    gt_of = {s: gts[s % len(gts)] if gts else None for s in seeds}
     by_seed = {}
     for s in seeds:
-        sf = next(folders[j.key] for j in jobs if j.stage == "score_subset" and j.config["seed"] == s)
-        by_seed[s] = dict(scores={_method(j.stage, j.config): folders[j.key].load("scores.npy") for j in _sources(jobs, s, gt_of[s])},
-                          seed_idx=sf.load("seed_idx.npy"))
+        sf = next(
+            folders[j.key] for j in jobs if j.stage == "score_subset" and j.config["seed"] == s
+        )
+        by_seed[s] = dict(
+            scores={
+                _method(j.stage, j.config): folders[j.key].load("scores.npy")
+                for j in _sources(jobs, s, gt_of[s])
+            },
+            seed_idx=sf.load("seed_idx.npy"),
+        )
     corr = pd.DataFrame()
     if gts:
-        c = pd.DataFrame([r for s in seeds for r in _correlations(jobs, folders, s, gt_of[s], runs_root)])
+        c = pd.DataFrame(
+            [r for s in seeds for r in _correlations(jobs, folders, s, gt_of[s], runs_root)]
+        )
         g = c.groupby("method", sort=False)
         corr = g.mean() if len(seeds) == 1 else g.mean().join(g.std().add_suffix("_std"))
         corr.index.name = "method"
     first = by_seed[seeds[0]]["scores"]
     t = _trainings(jobs, folders, runs_root, list(first))
     acc = t.groupby(["method", "prune_rate"], sort=False).test_acc.mean().unstack("prune_rate")
-    acc = acc.reindex(pd.unique(t.method)); acc.columns = [f"prune {r:.0%}" for r in acc.columns]; acc.index.name = None
-    last = t[(t.prune_rate == rates[-1]) | (t.method == "no pruning")] if rates else t[t.method == "no pruning"]
-    led_df = last.groupby("method", sort=False)[[*LEDGER_PHASES, "total"]].mean(); led_df.index.name = None
+    acc = acc.reindex(pd.unique(t.method))
+    acc.columns = [f"prune {r:.0%}" for r in acc.columns]; acc.index.name = None
+    last = (
+        t[(t.prune_rate == rates[-1]) | (t.method == "no pruning")]
+        if rates
+        else t[t.method == "no pruning"]
+    )
+    led_df = last.groupby("method", sort=False)[[*LEDGER_PHASES, "total"]].mean()
+    led_df.index.name = None
     if "ground truth" in led_df.index:
         scoring = led_df[["sampling", "subset_training", "embedding", "extrapolation"]].sum(axis=1)
-        led_df["scoring_speedup_vs_full"] = np.where(scoring > 0, led_df.loc["ground truth", "full_scoring"] / scoring.replace(0, np.nan), np.nan)
+        led_df["scoring_speedup_vs_full"] = np.where(
+            scoring > 0,
+            led_df.loc["ground truth", "full_scoring"] / scoring.replace(0, np.nan),
+            np.nan,
+        )
     chosen = {}
-    for j in (j for j in jobs if j.stage == "prune_train" and j.config["seed"] == seeds[0] and folders[j.key].has("selection.json")):
+    for j in (
+        j
+        for j in jobs
+        if j.stage == "prune_train"
+        and j.config["seed"] == seeds[0]
+        and folders[j.key].has("selection.json")
+    ):
         m = _method(j.config["source"]["stage"], j.config["source"]["config"])
-        chosen.setdefault(m, {})[f"prune {j.config['prune_rate']:.0%}"] = folders[j.key].load_json("selection.json")
-    return RunResult(corr, acc, led_df, first, by_seed[seeds[0]]["seed_idx"], runs_root, selections=chosen, trainings=t, by_seed=by_seed)
+        chosen.setdefault(m, {})[f"prune {j.config['prune_rate']:.0%}"] = folders[j.key].load_json(
+            "selection.json"
+        )
+    return RunResult(corr, acc, led_df, first, by_seed[seeds[0]]["seed_idx"], runs_root,
+                     selections=chosen, trainings=t, by_seed=by_seed)

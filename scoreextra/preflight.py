@@ -21,44 +21,73 @@ from .supervised import make_extrapolator, stage_dataset, subset_schedule
 # %% auto #0
 __all__ = ['check_jobs']
 
-# %% ../nbs/16_preflight.ipynb #d72de8b8
+# %% ../nbs/16_preflight.ipynb #fcbe267d
 def check_jobs(jobs:list[Job], # from `expand_config`
                where:str="config", # how a message names the config: its file, or "run"
                device=None, # where the scoring runs will train (the Trainer's checks depend on it)
               ) -> list[Job]:
-    "Refuse in one line, naming the value, what a supervised job would fail on only once it runs; return `jobs`."
-    for j in {j.key: j for j in jobs if j.stage in ("score_subset", "ground_truth", "extrapolate")}.values():
+    """Refuse in one line, naming the value, what a supervised job would fail on only once it runs;
+    return `jobs`."""
+    for j in {j.key: j for j in jobs if j.stage in ("score_subset", "ground_truth",
+                                                    "extrapolate")}.values():
         c, e = (j.config["subset"], j.config) if j.stage == "extrapolate" else (j.config, None)
         ds = stage_dataset(c); n = len(ds); m = _seed_count(c, n, where)
         if c.get("sampler_embeddings"):
-            need_valid(_check_features, c["sampler_embeddings"], f"{where}: sampler_embeddings {c['sampler_embeddings']}", n)
-        if e is None: need_valid(_check_scoring, c, f"{where}: the {c['score']} scoring run", ds, m, device)
+            need_valid(_check_features, c["sampler_embeddings"],
+                       f"{where}: sampler_embeddings {c['sampler_embeddings']}", n)
+        if e is None:
+            need_valid(_check_scoring, c, f"{where}: the {c['score']} scoring run", ds, m, device)
         else:
             params = f" with params {e['params']}" if e["params"] else ""
-            need_valid(_check_extrapolator, e, f"{where}: extrapolator {e['extrapolator']}{params}", n, m)
+            need_valid(_check_extrapolator, e, f"{where}: extrapolator {e['extrapolator']}{params}",
+                       n, m)
     return jobs
 
+# %% ../nbs/16_preflight.ipynb #b9cd951c
 def _seed_count(c:dict, n:int, where:str) -> int:
     "The seeds that `c['seed_size']` names out of `n` samples (all `n` for a full-data run)."
-    try: return subset_count(n, c["seed_size"]) if "seed_size" in c else n
-    except ValueError: need(False, lambda: f"seed_size={c['seed_size']!r} of the {n} samples of {c['dataset']!r} " + (
-        "rounds to 0 samples; pass a larger fraction or an int count" if isinstance(c["seed_size"], float) else "is more than all of them"), where)
+    try:
+        return subset_count(n, c["seed_size"]) if "seed_size" in c else n
+    except ValueError:
+        need(
+            False,
+            lambda: (
+                f"seed_size={c['seed_size']!r} of the {n} samples of {c['dataset']!r} "
+                + (
+                    "rounds to 0 samples; pass a larger fraction or an int count"
+                    if isinstance(c["seed_size"], float)
+                    else "is more than all of them"
+                )
+            ),
+            where,
+        )
 
-# %% ../nbs/16_preflight.ipynb #24deb822
+# %% ../nbs/16_preflight.ipynb #c98e1808
 def _check_features(path:str, n:int):
     "A sampler's feature file: an (n, D) .npy."
     if not Path(path).is_file(): raise ValueError("does not exist")
     shape = getattr(np.load(path, mmap_mode="r"), "shape", ())
-    if len(shape) != 2 or shape[0] != n: raise ValueError(f"has shape {shape}; expected (n, D) with n = {n} rows, one per sample")
+    if len(shape) != 2 or shape[0] != n:
+        raise ValueError(f"has shape {shape}; expected (n, D) with n = {n} rows, one per sample")
 
+# %% ../nbs/16_preflight.ipynb #e2122767
 def _check_extrapolator(c:dict, n:int, m:int):
-    "Extrapolator `c` takes its params (`Extrapolator.check_options`), and its k fits n samples with m seeds (`Extrapolator.check_k`)."
+    """Extrapolator `c` takes its params (`Extrapolator.check_options`), and its k fits n samples
+    with m seeds (`Extrapolator.check_k`)."""
     make_extrapolator(c["extrapolator"], c["k"], c["seed"], c["params"]).check_k(n, m)
 
+# %% ../nbs/16_preflight.ipynb #4453e56e
 def _check_scoring(c:dict, ds, m:int, device):
-    "Its epochs give its score; its overrides are settings of the score's recorders or of `fit`, values they take."
+    """Its epochs give its score; its overrides are settings of the score's recorders or of `fit`,
+    values they take."""
     ep, bs = subset_schedule(c.get("schedule", "paper"), c["epochs"], c["batch_size"], m / len(ds))
-    try: check_score_epochs(c["score"], ep, c["overrides"])
-    except ValueError as e: raise ValueError(f"{e} (set by score_epochs / --score-epochs and score_overrides / --score-override)") from None
-    recipe = {**SCORES[c["score"]].recipe, **_split_overrides([c["score"]], c["overrides"])[1], "epochs": ep, "batch_size": bs}
-    Trainer(nn.Linear(1, 1), ds, [0], TrainRecipe.from_config(recipe), progress=False, device=device, distributed=False)
+    try:
+        check_score_epochs(c["score"], ep, c["overrides"])
+    except ValueError as e:
+        raise ValueError(
+            f"{e} (set by score_epochs / --score-epochs and score_overrides / --score-override)"
+        ) from None
+    recipe = {**SCORES[c["score"]].recipe, **_split_overrides([c["score"]], c["overrides"])[1],
+              "epochs": ep, "batch_size": bs}
+    Trainer(nn.Linear(1, 1), ds, [0], TrainRecipe.from_config(recipe), progress=False,
+            device=device, distributed=False)

@@ -27,13 +27,14 @@ __all__ = ['CRITERIA', 'RIDGE_GRID', 'scaled_exp', 'pca_project', 'propagation_g
            'cv_propagate', 'best_of', 'PropagateExtrapolator', 'ridge_loo', 'ridge_fit', 'gcn_matrix',
            'SGCExtrapolator', 'CSExtrapolator']
 
-# %% ../nbs/07_propagation.ipynb #a3d5e183
+# %% ../nbs/07_propagation.ipynb #5d35a8aa
 def scaled_exp(d:np.ndarray) -> np.ndarray:
     "exp(−d / median d): edge weights that do not change when the embedding is rescaled."
     d = np.asarray(d, np.float64)
     pos = d[d > 0]
     return np.exp(-d / (np.median(pos) if len(pos) else 1.0))
 
+# %% ../nbs/07_propagation.ipynb #0e5aa4de
 def pca_project(embeddings, # (n, d) embeddings
                 dim:int|None=32, # principal axes kept; None or ≥ d: the embeddings unchanged
                ) -> np.ndarray:
@@ -45,36 +46,47 @@ def pca_project(embeddings, # (n, d) embeddings
     axes = np.linalg.eigh(cov)[1][:, ::-1][:, :dim]
     return (e - mu.astype(np.float32)) @ axes.astype(np.float32)
 
+# %% ../nbs/07_propagation.ipynb #d69a2e55
 def propagation_graph(embeddings, # (n, d) embeddings
                       k:int=DEFAULT_K, # neighbours per node
                       *,
                       dim:int|None=32, # PCA dimensions the neighbours are searched in (None: all)
-                      method:str="auto", # "exact", "ivf", "hnsw", or "auto": exact up to 20k nodes, else IVF
+                      # "exact", "ivf", "hnsw", or "auto": exact up to 20k nodes, else IVF
+                      method:str="auto",
                       weight:str|Callable=scaled_exp, # see `edge_weights`
-                      **search_kw, # more `knn_search` options (IVF default here: nlist √n, nprobe 16)
+                      # more `knn_search` options (IVF default here: nlist √n, nprobe 16)
+                      **search_kw,
                      ) -> CSRGraph:
-    "Symmetric kNN graph for the propagation extrapolators, cheap to build: PCA to `dim`, IVF search for large n."
+    """Symmetric kNN graph for the propagation extrapolators, cheap to build: PCA to `dim`, IVF
+    search for large n."""
     p = pca_project(embeddings, dim)
     if method == "auto": method = "exact" if len(p) <= 20_000 else "ivf"
-    if method == "ivf": search_kw = dict(nlist=max(1, round(math.sqrt(len(p)))), nprobe=16) | search_kw
+    if method == "ivf":
+        search_kw = dict(nlist=max(1, round(math.sqrt(len(p)))), nprobe=16) | search_kw
     return knn_graph(p, k, weight=weight, method=method, **search_kw)
 
-# %% ../nbs/07_propagation.ipynb #05534fab
+# %% ../nbs/07_propagation.ipynb #744930fb
 def walk_matrix(graph:CSRGraph) -> sp.csr_matrix:
-    "P = D⁻¹W, scipy CSR float32: row i is the edge-weighted mean over i's in-neighbours (a row without edges is zero)."
+    """P = D⁻¹W, scipy CSR float32: row i is the edge-weighted mean over i's in-neighbours (a row
+    without edges is zero)."""
     deg = np.bincount(graph.targets(), weights=graph.weights, minlength=graph.n)
     w = graph.weights / np.repeat(np.where(deg > 0, deg, 1.0), graph.in_degree())
-    return sp.csr_matrix((w.astype(np.float32), graph.indices, graph.indptr), shape=(graph.n, graph.n))
+    return sp.csr_matrix((w.astype(np.float32), graph.indices, graph.indptr),
+                         shape=(graph.n, graph.n))
 
+# %% ../nbs/07_propagation.ipynb #ed1e0f65
 def propagate(P:sp.csr_matrix, # (n, n) walk matrix, from `walk_matrix`
               values:np.ndarray, # (n, c) clamped values (read where `known`); their dtype is F's
               known:np.ndarray, # (n, c) bool: entries held at `values` in every iteration
-              prior, # (c,) or (n, c): where unknown entries start and what they are pulled to with weight 1 − α
+              # (c,) or (n, c): where unknown entries start and what they are pulled to with weight
+              # 1 − α
+              prior,
               alpha, # scalar or (c,) in [0, 1]: weight of the neighbours' mean
               iterations:int, # number of iterations
               checkpoints=(), # iteration counts after which a copy of F is kept
              ) -> tuple[np.ndarray, dict]:
-    "Label propagation column by column: F ← α·P F + (1 − α)·prior, then F = values where known. (F, {t: F after t})."
+    """Label propagation column by column: F ← α·P F + (1 − α)·prior, then F = values where known.
+    (F, {t: F after t})."""
     prior = np.broadcast_to(np.asarray(prior, values.dtype), values.shape)
     a = np.asarray(alpha, values.dtype)
     F, snaps = np.where(known, values, prior), {}
@@ -84,7 +96,7 @@ def propagate(P:sp.csr_matrix, # (n, n) walk matrix, from `walk_matrix`
         if t in checkpoints: snaps[t] = F.copy()
     return F, snaps
 
-# %% ../nbs/07_propagation.ipynb #c35006a3
+# %% ../nbs/07_propagation.ipynb #d542af56
 CRITERIA = ("pearson", "spearman", "mean")
 
 def _agreement(pred:np.ndarray, truth:np.ndarray, criterion:str) -> float:
@@ -93,28 +105,35 @@ def _agreement(pred:np.ndarray, truth:np.ndarray, criterion:str) -> float:
     s = _pearson(rankdata(pred), rankdata(truth)) if criterion != "pearson" else np.nan
     return {"pearson": p, "spearman": s, "mean": (p + s) / 2}[criterion]
 
+# %% ../nbs/07_propagation.ipynb #4debacbf
 def seed_folds(m:int, folds:int, seed:int=0) -> np.ndarray:
     "(m,) fold of every seed, 0..folds−1, sizes within one of each other, drawn with `seed`."
     if not 2 <= folds <= m: raise ValueError(f"folds must be in [2, m] = [2, {m}], got {folds}")
     return rng(seed).permutation(m) % folds
 
-# %% ../nbs/07_propagation.ipynb #28e9fe47
+# %% ../nbs/07_propagation.ipynb #41c56fa1
 def _columns(runs, reps:int=1):
-    "Stack runs [(values (n,), known (n,), prior scalar or (n,))], each repeated `reps` times, as (n, c) arrays."
+    """Stack runs [(values (n,), known (n,), prior scalar or (n,))], each repeated `reps` times, as
+    (n, c) arrays."""
     n = len(runs[0][0])
-    cols = lambda j, dt: np.stack([np.broadcast_to(np.asarray(r[j], dt), (n,)) for r in runs for _ in range(reps)], 1)
+    cols = lambda j, dt: np.stack([np.broadcast_to(np.asarray(r[j], dt),
+                                                   (n,)) for r in runs for _ in range(reps)], 1)
     return cols(0, np.float32), cols(1, bool), cols(2, np.float32)
 
+# %% ../nbs/07_propagation.ipynb #0f2a3781
 def cv_propagate(P, idx, scores, fold, # walk matrix, seed indices, seed scores, fold of each seed
                  runs:list, # per fold f: (values, known, prior) of the run that leaves fold f out
                  alphas, iterations, # the grid
                  criterion:str="pearson", # see `_agreement`
-                 offsets:list|None=None, # per fold: (n,) added to the propagated values (e.g. the base prediction)
+                 # per fold: (n,) added to the propagated values (e.g. the base prediction)
+                 offsets:list|None=None,
                 ) -> dict:
-    "Out-of-fold agreement with the seed scores of `propagate` for every (alpha, iterations) in the grid."
+    """Out-of-fold agreement with the seed scores of `propagate` for every (alpha, iterations) in
+    the grid."""
     na = len(alphas)
     vals, known, prior = _columns(runs, na)
-    _, snaps = propagate(P, vals, known, prior, np.tile(np.asarray(alphas, np.float32), len(runs)), max(iterations), iterations)
+    _, snaps = propagate(P, vals, known, prior, np.tile(np.asarray(alphas, np.float32), len(runs)),
+                         max(iterations), iterations)
     held = [np.flatnonzero(fold == f) for f in range(len(runs))]
     off = [np.zeros(len(h)) if offsets is None else offsets[f][idx[h]] for f, h in enumerate(held)]
     table = {}
@@ -125,64 +144,86 @@ def cv_propagate(P, idx, scores, fold, # walk matrix, seed indices, seed scores,
             table[(float(a), int(t))] = _agreement(oof, scores, criterion)
     return table
 
+# %% ../nbs/07_propagation.ipynb #f7e2cfd9
 def best_of(table:dict):
-    "The key with the largest finite value (the first in grid order on ties); the first key if all are NaN."
+    """The key with the largest finite value (the first in grid order on ties); the first key if all
+    are NaN."""
     keys = list(table)
     vals = np.array([table[k] for k in keys], np.float64)
     return keys[int(np.nanargmax(vals))] if np.isfinite(vals).any() else keys[0]
 
-# %% ../nbs/07_propagation.ipynb #bdeef3dd
+# %% ../nbs/07_propagation.ipynb #b945e813
 def _grid(x) -> tuple:
     "A hyperparameter given as one value or a grid, as a tuple."
     return tuple(np.atleast_1d(np.asarray(x, np.float64)).tolist())
 
+# %% ../nbs/07_propagation.ipynb #76724243
 class _GraphExtrapolator(Extrapolator):
     "Plumbing shared by the graph extrapolators: input checks, the graph, seconds, `predict`."
     def _setup(self, embeddings, labels, seed_idx, seed_scores, graph):
         emb, labels, idx, scores = _check_inputs(embeddings, labels, seed_idx, seed_scores, self.k)
         self.seed_idx_, self.seed_scores_, self.seconds = idx, scores, {}
         t0 = time.perf_counter()
-        if graph is None: graph = propagation_graph(emb, self.k, dim=self.dim, method=self.method)
-        elif graph.n != len(emb): raise ValueError(f"graph has {graph.n} nodes but embeddings have {len(emb)} rows")
+        if graph is None:
+            graph = propagation_graph(emb, self.k, dim=self.dim, method=self.method)
+        elif graph.n != len(emb):
+            raise ValueError(f"graph has {graph.n} nodes but embeddings have {len(emb)} rows")
         self.graph_, self.seconds["graph"] = graph, time.perf_counter() - t0
         return emb, labels, idx, scores
 
     def predict(self) -> np.ndarray:
         "(n,) float64 scores: the seeds' measured scores, the extrapolation elsewhere."
-        if not hasattr(self, "pred_"): raise RuntimeError(f"call {type(self).__name__}.fit(...) before predict()")
+        if not hasattr(self, "pred_"):
+            raise RuntimeError(f"call {type(self).__name__}.fit(...) before predict()")
         out = np.asarray(self.pred_, np.float64).copy()
         out[self.seed_idx_] = self.seed_scores_
         return out
 
     def __repr__(self):
-        chosen = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_") and isinstance(v, (int, float))}
-        return f"{type(self).__name__}(k={self.k}, seed={self.seed}{''.join(f', {k}={v}' for k, v in chosen.items())})"
+        chosen = {
+            k: v
+            for k, v in vars(self).items()
+            if k.endswith("_") and not k.startswith("_") and isinstance(v, (int, float))
+        }
+        more = "".join(f", {k}={v}" for k, v in chosen.items())
+        return f"{type(self).__name__}(k={self.k}, seed={self.seed}{more})"
 
 # %% ../nbs/07_propagation.ipynb #a5a5eacd
 class PropagateExtrapolator(_GraphExtrapolator):
-    "Seed scores spread over the kNN graph by label propagation, seeds clamped; α and iterations by seed cross-validation."
+    """Seed scores spread over the kNN graph by label propagation, seeds clamped; α and iterations
+    by seed cross-validation."""
     options = ("alpha", "iterations", "folds", "criterion", "dim", "method")
     def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
-                 alpha=(0.5, 0.8, 0.9, 0.95, 0.99, 1.0), # weight of the neighbours' mean (vs the seed mean); a value or a grid
+                 # weight of the neighbours' mean (vs the seed mean); a value or a grid
+                 alpha=(0.5, 0.8, 0.9, 0.95, 0.99, 1.0),
                  iterations=(5, 10, 20, 40), # propagation steps; a value or a grid
                  folds:int=5, # seed folds for choosing from the grid
-                 criterion:str="pearson", # what the folds maximise: "pearson", "spearman" or "mean" of both
+                 # what the folds maximise: "pearson", "spearman" or "mean" of both
+                 criterion:str="pearson",
                  dim:int|None=32, # PCA dimensions of the graph search (`propagation_graph`)
                  method:str="auto", # graph search: "auto", "exact", "ivf", "hnsw"
                  seed:int=0, # seeds the folds
                  device=None, # unused: numpy on the CPU
                 ):
-        if criterion not in CRITERIA: raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+        if criterion not in CRITERIA:
+            raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
         super().__init__(k, seed=seed, device=device)
-        self.alpha, self.iterations, self.folds, self.criterion = _grid(alpha), tuple(int(t) for t in np.atleast_1d(iterations)), int(folds), criterion
-        if not all(0 <= a <= 1 for a in self.alpha): raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+        self.alpha, self.iterations, self.folds, self.criterion = (
+            _grid(alpha),
+            tuple(int(t) for t in np.atleast_1d(iterations)),
+            int(folds),
+            criterion,
+        )
+        if not all(0 <= a <= 1 for a in self.alpha):
+            raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
         if min(self.iterations) < 1: raise ValueError(f"iterations must be >= 1, got {iterations}")
         self.dim, self.method = dim, method
 
 # %% ../nbs/07_propagation.ipynb #1134850e
 @patch
-def fit(self:PropagateExtrapolator, embeddings, labels, seed_idx, seed_scores, graph:CSRGraph|None=None) -> PropagateExtrapolator:
+def fit(self:PropagateExtrapolator, embeddings, labels, seed_idx, seed_scores,
+        graph:CSRGraph|None=None) -> PropagateExtrapolator:
     "Build the graph, choose α and iterations on the seeds, propagate all seed scores."
     emb, _, idx, scores = self._setup(embeddings, labels, seed_idx, seed_scores, graph)
     t0, n = time.perf_counter(), len(emb)
@@ -194,21 +235,27 @@ def fit(self:PropagateExtrapolator, embeddings, labels, seed_idx, seed_scores, g
     if len(self.alpha) * len(self.iterations) > 1:
         fold = seed_folds(len(idx), self.folds, self.seed)
         runs = [run(fold != f) for f in range(self.folds)]
-        self.cv_ = cv_propagate(P, idx, scores, fold, runs, self.alpha, self.iterations, self.criterion)
-    self.alpha_, self.iterations_ = best_of(self.cv_) if self.cv_ else (self.alpha[0], self.iterations[0])
+        self.cv_ = cv_propagate(P, idx, scores, fold, runs, self.alpha, self.iterations,
+                                self.criterion)
+    self.alpha_, self.iterations_ = (
+        best_of(self.cv_) if self.cv_ else (self.alpha[0], self.iterations[0])
+    )
     v, kn, prior = run(np.ones(len(idx), bool))
-    self.pred_ = propagate(P, v[:, None], kn[:, None], prior, self.alpha_, self.iterations_)[0][:, 0]
+    self.pred_ = propagate(P, v[:, None], kn[:, None], prior, self.alpha_, self.iterations_)[0][
+        :, 0
+    ]
     self.seconds["fit"] = time.perf_counter() - t0
     return self
 
 EXTRAPOLATORS["propagate"] = PropagateExtrapolator
 
-# %% ../nbs/07_propagation.ipynb #fac97b4b
+# %% ../nbs/07_propagation.ipynb #ce4d1fdb
 def ridge_loo(Z:np.ndarray, # (m, p) features of the m seeds
               y:np.ndarray, # (m,) their scores
               lambdas, # ridge penalties to try, on the standardised features
              ) -> np.ndarray:
-    "(len(lambdas), m) leave-one-out predictions of ridge regression (unpenalised intercept, standardised columns), closed form."
+    """(len(lambdas), m) leave-one-out predictions of ridge regression (unpenalised intercept,
+    standardised columns), closed form."""
     Z = np.asarray(Z, np.float64)
     sd = Z.std(0); Zc = (Z - Z.mean(0)) / np.where(sd > 0, sd, 1.0)
     U, s, _ = np.linalg.svd(Zc, full_matrices=False)
@@ -217,12 +264,15 @@ def ridge_loo(Z:np.ndarray, # (m, p) features of the m seeds
     out = np.empty((len(lambdas), m))
     for i, lam in enumerate(lambdas):
         shrink = s**2 / (s**2 + lam)
-        fit, lev = U @ (shrink * Uty), (U**2) @ shrink + 1 / m    # fitted values and leverages of the hat matrix
+        # fitted values and leverages of the hat matrix
+        fit, lev = U @ (shrink * Uty), (U**2) @ shrink + 1 / m
         out[i] = y - (yc - fit) / (1 - lev)
     return out
 
+# %% ../nbs/07_propagation.ipynb #20308e2a
 def ridge_fit(Z:np.ndarray, y:np.ndarray, lam:float):
-    "Ridge on standardised columns with an unpenalised intercept; returns a function features -> predictions."
+    """Ridge on standardised columns with an unpenalised intercept; returns a function features ->
+    predictions."""
     Z = np.asarray(Z, np.float64)
     mu, sd = Z.mean(0), Z.std(0); sd = np.where(sd > 0, sd, 1.0)
     Zc = (Z - mu) / sd
@@ -232,41 +282,58 @@ def ridge_fit(Z:np.ndarray, y:np.ndarray, lam:float):
 # %% ../nbs/07_propagation.ipynb #04a69e8f
 def gcn_matrix(graph:CSRGraph) -> sp.csr_matrix:
     "Â = D̂^{−1/2}(A+I)D̂^{−1/2} (GCN's normalised adjacency) as scipy CSR float32."
-    A = sp.csr_matrix((graph.weights, graph.indices, graph.indptr), shape=(graph.n, graph.n)) + sp.eye(graph.n, dtype=np.float32, format="csr")
+    A = sp.csr_matrix((graph.weights, graph.indices, graph.indptr),
+                      shape=(graph.n, graph.n)) + sp.eye(graph.n, dtype=np.float32, format="csr")
     dinv = 1 / np.sqrt(np.asarray(A.sum(1)).ravel())
     return (sp.diags(dinv.astype(np.float32)) @ A @ sp.diags(dinv.astype(np.float32))).tocsr()
 
 # %% ../nbs/07_propagation.ipynb #17653d57
-RIDGE_GRID = tuple(float(x) for x in np.logspace(-4, 4, 17))   # SGC's default ridge penalties: 1e-4 to 1e4, 4 per decade
+# SGC's default ridge penalties: 1e-4 to 1e4, 4 per decade
+RIDGE_GRID = tuple(float(x) for x in np.logspace(-4, 4, 17))
 
 class SGCExtrapolator(_GraphExtrapolator):
-    "Simplified GCN: features Â^K X propagated once, a ridge head fitted on the seeds; K and the penalty by closed-form LOO."
+    """Simplified GCN: features Â^K X propagated once, a ridge head fitted on the seeds; K and the
+    penalty by closed-form LOO."""
     options = ("K", "ridge", "labels", "clip", "criterion", "dim", "method")
     def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
                  K=(0, 1, 2, 4, 8, 16, 32), # propagation steps of the features; a value or a grid
-                 ridge=None, # ridge penalties on standardised features: a value, a grid, or None for `RIDGE_GRID`
-                 labels:bool=True, # append one-hot labels to the embedding (when labels are given), as `node_features`
-                 clip:bool=True, # clip predictions to the seed scores' range (a linear head extrapolates beyond it)
+                 # ridge penalties on standardised features: a value, a grid, or None for
+                 # `RIDGE_GRID`
+                 ridge=None,
+                 # append one-hot labels to the embedding (when labels are given), as
+                 # `node_features`
+                 labels:bool=True,
+                 # clip predictions to the seed scores' range (a linear head extrapolates beyond it)
+                 clip:bool=True,
                  criterion:str="pearson", # what the leave-one-out predictions maximise
                  dim:int|None=32, # PCA dimensions of the graph search (`propagation_graph`)
                  method:str="auto", # graph search
                  seed:int=0, # unused (no randomness); accepted for the shared interface
                  device=None, # unused: numpy on the CPU
                 ):
-        if criterion not in CRITERIA: raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+        if criterion not in CRITERIA:
+            raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
         super().__init__(k, seed=seed, device=device)
-        self.K, self.ridge, self.labels, self.clip = tuple(int(x) for x in np.atleast_1d(K)), _grid(RIDGE_GRID if ridge is None else ridge), labels, clip
+        self.K, self.ridge, self.labels, self.clip = (
+            tuple(int(x) for x in np.atleast_1d(K)),
+            _grid(RIDGE_GRID if ridge is None else ridge),
+            labels,
+            clip,
+        )
         self.criterion = criterion
         if min(self.K) < 0: raise ValueError(f"K must be >= 0, got {K}")
         self.dim, self.method = dim, method
 
-    def fit(self, embeddings, labels, seed_idx, seed_scores, graph:CSRGraph|None=None) -> SGCExtrapolator:
-        "Build the graph, propagate the features, choose K and the penalty by LOO on the seeds, predict every node."
+    def fit(self, embeddings, labels, seed_idx, seed_scores,
+            graph:CSRGraph|None=None) -> SGCExtrapolator:
+        """Build the graph, propagate the features, choose K and the penalty by LOO on the seeds,
+        predict every node."""
         emb, labels, idx, scores = self._setup(embeddings, labels, seed_idx, seed_scores, graph)
         t0 = time.perf_counter()
         A, H = gcn_matrix(self.graph_), node_features(emb, labels if self.labels else None)
-        self.cv_, kept = {}, {}                                   # kept: features of the best K so far only
+        # kept: features of the best K so far only
+        self.cv_, kept = {}, {}
         for K in range(max(self.K) + 1):
             if K in self.K:
                 for lam, loo in zip(self.ridge, ridge_loo(H[idx], scores, self.ridge)):
@@ -281,23 +348,29 @@ class SGCExtrapolator(_GraphExtrapolator):
 
 EXTRAPOLATORS["sgc"] = SGCExtrapolator
 
-# %% ../nbs/07_propagation.ipynb #fd854c65
+# %% ../nbs/07_propagation.ipynb #7de458e6
 def _first_valid_eq6(dist, vals, valid, k):
-    "Eq. 6 over the first k valid entries of every row (rows sorted by distance); NaN where a row has none."
+    """Eq. 6 over the first k valid entries of every row (rows sorted by distance); NaN where a row
+    has none."""
     sel = valid & (np.cumsum(valid, 1) <= k)
     d = np.where(sel, dist, np.inf)
     w = np.where(sel, np.exp(-(d - d.min(1, keepdims=True))), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"): return (w * vals).sum(1) / w.sum(1)
 
+# %% ../nbs/07_propagation.ipynb #545989d1
 class CSExtrapolator(_GraphExtrapolator):
-    "Correct and smooth: kNN (Eq. 6) base, plus the seeds' leave-out residuals propagated over the graph, then optional smoothing."
-    options = ("base_k", "alpha", "iterations", "smooth_alpha", "smooth_iterations", "folds", "criterion", "dim", "method")
+    """Correct and smooth: kNN (Eq. 6) base, plus the seeds' leave-out residuals propagated over the
+    graph, then optional smoothing."""
+    options = ("base_k", "alpha", "iterations", "smooth_alpha", "smooth_iterations", "folds",
+               "criterion", "dim", "method")
     def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
                  base_k:int=DEFAULT_K, # neighbours of the kNN base (Eq. 6 over the nearest seeds)
-                 alpha=(0.0, 0.5, 0.8, 0.9, 0.95, 0.99), # correction: weight of the neighbours' mean residual (0: none)
+                 # correction: weight of the neighbours' mean residual (0: none)
+                 alpha=(0.0, 0.5, 0.8, 0.9, 0.95, 0.99),
                  iterations=(5, 10, 20, 40), # correction steps
-                 smooth_alpha=(0.0, 0.2, 0.5, 0.8), # smoothing: weight of the neighbours' mean score (0: no smoothing)
+                 # smoothing: weight of the neighbours' mean score (0: no smoothing)
+                 smooth_alpha=(0.0, 0.2, 0.5, 0.8),
                  smooth_iterations=(5, 10, 20), # smoothing steps
                  folds:int=5, # seed folds for choosing from the grids
                  criterion:str="pearson", # what the folds maximise
@@ -306,30 +379,39 @@ class CSExtrapolator(_GraphExtrapolator):
                  seed:int=0, # seeds the folds
                  device=None, # unused: numpy on the CPU
                 ):
-        if criterion not in CRITERIA: raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+        if criterion not in CRITERIA:
+            raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
         super().__init__(k, seed=seed, device=device)
         self.base_k, self.folds, self.criterion = int(base_k), int(folds), criterion
         self.alpha, self.iterations = _grid(alpha), tuple(int(t) for t in np.atleast_1d(iterations))
-        self.smooth_alpha, self.smooth_iterations = _grid(smooth_alpha), tuple(int(t) for t in np.atleast_1d(smooth_iterations))
+        self.smooth_alpha, self.smooth_iterations = (
+            _grid(smooth_alpha),
+            tuple(int(t) for t in np.atleast_1d(smooth_iterations)),
+        )
         self.dim, self.method = dim, method
 
     def _bases(self, emb, idx, scores, fold):
-        "Eq. 6 base for all n rows: from all seeds (a seed leaves itself out), and per fold from the other folds' seeds."
+        """Eq. 6 base for all n rows: from all seeds (a seed leaves itself out), and per fold from
+        the other folds' seeds."""
         m, n = len(idx), len(emb)
-        kk = min(m - 1, 2 * self.base_k + 5)     # enough that ≥ base_k survive dropping one fold, nearly always
+        # enough that ≥ base_k survive dropping one fold, nearly always
+        kk = min(m - 1, 2 * self.base_k + 5)
         excl = np.full(n, -1); excl[idx] = np.arange(m)
         dist, nbr = KNNIndex(emb[idx]).search(emb, kk, exclude=excl, dtype=np.float64)
         vals, every = scores[nbr], np.ones(nbr.shape, bool)
         full = _first_valid_eq6(dist, vals, every, self.base_k)
-        per_fold = [_first_valid_eq6(dist, vals, fold[nbr] != f, self.base_k) for f in range(self.folds)]
+        per_fold = [_first_valid_eq6(dist, vals, fold[nbr] != f,
+                                     self.base_k) for f in range(self.folds)]
         for f, b in enumerate(per_fold): b[np.isnan(b)] = scores[fold != f].mean()
         return full, per_fold
 
 # %% ../nbs/07_propagation.ipynb #a610dcd1
 # ruff: disable[F811] -- @patch binds CSExtrapolator.fit, not a module-level `fit`
 @patch
-def fit(self:CSExtrapolator, embeddings, labels, seed_idx, seed_scores, graph:CSRGraph|None=None) -> CSExtrapolator:
-    "Build the graph and the kNN base, choose the correction and smoothing on seed folds, apply both."
+def fit(self:CSExtrapolator, embeddings, labels, seed_idx, seed_scores,
+        graph:CSRGraph|None=None) -> CSExtrapolator:
+    """Build the graph and the kNN base, choose the correction and smoothing on seed folds, apply
+    both."""
     emb, _, idx, scores = self._setup(embeddings, labels, seed_idx, seed_scores, graph)
     t0, n = time.perf_counter(), len(emb)
     P, fold = walk_matrix(self.graph_), seed_folds(len(idx), self.folds, self.seed)
@@ -339,17 +421,22 @@ def fit(self:CSExtrapolator, embeddings, labels, seed_idx, seed_scores, graph:CS
         vals, kn = np.zeros(n), np.zeros(n, bool); vals[idx[use]], kn[idx[use]] = v[use], True
         return vals, kn
     res = [clamp(u, scores - b[idx]) + (0.0,) for u, b in zip(folds_out, base_f)]
-    self.cv_ = cv_propagate(P, idx, scores, fold, res, self.alpha, self.iterations, self.criterion, offsets=base_f)
+    self.cv_ = cv_propagate(P, idx, scores, fold, res, self.alpha, self.iterations, self.criterion,
+                            offsets=base_f)
     self.alpha_, self.iterations_ = best_of(self.cv_)
-    corr_f = base_f + propagate(P, *_columns(res), self.alpha_, self.iterations_)[0].T   # (folds, n)
+    # (folds, n)
+    corr_f = base_f + propagate(P, *_columns(res), self.alpha_, self.iterations_)[0].T
     smooth = [clamp(u, scores) + (c,) for u, c in zip(folds_out, corr_f)]
-    self.smooth_cv_ = cv_propagate(P, idx, scores, fold, smooth, self.smooth_alpha, self.smooth_iterations, self.criterion)
+    self.smooth_cv_ = cv_propagate(P, idx, scores, fold, smooth, self.smooth_alpha,
+                                   self.smooth_iterations, self.criterion)
     self.smooth_alpha_, self.smooth_iterations_ = best_of(self.smooth_cv_)
     all_seeds = np.ones(len(idx), bool)
     v, kn = clamp(all_seeds, scores - base[idx])
-    corrected = base + propagate(P, v[:, None], kn[:, None], 0.0, self.alpha_, self.iterations_)[0][:, 0]
+    corrected = base + propagate(P, v[:, None], kn[:, None], 0.0, self.alpha_,
+                                 self.iterations_)[0][:, 0]
     v, kn = clamp(all_seeds, scores)
-    self.pred_ = propagate(P, v[:, None], kn[:, None], corrected[:, None], self.smooth_alpha_, self.smooth_iterations_)[0][:, 0]
+    self.pred_ = propagate(P, v[:, None], kn[:, None], corrected[:, None], self.smooth_alpha_,
+                           self.smooth_iterations_)[0][:, 0]
     self.base_ = base
     self.seconds["fit"] = time.perf_counter() - t0
     return self

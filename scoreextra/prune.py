@@ -18,53 +18,76 @@ __all__ = ['DEFAULT_PRUNE_RATES', 'MIN_CLASS_SHARE', 'AUTO_TOP_FROM', 'SELECTION
            'moderate_select', 'random_select', 'auto_strategy', 'paired_se', 'choose_by_proxy', 'proxy_selection',
            'selection_spec']
 
-# %% ../nbs/08_prune.ipynb #fc4d0c49
+# %% ../nbs/08_prune.ipynb #c35902c2
 def n_keep(n:int, # dataset size
            keep_frac:float, # fraction kept, in (0, 1]
-           rounding:str="round", # "round": round(keep_frac·n); "paper": int(keep_frac·n) as the paper's code
+           # "round": round(keep_frac·n); "paper": int(keep_frac·n) as the paper's code
+           rounding:str="round",
           ) -> int:
     "Number of samples kept out of `n` at `keep_frac`."
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0: raise ValueError(f"n must be an int >= 0, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
     keep_frac = check_fraction("keep_frac", keep_frac)
     if rounding == "round": k = int(np.floor(keep_frac * n + 0.5))
     elif rounding == "paper": k = int(keep_frac * n)
     else: raise ValueError(f"rounding must be 'round' or 'paper', got {rounding!r}")
     return max(k, 1) if n > 0 else 0
 
+# %% ../nbs/08_prune.ipynb #4cce31be
 def check_prune_rate(prune_rate) -> float:
-    "`prune_rate` (the fraction REMOVED) as a float in [0, 1): the check every config that names one goes through."
+    """`prune_rate` (the fraction REMOVED) as a float in [0, 1): the check every config that names
+    one goes through."""
     return check_fraction("prune_rate", prune_rate, lo_open=False, hi_open=True)
 
-# %% ../nbs/08_prune.ipynb #4693a6bc
-DEFAULT_PRUNE_RATES = (0.1, 0.3, 0.5, 0.7, 0.9)   # the rates `run` prunes at unless told (the paper's grid, every other one)
-MIN_CLASS_SHARE = 0.1   # the guard's floor: this fraction of what random pruning keeps of a class (see above)
+# %% ../nbs/08_prune.ipynb #a4bd5593
+# the rates `run` prunes at unless told (the paper's grid, every other one)
+DEFAULT_PRUNE_RATES = (0.1, 0.3, 0.5, 0.7, 0.9)
+# the guard's floor: this fraction of what random pruning keeps of a class (see above)
+MIN_CLASS_SHARE = 0.1
 
 class SelectionWarning(UserWarning):
-    "A legal but dangerous kept set: a starved class, or a strategy outside the regime it was measured in."
+    """A legal but dangerous kept set: a starved class, or a strategy outside the regime it was
+    measured in."""
 
+# %% ../nbs/08_prune.ipynb #57c0f8b9
 def class_floors(counts, # (C,) samples per class
                  n_kept:int, # size of the kept set
-                 min_share:float=MIN_CLASS_SHARE, # floor as a fraction of a class's proportional share
+                 # floor as a fraction of a class's proportional share
+                 min_share:float=MIN_CLASS_SHARE,
                 ) -> np.ndarray:
-    "Fewest kept samples per class: `floor(min_share · n_kept · n_c / n)`, at most the class's size."
+    """Fewest kept samples per class: `floor(min_share · n_kept · n_c / n)`, at most the class's
+    size."""
     counts = np.asarray(counts, dtype=np.int64)
-    return np.minimum(counts, np.floor(min_share * n_kept * counts / max(counts.sum(), 1)).astype(np.int64))
+    return np.minimum(counts,
+                      np.floor(min_share * n_kept * counts / max(counts.sum(), 1)).astype(np.int64))
 
-# %% ../nbs/08_prune.ipynb #665e3350
-def _lowest(idx:np.ndarray, s:np.ndarray, k:int) -> np.ndarray: return idx[np.argsort(s[idx], kind="stable")[:k]]
-def _highest(idx:np.ndarray, s:np.ndarray, k:int) -> np.ndarray: return idx[np.argsort(-s[idx], kind="stable")[:k]]
+# %% ../nbs/08_prune.ipynb #6f4a1c50
+def _lowest(idx: np.ndarray, s: np.ndarray, k: int) -> np.ndarray:
+    return idx[np.argsort(s[idx], kind="stable")[:k]]
 
+# %% ../nbs/08_prune.ipynb #d5d5de7e
+def _highest(idx: np.ndarray, s: np.ndarray, k: int) -> np.ndarray:
+    return idx[np.argsort(-s[idx], kind="stable")[:k]]
+
+# %% ../nbs/08_prune.ipynb #a4ad4e81
 def _class_labels(labels, n:int) -> np.ndarray:
-    "`labels` as (n,) class ids: ints, bools or strings, or floats that are whole numbers; NaN and 1.5 are refused, not truncated."
+    """`labels` as (n,) class ids: ints, bools or strings, or floats that are whole numbers; NaN and
+    1.5 are refused, not truncated."""
     if labels is None: raise ValueError("class_balanced=True needs labels")
     y = check_1d("labels", labels, n=n, finite=False, dtype=None)
     if y.dtype.kind == "f":
         bad = ~np.isfinite(y) | (y != np.round(y))
-        if bad.any(): raise ValueError(f"labels must be class ids (whole numbers), got {y[bad][:5].tolist()} at positions {np.flatnonzero(bad)[:5].tolist()}")
+        if bad.any():
+            raise ValueError(
+                f"labels must be class ids (whole numbers), got {y[bad][:5].tolist()} at positions "
+                f"{np.flatnonzero(bad)[:5].tolist()}"
+            )
         return y.astype(np.int64)
-    if y.dtype.kind not in "biuUS": raise TypeError(f"labels must hold class ids (ints or strings), got dtype {y.dtype}")
+    if y.dtype.kind not in "biuUS":
+        raise TypeError(f"labels must hold class ids (ints or strings), got dtype {y.dtype}")
     return y
 
+# %% ../nbs/08_prune.ipynb #28751a5e
 def guard_coverage(kept, # kept dataset indices
                    scores, # (n,) scores, higher = keep
                    labels, # (n,) class ids
@@ -75,70 +98,103 @@ def guard_coverage(kept, # kept dataset indices
     kept = check_indices("kept", kept, len(s))
     y = np.unique(_class_labels(labels, len(s)), return_inverse=True)[1]
     counts, have = np.bincount(y), np.bincount(y[kept], minlength=y.max() + 1)
-    floors = class_floors(counts, len(kept), check_fraction("min_share", min_share, lo_open=False, hi_open=False))
+    floors = class_floors(counts, len(kept),
+                          check_fraction("min_share", min_share, lo_open=False, hi_open=False))
     need = np.maximum(floors - have, 0)
     if not need.any(): return np.sort(kept)
     mask = np.zeros(len(s), bool); mask[kept] = True
-    spare = np.concatenate([_lowest(kept[y[kept] == c], s, have[c] - floors[c]) for c in np.flatnonzero(have > floors)])
+    spare = np.concatenate([_lowest(kept[y[kept] == c], s,
+                                    have[c] - floors[c]) for c in np.flatnonzero(have > floors)])
     add = [_highest(np.flatnonzero((y == c) & ~mask), s, need[c]) for c in np.flatnonzero(need)]
     mask[_lowest(spare, s, need.sum())] = False
     mask[np.concatenate(add)] = True
     return np.flatnonzero(mask)
 
 # %% ../nbs/08_prune.ipynb #0c780403
-AUTO_TOP_FROM = 500   # kept samples per class from which top-k is used by "auto" and runs without a warning (below)
+# kept samples per class from which top-k is used by "auto" and runs without a warning (below)
+AUTO_TOP_FROM = 500
 
 def warn_selection(kept, # kept dataset indices
                    labels, # (n,) class ids
                    strategy:str="top", # the strategy that chose `kept`, for the regime warning
-                   min_share:float=MIN_CLASS_SHARE, # a class below this share of its random-pruning count is starved
+                   # a class below this share of its random-pruning count is starved
+                   min_share:float=MIN_CLASS_SHARE,
                   ) -> list[str]:
-    "Issue (and return) a `SelectionWarning` for each danger of `kept`: starved classes, top-k below `AUTO_TOP_FROM`."
+    """Issue (and return) a `SelectionWarning` for each danger of `kept`: starved classes, top-k
+    below `AUTO_TOP_FROM`."""
     classes, y = np.unique(np.asarray(labels), return_inverse=True)
     counts, have = np.bincount(y), np.bincount(y[np.asarray(kept)], minlength=len(classes))
     random_keeps, out = len(kept) * counts / counts.sum(), []
     starved = np.flatnonzero(have < class_floors(counts, len(kept), min_share))
     if len(starved):
-        names = ", ".join(f"{classes.tolist()[c]!r} {have[c]} (random keeps ~{random_keeps[c]:.0f})" for c in starved[:5])
-        out.append(f"the kept set starves {len(starved)} class(es): {names}; a model trained on it hardly learns them "
-                   f"(the coverage guard, min_class_share={MIN_CLASS_SHARE}, prevents this)")
+        names = ", ".join(
+            f"{classes.tolist()[c]!r} {have[c]} (random keeps ~{random_keeps[c]:.0f})"
+            for c in starved[:5]
+        )
+        out.append(
+            f"the kept set starves {len(starved)} class(es): {names}; a model trained on it hardly "
+            f"learns them "
+            f"(the coverage guard, min_class_share={MIN_CLASS_SHARE}, prevents this)"
+        )
     per = len(kept) / len(classes)
     if strategy.startswith("top") and per < AUTO_TOP_FROM:
-        out.append(f"top-k keeps {per:.0f} samples per class; below {AUTO_TOP_FROM} per class keeping the hardest can fall "
-                   f"far below random pruning (19 pt at 50 per class on 5k Fashion-MNIST, reports/size_regimes): strategy='auto' decides by the regime")
+        out.append(
+            f"top-k keeps {per:.0f} samples per class; below {AUTO_TOP_FROM} per class keeping the "
+            f"hardest can fall "
+            f"far below random pruning (19 pt at 50 per class on 5k Fashion-MNIST, "
+            f"reports/size_regimes): strategy='auto' decides by the regime"
+        )
     for m in out: warnings.warn(f"select: {m}", SelectionWarning, stacklevel=3)
     return out
 
-# %% ../nbs/08_prune.ipynb #c9e4b1aa
+# %% ../nbs/08_prune.ipynb #fb9fd773
 def select(scores, # (n,) scores, higher = keep
            keep_frac:float, # fraction kept, in (0, 1]
            *,
-           strategy:str="top", # "top" (the paper: the highest scores), "auto", or another name in `SELECTIONS`
+           # "top" (the paper: the highest scores), "auto", or another name in `SELECTIONS`
+           strategy:str="top",
            rounding:str="round", # see `n_keep`
-           labels=None, # (n,) class labels: the coverage guard, `class_balanced` and "auto" need them
+           # (n,) class labels: the coverage guard, `class_balanced` and "auto" need them
+           labels=None,
            class_balanced:bool=False, # apply the strategy within every class
-           min_class_share:float|None=None, # guard floor (`guard_coverage`); None: `MIN_CLASS_SHARE` with labels
+           # guard floor (`guard_coverage`); None: `MIN_CLASS_SHARE` with labels
+           min_class_share:float|None=None,
            seed:int=0, # for strategies that sample (CCS, random)
-           warn:bool=True, # `SelectionWarning` for a starved class or a strategy outside its measured regime
+           # `SelectionWarning` for a starved class or a strategy outside its measured regime
+           warn:bool=True,
            **strategy_kw, # options of the strategy, e.g. hard_cutoff=0.2 for "ccs"
           ) -> np.ndarray:
-    "Sorted dataset indices of the `n_keep(n, keep_frac)` samples the strategy keeps, each class guarded."
+    """Sorted dataset indices of the `n_keep(n, keep_frac)` samples the strategy keeps, each class
+    guarded."""
     s = check_1d("scores", scores)
     keep_frac = check_fraction("keep_frac", keep_frac)
-    if strategy == "auto": return _auto_select(s, keep_frac, labels, rounding, min_class_share, seed, warn)
+    if strategy == "auto":
+        return _auto_select(s, keep_frac, labels, rounding, min_class_share, seed, warn)
     fn = SELECTIONS.get(strategy)
     if class_balanced or labels is not None: y = _class_labels(labels, len(s))
-    if not class_balanced: kept = fn(s, keep_frac, rounding=rounding, seed=seed, **strategy_kw)
-    else: kept = np.concatenate([np.flatnonzero(y == c)[fn(s[y == c], keep_frac, rounding=rounding, seed=seed + i,
-                                                             **strategy_kw)] for i, c in enumerate(np.unique(y))])
+    if not class_balanced:
+        kept = fn(s, keep_frac, rounding=rounding, seed=seed, **strategy_kw)
+    else:
+        kept = np.concatenate(
+            [
+                np.flatnonzero(y == c)[
+                    fn(s[y == c], keep_frac, rounding=rounding, seed=seed + i, **strategy_kw)
+                ]
+                for i, c in enumerate(np.unique(y))
+            ]
+        )
     if labels is None: return np.sort(kept)
     share = MIN_CLASS_SHARE if min_class_share is None else min_class_share
     if share > 0: kept = guard_coverage(kept, s, y, share)
-    if warn: warn_selection(kept, y, strategy if not class_balanced else f"{strategy} (class-balanced)")
+    if warn:
+        warn_selection(kept, y, strategy if not class_balanced else f"{strategy} (class-balanced)")
     return np.sort(kept)
 
-def top_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round", seed:int=0) -> np.ndarray:
-    "The paper's rule: indices of the `n_keep` highest scores (stable: ties keep the smaller index)."
+# %% ../nbs/08_prune.ipynb #b7f7e468
+def top_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round",
+               seed:int=0) -> np.ndarray:
+    """The paper's rule: indices of the `n_keep` highest scores (stable: ties keep the smaller
+    index)."""
     return np.argsort(-scores, kind="stable")[:n_keep(len(scores), keep_frac, rounding)]
 
 SELECTIONS = Registry("selection strategy")
@@ -151,39 +207,57 @@ def random_scores(n:int, seed:int=0) -> np.ndarray:
 
 # %% ../nbs/08_prune.ipynb #db52cb20
 def ssp_scores(embeddings, # (n, d) features
-               num_clusters:int, # k of k-means (the paper code reads it from a missing config; we default to #classes)
+               # k of k-means (the paper code reads it from a missing config; we default to
+               # #classes)
+               num_clusters:int,
                *, keep:str="hard", # "hard": far from the prototype is kept; "easy": close is kept
                n_init:int=5, # k-means++ restarts; the run with the lowest inertia is used
-               max_fit:int=200_000, # k-means is fitted on at most this many points (a seeded sample), then all are assigned
+               # k-means is fitted on at most this many points (a seeded sample), then all are
+               # assigned
+               max_fit:int=200_000,
                seed:int=0) -> np.ndarray:
     "SSP prototype scores: 1 − cos(embedding, its k-means centroid) (negated for `keep='easy'`)."
     from sklearn.cluster import KMeans
     x = np.ascontiguousarray(to_numpy(embeddings), dtype=np.float32)
     if x.ndim != 2: raise ValueError(f"embeddings must be 2-D (n, d), got shape {x.shape}")
     if not np.isfinite(x).all(): raise ValueError("embeddings hold NaN/inf")
-    if not 1 <= num_clusters <= len(x): raise ValueError(f"num_clusters must be in [1, {len(x)}], got {num_clusters}")
-    if keep not in ("hard", "easy"): raise ValueError(f"keep must be 'hard' or 'easy', got {keep!r}")
+    if not 1 <= num_clusters <= len(x):
+        raise ValueError(f"num_clusters must be in [1, {len(x)}], got {num_clusters}")
+    if keep not in ("hard", "easy"):
+        raise ValueError(f"keep must be 'hard' or 'easy', got {keep!r}")
     fit_x = x if len(x) <= max_fit else x[np.sort(rng(seed).choice(len(x), max_fit, replace=False))]
-    km = KMeans(int(num_clusters), init="k-means++", n_init=int(n_init), random_state=int(seed)).fit(fit_x)
+    km = KMeans(int(num_clusters), init="k-means++", n_init=int(n_init),
+                random_state=int(seed)).fit(fit_x)
     c = km.cluster_centers_[km.predict(x)]
     cos = (x * c).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(c, axis=1) + 1e-12)
     s = 1.0 - cos.astype(np.float64)
     return s if keep == "hard" else -s
 
-# %% ../nbs/08_prune.ipynb #28f0e84a
+# %% ../nbs/08_prune.ipynb #1f02fa6e
 def ccs_select(scores, # (n,) importance scores (higher = more important = harder)
                keep_frac:float, # fraction kept, in (0, 1]
-               *, aum=None, # (n,) original AUM margins (low = likely mislabelled) for the hard cutoff; default: cut the highest `scores`
-               hard_cutoff:float=0.0, # fraction β removed first (the hardest); 0.3 for 90% pruning in the CCS README
+               # (n,) original AUM margins (low = likely mislabelled) for the hard cutoff; default:
+               # cut the highest `scores`
+               *, aum=None,
+               # fraction β removed first (the hardest); 0.3 for 90% pruning in the CCS README
+               hard_cutoff:float=0.0,
                bins:int=50, rounding:str="round", seed:int=0) -> np.ndarray:
     "Coverage-centric stratified selection; sorted kept indices."
     s = check_1d("scores", scores)
     n, budget = len(s), n_keep(len(s), keep_frac, rounding)
     hard_cutoff = check_fraction("hard_cutoff", hard_cutoff, lo_open=False, hi_open=True)
     # hardest first: the lowest AUM margin, or (scores are "higher = harder") the highest score
-    hardest_first = np.argsort(-s, kind="stable") if aum is None else np.argsort(check_1d("aum", aum, n=n), kind="stable")
+    hardest_first = (
+        np.argsort(-s, kind="stable")
+        if aum is None
+        else np.argsort(check_1d("aum", aum, n=n), kind="stable")
+    )
     pool = np.sort(hardest_first[int(hard_cutoff * n):])
-    if budget > len(pool): raise ValueError(f"keep_frac={keep_frac} keeps {budget} but only {len(pool)} remain after hard_cutoff={hard_cutoff}")
+    if budget > len(pool):
+        raise ValueError(
+            f"keep_frac={keep_frac} keeps {budget} but only {len(pool)} remain after "
+            f"hard_cutoff={hard_cutoff}"
+        )
     members = _strata(s[pool], bins)
     g, kept, left = rng(seed), [], budget
     for i, b in enumerate(np.argsort([len(m) for m in members], kind="stable")):
@@ -191,6 +265,7 @@ def ccs_select(scores, # (n,) importance scores (higher = more important = harde
         kept.append(pool[g.choice(members[b], take, replace=False)]); left -= take
     return np.sort(np.concatenate(kept))
 
+# %% ../nbs/08_prune.ipynb #996ccae4
 def _strata(v:np.ndarray, bins:int) -> list[np.ndarray]:
     "Positions of `v` in each of `bins` equal-width strata over [min, max + 1e-4·(max − min))."
     lo, hi = v.min(), v.max()
@@ -198,87 +273,128 @@ def _strata(v:np.ndarray, bins:int) -> list[np.ndarray]:
     which = np.minimum(((v - lo) / (edge - lo) * bins).astype(np.int64), bins - 1)
     return [np.flatnonzero(which == b) for b in range(bins)]
 
-# %% ../nbs/08_prune.ipynb #09397b92
+# %% ../nbs/08_prune.ipynb #6316df24
 BASELINES = Registry("baseline")
 BASELINES["random"] = lambda *, n, seed=0, **_: random_scores(n, seed)
-BASELINES["ssp"] = lambda *, embeddings, num_clusters, seed=0, keep="hard", **_: ssp_scores(embeddings, num_clusters, keep=keep, seed=seed)
-# the options a config may set per baseline ({name: ssp, params: {keep: easy}}); anything else is refused by name
-BASELINE_OPTIONS = {"random": (), "ssp": ("num_clusters", "keep"), "zcore": ("n_sample", "sample_dim", "redund_nn", "redund_exp")}
+BASELINES["ssp"] = lambda *, embeddings, num_clusters, seed=0, keep="hard", **_: ssp_scores(
+    embeddings, num_clusters, keep=keep, seed=seed
+)
+# the options a config may set per baseline ({name: ssp, params: {keep: easy}}); anything else is
+# refused by name
+BASELINE_OPTIONS = {"random": (), "ssp": ("num_clusters", "keep"),
+                    "zcore": ("n_sample", "sample_dim", "redund_nn", "redund_exp")}
 def _zcore(*, embeddings, seed=0, **kw):
     from scoreextra.sampling import zcore_scores
-    return zcore_scores(embeddings, seed=seed, **{k: v for k, v in kw.items() if k in BASELINE_OPTIONS["zcore"]})
+    return zcore_scores(embeddings, seed=seed,
+                        **{k: v for k, v in kw.items() if k in BASELINE_OPTIONS["zcore"]})
 BASELINES["zcore"] = _zcore
 
+# %% ../nbs/08_prune.ipynb #5294ef25
 def check_baseline_options(name:str, params:dict) -> dict:
-    "`params` if baseline `name` takes every one of them (one you registered yourself, not in `BASELINE_OPTIONS`, takes any)."
+    """`params` if baseline `name` takes every one of them (one you registered yourself, not in
+    `BASELINE_OPTIONS`, takes any)."""
     takes = BASELINE_OPTIONS.get(name)
     bad = [] if takes is None else sorted(set(params) - set(takes))
     if bad: raise ValueError(f"baseline {name!r} has no option {bad[0]!r}; it takes {list(takes)}")
     return params
 
-# %% ../nbs/08_prune.ipynb #aebe6dc8
+# %% ../nbs/08_prune.ipynb #6248bb95
 def ccs_cutoff(prune_rate:float) -> float:
-    "CCS hard cutoff β for `prune_rate`: 0 up to 0.5, linear through 0.1 @ 0.7, 0.2 @ 0.8, 0.3 @ 0.9, capped at 0.3."
+    """CCS hard cutoff β for `prune_rate`: 0 up to 0.5, linear through 0.1 @ 0.7, 0.2 @ 0.8, 0.3 @
+    0.9, capped at 0.3."""
     p = check_prune_rate(prune_rate)
     return float(np.interp(p, [0.5, 0.7, 0.8, 0.9], [0.0, 0.1, 0.2, 0.3]))
 
+# %% ../nbs/08_prune.ipynb #1e0daaed
 def _ccs_strategy(scores, keep_frac, *, rounding="round", seed=0, hard_cutoff=None, bins=50):
     beta = ccs_cutoff(1.0 - keep_frac) if hard_cutoff is None else hard_cutoff
-    beta = min(beta, 1.0 - n_keep(len(scores), keep_frac, rounding) / len(scores))   # never cut into the budget
+    # never cut into the budget
+    beta = min(beta, 1.0 - n_keep(len(scores), keep_frac, rounding) / len(scores))
     return ccs_select(scores, keep_frac, hard_cutoff=beta, bins=bins, rounding=rounding, seed=seed)
 
-def moderate_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round", seed:int=0) -> np.ndarray:
-    "Moderate coreset: indices of the `n_keep` scores closest to the median (ties keep the smaller index)."
+# %% ../nbs/08_prune.ipynb #0ffa04e2
+def moderate_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round",
+                    seed:int=0) -> np.ndarray:
+    """Moderate coreset: indices of the `n_keep` scores closest to the median (ties keep the smaller
+    index)."""
     s = check_1d("scores", scores)
     return np.argsort(np.abs(s - np.median(s)), kind="stable")[:n_keep(len(s), keep_frac, rounding)]
 
 SELECTIONS["ccs"] = _ccs_strategy
 SELECTIONS["moderate"] = moderate_select
 
-# %% ../nbs/08_prune.ipynb #e566cf52
-def random_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round", seed:int=0) -> np.ndarray:
-    "Random pruning as a strategy: the same draw as the `random` baseline (`random_scores(n, seed)`); the scores are ignored."
+# %% ../nbs/08_prune.ipynb #7b0b4ab8
+def random_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round",
+                  seed:int=0) -> np.ndarray:
+    """Random pruning as a strategy: the same draw as the `random` baseline (`random_scores(n,
+    seed)`); the scores are ignored."""
     return top_select(random_scores(len(scores), seed), keep_frac, rounding=rounding)
 
 SELECTIONS["random"] = random_select
 
+# %% ../nbs/08_prune.ipynb #dbd79385
 def auto_strategy(n_kept:int, # size of the kept set
                   n_classes:int, # classes in the data
                  ) -> tuple[dict, str]:
     "The selection `strategy='auto'` applies, as a spec for `select`, and why."
     per = n_kept / max(n_classes, 1)
     if per >= AUTO_TOP_FROM:
-        return {"strategy": "top"}, f"top-k, coverage-guarded: {per:.0f} kept per class >= {AUTO_TOP_FROM}, where top-k won"
-    return ({"strategy": "random"}, f"random pruning: {per:.0f} kept per class < {AUTO_TOP_FROM}, where no selection by "
-            "score was found above random on validation data; run(selection='auto') checks that on yours")
+        return {
+            "strategy": "top"
+        }, f"top-k, coverage-guarded: {per:.0f} kept per class >= {AUTO_TOP_FROM}, where top-k won"
+    return (
+        {"strategy": "random"},
+        f"random pruning: {per:.0f} kept per class < {AUTO_TOP_FROM}, where no selection by "
+        "score was found above random on validation data; run(selection='auto') checks that on "
+        "yours",
+    )
 
+# %% ../nbs/08_prune.ipynb #33c328ab
 def _auto_select(s, keep_frac, labels, rounding, min_class_share, seed, warn) -> np.ndarray:
-    if labels is None: raise ValueError("strategy='auto' needs labels: it decides by the kept samples per class")
+    if labels is None:
+        raise ValueError("strategy='auto' needs labels: it decides by the kept samples per class")
     y = _class_labels(labels, len(s))
     spec, why = auto_strategy(n_keep(len(s), keep_frac, rounding), len(np.unique(y)))
     if warn: print(f"select(strategy='auto'): {why}")
-    return select(s, keep_frac, rounding=rounding, labels=y, min_class_share=min_class_share, seed=seed, warn=warn, **spec)
+    return select(s, keep_frac, rounding=rounding, labels=y, min_class_share=min_class_share,
+                  seed=seed, warn=warn, **spec)
 
-# %% ../nbs/08_prune.ipynb #360d9ae3
-PROXY_BELOW = 1000       # kept samples per class below which "auto" checks its candidates with proxy trainings
-PROXY_VAL_FRAC = 0.2     # the validation split the proxies are measured on, carved from the training data
-PROXY_TOL = 0.0025       # among candidates within this of the best validation accuracy, the first in order wins
-PROXY_MAX_LOSS = 0.005   # top-k is kept only if its validation gain over random pruning, less one SE, is above minus this
+# %% ../nbs/08_prune.ipynb #f92df1fc
+# kept samples per class below which "auto" checks its candidates with proxy trainings
+PROXY_BELOW = 1000
+# the validation split the proxies are measured on, carved from the training data
+PROXY_VAL_FRAC = 0.2
+# among candidates within this of the best validation accuracy, the first in order wins
+PROXY_TOL = 0.0025
+# top-k is kept only if its validation gain over random pruning, less one SE, is above minus this
+PROXY_MAX_LOSS = 0.005
 AUTO_CANDIDATES = {"top": {"strategy": "top", "min_class_share": MIN_CLASS_SHARE},
                    "ccs": {"strategy": "ccs", "class_balanced": True},
-                   "random": {"strategy": "random"}}   # random pruning itself: the random baseline's draw
+                   # random pruning itself: the random baseline's draw
+                   "random": {"strategy": "random"}}
 
 def paired_se(hits:np.ndarray, ref:np.ndarray) -> float:
-    "Standard error of the accuracy difference of two models on the same samples (per-sample hits, paired)."
+    """Standard error of the accuracy difference of two models on the same samples (per-sample hits,
+    paired)."""
     d = hits.astype(float) - ref.astype(float)
     return float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("inf")
 
-def choose_by_proxy(val_acc:dict, # candidate -> validation accuracy: "top", "random" and others, in order of preference
-                    val_se:dict|None=None, # candidate -> standard error of its difference to random (`paired_se`)
+# %% ../nbs/08_prune.ipynb #f63e726c
+def choose_by_proxy(
+                    # candidate -> validation accuracy: "top", "random" and others, in order of
+                    # preference
+                    val_acc:dict,
+                    # candidate -> standard error of its difference to random (`paired_se`)
+                    val_se:dict|None=None,
                     tol:float=PROXY_TOL, max_loss:float=PROXY_MAX_LOSS) -> str:
-    "Top-k where its loss to random is bounded (gain - SE >= -max_loss), unless another candidate beats both; else random."
+    """Top-k where its loss to random is bounded (gain - SE >= -max_loss), unless another candidate
+    beats both; else random."""
     se, r, top = val_se or {}, val_acc["random"], val_acc.get("top", -np.inf)
-    better = {k: v for k, v in val_acc.items() if k not in ("top", "random") and v > r + se.get(k, 0.0) and v > top + tol}
+    better = {
+        k: v
+        for k, v in val_acc.items()
+        if k not in ("top", "random") and v > r + se.get(k, 0.0) and v > top + tol
+    }
     if better: return max(better, key=better.get)
     return "top" if top - se.get("top", 0.0) >= r - max_loss - 1e-9 else "random"
 
@@ -289,37 +405,61 @@ def proxy_selection(ds, # training data (`Dataset`)
                     train, # kept dataset indices -> a trained model
                     *, rounding:str="round", seed:int=0, val_frac:float=PROXY_VAL_FRAC,
                     candidates:dict=AUTO_CANDIDATES, device=None) -> dict:
-    "Each candidate's kept set from the data outside a carved validation split, trained and measured there; the choice."
+    """Each candidate's kept set from the data outside a carved validation split, trained and
+    measured there; the choice."""
     from scoreextra.data import stratified_subsample
     from scoreextra.train import predict_logits
     val = stratified_subsample(ds.y, max(int(round(val_frac * len(ds))), ds.num_classes), seed=seed)
     rest = np.setdiff1d(np.arange(len(ds)), val)
     hits = {}
     for name, spec in candidates.items():
-        kept = rest[select(scores[rest], keep_frac, rounding=rounding, labels=ds.y[rest], seed=seed, warn=False, **spec)]
+        kept = rest[select(scores[rest], keep_frac, rounding=rounding, labels=ds.y[rest], seed=seed,
+                           warn=False, **spec)]
         hits[name] = predict_logits(train(kept), ds, val, device=device).argmax(1) == ds.y[val]
     acc = {k: round(float(h.mean()), 4) for k, h in hits.items()}
     se = {k: round(paired_se(h, hits["random"]), 4) for k, h in hits.items() if k != "random"}
     choice = choose_by_proxy(acc, se)
-    accs = ", ".join(f"{k} {v:.4f}" + (f" (±{se[k]:.4f} against random)" if k in se else "") for k, v in acc.items())
-    return dict(choice=choice, val_acc=acc, val_se=se, n_val=int(len(val)),
-                reason=f"proxy trainings, validation accuracy on {len(val)} carved training samples: {accs} -> {choice}")
+    accs = ", ".join(
+        f"{k} {v:.4f}" + (f" (±{se[k]:.4f} against random)" if k in se else "")
+        for k, v in acc.items()
+    )
+    return dict(
+        choice=choice,
+        val_acc=acc,
+        val_se=se,
+        n_val=int(len(val)),
+        reason=f"proxy trainings, validation accuracy on {len(val)} carved training samples: "
+               f"{accs} -> {choice}",
+    )
 
 # %% ../nbs/08_prune.ipynb #eb702f2e
 def selection_spec(selection) -> dict:
-    """A selection spec (`None`, a strategy name or `{strategy, **options}`) as a dict; checks the name and the options:
-    the strategy's own (e.g. `hard_cutoff` for ccs), `class_balanced` (the strategy applied within every class) and
-    `min_class_share` (the coverage guard, `prune.guard_coverage`; 0 unless given: the paper's exact selection)."""
-    sel = {"strategy": selection} if isinstance(selection, str) else dict(selection or {"strategy": "top"})
-    if sel.setdefault("strategy", "top") == "auto":   # decided per kept set (`auto_selection`): no options
-        if set(sel) != {"strategy"}: raise ValueError(f"selection 'auto' takes no options, got {sorted(set(sel) - {'strategy'})}")
+    """A selection spec (`None`, a strategy name or `{strategy, **options}`) as a dict; checks the
+    name and the options:
+    the strategy's own (e.g. `hard_cutoff` for ccs), `class_balanced` (the strategy applied within
+    every class) and
+    `min_class_share` (the coverage guard, `prune.guard_coverage`; 0 unless given: the paper's exact
+    selection)."""
+    sel = {"strategy": selection} if isinstance(selection,
+                                                str) else dict(selection or {"strategy": "top"})
+    # decided per kept set (`auto_selection`): no options
+    if sel.setdefault("strategy", "top") == "auto":
+        if set(sel) != {"strategy"}:
+            raise ValueError(
+                f"selection 'auto' takes no options, got {sorted(set(sel) - {'strategy'})}"
+            )
         return sel
     params = inspect.signature(SELECTIONS.get(sel["strategy"])).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        takes = sorted(set(params) - {"scores", "keep_frac", "rounding", "seed"} | {"class_balanced", "min_class_share"})
+        takes = sorted(set(params) - {"scores", "keep_frac", "rounding",
+                                      "seed"} | {"class_balanced", "min_class_share"})
         bad = sorted(set(sel) - {"strategy"} - set(takes))
-        if bad: raise ValueError(f"selection {sel['strategy']!r} has no option {bad[0]!r}; it takes {takes}")
-    if not isinstance(sel.get("class_balanced", False), bool): raise ValueError(f"class_balanced must be true or false, got {sel['class_balanced']!r}")
-    if "min_class_share" in sel: check_fraction("min_class_share", sel["min_class_share"], lo_open=False, hi_open=False)
+        if bad:
+            raise ValueError(
+                f"selection {sel['strategy']!r} has no option {bad[0]!r}; it takes {takes}"
+            )
+    if not isinstance(sel.get("class_balanced", False), bool):
+        raise ValueError(f"class_balanced must be true or false, got {sel['class_balanced']!r}")
+    if "min_class_share" in sel:
+        check_fraction("min_class_share", sel["min_class_share"], lo_open=False, hi_open=False)
     return sel
-

@@ -15,8 +15,10 @@ from typing import Sequence
 import numpy as np
 
 from .core import atomic_path, load_json, save_json
-from .data import DATA_ENV, Dataset, DatasetFileError, data_root, load_dataset, stratified_subsample
-from .data import _bad, _check_split, _require   # the errors and the split check that every reader shares
+from .data import (DATA_ENV, Dataset, DatasetFileError, data_root, load_dataset,
+                             stratified_subsample)
+# the errors and the split check that every reader shares
+from .data import _bad, _check_split, _require
 
 # %% auto #0
 __all__ = ['IDX_MAGIC', 'FASHION_DEBIAN', 'FASHION_CLASSES', 'FASHION_MEAN', 'FASHION_STD', 'FASHION_FMT', 'FASHION_SRC',
@@ -33,149 +35,229 @@ __all__ = ['IDX_MAGIC', 'FASHION_DEBIAN', 'FASHION_CLASSES', 'FASHION_MEAN', 'FA
 IDX_MAGIC = {2049: 1, 2051: 3}   # idx magic for uint8 arrays -> number of dimensions
 
 def read_idx(path:str|Path, # an idx file, gzipped if its name ends in .gz
-             magic:int|None=None, # the magic number required (2051 images, 2049 labels); None: either
+             # the magic number required (2051 images, 2049 labels); None: either
+             magic:int|None=None,
              fmt:str="idx uint8 file", source:str="", # for the error message
             ) -> np.ndarray:
     "Parse an idx file (MNIST format, uint8, magic 2049 or 2051) into an array."
     path = Path(path)
     try:
         with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f: buf = f.read()
-    except FileNotFoundError: raise _bad(path, "missing dataset file", fmt, source, missing=True) from None
-    except (OSError, EOFError, gzip.BadGzipFile) as e: raise _bad(path, f"cannot read ({e})", fmt, source) from None
+    except FileNotFoundError:
+        raise _bad(path, "missing dataset file", fmt, source, missing=True) from None
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise _bad(path, f"cannot read ({e})", fmt, source) from None
     if len(buf) < 8: raise _bad(path, f"file too short ({len(buf)} bytes)", fmt, source)
     want = (magic,) if magic is not None else tuple(IDX_MAGIC)
     magic = int.from_bytes(buf[:4], "big")
-    if magic not in want: raise _bad(path, f"bad idx magic number {magic} (want {' or '.join(map(str, want))})", fmt, source)
+    if magic not in want:
+        raise _bad(
+            path, f"bad idx magic number {magic} (want {' or '.join(map(str, want))})", fmt, source
+        )
     nd = IDX_MAGIC[magic]
     dims = tuple(int.from_bytes(buf[4+4*i:8+4*i], "big") for i in range(nd))
     off = 4 + 4*nd
     if len(buf) != off + int(np.prod(dims)):
-        raise _bad(path, f"size mismatch: header says {dims} = {int(np.prod(dims))} bytes, file has {len(buf) - off}", fmt, source)
+        raise _bad(
+            path,
+            f"size mismatch: header says {dims} = {int(np.prod(dims))} bytes, file has "
+            f"{len(buf) - off}",
+            fmt,
+            source,
+        )
     return np.frombuffer(buf, np.uint8, offset=off).reshape(dims)
 
-# %% ../nbs/01_readers.ipynb #8005c4d8
+# %% ../nbs/01_readers.ipynb #1d969ee4
 FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]
 FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)
-FASHION_FMT = ("Fashion-MNIST idx files train-images-idx3-ubyte(.gz), train-labels-idx1-ubyte(.gz), "
-               "t10k-images-idx3-ubyte(.gz), t10k-labels-idx1-ubyte(.gz) (uint8, magic 2051/2049)")
-FASHION_SRC = ("https://github.com/zalandoresearch/fashion-mnist (files at "
-               "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/), or `apt-get install dataset-fashion-mnist`")
+FASHION_FMT = (
+    "Fashion-MNIST idx files train-images-idx3-ubyte(.gz), train-labels-idx1-ubyte(.gz), "
+    "t10k-images-idx3-ubyte(.gz), t10k-labels-idx1-ubyte(.gz) (uint8, magic 2051/2049)"
+)
+FASHION_SRC = (
+    "https://github.com/zalandoresearch/fashion-mnist (files at "
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/), or `apt-get install "
+    "dataset-fashion-mnist`"
+)
 
 def fashion_mnist_dir(root:str|Path|None=None) -> Path:
-    "`<data_root>/fashion-mnist` if `root`/`$SCOREEXTRA_DATA` is set or that folder exists, else Debian's folder."
+    """`<data_root>/fashion-mnist` if `root`/`$SCOREEXTRA_DATA` is set or that folder exists, else
+    Debian's folder."""
     d = data_root(root)/"fashion-mnist"
-    if root is not None or os.environ.get(DATA_ENV) or d.exists() or not FASHION_DEBIAN.exists(): return d
+    if root is not None or os.environ.get(DATA_ENV) or d.exists() or not FASHION_DEBIAN.exists():
+        return d
     return FASHION_DEBIAN
 
+# %% ../nbs/01_readers.ipynb #30e0c89b
 def _idx_file(d:Path, stem:str) -> Path:
     "The plain or gzipped idx file `stem` in `d` (the plain one if both exist)."
     return d/stem if (d/stem).exists() else d/f"{stem}.gz"
 
+# %% ../nbs/01_readers.ipynb #7e75c16e
 def load_fashion_mnist(split:str="train", root=None) -> Dataset:
     "Fashion-MNIST uint8 (N,28,28,1): 60,000 train / 10,000 test, from `fashion_mnist_dir(root)`."
     d, pre = fashion_mnist_dir(root), ("train" if _check_split(split) == "train" else "t10k")
     x = read_idx(_idx_file(d, f"{pre}-images-idx3-ubyte"), 2051, FASHION_FMT, FASHION_SRC)
     yf = _idx_file(d, f"{pre}-labels-idx1-ubyte")
     y = read_idx(yf, 2049, FASHION_FMT, FASHION_SRC)
-    if len(x) != len(y): raise _bad(yf, f"{len(x)} images but {len(y)} labels", FASHION_FMT, FASHION_SRC)
-    if y.size and y.max() > 9: raise _bad(yf, f"labels must be 0..9, got max {y.max()}", FASHION_FMT, FASHION_SRC)
-    return Dataset("fashion_mnist", split, x[..., None], y, FASHION_CLASSES, FASHION_MEAN, FASHION_STD,
+    if len(x) != len(y):
+        raise _bad(yf, f"{len(x)} images but {len(y)} labels", FASHION_FMT, FASHION_SRC)
+    if y.size and y.max() > 9:
+        raise _bad(yf, f"labels must be 0..9, got max {y.max()}", FASHION_FMT, FASHION_SRC)
+    return Dataset("fashion_mnist", split, x[..., None], y, FASHION_CLASSES, FASHION_MEAN,
+                   FASHION_STD,
                    augment=True, pad=2, flip=True, info={"dir": str(d)})
 
-# %% ../nbs/01_readers.ipynb #7e70c8c5
-FASHION_SIZES = {"fashion_mnist_5k": 5_000, "fashion_mnist_15k": 15_000, "fashion_mnist_30k": 30_000}
+# %% ../nbs/01_readers.ipynb #af39948e
+FASHION_SIZES = {"fashion_mnist_5k": 5_000, "fashion_mnist_15k": 15_000,
+                 "fashion_mnist_30k": 30_000}
 
 def _fashion_mnist_sub(name:str, split:str="train", root=None) -> Dataset:
-    "The `split` of the subsample `name` of `FASHION_SIZES`: its train split subsampled (stratified, seed 0), the test split whole."
+    """The `split` of the subsample `name` of `FASHION_SIZES`: its train split subsampled
+    (stratified, seed 0), the test split whole."""
     full, n_sub = load_fashion_mnist(split, root), FASHION_SIZES[name]
     if split == "test": return dataclasses.replace(full, name=name)
     i = stratified_subsample(full.y, n_sub)
-    return dataclasses.replace(full, name=name, x=full.x[i], y=full.y[i],
-                               info={**full.info, "subsample": f"stratified {n_sub} of {len(full)} train rows, seed 0"})
+    return dataclasses.replace(
+        full,
+        name=name,
+        x=full.x[i],
+        y=full.y[i],
+        info={**full.info, "subsample": f"stratified {n_sub} of {len(full)} train rows, seed 0"},
+    )
 
+# %% ../nbs/01_readers.ipynb #7d19b008
 def load_fashion_mnist_5k(split:str="train", root=None) -> Dataset:
-    "Fashion-MNIST with a stratified 5,000-image subsample of the train split (seed 0) and the whole test split."
+    """Fashion-MNIST with a stratified 5,000-image subsample of the train split (seed 0) and the
+    whole test split."""
     return _fashion_mnist_sub("fashion_mnist_5k", split, root)
 
+# %% ../nbs/01_readers.ipynb #0eaaf7fe
 def load_fashion_mnist_15k(split:str="train", root=None) -> Dataset:
-    "Fashion-MNIST with a stratified 15,000-image subsample of the train split (seed 0) and the whole test split."
+    """Fashion-MNIST with a stratified 15,000-image subsample of the train split (seed 0) and the
+    whole test split."""
     return _fashion_mnist_sub("fashion_mnist_15k", split, root)
 
+# %% ../nbs/01_readers.ipynb #dfa27ca6
 def load_fashion_mnist_30k(split:str="train", root=None) -> Dataset:
-    "Fashion-MNIST with a stratified 30,000-image subsample of the train split (seed 0) and the whole test split."
+    """Fashion-MNIST with a stratified 30,000-image subsample of the train split (seed 0) and the
+    whole test split."""
     return _fashion_mnist_sub("fashion_mnist_30k", split, root)
 
-# %% ../nbs/01_readers.ipynb #d4d92b24
-_PICKLE_ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+# %% ../nbs/01_readers.ipynb #53eb57d3
+_PICKLE_ALLOWED = {("numpy.core.multiarray", "_reconstruct"),
+                   ("numpy._core.multiarray", "_reconstruct"),
                    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
                    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
 
 class _SafeUnpickler(pickle.Unpickler):
     "Unpickler that only builds numpy arrays and plain Python containers."
     def find_class(self, module, name):
-        if (module, name) not in _PICKLE_ALLOWED: raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        if (module, name) not in _PICKLE_ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
         return super().find_class(module, name)
 
+# %% ../nbs/01_readers.ipynb #813b3398
 def _key(d:dict, k:str, path, fmt:str, source:str):
-    "`d[k]` for str or bytes keys (pickles loaded with encoding='bytes' have bytes keys); clear error if absent."
+    """`d[k]` for str or bytes keys (pickles loaded with encoding='bytes' have bytes keys); clear
+    error if absent."""
     for kk in (k, k.encode()):
         if kk in d: return d[kk]
     raise _bad(path, f"no key {k!r} (keys: {[_str(a) for a in d]})", fmt, source)
 
+# %% ../nbs/01_readers.ipynb #004748c3
 def _str(s) -> str: return s.decode() if isinstance(s, bytes) else str(s)
 
+# %% ../nbs/01_readers.ipynb #ff160ce4
 def read_pickle(path:str|Path, fmt:str, source:str) -> dict:
-    "Load a CIFAR-style pickled dict safely (`encoding='bytes'`); clear error on a missing or corrupt file."
+    """Load a CIFAR-style pickled dict safely (`encoding='bytes'`); clear error on a missing or
+    corrupt file."""
     path = _require(Path(path), fmt, source)
     try:
         with open(path, "rb") as f: d = _SafeUnpickler(f, encoding="bytes").load()
-    except Exception as e: raise _bad(path, f"cannot unpickle ({type(e).__name__}: {e})", fmt, source) from None
-    if not isinstance(d, dict): raise _bad(path, f"pickle holds a {type(d).__name__}, not a dict", fmt, source)
+    except Exception as e:
+        raise _bad(path, f"cannot unpickle ({type(e).__name__}: {e})", fmt, source) from None
+    if not isinstance(d, dict):
+        raise _bad(path, f"pickle holds a {type(d).__name__}, not a dict", fmt, source)
     return d
 
+# %% ../nbs/01_readers.ipynb #5b994589
 def planar_to_nhwc(data:np.ndarray, hw:int) -> np.ndarray:
     "(N, 3·hw·hw) channel-planar rows → (N, hw, hw, 3) NHWC (a view where possible)."
     return data.reshape(len(data), 3, hw, hw).transpose(0, 2, 3, 1)
 
+# %% ../nbs/01_readers.ipynb #fb91d5b7
 def _cifar_batch(path, label_key, fmt, src):
     "x (N,32,32,3) uint8, y (N,) and the raw dict of one CIFAR pickle, validated."
     d = read_pickle(path, fmt, src)
     data, labels = _key(d, "data", path, fmt, src), np.asarray(_key(d, label_key, path, fmt, src))
-    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072):
-        raise _bad(path, f"'data' must be uint8 (N, 3072), got {getattr(data, 'dtype', type(data))} {getattr(data, 'shape', '')}", fmt, src)
+    if not (
+        isinstance(data, np.ndarray)
+        and data.dtype == np.uint8
+        and data.ndim == 2
+        and data.shape[1] == 3072
+    ):
+        raise _bad(
+            path,
+            f"'data' must be uint8 (N, 3072), got {getattr(data, 'dtype', type(data))} "
+            f"{getattr(data, 'shape', '')}",
+            fmt,
+            src,
+        )
     if labels.shape != (len(data),) or (labels.size and labels.dtype.kind not in "iu"):
-        raise _bad(path, f"{len(data)} images but labels of shape {labels.shape}, dtype {labels.dtype}", fmt, src)
+        raise _bad(path,
+                   f"{len(data)} images but labels of shape {labels.shape}, dtype {labels.dtype}",
+                   fmt, src)
     return planar_to_nhwc(data, 32), labels, d
 
+# %% ../nbs/01_readers.ipynb #a63e6ba7
 def _classes_from_meta(path, key, fmt, src) -> list:
     return [_str(c) for c in _key(read_pickle(path, fmt, src), key, path, fmt, src)]
 
+# %% ../nbs/01_readers.ipynb #0f853e93
 def _check_labels(path, y, n_classes, fmt, src):
     if y.size and (y.min() < 0 or y.max() >= n_classes):
-        raise _bad(path, f"labels must be 0..{n_classes-1}, got range [{y.min()}, {y.max()}]", fmt, src)
+        raise _bad(path, f"labels must be 0..{n_classes-1}, got range [{y.min()}, {y.max()}]", fmt,
+                   src)
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2761)
-CIFAR10_FMT = ("CIFAR-10 python version: cifar-10-batches-py/ with data_batch_1..5, test_batch, batches.meta "
-               "(pickled dicts: 'data' uint8 (10000, 3072) channel-planar, 'labels' list of 0..9)")
-CIFAR10_SRC = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (extract into the data directory)"
+CIFAR10_FMT = (
+    "CIFAR-10 python version: cifar-10-batches-py/ with data_batch_1..5, test_batch, batches.meta "
+    "(pickled dicts: 'data' uint8 (10000, 3072) channel-planar, 'labels' list of 0..9)"
+)
+CIFAR10_SRC = (
+    "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (extract into the data directory)"
+)
 CIFAR100_FMT = ("CIFAR-100 python version: cifar-100-python/ with train, test, meta "
                 "(pickled dicts: 'data' uint8 (N, 3072) channel-planar, 'fine_labels' 0..99)")
-CIFAR100_SRC = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (extract into the data directory)"
+CIFAR100_SRC = (
+    "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (extract into the data directory)"
+)
 
+# %% ../nbs/01_readers.ipynb #3893aa0d
 def load_cifar10(split:str="train", root=None) -> Dataset:
-    "CIFAR-10 uint8 (N,32,32,3) from `<data_root>/cifar-10-batches-py/` (50,000 train / 10,000 test)."
+    """CIFAR-10 uint8 (N,32,32,3) from `<data_root>/cifar-10-batches-py/` (50,000 train / 10,000
+    test)."""
     d = data_root(root)/"cifar-10-batches-py"
-    files = [f"data_batch_{i}" for i in range(1, 6)] if _check_split(split) == "train" else ["test_batch"]
+    files = (
+        [f"data_batch_{i}" for i in range(1, 6)]
+        if _check_split(split) == "train"
+        else ["test_batch"]
+    )
     parts = [_cifar_batch(d/f, "labels", CIFAR10_FMT, CIFAR10_SRC) for f in files]
     classes = _classes_from_meta(d/"batches.meta", "label_names", CIFAR10_FMT, CIFAR10_SRC)
     x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     _check_labels(d, y, len(classes), CIFAR10_FMT, CIFAR10_SRC)
-    return Dataset("cifar10", split, x, y, classes, CIFAR10_MEAN, CIFAR10_STD, augment=True, info={"dir": str(d)})
+    return Dataset("cifar10", split, x, y, classes, CIFAR10_MEAN, CIFAR10_STD, augment=True,
+                   info={"dir": str(d)})
 
+# %% ../nbs/01_readers.ipynb #d5651e31
 def load_cifar100(split:str="train", root=None) -> Dataset:
-    "CIFAR-100 (fine labels) uint8 (N,32,32,3) from `<data_root>/cifar-100-python/`; `info['coarse_y']` holds the 20 superclasses."
+    """CIFAR-100 (fine labels) uint8 (N,32,32,3) from `<data_root>/cifar-100-python/`;
+    `info['coarse_y']` holds the 20 superclasses."""
     d = data_root(root)/"cifar-100-python"
     f = d/("train" if _check_split(split) == "train" else "test")
     x, y, raw = _cifar_batch(f, "fine_labels", CIFAR100_FMT, CIFAR100_SRC)
@@ -183,16 +265,20 @@ def load_cifar100(split:str="train", root=None) -> Dataset:
     _check_labels(f, y, len(classes), CIFAR100_FMT, CIFAR100_SRC)
     info = {"dir": str(d)}
     if b"coarse_labels" in raw or "coarse_labels" in raw:
-        info["coarse_y"] = np.asarray(_key(raw, "coarse_labels", f, CIFAR100_FMT, CIFAR100_SRC), np.int64)
-    return Dataset("cifar100", split, np.ascontiguousarray(x), y, classes, CIFAR100_MEAN, CIFAR100_STD, augment=True, info=info)
+        info["coarse_y"] = np.asarray(_key(raw, "coarse_labels", f, CIFAR100_FMT, CIFAR100_SRC),
+                                      np.int64)
+    return Dataset("cifar100", split, np.ascontiguousarray(x), y, classes, CIFAR100_MEAN,
+                   CIFAR100_STD, augment=True, info=info)
 
-# %% ../nbs/01_readers.ipynb #d3c2febe
+# %% ../nbs/01_readers.ipynb #f3fec027
 def _sources_sig(files:Sequence[Path]) -> dict:
     "A cheap signature of source files: name -> size in bytes."
     return {Path(f).name: Path(f).stat().st_size for f in files}
 
+# %% ../nbs/01_readers.ipynb #a24320e0
 def _open_cache(x_path:Path, y_path:Path, meta_path:Path, sig:dict|None):
-    "The memmapped (x, y, meta) if the cache exists and was built from sources with signature `sig`, else None."
+    """The memmapped (x, y, meta) if the cache exists and was built from sources with signature
+    `sig`, else None."""
     if not (x_path.exists() and y_path.exists() and meta_path.exists()): return None
     meta = load_json(meta_path)
     if sig is not None and meta.get("sources") != sig: return None
@@ -200,88 +286,134 @@ def _open_cache(x_path:Path, y_path:Path, meta_path:Path, sig:dict|None):
     if len(x) != len(y) or list(x.shape) != meta.get("shape"): return None
     return x, y, meta
 
+# %% ../nbs/01_readers.ipynb #70b789be
 def _write_cache(x_path:Path, y_path:Path, meta_path:Path, shape:tuple, pieces, meta:dict):
-    "Fill a new uint8 `.npy` of `shape` from `pieces` (an iterator of (x_piece, y_piece)), atomically."
+    """Fill a new uint8 `.npy` of `shape` from `pieces` (an iterator of (x_piece, y_piece)),
+    atomically."""
     ys, off = [], 0
     with atomic_path(x_path) as tmpx:
         out = np.lib.format.open_memmap(tmpx, mode="w+", dtype=np.uint8, shape=shape)
         for xp, yp in pieces:
             out[off:off+len(xp)] = xp; ys.append(np.asarray(yp, np.int64)); off += len(xp)
-        if off != shape[0]: raise RuntimeError(f"cache {x_path}: wrote {off} rows, expected {shape[0]}")
+        if off != shape[0]:
+            raise RuntimeError(f"cache {x_path}: wrote {off} rows, expected {shape[0]}")
         out.flush(); del out
     with atomic_path(y_path) as tmpy:
         with open(tmpy, "wb") as f: np.save(f, np.concatenate(ys) if ys else np.zeros(0, np.int64))
     save_json(meta_path, {**meta, "shape": list(shape)})
 
-# %% ../nbs/01_readers.ipynb #212f41b1
+# %% ../nbs/01_readers.ipynb #700565ce
 IMAGENET64_MEAN, IMAGENET64_STD = (0.449, 0.426, 0.379), (0.285, 0.276, 0.284)
-IMAGENET64_FMT = ("Downsampled ImageNet 64x64, npz version: imagenet64/train_data_batch_1..10.npz and val_data.npz "
-                  "(keys 'data' uint8 (N, 12288) channel-planar, 'labels' 1..1000)")
-IMAGENET64_SRC = ("https://image-net.org/download-images.php (\"Downsampled ImageNet 64x64\", npz; needs an ImageNet "
-                  "account); unzip the batch files into <data_root>/imagenet64/")
+IMAGENET64_FMT = (
+    "Downsampled ImageNet 64x64, npz version: imagenet64/train_data_batch_1..10.npz and "
+    "val_data.npz "
+    "(keys 'data' uint8 (N, 12288) channel-planar, 'labels' 1..1000)"
+)
+IMAGENET64_SRC = (
+    "https://image-net.org/download-images.php (\"Downsampled ImageNet 64x64\", npz; needs an "
+    "ImageNet "
+    "account); unzip the batch files into <data_root>/imagenet64/"
+)
 
 def _read_npz_key(path:Path, key:str, fmt:str, src:str) -> np.ndarray:
-    "One key of an npz (decompresses only that member); clear errors on missing/corrupt files or keys."
+    """One key of an npz (decompresses only that member); clear errors on missing/corrupt files or
+    keys."""
     path = _require(path, fmt, src)
     try:
         with np.load(path, allow_pickle=False) as z:
             if key not in z.files: raise _bad(path, f"no key {key!r} (keys: {z.files})", fmt, src)
             return z[key]
-    except DatasetFileError: raise
-    except Exception as e: raise _bad(path, f"cannot read npz ({type(e).__name__}: {e})", fmt, src) from None
+    except DatasetFileError:
+        raise
+    except Exception as e:
+        raise _bad(path, f"cannot read npz ({type(e).__name__}: {e})", fmt, src) from None
 
+# %% ../nbs/01_readers.ipynb #e9d2c1d4
 def _imagenet64_labels(f:Path) -> np.ndarray:
     y = _read_npz_key(f, "labels", IMAGENET64_FMT, IMAGENET64_SRC)
     y = np.asarray(y).reshape(-1)
     if y.size and (y.dtype.kind not in "iu" or y.min() < 1 or y.max() > 1000):
-        raise _bad(f, f"labels must be 1-based integers in 1..1000, got {y.dtype} range [{y.min()}, {y.max()}]",
-                   IMAGENET64_FMT, IMAGENET64_SRC)
+        raise _bad(
+            f,
+            f"labels must be 1-based integers in 1..1000, got {y.dtype} range [{y.min()}, "
+            f"{y.max()}]",
+            IMAGENET64_FMT,
+            IMAGENET64_SRC,
+        )
     return y.astype(np.int64) - 1
 
+# %% ../nbs/01_readers.ipynb #9d494fdd
 def _imagenet64_pieces(files, labels):
     for f, y in zip(files, labels):
         data = _read_npz_key(f, "data", IMAGENET64_FMT, IMAGENET64_SRC)
         if data.dtype != np.uint8 or data.shape != (len(y), 3*64*64):
-            raise _bad(f, f"'data' must be uint8 ({len(y)}, 12288) to match its labels, got {data.dtype} {data.shape}",
-                       IMAGENET64_FMT, IMAGENET64_SRC)
+            raise _bad(
+                f,
+                f"'data' must be uint8 ({len(y)}, 12288) to match its labels, got {data.dtype} "
+                f"{data.shape}",
+                IMAGENET64_FMT,
+                IMAGENET64_SRC,
+            )
         yield planar_to_nhwc(data, 64), y
         del data
 
+# %% ../nbs/01_readers.ipynb #21c733f7
 def _imagenet64_classes(d:Path) -> list:
     "Class names from `map_clsloc.txt` ('n02119789 1 kit_fox' lines) when present, else '0'..'999'."
     f = d/"map_clsloc.txt"
     if not f.exists(): return [str(i) for i in range(1000)]
-    names = {int(p[1]) - 1: p[2] for p in (l.split() for l in f.read_text().splitlines()) if len(p) >= 3}
+    names = {
+        int(p[1]) - 1: p[2] for p in (l.split() for l in f.read_text().splitlines()) if len(p) >= 3
+    }
     return [names.get(i, str(i)) for i in range(1000)]
 
+# %% ../nbs/01_readers.ipynb #bf433b08
 def load_imagenet64(split:str="train", root=None, cache_dir:str|Path|None=None) -> Dataset:
-    "Downsampled ImageNet 64×64 from `<data_root>/imagenet64/`, memmapped (N,64,64,3) uint8, labels 0..999."
+    """Downsampled ImageNet 64×64 from `<data_root>/imagenet64/`, memmapped (N,64,64,3) uint8,
+    labels 0..999."""
     d = data_root(root)/"imagenet64"
-    files = [d/f"train_data_batch_{i}.npz" for i in range(1, 11)] if _check_split(split) == "train" else [d/"val_data.npz"]
+    files = (
+        [d / f"train_data_batch_{i}.npz" for i in range(1, 11)]
+        if _check_split(split) == "train"
+        else [d / "val_data.npz"]
+    )
     for f in files: _require(f, IMAGENET64_FMT, IMAGENET64_SRC)
     c = Path(cache_dir) if cache_dir is not None else d
     tag = "train" if split == "train" else "val"
-    xp, yp, mp = c/f"imagenet64_{tag}_x.npy", c/f"imagenet64_{tag}_y.npy", c/f"imagenet64_{tag}.json"
+    xp, yp, mp = (
+        c / f"imagenet64_{tag}_x.npy",
+        c / f"imagenet64_{tag}_y.npy",
+        c / f"imagenet64_{tag}.json",
+    )
     sig = _sources_sig(files)
     cached = _open_cache(xp, yp, mp, sig)
     if cached is None:
         labels = [_imagenet64_labels(f) for f in files]
         n = sum(len(y) for y in labels)
-        _write_cache(xp, yp, mp, (n, 64, 64, 3), _imagenet64_pieces(files, labels), {"sources": sig, "layout": "NHWC uint8"})
+        _write_cache(xp, yp, mp, (n, 64, 64, 3), _imagenet64_pieces(files, labels),
+                     {"sources": sig, "layout": "NHWC uint8"})
         cached = _open_cache(xp, yp, mp, sig)
     x, y, _ = cached
-    return Dataset("imagenet64", split, x, y, _imagenet64_classes(d), IMAGENET64_MEAN, IMAGENET64_STD, augment=True,
+    return Dataset("imagenet64", split, x, y, _imagenet64_classes(d), IMAGENET64_MEAN,
+                   IMAGENET64_STD, augment=True,
                    info={"dir": str(d), "cache": str(xp)})
 
-# %% ../nbs/01_readers.ipynb #5e2d436f
+# %% ../nbs/01_readers.ipynb #27eae3df
 PLACES_MEAN, PLACES_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-PLACES_FMT = ("places365_64/train_x.npy (N,64,64,3 uint8), train_y.npy, val_x.npy, val_y.npy, classes.txt, "
-              "written by scoreextra.readers.prepare_places365_64")
-PLACES_SRC = ("http://data.csail.mit.edu/places/places365/ (filelist_places365-standard.tar, "
-              "train_256_places365standard.tar, val_256.tar, i.e. torchvision Places365(small=True)), "
-              "then prepare_places365_64(src_root, data_root())")
-PLACES_SRC_FMT = ("torchvision Places365(small=True) layout: categories_places365.txt, places365_train_standard.txt, "
-                  "places365_val.txt, data_256_standard/, val_256/")
+PLACES_FMT = (
+    "places365_64/train_x.npy (N,64,64,3 uint8), train_y.npy, val_x.npy, val_y.npy, classes.txt, "
+    "written by scoreextra.readers.prepare_places365_64"
+)
+PLACES_SRC = (
+    "http://data.csail.mit.edu/places/places365/ (filelist_places365-standard.tar, "
+    "train_256_places365standard.tar, val_256.tar, i.e. torchvision Places365(small=True)), "
+    "then prepare_places365_64(src_root, data_root())"
+)
+PLACES_SRC_FMT = (
+    "torchvision Places365(small=True) layout: categories_places365.txt, "
+    "places365_train_standard.txt, "
+    "places365_val.txt, data_256_standard/, val_256/"
+)
 
 def resize_center_crop(img, resize:int=80, size:int=64) -> np.ndarray:
     "torchvision's Resize(resize) then CenterCrop(size) on a PIL image, as uint8 (size,size,3)."
@@ -293,15 +425,23 @@ def resize_center_crop(img, resize:int=80, size:int=64) -> np.ndarray:
     top, left = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
     return np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
+# %% ../nbs/01_readers.ipynb #fbaa328f
 def _places_one(args) -> np.ndarray:
     "Decode, resize and crop one JPEG (top level so that worker processes can run it)."
     path, resize, size = args
     from PIL import Image
     try:
         with Image.open(path) as im: return resize_center_crop(im, resize, size)
-    except FileNotFoundError: raise _bad(path, "missing image listed in the file list", PLACES_SRC_FMT, PLACES_SRC, missing=True) from None
-    except Exception as e: raise _bad(path, f"cannot decode image ({type(e).__name__}: {e})", PLACES_SRC_FMT, PLACES_SRC) from None
+    except FileNotFoundError:
+        raise _bad(
+            path, "missing image listed in the file list", PLACES_SRC_FMT, PLACES_SRC, missing=True
+        ) from None
+    except Exception as e:
+        raise _bad(
+            path, f"cannot decode image ({type(e).__name__}: {e})", PLACES_SRC_FMT, PLACES_SRC
+        ) from None
 
+# %% ../nbs/01_readers.ipynb #0da9acfa
 def _places_list(src:Path, list_name:str, img_dir:str) -> tuple[list, np.ndarray]:
     "(image paths, labels) from a Places365 file list ('/a/airfield/00000001.jpg 0' lines)."
     f = _require(src/list_name, PLACES_SRC_FMT, PLACES_SRC)
@@ -309,19 +449,26 @@ def _places_list(src:Path, list_name:str, img_dir:str) -> tuple[list, np.ndarray
     for ln, line in enumerate(f.read_text().splitlines(), 1):
         if not line.strip(): continue
         parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit(): raise _bad(f, f"line {ln} is not '<image> <label>': {line!r}", PLACES_SRC_FMT, PLACES_SRC)
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise _bad(
+                f, f"line {ln} is not '<image> <label>': {line!r}", PLACES_SRC_FMT, PLACES_SRC
+            )
         paths.append(src/img_dir/parts[0].lstrip("/")); ys.append(int(parts[1]))
     return paths, np.asarray(ys, np.int64)
 
+# %% ../nbs/01_readers.ipynb #b563b483
 def prepare_places365_64(src_root:str|Path, # folder in torchvision's Places365(small=True) layout
-                         dst_root:str|Path|None=None, # data root; files go to `<dst_root>/places365_64/`
+                         # data root; files go to `<dst_root>/places365_64/`
+                         dst_root:str|Path|None=None,
                          size:int=64, # stored side length
                          resize:int=80, # shorter side after resizing, before the centre crop
                          splits:Sequence[str]=("train", "test"), # which splits to convert
-                         workers:int=1, # decoding processes (JPEG decoding dominates: use all cores)
+                         # decoding processes (JPEG decoding dominates: use all cores)
+                         workers:int=1,
                          block:int=4096, # images per block handed to the workers
                         ) -> Path:
-    "Convert Places365-Standard 256-px JPEGs to memmappable `{train,val}_{x,y}.npy` centre crops (run once)."
+    """Convert Places365-Standard 256-px JPEGs to memmappable `{train,val}_{x,y}.npy` centre crops
+    (run once)."""
     src, dst = Path(src_root), data_root(dst_root)/"places365_64"
     cat = _require(src/"categories_places365.txt", PLACES_SRC_FMT, PLACES_SRC)
     names = {int(i): c for c, i in (l.split() for l in cat.read_text().splitlines() if l.strip())}
@@ -329,15 +476,22 @@ def prepare_places365_64(src_root:str|Path, # folder in torchvision's Places365(
     dst.mkdir(parents=True, exist_ok=True)
     with atomic_path(dst/"classes.txt") as t: t.write_text("\n".join(classes) + "\n")
     for split in splits:
-        lst, img_dir, tag = (("places365_train_standard.txt", "data_256_standard", "train") if _check_split(split) == "train"
+        lst, img_dir, tag = (("places365_train_standard.txt", "data_256_standard",
+                              "train") if _check_split(split) == "train"
                              else ("places365_val.txt", "val_256", "val"))
         paths, ys = _places_list(src, lst, img_dir)
-        if ys.size and ys.max() >= len(classes): raise _bad(src/lst, f"label {ys.max()} >= {len(classes)} classes", PLACES_SRC_FMT, PLACES_SRC)
-        _write_cache(dst/f"{tag}_x.npy", dst/f"{tag}_y.npy", dst/f"{tag}.json", (len(paths), size, size, 3),
+        if ys.size and ys.max() >= len(classes):
+            raise _bad(
+                src / lst, f"label {ys.max()} >= {len(classes)} classes", PLACES_SRC_FMT, PLACES_SRC
+            )
+        _write_cache(dst/f"{tag}_x.npy", dst/f"{tag}_y.npy", dst/f"{tag}.json",
+                     (len(paths), size, size, 3),
                      _places_pieces(paths, ys, resize, size, workers, block),
-                     {"sources": {lst: len(paths)}, "resize": resize, "size": size, "crop": "center"})
+                     {"sources": {lst: len(paths)}, "resize": resize, "size": size,
+                      "crop": "center"})
     return dst
 
+# %% ../nbs/01_readers.ipynb #c3fde8d0
 def _places_pieces(paths, ys, resize, size, workers, block):
     pool = None
     if workers > 1:
@@ -346,27 +500,43 @@ def _places_pieces(paths, ys, resize, size, workers, block):
     try:
         for s in range(0, len(paths), block):
             args = [(p, resize, size) for p in paths[s:s+block]]
-            imgs = list(pool.map(_places_one, args, chunksize=32) if pool else map(_places_one, args))
+            imgs = list(
+                pool.map(_places_one, args, chunksize=32) if pool else map(_places_one, args)
+            )
             yield np.stack(imgs), ys[s:s+block]
     finally:
         if pool: pool.shutdown()
 
+# %% ../nbs/01_readers.ipynb #7ca23ec8
 def load_places365_64(split:str="train", root=None) -> Dataset:
-    "Places365-Standard as memmapped 64×64 centre crops from `<data_root>/places365_64/` (see `prepare_places365_64`)."
+    """Places365-Standard as memmapped 64×64 centre crops from `<data_root>/places365_64/` (see
+    `prepare_places365_64`)."""
     d, tag = data_root(root)/"places365_64", ("train" if _check_split(split) == "train" else "val")
-    xp, yp = _require(d/f"{tag}_x.npy", PLACES_FMT, PLACES_SRC), _require(d/f"{tag}_y.npy", PLACES_FMT, PLACES_SRC)
-    try: x, y = np.load(xp, mmap_mode="r"), np.load(yp)
-    except Exception as e: raise _bad(xp, f"cannot open ({type(e).__name__}: {e})", PLACES_FMT, PLACES_SRC) from None
+    xp, yp = (
+        _require(d / f"{tag}_x.npy", PLACES_FMT, PLACES_SRC),
+        _require(d / f"{tag}_y.npy", PLACES_FMT, PLACES_SRC),
+    )
+    try:
+        x, y = np.load(xp, mmap_mode="r"), np.load(yp)
+    except Exception as e:
+        raise _bad(xp, f"cannot open ({type(e).__name__}: {e})", PLACES_FMT, PLACES_SRC) from None
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3 or len(x) != len(y):
-        raise _bad(xp, f"want uint8 (N,H,W,3) with N = len({yp.name}) = {len(y)}, got {x.dtype} {x.shape}", PLACES_FMT, PLACES_SRC)
+        raise _bad(
+            xp,
+            f"want uint8 (N,H,W,3) with N = len({yp.name}) = {len(y)}, got {x.dtype} {x.shape}",
+            PLACES_FMT,
+            PLACES_SRC,
+        )
     cf = d/"classes.txt"
     classes = cf.read_text().split() if cf.exists() else [str(i) for i in range(365)]
-    return Dataset("places365_64", split, x, y, classes, PLACES_MEAN, PLACES_STD, augment=True, info={"dir": str(d)})
+    return Dataset("places365_64", split, x, y, classes, PLACES_MEAN, PLACES_STD, augment=True,
+                   info={"dir": str(d)})
 
-# %% ../nbs/01_readers.ipynb #9908debd
+# %% ../nbs/01_readers.ipynb #7bcdc211
 SYNTH_C100_MEAN, SYNTH_C100_STD = (0.5194, 0.4991, 0.4573), (0.2748, 0.2640, 0.2858)
 SYNTH_FMT = "DM-Improves-AT npz: keys 'image' uint8 (N,32,32,3) NHWC and 'label' integer (N,)"
-SYNTH_SRC = "the npz links in the DM-Improves-AT README, https://github.com/wzekai99/DM-Improves-AT (put them in <data_root>/synthetic/)"
+SYNTH_SRC = ("the npz links in the DM-Improves-AT README, "
+             "https://github.com/wzekai99/DM-Improves-AT (put them in <data_root>/synthetic/)")
 
 def sha256_file(path:str|Path, chunk:int=1<<24) -> str:
     "Hex sha256 of a file, read in chunks."
@@ -375,31 +545,55 @@ def sha256_file(path:str|Path, chunk:int=1<<24) -> str:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
 
-def npz_member_to_npy(npz:str|Path, key:str, dst:str|Path, chunk:int=1<<24, fmt:str="npz", source:str="") -> tuple:
-    "Stream array `key` of `npz` into the `.npy` file `dst` (atomic, peak memory one chunk); return its shape."
+# %% ../nbs/01_readers.ipynb #cdea0bfc
+def npz_member_to_npy(npz:str|Path, key:str, dst:str|Path, chunk:int=1<<24, fmt:str="npz",
+                      source:str="") -> tuple:
+    """Stream array `key` of `npz` into the `.npy` file `dst` (atomic, peak memory one chunk);
+    return its shape."""
     npz = Path(npz)
     try:
         with zipfile.ZipFile(npz) as zf, zf.open(f"{key}.npy") as f:
             version = np.lib.format.read_magic(f)
-            shape, fortran, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
-            if dtype.hasobject or fortran: raise _bad(npz, f"{key!r} must be a C-ordered plain array, got {dtype} fortran={fortran}", fmt, source)
+            shape, fortran, dtype = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )(f)
+            if dtype.hasobject or fortran:
+                raise _bad(
+                    npz,
+                    f"{key!r} must be a C-ordered plain array, got {dtype} fortran={fortran}",
+                    fmt,
+                    source,
+                )
             with atomic_path(dst) as tmp:
                 out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
                 flat, step, off = out.reshape(-1).view(np.uint8), max(chunk, 1), 0
                 while off < flat.size:
                     b = f.read(min(step, flat.size - off))
-                    if not b: raise _bad(npz, f"member {key!r} ends after {off} of {flat.size} bytes", fmt, source)
+                    if not b:
+                        raise _bad(
+                            npz,
+                            f"member {key!r} ends after {off} of {flat.size} bytes",
+                            fmt,
+                            source,
+                        )
                     flat[off:off+len(b)] = np.frombuffer(b, np.uint8); off += len(b)
                 out.flush(); del out, flat
-    except DatasetFileError: raise
-    except KeyError: raise _bad(npz, f"no key {key!r}", fmt, source) from None
-    except Exception as e: raise _bad(npz, f"cannot read npz ({type(e).__name__}: {e})", fmt, source) from None
+    except DatasetFileError:
+        raise
+    except KeyError:
+        raise _bad(npz, f"no key {key!r}", fmt, source) from None
+    except Exception as e:
+        raise _bad(npz, f"cannot read npz ({type(e).__name__}: {e})", fmt, source) from None
     return shape
 
+# %% ../nbs/01_readers.ipynb #a8e26821
 def _synth_file(file, root) -> Path:
     f = Path(file)
     return f if f.is_absolute() else data_root(root)/"synthetic"/f
 
+# %% ../nbs/01_readers.ipynb #e76cd452
 def _synth_train(f:Path, cache_dir:Path):
     "Memmapped (x, y, meta) for the npz `f`, converting on first use."
     stem = f.name.removesuffix(".npz")
@@ -408,48 +602,77 @@ def _synth_train(f:Path, cache_dir:Path):
     cached = _open_cache(xp, yp, mp, sig)
     if cached is not None: return cached
     y = _read_npz_key(f, "label", SYNTH_FMT, SYNTH_SRC).reshape(-1)
-    if y.dtype.kind not in "iu" or (y.size and y.min() < 0): raise _bad(f, f"'label' must hold non-negative integers, got {y.dtype}", SYNTH_FMT, SYNTH_SRC)
+    if y.dtype.kind not in "iu" or (y.size and y.min() < 0):
+        raise _bad(
+            f, f"'label' must hold non-negative integers, got {y.dtype}", SYNTH_FMT, SYNTH_SRC
+        )
     with atomic_path(yp) as t:
         with open(t, "wb") as fh: np.save(fh, y.astype(np.int64))
     shape = npz_member_to_npy(f, "image", xp, fmt=SYNTH_FMT, source=SYNTH_SRC)
     x = np.load(xp, mmap_mode="r")
     if x.dtype != np.uint8 or x.shape[1:] != (32, 32, 3) or len(x) != len(y):
-        raise _bad(f, f"'image' must be uint8 ({len(y)}, 32, 32, 3) to match 'label', got {x.dtype} {x.shape}", SYNTH_FMT, SYNTH_SRC)
-    save_json(mp, {"sources": sig, "shape": list(shape), "sha256": sha256_file(f), "num_classes": int(y.max()) + 1 if y.size else 0})
+        raise _bad(
+            f,
+            f"'image' must be uint8 ({len(y)}, 32, 32, 3) to match 'label', "
+            f"got {x.dtype} {x.shape}",
+            SYNTH_FMT,
+            SYNTH_SRC,
+        )
+    save_json(mp,
+              {"sources": sig, "shape": list(shape), "sha256": sha256_file(f),
+               "num_classes": int(y.max()) + 1 if y.size else 0})
     return _open_cache(xp, yp, mp, sig)
 
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                   "truck"]
 # the fine label names of CIFAR-100's `meta`, in label order (alphabetical)
-CIFAR100_CLASSES = """apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel
-can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin elephant
-flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree
-motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy
-porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail snake spider squirrel
-streetcar sunflower sweet_pepper table tank telephone television tiger tractor train trout tulip turtle wardrobe whale
-willow_tree wolf woman worm""".split()
+CIFAR100_CLASSES = """apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy
+bridge bus butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach
+couch crab crocodile cup dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo
+keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree motorcycle mountain mouse
+mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree plain plate poppy
+porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk skyscraper snail
+snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger tractor
+train trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split()
 
+# %% ../nbs/01_readers.ipynb #cbe0346a
 def load_synthetic_cifar(split:str="train", root=None,
-                         file:str|Path="cifar100_1m.npz", # npz name in `<data_root>/synthetic/`, or an absolute path
-                         base:str|None=None, # "cifar10" | "cifar100": label space and test set (default: from the labels)
-                         cache_dir:str|Path|None=None, # where the .npy cache goes (default: beside the npz)
+                         # npz name in `<data_root>/synthetic/`, or an absolute path
+                         file:str|Path="cifar100_1m.npz",
+                         # "cifar10" | "cifar100": label space and test set (default: from the
+                         # labels)
+                         base:str|None=None,
+                         # where the .npy cache goes (default: beside the npz)
+                         cache_dir:str|Path|None=None,
                          name:str="synthetic_cifar") -> Dataset:
-    "DM-Improves-AT synthetic CIFAR (memmapped uint8 (N,32,32,3)); test split = the real CIFAR test split."
+    """DM-Improves-AT synthetic CIFAR (memmapped uint8 (N,32,32,3)); test split = the real CIFAR
+    test split."""
     f = _require(_synth_file(file, root), SYNTH_FMT, SYNTH_SRC)
     x, y, meta = _synth_train(f, Path(cache_dir) if cache_dir else f.parent)
     base = base or ("cifar100" if meta["num_classes"] > 10 else "cifar10")
-    if base not in ("cifar10", "cifar100"): raise ValueError(f"base must be 'cifar10' or 'cifar100', got {base!r}")
-    mean, std = (SYNTH_C100_MEAN, SYNTH_C100_STD) if base == "cifar100" else (CIFAR10_MEAN, CIFAR10_STD)
+    if base not in ("cifar10", "cifar100"):
+        raise ValueError(f"base must be 'cifar10' or 'cifar100', got {base!r}")
+    mean, std = (
+        (SYNTH_C100_MEAN, SYNTH_C100_STD) if base == "cifar100" else (CIFAR10_MEAN, CIFAR10_STD)
+    )
     info = {"file": str(f), "sha256": meta["sha256"], "base": base}
     if _check_split(split) == "test":
         t = load_dataset(base, "test", root=root)
-        return Dataset(name, "test", t.x, t.y, t.classes, mean, std, augment=True, info={**info, "test_from": base})
+        return Dataset(name, "test", t.x, t.y, t.classes, mean, std, augment=True,
+                       info={**info, "test_from": base})
     classes = CIFAR10_CLASSES if base == "cifar10" else CIFAR100_CLASSES
     return Dataset(name, "train", x, y, classes, mean, std, augment=True, info=info)
 
+# %% ../nbs/01_readers.ipynb #928e6c2c
 def load_synthetic_cifar100_1m(split:str="train", root=None, **kw) -> Dataset:
-    "The paper's synthetic CIFAR-100 1M (`<data_root>/synthetic/cifar100_1m.npz`, 10,000 per class)."
-    return load_synthetic_cifar(split, root, file="cifar100_1m.npz", base="cifar100", name="synthetic_cifar100_1m", **kw)
+    """The paper's synthetic CIFAR-100 1M (`<data_root>/synthetic/cifar100_1m.npz`, 10,000 per
+    class)."""
+    return load_synthetic_cifar(split, root, file="cifar100_1m.npz", base="cifar100",
+                                name="synthetic_cifar100_1m", **kw)
 
+# %% ../nbs/01_readers.ipynb #e26f059b
 def load_synthetic_cifar10_2m(split:str="train", root=None, **kw) -> Dataset:
-    "The AT code's synthetic CIFAR-10 2M (`<data_root>/synthetic/2m_random.npz`; origin undocumented, see `info['sha256']`)."
-    return load_synthetic_cifar(split, root, file="2m_random.npz", base="cifar10", name="synthetic_cifar10_2m", **kw)
+    """The AT code's synthetic CIFAR-10 2M (`<data_root>/synthetic/2m_random.npz`; origin
+    undocumented, see `info['sha256']`)."""
+    return load_synthetic_cifar(split, root, file="2m_random.npz", base="cifar10",
+                                name="synthetic_cifar10_2m", **kw)

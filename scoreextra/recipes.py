@@ -13,94 +13,187 @@ __all__ = ['FASHION_MNIST_FINAL', 'DATASET_DEFAULTS', 'OTHER_DATASET', 'FINAL_RE
            'TDDS_SETTINGS', 'TURTLE_DEFAULTS', 'AT_DEFAULTS', 'PAPER_AT', 'final_training', 'paper_at', 'at_of']
 
 # %% ../nbs/00_recipes.ipynb #daa9f134
-# the final training of the Fashion-MNIST evidence: converged (test accuracy 0.9248 over 3 seeds; doubling the epochs
-# +0.07 pt; bench/final_convergence_cpu.md, reports/fashion_mnist_evidence). The evidence configs name it.
+# the final training of the Fashion-MNIST evidence: converged (test accuracy 0.9248 over 3 seeds;
+# doubling the epochs +0.07 pt; bench/final_convergence_cpu.md, reports/fashion_mnist_evidence). The
+# evidence configs name it.
 FASHION_MNIST_FINAL = dict(final_model="convnet", final_epochs=10,
-                           final_recipe=dict(lr=4e-3, channels_last=True, augment=dict(pad=0, flip=True)))
+                           final_recipe=dict(lr=4e-3, channels_last=True,
+                                             augment=dict(pad=0, flip=True)))
 DATASET_DEFAULTS = {
-    "digits":        dict(model="cnn", batch_size=32, score_epochs=30, final_epochs=30,
-                          final_from="measured here: 30 epochs, the demo's recipe"),
-    "fashion_mnist": dict(model="cnn", batch_size=256, score_epochs=20, **FASHION_MNIST_FINAL,
-                          final_from="measured here: bench/final_convergence_cpu.md, the evidence report"),
-    # the size study (issue 30): the same recipe with the epochs measured for the size on a validation split of
-    # 10k other train images (bench/final_convergence.py --dataset ...): twice the converged length, as in the size study
-    "fashion_mnist_5k": dict(model="cnn", batch_size=256, score_epochs=20, **{**FASHION_MNIST_FINAL, "final_epochs": 40},
-                             final_from="measured here: bench/final_convergence_cpu.md (5k rows)"),
-    "fashion_mnist_15k": dict(model="cnn", batch_size=256, score_epochs=20, **{**FASHION_MNIST_FINAL, "final_epochs": 30},
-                              final_from="measured here: bench/final_convergence_cpu.md (15k rows)"),
-    "fashion_mnist_30k": dict(model="cnn", batch_size=256, score_epochs=20, **{**FASHION_MNIST_FINAL, "final_epochs": 20},
-                              final_from="measured here: bench/final_convergence_cpu.md (30k rows)"),
-    "cifar10":       dict(model="resnet18", batch_size=256, score_epochs=50, final_epochs=50, final_from="paper App. B, Table 8"),
-    "cifar100":      dict(model="resnet18", batch_size=256, score_epochs=50, final_epochs=50, final_from="paper App. B, Table 8"),
-    "synthetic_cifar100_1m": dict(model="resnet50", batch_size=256, score_epochs=50, final_epochs=50,
-                                  final_from="paper App. B, Table 8"),
-    "places365_64":  dict(model="resnet50", model_kw=dict(stem="imagenet"), batch_size=128, score_epochs=50, final_epochs=50,
-                          final_from="paper App. B, Table 8"),
-    "imagenet64":    dict(model="resnet18", batch_size=256, score_epochs=90, final_epochs=90, final_from="paper App. B, Table 8"),
+    "digits": dict(
+        model="cnn",
+        batch_size=32,
+        score_epochs=30,
+        final_epochs=30,
+        final_from="measured here: 30 epochs, the demo's recipe",
+    ),
+    "fashion_mnist": dict(
+        model="cnn",
+        batch_size=256,
+        score_epochs=20,
+        **FASHION_MNIST_FINAL,
+        final_from="measured here: bench/final_convergence_cpu.md, the evidence report",
+    ),
+    # the size study (issue 30): the same recipe with the epochs measured for the size on a
+    # validation split of 10k other train images (bench/final_convergence.py --dataset ...): twice
+    # the converged length, as in the size study
+    "fashion_mnist_5k": dict(
+        model="cnn",
+        batch_size=256,
+        score_epochs=20,
+        **{**FASHION_MNIST_FINAL, "final_epochs": 40},
+        final_from="measured here: bench/final_convergence_cpu.md (5k rows)",
+    ),
+    "fashion_mnist_15k": dict(
+        model="cnn",
+        batch_size=256,
+        score_epochs=20,
+        **{**FASHION_MNIST_FINAL, "final_epochs": 30},
+        final_from="measured here: bench/final_convergence_cpu.md (15k rows)",
+    ),
+    "fashion_mnist_30k": dict(
+        model="cnn",
+        batch_size=256,
+        score_epochs=20,
+        **{**FASHION_MNIST_FINAL, "final_epochs": 20},
+        final_from="measured here: bench/final_convergence_cpu.md (30k rows)",
+    ),
+    "cifar10": dict(
+        model="resnet18",
+        batch_size=256,
+        score_epochs=50,
+        final_epochs=50,
+        final_from="paper App. B, Table 8",
+    ),
+    "cifar100": dict(
+        model="resnet18",
+        batch_size=256,
+        score_epochs=50,
+        final_epochs=50,
+        final_from="paper App. B, Table 8",
+    ),
+    "synthetic_cifar100_1m": dict(
+        model="resnet50",
+        batch_size=256,
+        score_epochs=50,
+        final_epochs=50,
+        final_from="paper App. B, Table 8",
+    ),
+    "places365_64": dict(
+        model="resnet50",
+        model_kw=dict(stem="imagenet"),
+        batch_size=128,
+        score_epochs=50,
+        final_epochs=50,
+        final_from="paper App. B, Table 8",
+    ),
+    "imagenet64": dict(
+        model="resnet18",
+        batch_size=256,
+        score_epochs=90,
+        final_epochs=90,
+        final_from="paper App. B, Table 8",
+    ),
 }
-OTHER_DATASET = dict(model="cnn", batch_size=256, score_epochs=50, final_epochs=50,   # any dataset not listed above
+# any dataset not listed above
+OTHER_DATASET = dict(model="cnn", batch_size=256, score_epochs=50, final_epochs=50,
                      final_from="not measured: check it with scoreextra converge")
-# paper Table 8: the final training on the pruned data (the same for every method); a dataset's `final_recipe` adds to it
+# paper Table 8: the final training on the pruned data (the same for every method); a dataset's
+# `final_recipe` adds to it
 FINAL_RECIPE = dict(optimizer="adam", lr=1e-3, weight_decay=1e-4, schedule="onecycle")
 
 def final_training(dataset:str) -> dict:
-    "The default final training of `dataset` (or of an unlisted one): model, model options, epochs, batch size, recipe."
+    """The default final training of `dataset` (or of an unlisted one): model, model options,
+    epochs, batch size, recipe."""
     d = DATASET_DEFAULTS.get(dataset, OTHER_DATASET)
     model = d.get("final_model", d["model"])
-    return dict(model=model, model_kw=d.get("model_kw", {}) if model == d["model"] else {}, epochs=d["final_epochs"],
+    return dict(model=model, model_kw=d.get("model_kw", {}) if model == d["model"] else {},
+                epochs=d["final_epochs"],
                 batch_size=d["batch_size"], recipe={**FINAL_RECIPE, **d.get("final_recipe", {})})
 
 # %% ../nbs/00_recipes.ipynb #489dde84
-DU_RECIPE = dict(epochs=50, batch_size=256, optimizer="adam", lr=1e-3, weight_decay=1e-4, schedule=None)
+DU_RECIPE = dict(epochs=50, batch_size=256, optimizer="adam", lr=1e-3, weight_decay=1e-4,
+                 schedule=None)
 TDDS_RECIPE = dict(epochs=50, batch_size=256, optimizer="sgd", lr=1e-3, momentum=0.9, nesterov=True,
                    weight_decay=5e-4, schedule="cosine")
 DU_SETTINGS = dict(window=10, mode="original")
 TDDS_SETTINGS = dict(window=10, decay=0.9, trajectory_epochs=10, trajectory="last")
 
 # %% ../nbs/00_recipes.ipynb #c6ea2c42
-TURTLE_DEFAULTS = dict(epochs=400, batch_size=10_000, inner_steps=10, gamma=10.0, inner_lr=1e-3, outer_lr=1e-3, warm_start=False)
+TURTLE_DEFAULTS = dict(epochs=400, batch_size=10_000, inner_steps=10, gamma=10.0, inner_lr=1e-3,
+                       outer_lr=1e-3, warm_start=False)
 
-# %% ../nbs/00_recipes.ipynb #c7d79e3a
-AT_DEFAULTS = dict(model=None, model_kw={}, method="pgd", attack=dict(norm="linf", eps=8/255, steps=10, step_size=None),
+# %% ../nbs/00_recipes.ipynb #d8d78553
+AT_DEFAULTS = dict(model=None, model_kw={}, method="pgd",
+                   attack=dict(norm="linf", eps=8/255, steps=10, step_size=None),
                    beta=6.0, label_smoothing=0.0, epochs=12, batch_size=128, augment=None,
                    recipe=dict(optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="onecycle"))
 
 def _wang2023_at(norm, eps, steps, step_size) -> dict:
-    "TRADES (beta 5, label smoothing 0.1) on a WRN-28-10-Swish, 400 epochs of batch 512, SGD-Nesterov lr 0.2."
-    return dict(model="wrn28_10", model_kw=dict(activation="swish"), method="trades", attack=dict(norm=norm, eps=eps, steps=steps, step_size=step_size),
-                beta=5.0, label_smoothing=0.1, epochs=400, batch_size=512, augment=True,   # RandomCrop(32, pad 4) + flip
-                recipe=dict(optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4, schedule="onecycle"))
+    """TRADES (beta 5, label smoothing 0.1) on a WRN-28-10-Swish, 400 epochs of batch 512,
+    SGD-Nesterov lr 0.2."""
+    return dict(model="wrn28_10", model_kw=dict(activation="swish"), method="trades",
+                attack=dict(norm=norm, eps=eps, steps=steps, step_size=step_size),
+                # RandomCrop(32, pad 4) + flip
+                beta=5.0, label_smoothing=0.1, epochs=400, batch_size=512, augment=True,
+                recipe=dict(optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                            schedule="onecycle"))
 
 _NOT_IN_FIT = [
-    "EMA of the weights: decay 0 during warm-up (0.025·epochs·(⌊n/bs⌋+1) steps), then min(0.995, (1+t)/(10+t)); BN buffers copied each epoch; evaluation with the EMA model",
-    "'cosinew' schedule: OneCycleLR(max_lr=lr, pct_start=0.025) stepped per epoch (here per batch); it also cycles momentum 0.85-0.95",
+    "EMA of the weights: decay 0 during warm-up (0.025·epochs·(⌊n/bs⌋+1) steps), then min(0.995, "
+    "(1+t)/(10+t)); BN buffers copied each epoch; evaluation with the EMA model",
+    "'cosinew' schedule: OneCycleLR(max_lr=lr, pct_start=0.025) stepped per epoch (here per "
+    "batch); it also cycles momentum 0.85-0.95",
     "no weight decay on BatchNorm parameters; live-model BN momentum 1.0 at step 0, then 0.01",
-    "early stopping after 30 epochs without a gain in PGD-40-CW robust accuracy on CIFAR-10 train images [0, 1024) (held out)",
-    "final evaluation with AutoAttack 'standard' on the test split (adversarial.autoattack_accuracy; the stage evaluates PGD-40-CW)",
-    "inputs in [0, 1] without normalisation (here: normalised inputs, attacks in pixel space, the same threat model)",
+    "early stopping after 30 epochs without a gain in PGD-40-CW robust accuracy on CIFAR-10 train "
+    "images [0, 1024) (held out)",
+    "final evaluation with AutoAttack 'standard' on the test split "
+    "(adversarial.autoattack_accuracy; the stage evaluates PGD-40-CW)",
+    "inputs in [0, 1] without normalisation (here: normalised inputs, attacks in pixel space, the "
+    "same threat model)",
     "KNN features: SSCD ResNet-50 descriptors (AT code) or the WRN embedding (paper text)",
 ]
-_TABLE5 = dict(prune_base=False, synthetic_frac=0.8, epoch_batches=96,
-               du_source="ambiguous: AT-run DU or a standard CIFAR-10 training run (--use-normal-predictions); record the choice",
-               seed_set="CIFAR-10 scores + 50k synthetic with known scores (50k_random_without100k.npz), ~5% of 2M")
+_TABLE5 = dict(
+    prune_base=False,
+    synthetic_frac=0.8,
+    epoch_batches=96,
+    du_source="ambiguous: AT-run DU or a standard CIFAR-10 training run "
+              "(--use-normal-predictions); record the choice",
+    seed_set="CIFAR-10 scores + 50k synthetic with known scores (50k_random_without100k.npz), ~5% "
+             "of 2M",
+)
 
 PAPER_AT = {
-    "cifar10_linf_table4": dict(dataset="cifar10", at=_wang2023_at("linf", 8/255, 10, 2/255), prune_rate=0.25,
-        record=dict(adversarial=True, loss="ce", steps=10, step_size=2/255, window=10), knn=dict(k=12, weighted=False),
+    "cifar10_linf_table4": dict(dataset="cifar10", at=_wang2023_at("linf", 8/255, 10, 2/255),
+                                prune_rate=0.25,
+        record=dict(adversarial=True, loss="ce", steps=10, step_size=2/255, window=10),
+        knn=dict(k=12, weighted=False),
         eval=dict(steps=40, step_size=2/255, loss="cw"), not_in_fit=_NOT_IN_FIT),
-    "cifar10_2m_linf_table5": dict(dataset="cifar10+synthetic_cifar10_2m", at=_wang2023_at("linf", 8/255, 10, 2/255), prune_rate=0.5,
-        record=dict(adversarial=True, loss="ce", steps=10, step_size=2/255, window=10), knn=dict(k=12, weighted=False),
+    "cifar10_2m_linf_table5": dict(dataset="cifar10+synthetic_cifar10_2m",
+                                   at=_wang2023_at("linf", 8/255, 10, 2/255), prune_rate=0.5,
+        record=dict(adversarial=True, loss="ce", steps=10, step_size=2/255, window=10),
+        knn=dict(k=12, weighted=False),
         eval=dict(steps=40, step_size=2/255, loss="cw"), not_in_fit=_NOT_IN_FIT, open=_TABLE5),
     "cifar10_2m_l2_table5": dict(dataset="cifar10+synthetic_cifar10_2m", prune_rate=0.5,
-        at=_wang2023_at("l2", 128/255, None, None),   # steps, step size not stated (the AT code's fallback eval: 20 steps of 15/255): ask before assuming
-        record=dict(adversarial=True, loss="ce", window=10), knn=dict(k=12, weighted=False), not_in_fit=_NOT_IN_FIT, open=_TABLE5),
+        # steps, step size not stated (the AT code's fallback eval: 20 steps of 15/255): ask before
+        # assuming
+        at=_wang2023_at("l2", 128/255, None, None),
+        record=dict(adversarial=True, loss="ce", window=10), knn=dict(k=12, weighted=False),
+        not_in_fit=_NOT_IN_FIT, open=_TABLE5),
 }
 
+# %% ../nbs/00_recipes.ipynb #7e85c5d4
 def paper_at(name:str) -> dict:
-    "A copy of the `at` recipe of the paper's run `name` (a key of `PAPER_AT`), ready for an adversarial config."
-    if name not in PAPER_AT: raise KeyError(f"unknown paper adversarial-training recipe {name!r}; expected one of {sorted(PAPER_AT)}")
+    """A copy of the `at` recipe of the paper's run `name` (a key of `PAPER_AT`), ready for an
+    adversarial config."""
+    if name not in PAPER_AT:
+        raise KeyError(
+            f"unknown paper adversarial-training recipe {name!r}; expected one of "
+            f"{sorted(PAPER_AT)}"
+        )
     return copy.deepcopy(PAPER_AT[name]["at"])
 
+# %% ../nbs/00_recipes.ipynb #49f47330
 def at_of(at:dict|str|None) -> dict|None:
     "An `at` recipe as a dict: a str names one of the paper's runs (`paper_at`), a dict is itself."
     return paper_at(at) if isinstance(at, str) else at

@@ -16,7 +16,8 @@ import pandas as pd
 from .core import DamagedArtefact, load_json
 from .runfolder import RunFolder
 from .metrics import extrapolation_correlations, pearson, spearman
-from .stages import (LEDGER_PHASES, NotFinished, finished_runs, folder_at, ledgers, load_verified, mean_pm,
+from .stages import (LEDGER_PHASES, NotFinished, finished_runs, folder_at, ledgers,
+                               load_verified, mean_pm,
                                setting_label)
 from .paradigms import DEFAULT_PARADIGM, load_paradigms
 
@@ -24,55 +25,100 @@ from .paradigms import DEFAULT_PARADIGM, load_paradigms
 __all__ = ['gt_reproducibility', 'collect', 'correlation_summary', 'accuracy_summary', 'table1', 'verdict', 'gain_over_random',
            'supervised_report', 'report']
 
-# %% ../nbs/18_reporting.ipynb #b2d15c06
+# %% ../nbs/18_reporting.ipynb #2b4891e8
 def _gt_key(c:dict) -> tuple:
-    "Which ground truths a run is compared with: same dataset, score, scoring model and recipe overrides."
-    return (c["dataset"], c["score"], c.get("model"), json.dumps(c.get("overrides", {}), sort_keys=True))
+    """Which ground truths a run is compared with: same dataset, score, scoring model and recipe
+    overrides."""
+    return (c["dataset"], c["score"], c.get("model"),
+            json.dumps(c.get("overrides", {}), sort_keys=True))
 
+# %% ../nbs/18_reporting.ipynb #7745739e
 def _gt_for(gts:dict, key:tuple, seed:int):
-    "The ground-truth run paired with a subset seed: a different run (and init) from the subset's, as in the paper."
+    """The ground-truth run paired with a subset seed: a different run (and init) from the subset's,
+    as in the paper."""
     cands = sorted(gts.get(key, []), key=lambda t: t[0])
     return None if not cands else cands[seed % len(cands)][1]
 
+# %% ../nbs/18_reporting.ipynb #f14edcf8
 def _ground_truths(runs_root, damaged:list|None=None) -> dict:
     gts = {}
-    for path, c, _ in finished_runs(runs_root, "ground_truth", damaged): gts.setdefault(_gt_key(c), []).append((c["seed"], path))
+    for path, c, _ in finished_runs(runs_root, "ground_truth", damaged):
+        gts.setdefault(_gt_key(c), []).append((c["seed"], path))
     return gts
 
+# %% ../nbs/18_reporting.ipynb #3e44cdcc
 def _z(x:np.ndarray) -> np.ndarray: return (x - x.mean()) / (x.std() + 1e-300)
 
+# %% ../nbs/18_reporting.ipynb #a0bcd821
 def gt_reproducibility(runs_root:str|Path) -> pd.DataFrame:
-    "ρ(GT_i, GT_j) over all samples for every pair of full-data scorings of the same score and recipe."
+    """ρ(GT_i, GT_j) over all samples for every pair of full-data scorings of the same score and
+    recipe."""
     rows = []
     for key, runs in _ground_truths(runs_root).items():
         runs = sorted(runs, key=lambda t: t[0])
         for (s1, p1), (s2, p2) in itertools.combinations(runs, 2):
             a, b = load_verified(p1, "scores.npy"), load_verified(p2, "scores.npy")
-            rows.append(dict(dataset=key[0], score=key[1], model=key[2], overrides=key[3], gt_seeds=f"{s1}, {s2}",
-                             pearson=pearson(a, b), spearman=spearman(a, b),
-                             full_scoring_s=np.mean([folder_at(p).meta["seconds"].get("full_scoring", np.nan) for p in (p1, p2)])))
+            rows.append(
+                dict(
+                    dataset=key[0],
+                    score=key[1],
+                    model=key[2],
+                    overrides=key[3],
+                    gt_seeds=f"{s1}, {s2}",
+                    pearson=pearson(a, b),
+                    spearman=spearman(a, b),
+                    full_scoring_s=np.mean(
+                        [folder_at(p).meta["seconds"].get("full_scoring", np.nan) for p in (p1, p2)]
+                    ),
+                )
+            )
     return pd.DataFrame(rows)
 
-# %% ../nbs/18_reporting.ipynb #20fb4db0
+# %% ../nbs/18_reporting.ipynb #4a1d3b44
 def _method_name(st:str, sc:dict, c:dict) -> str:
-    "Readable name of a pruned training's source: extrapolator (+ options, merge, subset schedule), original, a baseline; + selection."
+    """Readable name of a pruned training's source: extrapolator (+ options, merge, subset
+    schedule), original, a baseline; + selection."""
     if st == "extrapolate":
-        m = f"{sc['extrapolator']} k={sc['k']}" + (f" {_params(sc['params'])}" if sc.get("params") else "")   # a GCN's size is part of it
-        m += "" if sc["merge"] == "raw" else f" ({sc['merge']}" + (f" {sc['shrink']}" if "shrink" in sc else "") + ")"   # λ too
-        m += "" if sc["subset"].get("schedule", "paper") == "paper" else f" ({sc['subset']['schedule']})"
+        # a GCN's size is part of it
+        m = f"{sc['extrapolator']} k={sc['k']}" + (
+            f" {_params(sc['params'])}" if sc.get("params") else ""
+        )
+        # λ too
+        m += (
+            ""
+            if sc["merge"] == "raw"
+            else f" ({sc['merge']}" + (f" {sc['shrink']}" if "shrink" in sc else "") + ")"
+        )
+        m += "" if sc["subset"].get("schedule",
+                                    "paper") == "paper" else f" ({sc['subset']['schedule']})"
     elif st == "ground_truth": m = "original"
-    else: m = f"no pruning ({c['epochs']} epochs)" if c["prune_rate"] == 0 else sc["baseline"] + (f" ({_params(sc['params'])})" if sc.get("params") else "")
+    else:
+        m = (
+            f"no pruning ({c['epochs']} epochs)"
+            if c["prune_rate"] == 0
+            else sc["baseline"] + (f" ({_params(sc['params'])})" if sc.get("params") else "")
+        )
     sel = c.get("selection", {"strategy": "top"})
-    opts = ", ".join(f"{k}={v}" for k, v in sel.items() if k != "strategy")   # the strategy first, then its options
-    return m if sel == {"strategy": "top"} else m + f" [{sel['strategy']}" + (f", {opts}]" if opts else "]")
+    # the strategy first, then its options
+    opts = ", ".join(f"{k}={v}" for k, v in sel.items() if k != "strategy")
+    return (
+        m
+        if sel == {"strategy": "top"}
+        else m + f" [{sel['strategy']}" + (f", {opts}]" if opts else "]")
+    )
 
+# %% ../nbs/18_reporting.ipynb #d914a35c
 def _params(p:dict|None) -> str:
-    "An extrapolator's non-default options as text, e.g. 'epochs=25 hidden=[512, 256]': runs that differ in them are never averaged."
+    """An extrapolator's non-default options as text, e.g. 'epochs=25 hidden=[512, 256]': runs that
+    differ in them are never averaged."""
     return " ".join(f"{k}={v}" for k, v in sorted((p or {}).items()))
 
+# %% ../nbs/18_reporting.ipynb #a74dfc2b
 def collect(runs_root:str|Path) -> dict:
-    """Data frames of the finished runs under `runs_root`: `extrapolations` (with correlations) and `prunes` (with ledgers).
-    Artefacts load verified; a run whose files are damaged is left out with a warning and listed in `damaged` (path, reason)."""
+    """Data frames of the finished runs under `runs_root`: `extrapolations` (with correlations) and
+    `prunes` (with ledgers).
+    Artefacts load verified; a run whose files are damaged is left out with a warning and listed in
+    `damaged` (path, reason)."""
     runs_root, damaged = Path(runs_root), []
     load_paradigms()   # every stage declared: a run's ledger walks the stages it was built from
     gts = _ground_truths(runs_root, damaged)
@@ -80,97 +126,151 @@ def collect(runs_root:str|Path) -> dict:
     def gt_scores(p):
         if p not in gt_cache: gt_cache[p] = load_verified(p, "scores.npy")
         return gt_cache[p]
-    def gt_mean(key):   # mean of the standardised ground truths of one score and recipe, once per key
-        if key not in gt_means: gt_means[key] = np.mean([_z(gt_scores(p)) for _, p in gts[key]], axis=0)
+    def gt_mean(
+                # mean of the standardised ground truths of one score and recipe, once per key
+                key):
+        if key not in gt_means:
+            gt_means[key] = np.mean([_z(gt_scores(p)) for _, p in gts[key]], axis=0)
         return gt_means[key]
     def extrapolation_row(path, c, meta):
         sc = c["subset"]
         sub = RunFolder(runs_root, "score_subset", sc, create=False)
-        row = dict(dataset=sc["dataset"], score=sc["score"], seed_size=sc["seed_size"], seed=sc["seed"], sampler=sc["sampler"],
-                   schedule=sc.get("schedule", "paper"), extrapolator=c["extrapolator"], k=c["k"], merge=c["merge"] + (f" {c['shrink']}" if "shrink" in c else ""), params=_params(c.get("params")),
+        row = dict(dataset=sc["dataset"], score=sc["score"], seed_size=sc["seed_size"],
+                   seed=sc["seed"], sampler=sc["sampler"],
+                   schedule=sc.get("schedule", "paper"), extrapolator=c["extrapolator"], k=c["k"],
+                   merge=c["merge"] + (f" {c['shrink']}" if "shrink" in c else ""),
+                   params=_params(c.get("params")),
                    extrapolation_s=meta["seconds"].get("extrapolation", np.nan),
                    subset_training_s=sub.meta.get("seconds", {}).get("subset_training", np.nan),
-                   embedding_s=sub.meta.get("seconds", {}).get("embedding", np.nan), setting=setting_label(meta), path=str(path))
+                   embedding_s=sub.meta.get("seconds", {}).get("embedding", np.nan),
+                   setting=setting_label(meta), path=str(path))
         key = _gt_key(sc)
         gp = _gt_for(gts, key, sc["seed"])
         if gp is None: return row
-        s, seed_idx, seed_scores = load_verified(path, "scores.npy"), sub.load("seed_idx.npy"), sub.load("seed_scores.npy")
+        s, seed_idx, seed_scores = (
+            load_verified(path, "scores.npy"),
+            sub.load("seed_idx.npy"),
+            sub.load("seed_scores.npy"),
+        )
         cr = extrapolation_correlations(s, gt_scores(gp), seed_idx, seed_scores)
         row.update({k: cr[k] for k in ("pearson", "spearman", "pearson_all", "ceiling_pearson")},
                    full_scoring_s=folder_at(gp).meta["seconds"].get("full_scoring", np.nan))
         others = [p for _, p in sorted(gts[key]) if p != gp]
-        if others:   # the reproducibility ceiling on the same D_r, and the correlation with the mean ground truth
+        # the reproducibility ceiling on the same D_r, and the correlation with the mean ground
+        # truth
+        if others:
             cm = extrapolation_correlations(s, gt_mean(key), seed_idx, seed_scores)
             cg = extrapolation_correlations(gt_scores(others[0]), gt_scores(gp), seed_idx)
-            row.update(pearson_gtmean=cm["pearson"], spearman_gtmean=cm["spearman"], ceiling_pearson_gtmean=cm["ceiling_pearson"],
-                       gt_vs_gt_pearson=cg["pearson"], gt_vs_gt_spearman=cg["spearman"], gt_replicas=len(gts[key]))
+            row.update(pearson_gtmean=cm["pearson"], spearman_gtmean=cm["spearman"],
+                       ceiling_pearson_gtmean=cm["ceiling_pearson"],
+                       gt_vs_gt_pearson=cg["pearson"], gt_vs_gt_spearman=cg["spearman"],
+                       gt_replicas=len(gts[key]))
         return row
     def prune_row(path, c, meta):
         st, sc = c["source"]["stage"], c["source"]["config"]
-        score = sc["subset"]["score"] if st == "extrapolate" else sc["score"] if st == "ground_truth" else None
+        score = (
+            sc["subset"]["score"]
+            if st == "extrapolate"
+            else sc["score"]
+            if st == "ground_truth"
+            else None
+        )
         sz = sc["subset"]["seed_size"] if st == "extrapolate" else None
         led = ledgers("prune_train", c, runs_root)   # wall and CPU from one walk of the chain
         mt = load_verified(path, "metrics.json")
         src = RunFolder(runs_root, st, sc, create=False).path.name if st == "extrapolate" else None
-        rho = 1.0 if st == "ground_truth" else 0.0 if st == "baseline" and sc["baseline"] == "random" and c["prune_rate"] > 0 else np.nan   # no pruning: no score
-        return dict(dataset=c["dataset"], score=score, method=_method_name(st, sc, c), seed_size=sz, prune_rate=c["prune_rate"], source_run=src, pearson=rho,
-                    budget=c.get("budget", "epochs"), epochs=mt.get("epochs", c["epochs"]), seed=c["seed"], test_acc=mt["test_acc"],
-                    **{f"{k}_s": v for k, v in led["wall"].items()}, **{f"{k}_cpu_s": v for k, v in led["cpu"].items()},
+        # no pruning: no score
+        rho = (
+            1.0
+            if st == "ground_truth"
+            else 0.0
+            if st == "baseline" and sc["baseline"] == "random" and c["prune_rate"] > 0
+            else np.nan
+        )
+        return dict(dataset=c["dataset"], score=score, method=_method_name(st, sc, c), seed_size=sz,
+                    prune_rate=c["prune_rate"], source_run=src, pearson=rho,
+                    budget=c.get("budget", "epochs"), epochs=mt.get("epochs", c["epochs"]),
+                    seed=c["seed"], test_acc=mt["test_acc"],
+                    **{f"{k}_s": v for k, v in led["wall"].items()},
+                    **{f"{k}_cpu_s": v for k, v in led["cpu"].items()},
                     setting=setting_label(meta), path=str(path))
     def rows(stage, make):
         out = []
         for path, c, meta in finished_runs(runs_root, stage, damaged):
-            try: out.append(make(path, c, meta))
-            # a damaged artefact, or a parent run deleted or unfinished: left out and named, the report still written
-            except (DamagedArtefact, NotFinished, FileNotFoundError) as e: damaged.append((str(path), str(e)))
+            try:
+                out.append(make(path, c, meta))
+            # a damaged artefact, or a parent run deleted or unfinished: left out and named, the
+            # report still written
+            except (DamagedArtefact, NotFinished, FileNotFoundError) as e:
+                damaged.append((str(path), str(e)))
         return out
     ext_rows, pr_rows = rows("extrapolate", extrapolation_row), rows("prune_train", prune_row)
     ext_pearson = {Path(r["path"]).name: r.get("pearson", np.nan) for r in ext_rows}
     for r in pr_rows:   # the Pearson on D_r of the very scores a pruned training used (Fig. 4)
         if r["source_run"] is not None: r["pearson"] = ext_pearson.get(r["source_run"], np.nan)
-    for path, why in damaged: warnings.warn(f"left out of the report, damaged: {why} (rerun its stage to recompute it)")
-    return dict(extrapolations=pd.DataFrame(ext_rows), prunes=pd.DataFrame(pr_rows), damaged=damaged)
+    for path, why in damaged:
+        warnings.warn(f"left out of the report, damaged: {why} (rerun its stage to recompute it)")
+    return dict(extrapolations=pd.DataFrame(ext_rows), prunes=pd.DataFrame(pr_rows),
+                damaged=damaged)
 
-# %% ../nbs/18_reporting.ipynb #7a7c8735
+# %% ../nbs/18_reporting.ipynb #976a9341
 def correlation_summary(ext:pd.DataFrame) -> pd.DataFrame:
-    "Table 2 / 10 / 11 analogue: Pearson and Spearman on D_r, mean ± std over subset seeds, with seconds per phase."
+    """Table 2 / 10 / 11 analogue: Pearson and Spearman on D_r, mean ± std over subset seeds, with
+    seconds per phase."""
     if ext.empty or "pearson" not in ext: return pd.DataFrame()
-    ext = ext.assign(schedule=ext.get("schedule", pd.Series("paper", index=ext.index)).fillna("paper"))
+    ext = ext.assign(schedule=ext.get("schedule",
+                                      pd.Series("paper", index=ext.index)).fillna("paper"))
     if "setting" not in ext: ext = ext.assign(setting="unrecorded")
     if "params" not in ext: ext = ext.assign(params="")
-    g = ext.groupby(["dataset", "score", "seed_size", "schedule", "extrapolator", "params", "k", "merge", "setting"])
-    extra = {c: (c, "mean") for c in ("pearson_gtmean", "spearman_gtmean", "gt_vs_gt_pearson", "gt_vs_gt_spearman") if c in ext}
-    t = g.agg(pearson=("pearson", "mean"), pearson_std=("pearson", "std"), spearman=("spearman", "mean"),
-              spearman_std=("spearman", "std"), ceiling=("ceiling_pearson", "mean"), seeds=("seed", "nunique"), **extra,
+    g = ext.groupby(["dataset", "score", "seed_size", "schedule", "extrapolator", "params", "k",
+                     "merge", "setting"])
+    extra = {c: (c, "mean") for c in ("pearson_gtmean", "spearman_gtmean", "gt_vs_gt_pearson",
+                                      "gt_vs_gt_spearman") if c in ext}
+    t = g.agg(pearson=("pearson", "mean"), pearson_std=("pearson", "std"),
+              spearman=("spearman", "mean"),
+              spearman_std=("spearman", "std"), ceiling=("ceiling_pearson", "mean"),
+              seeds=("seed", "nunique"), **extra,
               subset_training_s=("subset_training_s", "mean"), embedding_s=("embedding_s", "mean"),
-              extrapolation_s=("extrapolation_s", "mean"), full_scoring_s=("full_scoring_s", "mean"))
+              extrapolation_s=("extrapolation_s", "mean"),
+              full_scoring_s=("full_scoring_s", "mean"))
     return t.reset_index()
 
+# %% ../nbs/18_reporting.ipynb #91a6d102
 def accuracy_summary(pr:pd.DataFrame) -> pd.DataFrame:
-    "Accuracy per (score, method, seed size) and prune rate: mean, std over seeds, and mean total seconds."
+    """Accuracy per (score, method, seed size) and prune rate: mean, std over seeds, and mean total
+    seconds."""
     if pr.empty: return pd.DataFrame()
     pr = pr.assign(score=pr.score.fillna("—"), seed_size=pr.seed_size.fillna(0.0))
     if "budget" not in pr: pr = pr.assign(budget="epochs")
     if "setting" not in pr: pr = pr.assign(setting="unrecorded")
     if "pearson" not in pr: pr = pr.assign(pearson=np.nan)
-    return (pr.groupby(["dataset", "score", "method", "seed_size", "budget", "setting", "prune_rate"])
-              .agg(acc=("test_acc", "mean"), acc_std=("test_acc", "std"), seeds=("seed", "nunique"), total_s=("total_s", "mean"),
-                   final_training_s=("final_training_s", "mean"), pearson=("pearson", "mean")).reset_index())
+    return (pr.groupby(["dataset", "score", "method", "seed_size", "budget", "setting",
+                        "prune_rate"])
+              .agg(acc=("test_acc", "mean"), acc_std=("test_acc", "std"), seeds=("seed", "nunique"),
+                   total_s=("total_s", "mean"),
+                   final_training_s=("final_training_s", "mean"),
+                   pearson=("pearson", "mean")).reset_index())
 
+# %% ../nbs/18_reporting.ipynb #4d392375
 def _expand_baselines(acc:pd.DataFrame) -> pd.DataFrame:
-    "Score-free rows (random, SSP, ZCore, no pruning) repeated under every score so each score's table is complete."
+    """Score-free rows (random, SSP, ZCore, no pruning) repeated under every score so each score's
+    table is complete."""
     scores = [s for s in acc.score.unique() if s != "—"]
     free = acc[acc.score == "—"]
-    return pd.concat([acc[acc.score != "—"]] + [free.assign(score=s) for s in scores], ignore_index=True) if scores else acc
+    return pd.concat([acc[acc.score != "—"]] + [free.assign(score=s) for s in scores],
+                     ignore_index=True) if scores else acc
 
 # %% ../nbs/18_reporting.ipynb #038ccf16
 def table1(acc:pd.DataFrame) -> pd.DataFrame:
-    "Table 1 analogue: at the highest prune rate where the original score beats random, accuracy relative to original."
+    """Table 1 analogue: at the highest prune rate where the original score beats random, accuracy
+    relative to original."""
     rows = []
     acc = acc if "budget" in acc else acc.assign(budget="epochs")
     acc = acc if "setting" in acc else acc.assign(setting="unrecorded")
-    for (dsn, score, budget, setting), a in _expand_baselines(acc).groupby(["dataset", "score", "budget", "setting"]):
-        piv = a.pivot_table(index="prune_rate", columns=["method", "seed_size"], values="acc")   # one column per subset size: a method on 10% and 20% subsets is two rows
+    for (dsn, score, budget,
+         setting), a in _expand_baselines(acc).groupby(["dataset", "score", "budget", "setting"]):
+        # one column per subset size: a method on 10% and 20% subsets is two rows
+        piv = a.pivot_table(index="prune_rate", columns=["method", "seed_size"], values="acc")
         if ("original", 0.0) not in piv or ("random", 0.0) not in piv: continue
         orig_acc, rand_acc = piv[("original", 0.0)], piv[("random", 0.0)]
         ok = piv.index[(orig_acc > rand_acc).to_numpy()]
@@ -180,14 +280,19 @@ def table1(acc:pd.DataFrame) -> pd.DataFrame:
             sub = a[(a.prune_rate == r) & (a.method == m) & (a.seed_size == size)]
             if sub.empty: continue   # a method not run at this rate (a grid still filling)
             acc_m = piv.loc[r, (m, size)]
-            rows.append(dict(dataset=dsn, score=score, budget=budget, setting=setting, prune_rate=r, method=m, seed_size=float(size),
-                             relative_acc=round(100 * acc_m / orig, 2), gain_over_random_pp=round(100 * (acc_m - rand), 2),   # accuracy points, as gain_over_random.md
-                             acc=round(acc_m, 4), total_min=round(float(sub.total_s.mean()) / 60, 2)))
+            rows.append(dict(dataset=dsn, score=score, budget=budget, setting=setting, prune_rate=r,
+                             method=m, seed_size=float(size),
+                             # accuracy points, as gain_over_random.md
+                             relative_acc=round(100 * acc_m / orig, 2),
+                             gain_over_random_pp=round(100 * (acc_m - rand), 2),
+                             acc=round(acc_m, 4),
+                             total_min=round(float(sub.total_s.mean()) / 60, 2)))
     return pd.DataFrame(rows)
 
-# %% ../nbs/18_reporting.ipynb #0ad4a54a
+# %% ../nbs/18_reporting.ipynb #813d9aea
 def verdict(gains) -> str:
-    "*beats random*, *ties (within the seed spread)* or *loses* from per-seed gains over random (points)."
+    """*beats random*, *ties (within the seed spread)* or *loses* from per-seed gains over random
+    (points)."""
     g = np.asarray(gains, dtype=float); g = g[np.isfinite(g)]
     if len(g) == 0: return "no result"
     m = g.mean()
@@ -195,61 +300,95 @@ def verdict(gains) -> str:
     s = g.std(ddof=1)
     return "beats random" if m > s else "loses" if m < -s else "ties (within the seed spread)"
 
+# %% ../nbs/18_reporting.ipynb #8087a2ea
 def gain_over_random(prunes:pd.DataFrame, # `collect(...)["prunes"]` (or rows with the same columns)
                      by:tuple=("dataset", "score", "method", "seed_size", "budget", "prune_rate"),
                     ) -> pd.DataFrame:
-    "Per method and rate: accuracy and gain over random pruning paired by seed (points), mean ± std, seeds, verdict."
+    """Per method and rate: accuracy and gain over random pruning paired by seed (points), mean ±
+    std, seeds, verdict."""
     key = ["dataset", "budget", "prune_rate", "seed"]
     rnd = prunes[prunes.method == "random"].groupby(key).test_acc.mean()
-    g = prunes[prunes.method != "random"].assign(gain=lambda d: 100 * (d.test_acc.to_numpy() - rnd.reindex(
-        pd.MultiIndex.from_frame(d[key])).to_numpy())).dropna(subset=["gain"])
+    g = (
+        prunes[prunes.method != "random"]
+        .assign(
+            gain=lambda d: (
+                100
+                * (d.test_acc.to_numpy() - rnd.reindex(pd.MultiIndex.from_frame(d[key])).to_numpy())
+            )
+        )
+        .dropna(subset=["gain"])
+    )
     by = [c for c in by if c in g]
-    out = g.groupby(by, dropna=False).agg(acc=("test_acc", "mean"), acc_std=("test_acc", "std"), gain=("gain", "mean"),
+    out = g.groupby(by, dropna=False).agg(acc=("test_acc", "mean"), acc_std=("test_acc", "std"),
+                                          gain=("gain", "mean"),
                                           gain_std=("gain", "std"), seeds=("seed", "nunique"))
     out["verdict"] = g.groupby(by, dropna=False).gain.agg(verdict)
     return out.reset_index()
 
-# %% ../nbs/18_reporting.ipynb #24136975
+# %% ../nbs/18_reporting.ipynb #af644fef
 def _pruning_figures(a:pd.DataFrame, out:Path, rate:float) -> dict:
-    "Figs. 2, 3, 4 and 6 of accuracy rows `a` (baselines expanded) into `out`; returns {file name: the rows it drew}."
+    """Figs. 2, 3, 4 and 6 of accuracy rows `a` (baselines expanded) into `out`; returns {file name:
+    the rows it drew}."""
     from scoreextra.metrics import plot_pruning_curves, plot_pareto, plot_corr_vs_acc
     drawn = {}
-    def save(fig, name, rows): fig.savefig(out/name, dpi=130, bbox_inches="tight"); drawn[name] = rows
+
+    def save(fig, name, rows):
+        fig.savefig(out / name, dpi=130, bbox_inches="tight")
+        drawn[name] = rows
     if a.pearson.notna().any() and (a.budget == "epochs").any():
-        e = a[a.budget == "epochs"]; save(plot_corr_vs_acc(e, rate), "fig4_correlation_vs_accuracy.png", e)
+        e = a[a.budget == "epochs"]
+        save(plot_corr_vs_acc(e, rate), "fig4_correlation_vs_accuracy.png", e)
     for budget, ab in a.groupby("budget"):
         sfx = "" if budget == "epochs" else f"_{budget}"
         sizes = sorted(s for s in ab.seed_size.unique() if s)
-        big = ab[ab.seed_size.isin([0.0, *sizes[-1:]])]   # the paper's Fig. 2: the largest subset beside full-data scores and baselines
+        # the paper's Fig. 2: the largest subset beside full-data scores and baselines
+        big = ab[ab.seed_size.isin([0.0, *sizes[-1:]])]
         save(plot_pruning_curves(big), f"fig2_pruning_curves{sfx}.png", big)
-        if len(sizes) > 1:   # the paper's Fig. 6: the smaller subsets, beside the same full-data scores and baselines
+        # the paper's Fig. 6: the smaller subsets, beside the same full-data scores and baselines
+        if len(sizes) > 1:
             small = ab[ab.seed_size.isin([0.0, *sizes[:-1]])]
             save(plot_pruning_curves(small), f"fig6_pruning_curves_smaller_subsets{sfx}.png", small)
         save(plot_pareto(ab, rate), f"fig3_time_vs_accuracy{sfx}.png", ab)
     return drawn
 
+# %% ../nbs/18_reporting.ipynb #46f93708
 def _save_table(df:pd.DataFrame, out:Path, name:str, title:str, csv:pd.DataFrame|None=None):
     "Markdown of `df` (formatted) and CSV of `csv` (numbers; default `df`)."
     (df if csv is None else csv).to_csv(out/f"{name}.csv", index=False)
-    (out/f"{name}.md").write_text(f"# {title}\n\n" + (df.to_markdown(index=False, floatfmt=".4f") if len(df) else "(no finished runs)") + "\n")
+    (out / f"{name}.md").write_text(
+        f"# {title}\n\n"
+        + (df.to_markdown(index=False, floatfmt=".4f") if len(df) else "(no finished runs)")
+        + "\n"
+    )
 
+# %% ../nbs/18_reporting.ipynb #e22a542e
 def _check_text(frames:dict, runs_root):
-    "The tables are UTF-8 text: a run whose dataset (your npz path) has bytes that are not UTF-8 is refused, naming both."
+    """The tables are UTF-8 text: a run whose dataset (your npz path) has bytes that are not UTF-8
+    is refused, naming both."""
     for df in (f for f in frames.values() if isinstance(f, pd.DataFrame)):
         for col in df.select_dtypes(include="object"):
             for i, v in df[col].items():
                 if isinstance(v, str) and not _is_utf8(v):
-                    raise ValueError(f"{runs_root}: the run {df.at[i, 'path'] if 'path' in df else '?'!r} has {col} {v!r}, a file name whose "
-                                     f"bytes are not UTF-8, and the report is UTF-8 text: rename the data file and run again, or move "
-                                     f"that run folder out of {runs_root}")
+                    raise ValueError(
+                        f"{runs_root}: the run {df.at[i, 'path'] if 'path' in df else '?'!r} has "
+                        f"{col} {v!r}, a file name whose "
+                        f"bytes are not UTF-8, and the report is UTF-8 text: rename the data file "
+                        f"and run again, or move "
+                        f"that run folder out of {runs_root}"
+                    )
 
+# %% ../nbs/18_reporting.ipynb #9d91a712
 def _is_utf8(s:str) -> bool:
-    "False for text holding bytes of a file name that were not UTF-8 (Python keeps them as lone surrogates)."
+    """False for text holding bytes of a file name that were not UTF-8 (Python keeps them as lone
+    surrogates)."""
     try: s.encode("utf-8"); return True
     except UnicodeEncodeError: return False
 
-def supervised_report(runs_root:str|Path, out_dir:str|Path, *, rate_for_figs:float|None=None) -> dict:
-    "The supervised paradigm's `report`: its tables and figures of the finished runs under `runs_root`, and their data frames."
+# %% ../nbs/18_reporting.ipynb #f2c30e4b
+def supervised_report(runs_root:str|Path, out_dir:str|Path, *,
+                      rate_for_figs:float|None=None) -> dict:
+    """The supervised paradigm's `report`: its tables and figures of the finished runs under
+    `runs_root`, and their data frames."""
     import matplotlib; matplotlib.use("Agg")
     from scoreextra.metrics import method_words, plot_score_distributions
     c = collect(runs_root)
@@ -257,53 +396,119 @@ def supervised_report(runs_root:str|Path, out_dir:str|Path, *, rate_for_figs:flo
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     corr, acc = correlation_summary(c["extrapolations"]), accuracy_summary(c["prunes"])
     gtr = gt_reproducibility(runs_root)
-    if len(gtr): _save_table(gtr, out, "gt_reproducibility", "Reproducibility of the ground truth: ρ(GT_i, GT_j) of two full-data scorings (all samples)")
+    if len(gtr):
+        _save_table(
+            gtr,
+            out,
+            "gt_reproducibility",
+            "Reproducibility of the ground truth: ρ(GT_i, GT_j) of two full-data scorings (all "
+            "samples)",
+        )
     t1 = table1(acc) if len(acc) else pd.DataFrame()
     if len(corr):
-        show = corr.assign(pearson=mean_pm(corr.pearson, corr.pearson_std), spearman=mean_pm(corr.spearman, corr.spearman_std)).drop(columns=["pearson_std", "spearman_std"])
-        _save_table(show, out, "correlations", "Correlation of extrapolated scores with the full-data ground truth on D_r (mean ± std over subset seeds; seconds per phase)", csv=corr)
-        has = corr.dropna(subset=["pearson"])   # a group whose ground truth is not run yet has no Pearson
-        best = has.loc[has.groupby(["dataset", "score", "seed_size", "extrapolator", "params", "merge", "setting"]).pearson.idxmax()]
-        _save_table(best, out, "correlations_best_k", "Best k by ground-truth Pearson (the paper's oracle choice, Table 2)")
+        show = corr.assign(
+            pearson=mean_pm(corr.pearson, corr.pearson_std),
+            spearman=mean_pm(corr.spearman, corr.spearman_std),
+        ).drop(columns=["pearson_std", "spearman_std"])
+        _save_table(
+            show,
+            out,
+            "correlations",
+            "Correlation of extrapolated scores with the full-data ground truth on D_r (mean ± std "
+            "over subset seeds; seconds per phase)",
+            csv=corr,
+        )
+        # a group whose ground truth is not run yet has no Pearson
+        has = corr.dropna(subset=["pearson"])
+        best = has.loc[has.groupby(["dataset", "score", "seed_size", "extrapolator", "params",
+                                    "merge", "setting"]).pearson.idxmax()]
+        _save_table(best, out, "correlations_best_k",
+                    "Best k by ground-truth Pearson (the paper's oracle choice, Table 2)")
     if len(acc):
         a = _expand_baselines(acc)
         subset = [f"{x:.0%}" if x else "—" for x in a.seed_size]
-        wide = a.assign(v=mean_pm(a.acc, a.acc_std), subset=subset).pivot_table(index=["dataset", "score", "budget", "method", "subset", "setting"], columns="prune_rate", values="v", aggfunc="first")   # one value per cell: setting is in the index
+        # one value per cell: setting is in the index
+        wide = a.assign(v=mean_pm(a.acc, a.acc_std), subset=subset).pivot_table(
+            index=["dataset", "score", "budget", "method", "subset", "setting"],
+            columns="prune_rate",
+            values="v",
+            aggfunc="first",
+        )
         wide.columns = [f"prune {r:.0%}" for r in wide.columns]
-        _save_table(wide.reset_index(), out, "accuracy", "Test accuracy after pruning (mean ± std over seeds)", csv=a)
-        led = c["prunes"].groupby(["dataset", "score", "method", "seed_size", "budget", "setting", "prune_rate"], dropna=False)[[f"{p}_s" for p in LEDGER_PHASES] + ["total_s", "total_cpu_s"]].mean().reset_index()
-        if led.total_cpu_s.isna().all(): led = led.drop(columns="total_cpu_s")   # runs written before CPU timing
-        _save_table(led, out, "ledger", "Cost ledger: mean wall-clock seconds per phase of every pruned training, all phases counted"
-                    " (total_cpu_s: the CPU seconds of all of them, where every run recorded them)")
-        if len(t1): _save_table(t1, out, "table1", "Table 1 analogue: highest prune rate where the original score beats random")
+        _save_table(wide.reset_index(), out, "accuracy",
+                    "Test accuracy after pruning (mean ± std over seeds)", csv=a)
+        led = (
+            c["prunes"]
+            .groupby(
+                ["dataset", "score", "method", "seed_size", "budget", "setting", "prune_rate"],
+                dropna=False,
+            )[[f"{p}_s" for p in LEDGER_PHASES] + ["total_s", "total_cpu_s"]]
+            .mean()
+            .reset_index()
+        )
+        # runs written before CPU timing
+        if led.total_cpu_s.isna().all(): led = led.drop(columns="total_cpu_s")
+        _save_table(
+            led,
+            out,
+            "ledger",
+            "Cost ledger: mean wall-clock seconds per phase of every pruned training, all phases "
+            "counted"
+            " (total_cpu_s: the CPU seconds of all of them, where every run recorded them)",
+        )
+        if len(t1):
+            _save_table(
+                t1,
+                out,
+                "table1",
+                "Table 1 analogue: highest prune rate where the original score beats random",
+            )
         r = rate_for_figs if rate_for_figs is not None else float(a.prune_rate.max())
-        if a.setting.nunique() > 1: a = a.assign(method=a.method + " · " + a.setting)   # one line per compute setting (and, in the figures, per subset size)
+        # one line per compute setting (and, in the figures, per subset size)
+        if a.setting.nunique() > 1: a = a.assign(method=a.method + " · " + a.setting)
         _pruning_figures(a, out, r)
     ext = c["extrapolations"]
     if len(ext) and "pearson" in ext:
-        # Fig. 5: the paper's two extrapolators at their smallest k, raw merge, first seed, largest subset, per score
-        pick = ext[(ext.seed == ext.seed.min()) & (ext.k == ext.k.min()) & ext.extrapolator.isin(["knn", "gnn"])
-                   & (ext["merge"] == "raw") & (ext.seed_size == ext.seed_size.max())]
+        # Fig. 5: the paper's two extrapolators at their smallest k, raw merge, first seed, largest
+        # subset, per score
+        pick = ext[
+            (ext.seed == ext.seed.min())
+            & (ext.k == ext.k.min())
+            & ext.extrapolator.isin(["knn", "gnn"])
+            & (ext["merge"] == "raw")
+            & (ext.seed_size == ext.seed_size.max())
+        ]
         gts = _ground_truths(runs_root)
         panels = []
         for _, row in pick.iterrows():
-            gp = _gt_for(gts, _gt_key(load_json(Path(row.path)/"config.json")["config"]["subset"]), row.seed)
+            gp = _gt_for(gts, _gt_key(load_json(Path(row.path)/"config.json")["config"]["subset"]),
+                         row.seed)
             name = (f"{row.extrapolator} k={row.k}" + (f" {row.params}" if row.params else "")
-                    + ("" if row.schedule == "paper" else f" ({row.schedule})"))   # as a method is named, for its words
-            panels.append(dict(title=f"{row.score.upper()}, {row.seed_size:.0%} subset\n{method_words(name)}", truth=load_verified(gp, "scores.npy"),
-                               extrapolated=load_verified(row.path, "scores.npy")))
-        plot_score_distributions(panels).savefig(out/"fig5_score_distributions.png", dpi=130, bbox_inches="tight")
+                    # as a method is named, for its words
+                    + ("" if row.schedule == "paper" else f" ({row.schedule})"))
+            panels.append(
+                dict(
+                    title=f"{row.score.upper()}, {row.seed_size:.0%} subset\n{method_words(name)}",
+                    truth=load_verified(gp, "scores.npy"),
+                    extrapolated=load_verified(row.path, "scores.npy"),
+                )
+            )
+        plot_score_distributions(panels).savefig(out/"fig5_score_distributions.png", dpi=130,
+                                                 bbox_inches="tight")
     return dict(correlations=corr, accuracy=acc, table1=t1, gt_reproducibility=gtr, **c)
 
+# %% ../nbs/18_reporting.ipynb #8d2fbf95
 def report(runs_root:str|Path, # a sweep's runs root
            out_dir:str|Path, # where tables (md + csv) and figures (png) are written
            *, rate_for_figs:float|None=None, # the prune rate of Figs. 3–4 (default: the highest)
           ) -> dict:
-    "Write every paradigm's tables and figures of the finished runs under `runs_root`; return the data frames."
+    """Write every paradigm's tables and figures of the finished runs under `runs_root`; return the
+    data frames."""
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     res, opts = {}, ({} if rate_for_figs is None else {"rate_for_figs": rate_for_figs})
-    for name, p in load_paradigms().items():   # the default paradigm's frames at the top, each other one's under its name
+    # the default paradigm's frames at the top, each other one's under its name
+    for name, p in load_paradigms().items():
         r = p.report(runs_root, out_dir, **opts)
         if name == DEFAULT_PARADIGM: res.update(r)
         else: res[name] = r

@@ -15,51 +15,70 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 
-from .core import (DamagedArtefact, _json_default, config_hash, file_record, git_commit, load_json, load_torch,
+from .core import (DamagedArtefact, _json_default, config_hash, file_record, git_commit,
+                             load_json, load_torch,
                              peak_memory_mb, save_json, save_npy)
-from .lockfile import _break_lock, _create_lock, _describe, _lock_text, _read_lock, _remove_if_unchanged, _stale_reason
+from .lockfile import (_break_lock, _create_lock, _describe, _lock_text, _read_lock,
+                                 _remove_if_unchanged, _stale_reason)
 
 # %% auto #0
 __all__ = ['CLOCKS', 'ConfigMismatch', 'UnsafePath', 'RunFolder', 'run_status', 'LostLock', 'wait_for_lock', 'check_clock',
            'run_seconds']
 
-# %% ../nbs/00_runfolder.ipynb #a28d6856
+# %% ../nbs/00_runfolder.ipynb #facb04b9
 class ConfigMismatch(ValueError):
     "A run folder exists for this hash but holds a different config."
 
+# %% ../nbs/00_runfolder.ipynb #4bc2fb97
 class UnsafePath(DamagedArtefact):
-    "A symbolic link in a runs root that would take a write outside it (scoreextra never makes one); `.path` names it."
+    """A symbolic link in a runs root that would take a write outside it (scoreextra never makes
+    one); `.path` names it."""
 
+# %% ../nbs/00_runfolder.ipynb #cd258f8f
 class RunFolder:
-    "One stage's run folder: config, meta (status, phase seconds), verified artefacts, a lock with a heartbeat."
-    lock_timeout = float(os.environ.get("SCOREEXTRA_LOCK_TIMEOUT", 600))   # s without a heartbeat before a lock is stale
+    """One stage's run folder: config, meta (status, phase seconds), verified artefacts, a lock with
+    a heartbeat."""
+    # s without a heartbeat before a lock is stale
+    lock_timeout = float(os.environ.get("SCOREEXTRA_LOCK_TIMEOUT", 600))
     lock_heartbeat = 30.0        # s between the holder's heartbeats (at most lock_timeout / 4)
     lock_grace = 10.0            # s after which an empty or unreadable lock is stale
-    checksum_max_bytes = 1 << 30 # artefacts up to this size get their sha256 checked on first load (size always)
+    # artefacts up to this size get their sha256 checked on first load (size always)
+    checksum_max_bytes = 1 << 30
     def __init__(self, root:str|Path, # the runs directory, e.g. `runs/`
                  stage:str, # stage name, e.g. `score_subset`
                  config:dict, # every parameter of the stage (JSON-able)
-                 create:bool=True, # write config.json if the folder is new (or rewrite a damaged one); False only looks
+                 # write config.json if the folder is new (or rewrite a damaged one); False only
+                 # looks
+                 create:bool=True,
                 ):
         self.config, self.stage = dict(config), stage
         self.path = Path(root)/stage/config_hash(self.config)
         self._check_inside(root)
-        self._config_damage, self.taken_over = None, None    # taken_over: the stale holder `try_lock` replaced
+        # taken_over: the stale holder `try_lock` replaced
+        self._config_damage, self.taken_over = None, None
         cfg_file = self.path/"config.json"
         if cfg_file.exists():
             try:
                 old = load_json(cfg_file)
-                if not isinstance(old, dict) or not isinstance(old.get("config"), dict):   # `{}` is damage, not another config
-                    raise DamagedArtefact(cfg_file, f"not a JSON object with a 'config' mapping ({str(old)[:60]})")
+                # `{}` is damage, not another config
+                if not isinstance(old, dict) or not isinstance(old.get("config"), dict):
+                    raise DamagedArtefact(
+                        cfg_file, f"not a JSON object with a 'config' mapping ({str(old)[:60]})"
+                    )
             except DamagedArtefact as e: old = self._config_damaged(e, create)
-            if old is not None and old.get("config") != json.loads(json.dumps(self.config, default=_json_default)):
+            if old is not None and old.get("config") != json.loads(
+                json.dumps(self.config, default=_json_default)
+            ):
                 diff = sorted(k for k in set(old.get("config", {})) | set(self.config)
                               if old.get("config", {}).get(k) != self.config.get(k))
-                raise ConfigMismatch(f"run folder {self.path} holds a different config (keys {diff}); "
-                                     f"refusing to overwrite it: move it away or change the runs root")
+                raise ConfigMismatch(
+                    f"run folder {self.path} holds a different config (keys {diff}); "
+                    f"refusing to overwrite it: move it away or change the runs root"
+                )
         elif create: self._write_config()
         self.meta = self._read_meta()
-        if self._config_damage and create:   # persisted: later readers find a good config.json and status damaged
+        # persisted: later readers find a good config.json and status damaged
+        if self._config_damage and create:
             self.mark_damaged("config.json", self._config_damage); self._config_damage = None
 
     def __repr__(self): return f"RunFolder({self.path}, status={self.status})"
@@ -70,7 +89,8 @@ class RunFolder:
 
     def update_meta(self, **kw):
         "Merge `kw` into meta.json (atomic); also a heartbeat of the lock if this process holds it."
-        self._check_held()           # a holder that lost its lock must not overwrite the new holder's meta
+        # a holder that lost its lock must not overwrite the new holder's meta
+        self._check_held()
         self.meta.update(kw); save_json(self.path/"meta.json", self.meta)
         self._beat()
 
@@ -81,59 +101,82 @@ class RunFolder:
 
     @contextmanager
     def phase(self, name:str):
-        """Time the block: its wall-clock seconds go to `meta['seconds'][name]`, the CPU seconds of this process
-        (all its threads summed) to `meta['cpu_seconds'][name]` -- the cost that does not grow when other jobs share the cores."""
+        """Time the block: its wall-clock seconds go to `meta['seconds'][name]`, the CPU seconds of
+        this process
+        (all its threads summed) to `meta['cpu_seconds'][name]` -- the cost that does not grow when
+        other jobs share the cores."""
         t0, c0 = time.perf_counter(), time.process_time()
         self.update_meta(status="running")
         try: yield
         finally:
             wall, cpu = self.meta.setdefault("seconds", {}), self.meta.setdefault("cpu_seconds", {})
-            known = name not in wall or cpu.get(name) is not None   # an older version timed it by the wall clock only:
-            wall[name] = round(wall.get(name, 0.0) + time.perf_counter() - t0, 3)   # its CPU seconds stay unknown (None)
+            # an older version timed it by the wall clock only:
+            known = name not in wall or cpu.get(name) is not None
+            # its CPU seconds stay unknown (None)
+            wall[name] = round(wall.get(name, 0.0) + time.perf_counter() - t0, 3)
             cpu[name] = round(cpu.get(name, 0.0) + time.process_time() - c0, 3) if known else None
             self.update_meta(**peak_memory_mb())
 
     def file(self, name:str) -> Path:
-        "Path of `name` in the folder; a symbolic link there is removed by the lock holder, refused otherwise."
+        """Path of `name` in the folder; a symbolic link there is removed by the lock holder,
+        refused otherwise."""
         p = self.path/name
-        if p.is_symlink(): self._drop_link(p)     # scoreextra never makes one: a write through it would leave the root
+        # scoreextra never makes one: a write through it would leave the root
+        if p.is_symlink(): self._drop_link(p)
         return p
     def has(self, name:str) -> bool: return (self.path/name).exists()
 
     def _check_inside(self, root):
-        "`UnsafePath` if the stage or run folder is a symbolic link that leads outside the runs root."
+        """`UnsafePath` if the stage or run folder is a symbolic link that leads outside the runs
+        root."""
         top = Path(root).resolve()
         if self.path.resolve().is_relative_to(top): return
         link = next((p for p in (self.path.parent, self.path) if p.is_symlink()), self.path)
-        raise UnsafePath(link, f"a symbolic link to {os.path.realpath(link)}, outside the runs root {top}: "
-                               "scoreextra writes only inside its runs root; remove the link")
+        raise UnsafePath(
+            link,
+            f"a symbolic link to {os.path.realpath(link)}, outside the runs root {top}: "
+            "scoreextra writes only inside its runs root; remove the link",
+        )
 
+# %% ../nbs/00_runfolder.ipynb #f243fe8c
 def run_status(root:str|Path, stage:str, config:dict) -> str:
-    "Status of the run folder for (`stage`, `config`) — 'new' if there is none — without creating anything."
+    """Status of the run folder for (`stage`, `config`) — 'new' if there is none — without creating
+    anything."""
     return RunFolder(root, stage, config, create=False).status
 
-# %% ../nbs/00_runfolder.ipynb #425ea86c
+# %% ../nbs/00_runfolder.ipynb #476965ab
 @patch
 def _write_config(self:RunFolder):
     from scoreextra import __version__
-    save_json(self.path/"config.json", {"config": self.config, "stage": self.stage, "version": __version__,
-                                         "git_commit": git_commit(), "python": sys.version.split()[0],
-                                         "torch": torch.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    save_json(self.path/"config.json",
+              {"config": self.config, "stage": self.stage, "version": __version__,
+                                         "git_commit": git_commit(),
+                                         "python": sys.version.split()[0],
+                                         "torch": torch.__version__,
+                                         "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
+# %% ../nbs/00_runfolder.ipynb #e6258a49
 @patch
 def _config_damaged(self:RunFolder, e:DamagedArtefact, create:bool):
-    "A config.json that cannot be read: warn, rewrite it (the hash names this config) and treat the folder as damaged."
+    """A config.json that cannot be read: warn, rewrite it (the hash names this config) and treat
+    the folder as damaged."""
     self._config_damage = str(e)
-    warnings.warn(f"{e}; run folder {self.path} is treated as damaged and will be recomputed", stacklevel=3)
+    warnings.warn(f"{e}; run folder {self.path} is treated as damaged and will be recomputed",
+                  stacklevel=3)
     if create: self._write_config()
     return None
 
-_META_TYPES = {"status": str, "seconds": dict, "cpu_seconds": dict, "artefacts": dict, "damaged": dict, "attempts": int}
+_META_TYPES = {"status": str, "seconds": dict, "cpu_seconds": dict, "artefacts": dict,
+               "damaged": dict, "attempts": int}
 
+# %% ../nbs/00_runfolder.ipynb #bb428a7e
 def _is_number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+# %% ../nbs/00_runfolder.ipynb #3a0dc3ee
 def _is_record(r) -> bool:
     return isinstance(r, dict) and _is_number(r.get("bytes")) and isinstance(r.get("sha256"), str)
 
+# %% ../nbs/00_runfolder.ipynb #f68cc137
 def _meta_problem(meta:dict) -> str|None:
     "What is wrong with the types of a meta.json's fields that scoreextra reads, or None."
     for k, t in _META_TYPES.items():
@@ -146,25 +189,37 @@ def _meta_problem(meta:dict) -> str|None:
         if bad: return f"{k}[{bad[0]!r}] is not a number"
     return None
 
+# %% ../nbs/00_runfolder.ipynb #56ff23ad
 @patch
 def _read_meta(self:RunFolder) -> dict:
-    "meta.json, or status `damaged` (with a warning naming the file) when it, or config.json, cannot be read."
+    """meta.json, or status `damaged` (with a warning naming the file) when it, or config.json,
+    cannot be read."""
     f = self.path/"meta.json"
     if not f.exists(): meta = {"status": "new", "seconds": {}}
     else:
         try: meta = load_json(f)
         except DamagedArtefact as e: meta = e
-        if isinstance(meta, dict) and (wrong := _meta_problem(meta)): meta = DamagedArtefact(f, wrong)
+        if isinstance(meta, dict) and (wrong := _meta_problem(meta)):
+            meta = DamagedArtefact(f, wrong)
         if not isinstance(meta, dict):
             reason = str(meta) if isinstance(meta, Exception) else f"{f}: not a JSON object"
-            warnings.warn(f"{reason}; run folder {self.path} is treated as damaged and will be recomputed", stacklevel=3)
+            warnings.warn(
+                f"{reason}; run folder {self.path} is treated as damaged and will be recomputed",
+                stacklevel=3,
+            )
             meta = {"status": "damaged", "seconds": {}, "damaged": {"meta.json": reason}}
-    if self._config_damage: meta = {**meta, "status": "damaged", "damaged": {**meta.get("damaged", {}), "config.json": self._config_damage}}
+    if self._config_damage:
+        meta = {
+            **meta,
+            "status": "damaged",
+            "damaged": {**meta.get("damaged", {}), "config.json": self._config_damage},
+        }
     return meta
 
-# %% ../nbs/00_runfolder.ipynb #f2166671
+# %% ../nbs/00_runfolder.ipynb #8c6bb4f7
 class _Heartbeat(threading.Thread):
-    "Touches a held lock every `every` s; stops when released, or warns once when another process took the lock."
+    """Touches a held lock every `every` s; stops when released, or warns once when another process
+    took the lock."""
     def __init__(self, lock:Path, token:str|None, every:float):
         super().__init__(daemon=True, name=f"lock heartbeat {lock}")
         self.lock, self.token, self.every, self.stopped = lock, token, every, threading.Event()
@@ -172,40 +227,59 @@ class _Heartbeat(threading.Thread):
         while not self.stopped.wait(self.every):
             info = _read_lock(self.lock)
             if info is None or info.get("token", self.token) != self.token:
-                warnings.warn(f"lost the lock {self.lock}: {'removed' if info is None else 'now held by ' + _describe(info)}")
+                warnings.warn(
+                    f"lost the lock {self.lock}: "
+                    f"{'removed' if info is None else 'now held by ' + _describe(info)}"
+                )
                 return
             try: os.utime(self.lock)
-            except FileNotFoundError: pass   # released between the read and the touch: the next beat reports it
+            # released between the read and the touch: the next beat reports it
+            except FileNotFoundError: pass
 
 _HEARTBEATS: dict[Path, _Heartbeat] = {}
 
+# %% ../nbs/00_runfolder.ipynb #c87dab21
 class LostLock(RuntimeError, OSError):
     "Another process took over our lock (we froze past the timeout): stop, writing nothing more."
 
+# %% ../nbs/00_runfolder.ipynb #25f9ede2
 @patch
 def _check_held(self:RunFolder):
-    "`LostLock` if this process took the folder's lock and it now holds another token (before each write)."
+    """`LostLock` if this process took the folder's lock and it now holds another token (before each
+    write)."""
     hb = _HEARTBEATS.get(self.path/"lock")
-    if hb is None or hb.token is None: return          # not locked by this process: a demo, a report, a test
+    # not locked by this process: a demo, a report, a test
+    if hb is None or hb.token is None: return
     info = _read_lock(hb.lock)
     if info is not None and info.get("token") == hb.token: return
     # a check, then a write: a takeover between the two is not caught, but it needs a whole lock
     # timeout without a heartbeat, and the check has just seen a live lock of ours
     now = "the lock was removed" if info is None else f"it is now held by {_describe(info)}"
-    raise LostLock(f"lost the lock of {self.path}: {now}; this worker stops without writing, so the new "
-                   "holder's artefacts and meta.json stand")
+    raise LostLock(
+        f"lost the lock of {self.path}: {now}; this worker stops without writing, so the new "
+        "holder's artefacts and meta.json stand"
+    )
 
+# %% ../nbs/00_runfolder.ipynb #bed4c058
 @patch
 def _drop_link(self:RunFolder, p:Path):
-    "Remove the symbolic link `p` (never its target) if this process holds the folder's lock; `UnsafePath` otherwise."
+    """Remove the symbolic link `p` (never its target) if this process holds the folder's lock;
+    `UnsafePath` otherwise."""
     target, hb = os.readlink(p), _HEARTBEATS.get(self.path/"lock")
     if hb is None or hb.stopped.is_set():
-        raise UnsafePath(p, f"a symbolic link to {target} (scoreextra never makes one), so a write through it "
-                            "would land outside the run folder: remove it")
+        raise UnsafePath(
+            p,
+            f"a symbolic link to {target} (scoreextra never makes one), so a write through it "
+            "would land outside the run folder: remove it",
+        )
     p.unlink()
-    warnings.warn(f"{p} is a symbolic link to {target}, which scoreextra never makes: removed (its target left "
-                  "alone), so nothing is written through it")
+    warnings.warn(
+        f"{p} is a symbolic link to {target}, which scoreextra never makes: removed (its target "
+        f"left "
+        "alone), so nothing is written through it"
+    )
 
+# %% ../nbs/00_runfolder.ipynb #76372c76
 @patch
 def _beat(self:RunFolder):
     "Touch the lock now if this process holds it (called by `update_meta`)."
@@ -214,24 +288,30 @@ def _beat(self:RunFolder):
         try: os.utime(hb.lock)
         except FileNotFoundError: pass
 
+# %% ../nbs/00_runfolder.ipynb #3e582e4d
 @patch
 def _hold(self:RunFolder, info:dict|None):
     lock = self.path/"lock"
     hb = _HEARTBEATS.get(lock)
     if hb is not None and hb.is_alive(): return
-    hb = _HEARTBEATS[lock] = _Heartbeat(lock, (info or {}).get("token"), min(self.lock_heartbeat, self.lock_timeout / 4))
+    hb = _HEARTBEATS[lock] = _Heartbeat(lock, (info or {}).get("token"),
+                                        min(self.lock_heartbeat, self.lock_timeout / 4))
     hb.start()
 
-# %% ../nbs/00_runfolder.ipynb #aafa28dc
+# %% ../nbs/00_runfolder.ipynb #6f511a71
 def _attempt_seconds(info:dict) -> float|None:
-    "Seconds a replaced holder ran, from its start to its last heartbeat (for the ledger); None if unknown."
+    """Seconds a replaced holder ran, from its start to its last heartbeat (for the ledger); None if
+    unknown."""
     if "started" not in info: return None
     s = time.time() - info["age"] - info["started"]
-    return round(s, 3) if 0 <= s < 366 * 86400 else None   # a skewed clock or a forged `started`: unknown
+    # a skewed clock or a forged `started`: unknown
+    return round(s, 3) if 0 <= s < 366 * 86400 else None
 
+# %% ../nbs/00_runfolder.ipynb #a76d844e
 @patch
 def try_lock(self:RunFolder) -> bool:
-    "Claim the folder for this process; False while another live holder has it (a stale lock is taken over, see above)."
+    """Claim the folder for this process; False while another live holder has it (a stale lock is
+    taken over, see above)."""
     lock, took = self.path/"lock", None
     for _ in range(3):
         if _create_lock(lock, _lock_text()):
@@ -242,12 +322,16 @@ def try_lock(self:RunFolder) -> bool:
         if info.get("host") == socket.gethostname() and info.get("pid") == os.getpid():
             self._hold(info); return True                           # ours already: re-entrant
         reason = _stale_reason(info, self.lock_timeout, self.lock_grace)
-        if reason is None or not _break_lock(lock, info, self.lock_timeout, self.lock_grace): return False
+        if reason is None or not _break_lock(lock, info, self.lock_timeout, self.lock_grace):
+            return False
         took = f"{_describe(info)}: {reason}"
-        self.taken_over = {k: v for k, v in info.items() if k not in ("ino", "age", "token")} | {"reason": reason,
-                           "seconds": _attempt_seconds(info)}
+        self.taken_over = {k: v for k, v in info.items() if k not in ("ino", "age", "token")} | {
+            "reason": reason,
+            "seconds": _attempt_seconds(info),
+        }
     return False
 
+# %% ../nbs/00_runfolder.ipynb #caddf00a
 @patch
 def unlock(self:RunFolder):
     "Release the lock taken by `try_lock` (left alone if another process has taken it over)."
@@ -255,87 +339,134 @@ def unlock(self:RunFolder):
     hb = _HEARTBEATS.pop(lock, None)
     if hb is not None: hb.stopped.set()
     info = _read_lock(lock)
-    if info is not None and info.get("host") == socket.gethostname() and info.get("pid") == os.getpid():
+    if (
+        info is not None
+        and info.get("host") == socket.gethostname()
+        and info.get("pid") == os.getpid()
+    ):
         _remove_if_unchanged(lock, info["ino"])
 
+# %% ../nbs/00_runfolder.ipynb #395744f1
 @patch
 def lock_info(self:RunFolder) -> dict|None:
-    "Who holds the folder's lock (host, pid, started_at, …) and `age`, s since its last heartbeat; None if unlocked."
+    """Who holds the folder's lock (host, pid, started_at, …) and `age`, s since its last heartbeat;
+    None if unlocked."""
     return _read_lock(self.path/"lock")
 
+# %% ../nbs/00_runfolder.ipynb #5b6634b5
 @patch
 def wait_message(self:RunFolder) -> str:
     "One line saying what a process waiting for this folder waits for."
     info = self.lock_info()
     if info is None: return f"{self.path} is not locked"
-    return (f"waiting for {self.path}: locked by {_describe(info)}, last heartbeat {info['age']:.0f}s ago; taken over "
-            f"once that process is gone or after {self.lock_timeout:.0f}s without a heartbeat")
+    return (
+        f"waiting for {self.path}: locked by {_describe(info)}, last heartbeat {info['age']:.0f}s "
+        f"ago; taken over "
+        f"once that process is gone or after {self.lock_timeout:.0f}s without a heartbeat"
+    )
 
+# %% ../nbs/00_runfolder.ipynb #4424b855
 def wait_for_lock(folder:RunFolder, *, poll:float=5.0, # s between tries
-                  log:Callable|None=print, # called with `folder.wait_message()` when the wait starts and every `every` s
-                  every:float=60.0, timeout:float|None=None, # give up (TimeoutError) after this many s
+                  # called with `folder.wait_message()` when the wait starts and every `every` s
+                  log:Callable|None=print,
+                  # give up (TimeoutError) after this many s
+                  every:float=60.0, timeout:float|None=None,
                  ) -> bool:
-    "Wait until this process holds `folder`'s lock (True) or another process finished the stage (False)."
+    """Wait until this process holds `folder`'s lock (True) or another process finished the stage
+    (False)."""
     t0 = last = None
     while not folder.reload().done:
         if folder.try_lock(): return True
         now = time.monotonic()
         if t0 is None: t0 = now
-        if log is not None and (last is None or now - last >= every): log(folder.wait_message()); last = now
-        if timeout is not None and now - t0 > timeout: raise TimeoutError(f"gave up after {now - t0:.0f}s: {folder.wait_message()}")
+        if log is not None and (last is None or now - last >= every):
+            log(folder.wait_message())
+            last = now
+        if timeout is not None and now - t0 > timeout:
+            raise TimeoutError(f"gave up after {now - t0:.0f}s: {folder.wait_message()}")
         time.sleep(poll)
     return False
 
-# %% ../nbs/00_runfolder.ipynb #87d1a6c2
+# %% ../nbs/00_runfolder.ipynb #96c77b1a
 _SKIP = ("config.json", "meta.json")
-_VERIFIED: set = set()    # (path, size, mtime_ns, sha256) of files whose checksum this process has checked
+# (path, size, mtime_ns, sha256) of files whose checksum this process has checked
+_VERIFIED: set = set()
 
 @patch
 def _artefact_records(self:RunFolder) -> dict:
-    return {p.name: file_record(p) for p in sorted(self.path.iterdir())
-            if p.is_file() and p.name not in _SKIP and not p.name.startswith((".", "lock")) and not p.name.endswith(".tmp")
-            and not (p.name.startswith("notebook") and p.name.endswith(".ipynb"))}
+    return {
+        p.name: file_record(p)
+        for p in sorted(self.path.iterdir())
+        if p.is_file()
+        and p.name not in _SKIP
+        and not p.name.startswith((".", "lock"))
+        and not p.name.endswith(".tmp")
+        and not (p.name.startswith("notebook") and p.name.endswith(".ipynb"))
+    }
 
+# %% ../nbs/00_runfolder.ipynb #82e9bcc8
 @patch
 def finish(self:RunFolder, **kw):
-    "Mark the stage done (atomic), recording every artefact's size and sha256 and merging `kw` into meta."
+    """Mark the stage done (atomic), recording every artefact's size and sha256 and merging `kw`
+    into meta."""
     self.meta.pop("damaged", None)
-    self.update_meta(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), artefacts=self._artefact_records(), **kw)
+    self.update_meta(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                     artefacts=self._artefact_records(), **kw)
 
+# %% ../nbs/00_runfolder.ipynb #75a93c9d
 @patch
 def mark_damaged(self:RunFolder, name:str, reason:str):
-    "Mark the folder for recompute: status `damaged` (with `name`'s `reason`), so `run_stage` runs the stage again."
+    """Mark the folder for recompute: status `damaged` (with `name`'s `reason`), so `run_stage` runs
+    the stage again."""
     self.meta.update(status="damaged", damaged={**self.meta.get("damaged", {}), name: reason})
     try: save_json(self.path/"meta.json", self.meta)
     except OSError as e: warnings.warn(f"could not mark {self.path} as damaged: {e}")
 
+# %% ../nbs/00_runfolder.ipynb #87912812
 @patch
 def _damaged(self:RunFolder, name:str, reason:str):
     self.mark_damaged(name, reason)
-    raise DamagedArtefact(self.path/name, f"{reason}; run folder marked for recompute (status 'damaged'): rerun the stage")
+    raise DamagedArtefact(
+        self.path / name,
+        f"{reason}; run folder marked for recompute (status 'damaged'): rerun the stage",
+    )
 
-# %% ../nbs/00_runfolder.ipynb #4c6c0abc
+# %% ../nbs/00_runfolder.ipynb #d3d8d888
 @patch
-def verify(self:RunFolder, name:str, checksum:bool|None=None, # None: sha256 up to `checksum_max_bytes`, first load only
+def verify(
+           # None: sha256 up to `checksum_max_bytes`, first load only
+           self:RunFolder, name:str, checksum:bool|None=None,
           ) -> Path:
-    "Path of artefact `name` once it matches the size and sha256 recorded by `finish`; `DamagedArtefact` otherwise."
+    """Path of artefact `name` once it matches the size and sha256 recorded by `finish`;
+    `DamagedArtefact` otherwise."""
     f = self.path/name
     if self.status == "damaged":
-        raise DamagedArtefact(f, f"run folder marked damaged ({'; '.join(self.meta.get('damaged', {}))}): rerun the stage to recompute it")
+        raise DamagedArtefact(
+            f,
+            f"run folder marked damaged ({'; '.join(self.meta.get('damaged', {}))}): rerun the "
+            f"stage to recompute it",
+        )
     rec = self.meta.get("artefacts", {}).get(name) if self.done else None
     if not f.exists():
         if rec is not None: self._damaged(name, "recorded when the stage finished, but missing")
         raise FileNotFoundError(f"{f} does not exist (run status: {self.status})")
-    if rec is None: return f                                  # finished before records existed, or still running
+    # finished before records existed, or still running
+    if rec is None: return f
     st = f.stat()
-    if st.st_size != rec["bytes"]: self._damaged(name, f"{st.st_size} bytes, but {rec['bytes']} were written")
+    if st.st_size != rec["bytes"]:
+        self._damaged(name, f"{st.st_size} bytes, but {rec['bytes']} were written")
     key = (str(f.resolve()), st.st_size, st.st_mtime_ns, rec["sha256"])
-    if key in _VERIFIED or not (checksum if checksum is not None else st.st_size <= self.checksum_max_bytes): return f
+    if key in _VERIFIED or not (
+        checksum if checksum is not None else st.st_size <= self.checksum_max_bytes
+    ):
+        return f
     got = file_record(f)["sha256"]
-    if got != rec["sha256"]: self._damaged(name, f"sha256 {got[:12]}… differs from the {rec['sha256'][:12]}… written")
+    if got != rec["sha256"]:
+        self._damaged(name, f"sha256 {got[:12]}… differs from the {rec['sha256'][:12]}… written")
     _VERIFIED.add(key)
     return f
 
+# %% ../nbs/00_runfolder.ipynb #63842df3
 @patch
 def load(self:RunFolder, name:str, mmap:bool=False, # memory-map it
          n:int|None=None, # the number of rows it must have (e.g. the dataset size)
@@ -343,13 +474,18 @@ def load(self:RunFolder, name:str, mmap:bool=False, # memory-map it
     "Load an array artefact, verified (see above)."
     f = self.verify(name)
     try:
-        a = np.load(f, mmap_mode="r", allow_pickle=False)   # mapped first: a header declaring more than the file holds
-        if not mmap: a = np.array(a)                        # is refused here, not by a MemoryError that names nothing
+        # mapped first: a header declaring more than the file holds
+        a = np.load(f, mmap_mode="r", allow_pickle=False)
+        # is refused here, not by a MemoryError that names nothing
+        if not mmap: a = np.array(a)
     except (ValueError, EOFError) as e: self._damaged(name, f"not a readable .npy file ({e})")
-    if n is not None and (a.ndim == 0 or len(a) != n): self._damaged(name, f"shape {a.shape}, expected {n} rows")
+    if n is not None and (a.ndim == 0 or len(a) != n):
+        self._damaged(name, f"shape {a.shape}, expected {n} rows")
     return a
 
-# ruff: disable[F811] -- @patch binds RunFolder.load_json (load_torch, save_json), not the module's function of that name
+# %% ../nbs/00_runfolder.ipynb #15a20a81
+# ruff: disable[F811] -- @patch binds RunFolder.load_json (load_torch, save_json), not the module's
+# function of that name
 @patch
 def load_json(self:RunFolder, name:str):
     "Load a JSON artefact, verified (see above)."
@@ -357,32 +493,38 @@ def load_json(self:RunFolder, name:str):
     try: return load_json(f)
     except DamagedArtefact as e: self._damaged(name, str(e).removeprefix(f"{f}: "))
 
+# %% ../nbs/00_runfolder.ipynb #7a13db1e
 @patch
 def load_torch(self:RunFolder, name:str, map_location="cpu"):
-    "Load a `save_torch` artefact (e.g. a model's state dict), verified (see above): tensors, arrays, plain data."
+    """Load a `save_torch` artefact (e.g. a model's state dict), verified (see above): tensors,
+    arrays, plain data."""
     f = self.verify(name)
     try: return load_torch(f, map_location)
     except DamagedArtefact as e: self._damaged(name, str(e).removeprefix(f"{f}: "))
 
+# %% ../nbs/00_runfolder.ipynb #8bd816a3
 @patch
 def _rerecord(self:RunFolder, name:str):
     "After a save into a finished folder: update `name`'s record if its content changed."
     if not (self.done and "artefacts" in self.meta): return
     rec = file_record(self.path/name)
-    if self.meta["artefacts"].get(name) != rec: self.update_meta(artefacts={**self.meta["artefacts"], name: rec})
+    if self.meta["artefacts"].get(name) != rec:
+        self.update_meta(artefacts={**self.meta["artefacts"], name: rec})
 
+# %% ../nbs/00_runfolder.ipynb #56cffaad
 @patch
 def save(self:RunFolder, name:str, arr) -> Path:
     "Save an array artefact `name` (`.npy`) atomically."
     self._check_held(); p = save_npy(self.path/name, arr); self._rerecord(name); return p
 
+# %% ../nbs/00_runfolder.ipynb #75e8ad4e
 @patch
 def save_json(self:RunFolder, name:str, obj) -> Path:
     "Save a JSON artefact `name` atomically."
     self._check_held(); p = save_json(self.path/name, obj); self._rerecord(name); return p
 # ruff: enable[F811]
 
-# %% ../nbs/00_runfolder.ipynb #7fb6f249
+# %% ../nbs/00_runfolder.ipynb #88c4000a
 CLOCKS = ("wall", "cpu")
 
 def check_clock(clock:str) -> str:
@@ -390,6 +532,7 @@ def check_clock(clock:str) -> str:
     if clock not in CLOCKS: raise ValueError(f"clock={clock!r}: expected 'wall' or 'cpu'")
     return clock
 
+# %% ../nbs/00_runfolder.ipynb #c81aaa44
 def run_seconds(meta:dict,        # one run folder's meta.json
                 clock:str="wall", # "wall": wall-clock seconds; "cpu": CPU seconds of the process
                 skip=(),          # phases left out

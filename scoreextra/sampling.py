@@ -16,22 +16,29 @@ from .core import Registry, check_indices, rng, to_numpy
 __all__ = ['DEFAULT_SEED_SIZE', 'SAMPLERS', 'check_size', 'subset_count', 'random_sampler', 'stratified_counts',
            'stratified_sampler', 'zcore_scores', 'zcore_sampler', 'sample_subset']
 
-# %% ../nbs/05_sampling.ipynb #36a61a65
-DEFAULT_SEED_SIZE = 0.2   # the seed subset of `run` and `extrapolate_scores`: 20% (the paper's largest; 10% in Table 1 too)
+# %% ../nbs/05_sampling.ipynb #2374eace
+# the seed subset of `run` and `extrapolate_scores`: 20% (the paper's largest; 10% in Table 1 too)
+DEFAULT_SEED_SIZE = 0.2
 
 def check_size(size, # a subset size: a fraction in (0, 1) or an int count >= 1
                name:str="size", # how the error names it, e.g. "seed_size"
               ) -> float|int:
-    "`size` as a float fraction in (0, 1) or an int count >= 1 (the checks that need no n); the error names `name`."
+    """`size` as a float fraction in (0, 1) or an int count >= 1 (the checks that need no n); the
+    error names `name`."""
     bad = f"{name} must be a fraction in (0, 1) or an int count >= 1, got {size!r}"
     if isinstance(size, bool) or not isinstance(size, numbers.Real): raise TypeError(bad)
     if isinstance(size, numbers.Integral):
         if size < 1: raise ValueError(bad)
         return int(size)
-    if float(size) == 1.0: raise ValueError(f"{name}=1.0 is ambiguous: pass an int count (n for the whole set) or a fraction in (0, 1)")
+    if float(size) == 1.0:
+        raise ValueError(
+            f"{name}=1.0 is ambiguous: pass an int count (n for the whole set) or a fraction in "
+            f"(0, 1)"
+        )
     if not 0.0 < float(size) < 1.0: raise ValueError(bad)
     return float(size)
 
+# %% ../nbs/05_sampling.ipynb #ae769a10
 def subset_count(n:int, # dataset size
                  size:float|int, # fraction in (0, 1), or an int count in [1, n]
                 ) -> int:
@@ -43,7 +50,10 @@ def subset_count(n:int, # dataset size
         if size > n: raise ValueError(f"size as a count must be in [1, {n}], got {size}")
         return size
     m = int(np.floor(size * n + 0.5))
-    if m < 1: raise ValueError(f"size={size} of n={n} rounds to 0 samples; pass a larger fraction or an int count")
+    if m < 1:
+        raise ValueError(
+            f"size={size} of n={n} rounds to 0 samples; pass a larger fraction or an int count"
+        )
     return m
 
 # %% ../nbs/05_sampling.ipynb #95a98385
@@ -54,7 +64,7 @@ def random_sampler(n:int, m:int, *, labels=None, embeddings=None, seed:int=0) ->
     "`m` indices drawn uniformly without replacement from `range(n)` (the paper's sampler)."
     return rng(seed).choice(n, size=m, replace=False).astype(np.int64)
 
-# %% ../nbs/05_sampling.ipynb #38a5e12a
+# %% ../nbs/05_sampling.ipynb #183374ef
 def stratified_counts(class_sizes:np.ndarray, # n_c per class
                       m:int, # total to draw
                      ) -> np.ndarray:
@@ -63,35 +73,43 @@ def stratified_counts(class_sizes:np.ndarray, # n_c per class
     quota = sizes * (m / n)
     counts = np.floor(quota).astype(np.int64)
     left = m - int(counts.sum())
-    order = np.lexsort((np.arange(len(sizes)), -(quota - counts)))   # largest fraction first, then class order
+    # largest fraction first, then class order
+    order = np.lexsort((np.arange(len(sizes)), -(quota - counts)))
     counts[order[:left]] += 1
     return counts
 
+# %% ../nbs/05_sampling.ipynb #0a38227f
 @SAMPLERS.register("stratified")
 def stratified_sampler(n:int, m:int, *, labels=None, embeddings=None, seed:int=0) -> np.ndarray:
     "`m` indices with each class represented in proportion to its size (needs `labels`)."
     if labels is None: raise ValueError("method='stratified' needs labels (length n), got None")
     labels = to_numpy(labels)
-    if labels.ndim != 1 or len(labels) != n: raise ValueError(f"labels must be 1-D of length {n}, got shape {labels.shape}")
+    if labels.ndim != 1 or len(labels) != n:
+        raise ValueError(f"labels must be 1-D of length {n}, got shape {labels.shape}")
     classes, inv = np.unique(labels, return_inverse=True)
     counts = stratified_counts(np.bincount(inv, minlength=len(classes)), m)
     g = rng(seed)
     members = np.split(np.argsort(inv, kind="stable"), np.cumsum(np.bincount(inv))[:-1])
-    return np.concatenate([g.choice(idx, size=c, replace=False) for idx, c in zip(members, counts)]).astype(np.int64)
+    return np.concatenate(
+        [g.choice(idx, size=c, replace=False) for idx, c in zip(members, counts)]
+    ).astype(np.int64)
 
-# %% ../nbs/05_sampling.ipynb #16c7a118
+# %% ../nbs/05_sampling.ipynb #e5bfa068
 def _distinct_dims(g:np.random.Generator, n_dim:int, size:int, k:int) -> np.ndarray:
     "`size` rows of `k` distinct dimensions in [0, n_dim), each row uniform over ordered k-tuples."
     out = np.empty((size, k), dtype=np.int64)
     for j in range(k):
         r = g.integers(0, n_dim - j, size=size)
-        for p in np.sort(out[:, :j], axis=1).T: r += r >= p   # skip the dimensions already taken, in increasing order
+        # skip the dimensions already taken, in increasing order
+        for p in np.sort(out[:, :j], axis=1).T: r += r >= p
         out[:, j] = r
     return out
 
+# %% ../nbs/05_sampling.ipynb #20c03ed5
 def _zcore_chunk(et:np.ndarray, lo, mode, hi, g:np.random.Generator, n_probe:int,
                  sample_dim:int, redund_nn:int, redund_exp:float, batch:int) -> np.ndarray:
-    "Coverage minus redundancy contributions of `n_probe` probes drawn from `g` (float64, length n)."
+    """Coverage minus redundancy contributions of `n_probe` probes drawn from `g` (float64, length
+    n)."""
     n_dim, n = et.shape
     dims = _distinct_dims(g, n_dim, n_probe, sample_dim)
     probe = g.triangular(lo[dims], mode[dims], hi[dims]).astype(np.float32)
@@ -99,16 +117,24 @@ def _zcore_chunk(et:np.ndarray, lo, mode, hi, g:np.random.Generator, n_probe:int
     for s in range(0, n_probe, batch):
         d, p = dims[s:s + batch], probe[s:s + batch]
         rows = np.arange(len(d))
-        cover = np.abs(et[d] - p[:, :, None]).sum(1).argmin(1)                   # (b,) nearest sample per probe
+        # (b,) nearest sample per probe
+        cover = np.abs(et[d] - p[:, :, None]).sum(1).argmin(1)
         np.add.at(delta, cover, 1.0)
-        dist = np.abs(et[d] - et[d, cover[:, None]][:, :, None]).sum(1)           # (b, n) L1 from the covered sample
-        dist[rows, cover] = np.inf                                                # never its own neighbour
+        # (b, n) L1 from the covered sample
+        dist = np.abs(et[d] - et[d, cover[:, None]][:, :, None]).sum(1)
+        # never its own neighbour
+        dist[rows, cover] = np.inf
         nearest = dist.argmin(1)
         dup = dist[rows, nearest] == 0
-        np.add.at(delta, nearest[dup], -1.0)                                      # an exact duplicate takes the whole penalty
+        # an exact duplicate takes the whole penalty
+        np.add.at(delta, nearest[dup], -1.0)
         if (~dup).any():
             dd = dist[~dup]
-            nn = np.argpartition(dd, redund_nn - 1, axis=1)[:, :redund_nn] if redund_nn < dd.shape[1] else np.argsort(dd, axis=1)
+            nn = (
+                np.argpartition(dd, redund_nn - 1, axis=1)[:, :redund_nn]
+                if redund_nn < dd.shape[1]
+                else np.argsort(dd, axis=1)
+            )
             pen = 1.0 / np.take_along_axis(dd, nn, 1).astype(np.float64) ** redund_exp
             np.add.at(delta, nn.ravel(), -(pen / pen.sum(1, keepdims=True)).ravel())
     return delta
@@ -133,13 +159,22 @@ def zcore_scores(embeddings, # (n, D) features, e.g. CLIP ⊕ ResNet-18; no norm
     e = e.astype(np.float32, copy=False)
     if not np.isfinite(e).all(): raise ValueError("embeddings hold NaN/inf values")
     lo, hi = e.min(0), e.max(0)
-    keep = np.flatnonzero(hi > lo)                    # constant dimensions carry no information and break triangular()
-    if len(keep) < sample_dim: raise ValueError(f"need at least sample_dim={sample_dim} non-constant dimensions, got {len(keep)}")
+    # constant dimensions carry no information and break triangular()
+    keep = np.flatnonzero(hi > lo)
+    if len(keep) < sample_dim:
+        raise ValueError(
+            f"need at least sample_dim={sample_dim} non-constant dimensions, got {len(keep)}"
+        )
     n_sample = min(10**6, 20 * n) if n_sample is None else int(n_sample)
     if n_sample < 1: raise ValueError(f"n_sample must be >= 1, got {n_sample}")
     if redund_nn < 1: raise ValueError(f"redund_nn must be >= 1, got {redund_nn}")
-    et = np.ascontiguousarray(e[:, keep].T)           # (D', n): one dimension's values are contiguous
-    lo, hi, mode = lo[keep].astype(np.float64), hi[keep].astype(np.float64), np.median(et, axis=1).astype(np.float64)
+    # (D', n): one dimension's values are contiguous
+    et = np.ascontiguousarray(e[:, keep].T)
+    lo, hi, mode = (
+        lo[keep].astype(np.float64),
+        hi[keep].astype(np.float64),
+        np.median(et, axis=1).astype(np.float64),
+    )
     redund_nn = min(int(redund_nn), n - 1)
     batch = max(1, int(max_elems) // n)
     starts = range(0, n_sample, chunk)
@@ -147,7 +182,8 @@ def zcore_scores(embeddings, # (n, D) features, e.g. CLIP ⊕ ResNet-18; no norm
     init_ss, *chunk_ss = ss.spawn(1 + len(starts))
     scores = np.random.default_rng(init_ss).uniform(0, 1, n) if rand_init else np.zeros(n)
     for s, cs in zip(starts, chunk_ss):
-        scores += _zcore_chunk(et, lo, mode, hi, np.random.default_rng(cs), min(chunk, n_sample - s),
+        scores += _zcore_chunk(et, lo, mode, hi, np.random.default_rng(cs),
+                               min(chunk, n_sample - s),
                                sample_dim, redund_nn, redund_exp, batch)
     span = scores.max() - scores.min()
     return ((scores - scores.min()) / span if span > 0 else np.zeros(n)).astype(np.float32)
@@ -157,7 +193,8 @@ def zcore_scores(embeddings, # (n, D) features, e.g. CLIP ⊕ ResNet-18; no norm
 def zcore_sampler(n:int, m:int, *, labels=None, embeddings=None, seed:int=0, **kw) -> np.ndarray:
     "The `m` samples with the highest ZCore scores (ties to the smaller index); needs `embeddings`."
     if embeddings is None: raise ValueError("method='zcore' needs embeddings (n, D), got None")
-    if len(embeddings) != n: raise ValueError(f"embeddings must have n={n} rows, got {len(embeddings)}")
+    if len(embeddings) != n:
+        raise ValueError(f"embeddings must have n={n} rows, got {len(embeddings)}")
     s = zcore_scores(embeddings, seed=seed, **kw)
     return np.lexsort((np.arange(n), -s))[:m].astype(np.int64)
 
@@ -174,5 +211,6 @@ def sample_subset(n:int, # dataset size
     m = subset_count(n, size)
     idx = SAMPLERS.get(method)(n, m, labels=labels, embeddings=embeddings, seed=seed, **kw)
     idx = check_indices(f"indices from sampler {method!r}", idx, n)
-    if len(idx) != m: raise RuntimeError(f"sampler {method!r} returned {len(idx)} indices, expected {m}")
+    if len(idx) != m:
+        raise RuntimeError(f"sampler {method!r} returned {len(idx)} indices, expected {m}")
     return np.sort(idx)

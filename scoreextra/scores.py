@@ -17,11 +17,16 @@ from .core import OutOfRange, check_1d, to_numpy
 __all__ = ['TDDS_EPS', 'du_windows', 'dynamic_uncertainty', 'softmax64', 'tdds_step', 'tdds', 'trajectory_slice', 'el2n',
            'forgetting_events', 'finite_scores', 'aum']
 
-# %% ../nbs/04_scores.ipynb #9cc0de3f
+# %% ../nbs/04_scores.ipynb #8cdf0710
 def _history(name:str, x, ndim:int, what:str) -> np.ndarray:
-    "`x` as a finite float64 array with `ndim` dimensions; errors name `name` and the expected layout."
-    try: a = to_numpy(x)
-    except (TypeError, ValueError) as e: raise TypeError(f"{name} must be a {ndim}-D array {what}, got {type(x).__name__} ({e})") from None
+    """`x` as a finite float64 array with `ndim` dimensions; errors name `name` and the expected
+    layout."""
+    try:
+        a = to_numpy(x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            f"{name} must be a {ndim}-D array {what}, got {type(x).__name__} ({e})"
+        ) from None
     if a.ndim != ndim: raise ValueError(f"{name} must be {ndim}-D {what}, got shape {a.shape}")
     if a.dtype.kind not in "fiub": raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
     a = a.astype(np.float64, copy=False)
@@ -31,49 +36,65 @@ def _history(name:str, x, ndim:int, what:str) -> np.ndarray:
         raise ValueError(f"{name} holds {int(bad.sum())} NaN/inf value(s), first {a[pos]} at {pos}")
     return a
 
+# %% ../nbs/04_scores.ipynb #5e32cd0d
 def _check_window(window, lo:int=2, why:str="") -> int:
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < lo:
         raise ValueError(f"window must be an int >= {lo}, got {window!r}{why}")
     return int(window)
 
-_TDDS_W = (" (TDDS is the spread of the W-1 prediction changes in a window: with W = 2 there is one change, "
-           "whose deviation from its own mean is 0 for every sample)")
+_TDDS_W = (
+    " (TDDS is the spread of the W-1 prediction changes in a window: with W = 2 there is one "
+    "change, "
+    "whose deviation from its own mean is 0 for every sample)"
+)
 
+# %% ../nbs/04_scores.ipynb #cbbec403
 def _check_decay(decay) -> float:
-    if isinstance(decay, bool) or not isinstance(decay, numbers.Real): raise TypeError(f"decay must be a number in (0, 1], got {decay!r}")
+    if isinstance(decay, bool) or not isinstance(decay, numbers.Real):
+        raise TypeError(f"decay must be a number in (0, 1], got {decay!r}")
     if not 0 < float(decay) <= 1: raise ValueError(f"decay must be in (0, 1], got {decay!r}")
     return float(decay)
 
+# %% ../nbs/04_scores.ipynb #34c82471
 def _check_mode(mode:str, allowed=("original", "paper_code")) -> str:
     if mode not in allowed: raise ValueError(f"mode must be one of {list(allowed)}, got {mode!r}")
     return mode
 
+# %% ../nbs/04_scores.ipynb #0e007474
 def _check_labels(y, n:int, C:int) -> np.ndarray:
     "`y` as int64 labels of length n in [0, C)."
     y = to_numpy(y)
-    if y.ndim != 1 or len(y) != n: raise ValueError(f"y must be 1-D with length {n}, got shape {y.shape}")
-    if y.size and y.dtype.kind not in "iu": raise TypeError(f"y must hold integer labels, got dtype {y.dtype}")
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"y must be 1-D with length {n}, got shape {y.shape}")
+    if y.size and y.dtype.kind not in "iu":
+        raise TypeError(f"y must hold integer labels, got dtype {y.dtype}")
     y = y.astype(np.int64, copy=False)
     if y.size and (y.min() < 0 or y.max() >= C):
-        raise OutOfRange(f"y must lie in [0, {C}) (C = {C} classes), got {y[(y < 0) | (y >= C)][:5].tolist()}")
+        raise OutOfRange(
+            f"y must lie in [0, {C}) (C = {C} classes), got {y[(y < 0) | (y >= C)][:5].tolist()}"
+        )
     return y
 
-# %% ../nbs/04_scores.ipynb #d36eba33
+# %% ../nbs/04_scores.ipynb #c657caff
 def du_windows(n_epochs:int, window:int=10, mode:str="original") -> tuple[list[int], int]:
     "First epoch of every DU window and the std's ddof, for `n_epochs` recorded epochs."
     _check_window(window); _check_mode(mode)
     if mode == "original": starts, ddof, need = range(0, n_epochs - window), 1, window + 1
     else:                  starts, ddof, need = range(2, n_epochs - window + 1), 0, window + 2
     if n_epochs < need:
-        raise ValueError(f"dynamic uncertainty ({mode}) needs at least window+{need - window} = {need} epochs "
-                         f"for window={window}, got {n_epochs}")
+        raise ValueError(
+            f"dynamic uncertainty ({mode}) needs at least window+{need - window} = {need} epochs "
+            f"for window={window}, got {n_epochs}"
+        )
     return list(starts), ddof
 
+# %% ../nbs/04_scores.ipynb #7d695d0e
 def dynamic_uncertainty(p_true, # (E, n) true-class probability of each sample in each epoch
                         window=10, # J, the window length in epochs
                         mode="original", # "original" (official, B.1) or "paper_code" (see above)
                        ) -> np.ndarray: # (n,) float64; higher = more uncertain = kept first
-    "Dynamic Uncertainty: mean over sliding windows of the std of the true-class probability; keep the highest."
+    """Dynamic Uncertainty: mean over sliding windows of the std of the true-class probability; keep
+    the highest."""
     p = _history("p_true", p_true, 2, "(epochs, samples)")
     if p.size and (p.min() < 0 or p.max() > 1):
         bad = p[(p < 0) | (p > 1)]
@@ -83,7 +104,7 @@ def dynamic_uncertainty(p_true, # (E, n) true-class probability of each sample i
     for k in starts: total += p[k:k + window].std(axis=0, ddof=ddof)
     return total / len(starts)
 
-# %% ../nbs/04_scores.ipynb #6cef30d0
+# %% ../nbs/04_scores.ipynb #9ae61eba
 TDDS_EPS = 1e-8
 
 def softmax64(logits) -> np.ndarray:
@@ -92,15 +113,19 @@ def softmax64(logits) -> np.ndarray:
     z = np.exp(z - z.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
 
+# %% ../nbs/04_scores.ipynb #88097497
 def tdds_step(p_prev:np.ndarray, p_next:np.ndarray) -> np.ndarray:
-    "d between two epochs' probabilities (…, C): Σ_c |p_next · (log(p_next+eps) − log(p_prev+eps))|."
+    """d between two epochs' probabilities (…, C): Σ_c |p_next · (log(p_next+eps) −
+    log(p_prev+eps))|."""
     return np.abs(p_next * (np.log(p_next + TDDS_EPS) - np.log(p_prev + TDDS_EPS))).sum(axis=-1)
 
+# %% ../nbs/04_scores.ipynb #ff3be04f
 def tdds(logits, # (T, n, C) training logits of the T consecutive trajectory epochs
          window=10, # W, epochs per window (W−1 differences)
          decay=0.9, # β, weight of the latest window
         ) -> np.ndarray: # (n,) float64; higher = kept first
-    "TDDS: decayed sum over windows of the L2 spread of per-epoch prediction changes; keep the highest."
+    """TDDS: decayed sum over windows of the L2 spread of per-epoch prediction changes; keep the
+    highest."""
     z = _history("logits", logits, 3, "(epochs, samples, classes)")
     decay = _check_decay(decay)
     W, T = _check_window(window, 3, _TDDS_W), z.shape[0]
@@ -111,17 +136,25 @@ def tdds(logits, # (T, n, C) training logits of the T consecutive trajectory epo
     score = np.zeros(z.shape[1])
     for k in range(T - W + 1):
         dk = d[k:k + W - 1]
-        score += decay * (1 - decay) ** (T - W - k) * np.sqrt(((dk - dk.mean(axis=0)) ** 2).sum(axis=0))
+        score += (
+            decay * (1 - decay) ** (T - W - k) * np.sqrt(((dk - dk.mean(axis=0)) ** 2).sum(axis=0))
+        )
     return score
 
+# %% ../nbs/04_scores.ipynb #c17329f0
 def trajectory_slice(n_epochs:int, # E, epochs the run trains for
                      length:int|None=None, # T, trajectory epochs (None: all E)
-                     trajectory:str="first", # "first" (official TDDS) or "last" (the paper's code) T epochs
+                     # "first" (official TDDS) or "last" (the paper's code) T epochs
+                     trajectory:str="first",
                     ) -> slice:
     "The epochs of a TDDS trajectory within a run of `n_epochs` epochs."
-    if trajectory not in ("first", "last"): raise ValueError(f"trajectory must be 'first' or 'last', got {trajectory!r}")
+    if trajectory not in ("first", "last"):
+        raise ValueError(f"trajectory must be 'first' or 'last', got {trajectory!r}")
     T = n_epochs if length is None else int(length)
-    if not 1 <= T <= n_epochs: raise ValueError(f"trajectory length must be in [1, {n_epochs}] (the run's epochs), got {length!r}")
+    if not 1 <= T <= n_epochs:
+        raise ValueError(
+            f"trajectory length must be in [1, {n_epochs}] (the run's epochs), got {length!r}"
+        )
     return slice(0, T) if trajectory == "first" else slice(n_epochs - T, n_epochs)
 
 # %% ../nbs/04_scores.ipynb #3b25f813
@@ -137,41 +170,60 @@ def el2n(logits, # (n, C) logits of one run, or (R, n, C) of R independent runs
     err[:, np.arange(len(y)), y] -= 1
     return np.sqrt((err ** 2).sum(-1)).mean(0)
 
-# %% ../nbs/04_scores.ipynb #70b60d9e
-def forgetting_events(correct, # (P, n) 1/0 or bool: was sample i classified correctly at its p-th presentation
-                      mode="original", # "original": never-learned samples get +inf; "paper_code": they stay 0
+# %% ../nbs/04_scores.ipynb #cde48c41
+def forgetting_events(
+                      # (P, n) 1/0 or bool: was sample i classified correctly at its p-th
+                      # presentation
+                      correct,
+                      # "original": never-learned samples get +inf; "paper_code": they stay 0
+                      mode="original",
                      ) -> np.ndarray: # (n,) float64; higher = forgotten more often = kept first
-    "Number of forgetting events (correct → wrong between consecutive presentations); keep the highest."
+    """Number of forgetting events (correct → wrong between consecutive presentations); keep the
+    highest."""
     c = _history("correct", correct, 2, "(presentations, samples)")
     _check_mode(mode)
     if not np.isin(c, (0., 1.)).all():
-        raise ValueError(f"correct must hold 0/1 or bools, got {np.unique(c[~np.isin(c, (0., 1.))])[:5].tolist()}")
+        raise ValueError(
+            f"correct must hold 0/1 or bools, got "
+            f"{np.unique(c[~np.isin(c, (0.0, 1.0))])[:5].tolist()}"
+        )
     events = ((c[:-1] == 1) & (c[1:] == 0)).sum(0).astype(np.float64)
     if mode == "original": events[c.max(axis=0, initial=0) == 0] = np.inf
     return events
 
-def finite_scores(scores, # (n,) scores that may be ±inf by definition (forgetting's never-learned samples are +inf)
+# %% ../nbs/04_scores.ipynb #2b0a116e
+def finite_scores(
+                  # (n,) scores that may be ±inf by definition (forgetting's never-learned samples
+                  # are +inf)
+                  scores,
                   name:str="scores", # what errors call them
                  ) -> np.ndarray: # (n,) float64, finite, in the same order
-    "`scores` with +inf mapped to (largest finite score + 1) and −inf to (smallest − 1): same ranking, numbers an extrapolator can average."
+    """`scores` with +inf mapped to (largest finite score + 1) and −inf to (smallest − 1): same
+    ranking, numbers an extrapolator can average."""
     s = check_1d(name, scores, finite=False)
-    if np.isnan(s).any(): raise ValueError(f"{name} holds {int(np.isnan(s).sum())} NaN value(s), first at position {int(np.flatnonzero(np.isnan(s))[0])}")
+    if np.isnan(s).any():
+        raise ValueError(
+            f"{name} holds {int(np.isnan(s).sum())} NaN value(s), first at position "
+            f"{int(np.flatnonzero(np.isnan(s))[0])}"
+        )
     fin = np.isfinite(s)
     if fin.all(): return s
     hi, lo = (s[fin].max(), s[fin].min()) if fin.any() else (0.0, 0.0)
     out = s.copy(); out[s == np.inf] = hi + 1; out[s == -np.inf] = lo - 1
     return out
 
-# %% ../nbs/04_scores.ipynb #7b1a1585
+# %% ../nbs/04_scores.ipynb #bbb05287
 def aum(logits, # (E, n, C) training logits per epoch
         y, # (n,) int labels
        ) -> np.ndarray: # (n,) float64: −AUM, higher = smaller margin = kept first
-    "Negated area under the margin, −mean_t(z_y − max_{c≠y} z_c); keep the highest (the lowest AUM)."
+    """Negated area under the margin, −mean_t(z_y − max_{c≠y} z_c); keep the highest (the lowest
+    AUM)."""
     z = _history("logits", logits, 3, "(epochs, samples, classes)")
     if z.shape[2] < 2: raise ValueError(f"aum needs at least 2 classes, got {z.shape[2]}")
     y = _check_labels(y, z.shape[1], z.shape[2])
     return -_margins(z, y).mean(0)
 
+# %% ../nbs/04_scores.ipynb #b29582ad
 def _margins(z:np.ndarray, y:np.ndarray) -> np.ndarray:
     "z_y − max_{c≠y} z_c along the last axis, for logits (…, n, C) and labels (n,)."
     rows = np.arange(len(y))

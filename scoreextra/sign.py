@@ -27,7 +27,8 @@ def hop_features(A, # (n, n) scipy sparse propagation matrix (e.g. `gcn_matrix`)
                  X:np.ndarray, # (n, p) node features
                  hops:int, # propagation steps: the result holds X, AX, …, A^hops X
                 ) -> np.ndarray:
-    "[X, AX, …, A^hops X] as one float32 (n, (hops+1)·p) matrix, every column z-scored over the nodes."
+    """[X, AX, …, A^hops X] as one float32 (n, (hops+1)·p) matrix, every column z-scored over the
+    nodes."""
     blocks, H = [X], X
     for _ in range(hops):
         H = A @ H; blocks.append(H)
@@ -39,8 +40,10 @@ def hop_features(A, # (n, n) scipy sparse propagation matrix (e.g. `gcn_matrix`)
 
 # %% ../nbs/07_sign.ipynb #a818778e
 class SIGNExtrapolator(_GraphExtrapolator):
-    "Propagated features [X, ÂX, …, Â^hops X] of the kNN graph, then an MLP fitted on the seeds, early-stopped on held-out seeds."
-    options = ("hops", "hidden", "dropout", "lr", "weight_decay", "batch_size", "max_epochs", "patience", "val_frac", "labels", "pca",
+    """Propagated features [X, ÂX, …, Â^hops X] of the kNN graph, then an MLP fitted on the seeds,
+    early-stopped on held-out seeds."""
+    options = ("hops", "hidden", "dropout", "lr", "weight_decay", "batch_size", "max_epochs",
+               "patience", "val_frac", "labels", "pca",
                "dim", "method")
     def __init__(self, k:int=DEFAULT_K, # neighbours per node in the graph
                  *,
@@ -54,30 +57,48 @@ class SIGNExtrapolator(_GraphExtrapolator):
                  patience:int=20, # epochs without a better validation Pearson before stopping
                  val_frac:float=0.1, # share of the seeds held out for early stopping
                  labels:bool=True, # one-hot labels beside the embedding (when labels are given)
-                 pca:int|None=None, # project the embeddings to this many principal axes first (None: keep all)
+                 # project the embeddings to this many principal axes first (None: keep all)
+                 pca:int|None=None,
                  dim:int|None=32, # PCA dimensions of the graph search (`propagation_graph`)
                  method:str="auto", # graph search
                  seed:int=0, # seeds the split, the initialisation and the batch order
                  device=None, # unused: the MLP trains on the CPU
                 ):
         if int(hops) < 0: raise ValueError(f"hops must be >= 0, got {hops}")
-        for name, v in (("max_epochs", max_epochs), ("patience", patience), ("batch_size", batch_size)):
+        for name, v in (("max_epochs", max_epochs), ("patience", patience),
+                        ("batch_size", batch_size)):
             if int(v) < 1: raise ValueError(f"{name} must be >= 1, got {v}")
         if not 0 < val_frac < 1: raise ValueError(f"val_frac must be in (0, 1), got {val_frac}")
         super().__init__(k, seed=seed, device=device)
-        self.hops, self.hidden, self.dropout, self.lr, self.weight_decay = int(hops), tuple(hidden), dropout, float(lr), float(weight_decay)
-        self.batch_size, self.max_epochs, self.patience, self.val_frac = int(batch_size), int(max_epochs), int(patience), float(val_frac)
+        self.hops, self.hidden, self.dropout, self.lr, self.weight_decay = (
+            int(hops),
+            tuple(hidden),
+            dropout,
+            float(lr),
+            float(weight_decay),
+        )
+        self.batch_size, self.max_epochs, self.patience, self.val_frac = (
+            int(batch_size),
+            int(max_epochs),
+            int(patience),
+            float(val_frac),
+        )
         self.labels, self.pca, self.dim, self.method = labels, pca, dim, method
 
     def fit(self, embeddings, labels, seed_idx, seed_scores, graph=None) -> SIGNExtrapolator:
-        "Build the graph (if hops > 0), propagate the features, train the MLP on the seeds, predict every node."
-        if self.hops > 0: emb, labels, idx, scores = self._setup(embeddings, labels, seed_idx, seed_scores, graph)
+        """Build the graph (if hops > 0), propagate the features, train the MLP on the seeds,
+        predict every node."""
+        if self.hops > 0:
+            emb, labels, idx, scores = self._setup(embeddings, labels, seed_idx, seed_scores, graph)
         else:
-            emb, labels, idx, scores = _check_inputs(embeddings, labels, seed_idx, seed_scores, self.k)
+            emb, labels, idx, scores = _check_inputs(embeddings, labels, seed_idx, seed_scores,
+                                                     self.k)
             self.seed_idx_, self.seed_scores_, self.seconds = idx, scores, {"graph": 0.0}
         t0 = time.perf_counter()
-        X = node_features(pca_project(emb, self.pca) if self.pca else emb, labels if self.labels else None)
-        Z = hop_features(gcn_matrix(self.graph_), X, self.hops) if self.hops > 0 else hop_features(None, X, 0)
+        X = node_features(pca_project(emb, self.pca) if self.pca else emb,
+                          labels if self.labels else None)
+        Z = hop_features(gcn_matrix(self.graph_), X,
+                         self.hops) if self.hops > 0 else hop_features(None, X, 0)
         self.seconds["features"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         self.pred_ = self._train(torch.from_numpy(Z), idx, scores)
@@ -85,11 +106,13 @@ class SIGNExtrapolator(_GraphExtrapolator):
         return self
 
     def _train(self, Z:torch.Tensor, idx:np.ndarray, scores:np.ndarray) -> np.ndarray:
-        "Mini-batch Adam on the training seeds; keep the epoch with the best Pearson on the held-out seeds."
+        """Mini-batch Adam on the training seeds; keep the epoch with the best Pearson on the
+        held-out seeds."""
         r = rng(self.seed)
         perm = r.permutation(len(idx))
         n_val = max(2, int(round(self.val_frac * len(idx))))
-        if len(idx) - n_val < 2: raise ValueError(f"{len(idx)} seeds are too few to hold out {n_val} for early stopping")
+        if len(idx) - n_val < 2:
+            raise ValueError(f"{len(idx)} seeds are too few to hold out {n_val} for early stopping")
         val, tr = perm[:n_val], perm[n_val:]
         mu, sd = scores[tr].mean(), scores[tr].std() or 1.0
         y = torch.from_numpy(((scores - mu) / sd).astype(np.float32))
@@ -97,7 +120,9 @@ class SIGNExtrapolator(_GraphExtrapolator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             layers, width = [], Z.shape[1]
-            for h in self.hidden: layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(self.dropout)]; width = h
+            for h in self.hidden:
+                layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(self.dropout)]
+                width = h
             model = nn.Sequential(*layers, nn.Linear(width, 1))
             opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             best, kept, wait, self.history = -np.inf, None, 0, []
@@ -108,32 +133,42 @@ class SIGNExtrapolator(_GraphExtrapolator):
                     loss = F.mse_loss(model(Zs[bt]).squeeze(1), y[bt])
                     opt.zero_grad(); loss.backward(); opt.step()
                 model.eval()
-                with torch.no_grad(): vp = _pearson(model(Zs[torch.from_numpy(val)]).squeeze(1).double().numpy(), scores[val])
+                with torch.no_grad():
+                    vp = _pearson(
+                        model(Zs[torch.from_numpy(val)]).squeeze(1).double().numpy(), scores[val]
+                    )
                 self.history.append({"epoch": epoch, "val_pearson": vp})
-                if vp > best: best, kept, wait, self.best_epoch = vp, {k: v.clone() for k, v in model.state_dict().items()}, 0, epoch
+                if vp > best:
+                    best, kept, wait, self.best_epoch = (
+                        vp,
+                        {k: v.clone() for k, v in model.state_dict().items()},
+                        0,
+                        epoch,
+                    )
                 else:
                     wait += 1
                     if wait >= self.patience: break
             if kept is not None: model.load_state_dict(kept)
             model.eval()
-            with torch.no_grad(): out = torch.cat([model(z).squeeze(1) for z in Z.split(65536)]).double().numpy()
+            with torch.no_grad():
+                out = torch.cat([model(z).squeeze(1) for z in Z.split(65536)]).double().numpy()
         self.val_pearson_ = best
         return out * sd + mu
 
 EXTRAPOLATORS["sign"] = SIGNExtrapolator
 
-
 # %% ../nbs/07_sign.ipynb #5d469656
 class MLPExtrapolator(SIGNExtrapolator):
-    "An MLP on the embeddings (and labels) alone, fitted on the seeds: `SIGNExtrapolator` without the graph."
+    """An MLP on the embeddings (and labels) alone, fitted on the seeds: `SIGNExtrapolator` without
+    the graph."""
     options = SIGNExtrapolator.options   # hops only as 0
     def __init__(self, k:int=DEFAULT_K, # unused (no graph); accepted for the shared interface
                  *,
                  seed:int=0, # seeds the split, the initialisation and the batch order
                  **kw, # `SIGNExtrapolator`'s MLP and training settings, and device (unused)
                 ):
-        if kw.get("hops", 0) != 0: raise ValueError(f"MLPExtrapolator has no graph: hops must be 0, got {kw['hops']}")
+        if kw.get("hops", 0) != 0:
+            raise ValueError(f"MLPExtrapolator has no graph: hops must be 0, got {kw['hops']}")
         super().__init__(k, seed=seed, **(kw | {"hops": 0}))
 
 EXTRAPOLATORS["mlp"] = MLPExtrapolator
-

@@ -16,8 +16,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .core import DamagedArtefact, Registry, config_hash, get_device, load_json, peak_memory_mb
-from .runfolder import CLOCKS, LostLock, RunFolder, check_clock, run_seconds, run_status, wait_for_lock
+from .core import (DamagedArtefact, Registry, config_hash, get_device, load_json,
+                             peak_memory_mb)
+from .runfolder import (CLOCKS, LostLock, RunFolder, check_clock, run_seconds, run_status,
+                                  wait_for_lock)
 from .data import load_dataset
 
 # %% auto #0
@@ -26,60 +28,90 @@ __all__ = ['STAGES', 'LEDGER_PHASES', 'checked', 'TypedConfig', 'known', 'int_mi
            'Job', 'job_order', 'job_levels', 'templates_dir', 'notebook_error', 'run_job', 'ConfigError', 'need',
            'need_valid', 'finished_runs', 'folder_at', 'load_verified', 'setting_label', 'mean_pm']
 
-# %% ../nbs/12_stages.ipynb #27d70e80
+# %% ../nbs/12_stages.ipynb #e7026bdd
 def _no_parents(cfg:dict) -> list: return []
+
+# %% ../nbs/12_stages.ipynb #6bd99df5
 def _nothing(cfg:dict) -> set: return set()
 
-def checked(check:Callable|None=None, # value -> value (normalised), raising with the owner's message
-            default=MISSING, *, optional:bool=False, # optional: left out of `to_dict` while at its default
+# %% ../nbs/12_stages.ipynb #683e5db8
+def checked(
+            # value -> value (normalised), raising with the owner's message
+            check:Callable|None=None,
+            # optional: left out of `to_dict` while at its default
+            default=MISSING, *, optional:bool=False,
            ):
     "A `TypedConfig` field validated by `check` when the config is built."
     md = dict(check=check, optional=optional)
-    if isinstance(default, (dict, list)): return field(default_factory=lambda: type(default)(default), metadata=md)
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=md)
     return field(default=default, metadata=md)
 
+# %% ../nbs/12_stages.ipynb #7119b97d
 class TypedConfig:
     "Base of a stage's config type (a frozen, keyword-only dataclass of `checked` fields)."
     def __post_init__(self):
         for f in fields(self):
-            if f.metadata.get("check"): object.__setattr__(self, f.name, f.metadata["check"](getattr(self, f.name)))
+            if f.metadata.get("check"):
+                object.__setattr__(self, f.name, f.metadata["check"](getattr(self, f.name)))
         self.check_across()
     def check_across(self):
         "Checks that involve several fields (none unless a subclass says)."
     def to_dict(self) -> dict:
         "The serialised config, which the run folder stores and hashes."
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if not (f.metadata.get("optional") and getattr(self, f.name) == (f.default if f.default is not MISSING else f.default_factory()))}
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if not (
+                f.metadata.get("optional")
+                and getattr(self, f.name)
+                == (f.default if f.default is not MISSING else f.default_factory())
+            )
+        }
     @classmethod
     def from_dict(cls, cfg:dict):
-        "The typed config of a serialised one (a run folder's, a papermill parameter), checked as when it was built."
-        if not isinstance(cfg, dict): raise TypeError(f"a {cls.__name__} must be a mapping, got {cfg!r}")
+        """The typed config of a serialised one (a run folder's, a papermill parameter), checked as
+        when it was built."""
+        if not isinstance(cfg, dict):
+            raise TypeError(f"a {cls.__name__} must be a mapping, got {cfg!r}")
         names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
-        if set(cfg) - names: raise ValueError(f"{cls.__name__}: unknown key(s) {sorted(set(cfg) - names)}; expected some of {sorted(names)}")
-        if required - set(cfg): raise ValueError(f"{cls.__name__}: missing key(s) {sorted(required - set(cfg))}")
+        required = {
+            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+        }
+        if set(cfg) - names:
+            raise ValueError(
+                f"{cls.__name__}: unknown key(s) {sorted(set(cfg) - names)}; expected some of "
+                f"{sorted(names)}"
+            )
+        if required - set(cfg):
+            raise ValueError(f"{cls.__name__}: missing key(s) {sorted(required - set(cfg))}")
         return cls(**cfg)
 
-# %% ../nbs/12_stages.ipynb #c3da63d8
+# %% ../nbs/12_stages.ipynb #ea545967
 def known(registry:Registry):
     "A check: a name in `registry` (whose error lists the known names)."
     def chk(v): registry.get(v); return v
     return chk
 
+# %% ../nbs/12_stages.ipynb #c484562c
 def int_min(name:str, lo:int):
     "A check: an int >= `lo`."
     def chk(v):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo: raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+            raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
         return int(v)
     return chk
 
+# %% ../nbs/12_stages.ipynb #7bef6e10
 def one_of(name:str, options):
     "A check: one of `options`."
     def chk(v):
-        if not isinstance(v, str) or v not in options: raise ValueError(f"{name} must be one of {tuple(options)}, got {v!r}")
+        if not isinstance(v, str) or v not in options:
+            raise ValueError(f"{name} must be one of {tuple(options)}, got {v!r}")
         return v
     return chk
 
+# %% ../nbs/12_stages.ipynb #e3a543bd
 def mapping(name:str):
     "A check: a dict."
     def chk(v):
@@ -87,45 +119,64 @@ def mapping(name:str):
         return v
     return chk
 
+# %% ../nbs/12_stages.ipynb #0171d2ad
 def or_none(check:Callable):
     "A check: None, or what `check` accepts."
     return lambda v: None if v is None else check(v)
 
-# %% ../nbs/12_stages.ipynb #9cf920b4
+# %% ../nbs/12_stages.ipynb #1187835e
 @dataclass(frozen=True)
 class Stage:
     "One declared stage; calling it runs its function."
     name: str
-    fn: Callable                 # fn(cfg, folder, *, runs_root, device=None, progress=False) writes the artefacts
+    # fn(cfg, folder, *, runs_root, device=None, progress=False) writes the artefacts
+    fn: Callable
     level: int = 0               # sweeps run every job of level L before any of level L + 1
-    parents: Callable = _no_parents   # cfg -> [(stage, config)] whose artefacts it reads (ledger, docs)
-    main_phase: str|Callable|None = None   # phase charged with killed attempts (a name, or cfg -> name); default: the stage's name
-    unledgered: Callable = _nothing   # cfg -> phases it runs that are not the method's cost (e.g. the ground truth's embedding)
+    # cfg -> [(stage, config)] whose artefacts it reads (ledger, docs)
+    parents: Callable = _no_parents
+    # phase charged with killed attempts (a name, or cfg -> name); default: the stage's name
+    main_phase: str|Callable|None = None
+    # cfg -> phases it runs that are not the method's cost (e.g. the ground truth's embedding)
+    unledgered: Callable = _nothing
     config: type|None = None     # its `TypedConfig`; None: the stage checks its config itself
     def __call__(self, *a, **kw): return self.fn(*a, **kw)
     def check(self, cfg:dict) -> dict:
-        "`cfg`, checked against the declared config type: raises with the message of the module owning the bad value."
+        """`cfg`, checked against the declared config type: raises with the message of the module
+        owning the bad value."""
         if self.config is not None: self.config.from_dict(cfg)
         return cfg
     @property
-    def module(self) -> str: return self.fn.__module__   # imported by the papermill template before it runs the stage
+    def module(
+               # imported by the papermill template before it runs the stage
+               self) -> str: return self.fn.__module__
     def phase(self, cfg:dict) -> str:
         "The phase a killed attempt of the run `cfg` is charged to."
         p = self.main_phase(cfg) if callable(self.main_phase) else self.main_phase
         return p or self.name
 
+# %% ../nbs/12_stages.ipynb #8dc75f83
 class StageRegistry(Registry):
     "Name → `Stage`; `register(name, level=..., parents=..., ...)` declares one."
-    def register(self, name:str, *, level:int=0, parents:Callable=_no_parents, main_phase=None, unledgered:Callable=_nothing,
+    def register(self, name:str, *, level:int=0, parents:Callable=_no_parents, main_phase=None,
+                 unledgered:Callable=_nothing,
                  config:type|None=None):
         "Decorator: declare the decorated function as stage `name`."
         def _reg(fn):
             old = self.get(name).fn if name in self else None
-            if old is not None and (old.__module__, old.__qualname__) != (fn.__module__, fn.__qualname__):
-                # a notebook declares the stage its module also declares (same function, one of them in __main__):
-                # the same stage, not a clash; the module's declaration is kept, so papermill can import it
-                if old.__qualname__ != fn.__qualname__ or "__main__" not in (old.__module__, fn.__module__):
-                    raise KeyError(f"stage {name!r} is already declared by {old.__module__}.{old.__qualname__}")
+            if old is not None and (old.__module__, old.__qualname__) != (
+                fn.__module__,
+                fn.__qualname__,
+            ):
+                # a notebook declares the stage its module also declares (same function, one of them
+                # in __main__): the same stage, not a clash; the module's declaration is kept, so
+                # papermill can import it
+                if old.__qualname__ != fn.__qualname__ or "__main__" not in (
+                    old.__module__,
+                    fn.__module__,
+                ):
+                    raise KeyError(
+                        f"stage {name!r} is already declared by {old.__module__}.{old.__qualname__}"
+                    )
                 if fn.__module__ == "__main__": return fn
             self[name] = Stage(name, fn, int(level), parents, main_phase, unledgered, config)
             return fn
@@ -137,29 +188,35 @@ STAGES = StageRegistry("stage")
 _DS_CACHE: dict = {}
 
 def cached_dataset(name:str, split:str="train"):
-    "`load_dataset(name, split)`, loaded once per process (a sweep in one process reads each dataset once)."
+    """`load_dataset(name, split)`, loaded once per process (a sweep in one process reads each
+    dataset once)."""
     if (name, split) not in _DS_CACHE: _DS_CACHE[name, split] = load_dataset(name, split)
     return _DS_CACHE[name, split]
 
-# %% ../nbs/12_stages.ipynb #5b7158a0
+# %% ../nbs/12_stages.ipynb #e6ba6e40
 def _compute_setting(device) -> dict:
-    "What can change a stage's numbers besides its config: device, threads, default dtype (recorded in meta.json)."
-    return dict(device=str(get_device(device)), threads=torch.get_num_threads(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+    """What can change a stage's numbers besides its config: device, threads, default dtype
+    (recorded in meta.json)."""
+    return dict(device=str(get_device(device)), threads=torch.get_num_threads(),
+                omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
                 dtype=str(torch.get_default_dtype()).replace("torch.", ""))
 
+# %% ../nbs/12_stages.ipynb #650e4a16
 def _claim(folder:RunFolder, wait:bool, poll:float, log) -> bool:
-    "Take the folder's lock (True), or find the stage done by another process (False); `Busy` if taken and not `wait`."
+    """Take the folder's lock (True), or find the stage done by another process (False); `Busy` if
+    taken and not `wait`."""
     if folder.reload().done: return False
     if folder.try_lock(): return True
     if not wait: raise Busy(folder.wait_message())
     return wait_for_lock(folder, poll=poll, log=log)
 
-# %% ../nbs/12_stages.ipynb #c02e5713
+# %% ../nbs/12_stages.ipynb #514047fa
 def run_stage(stage:str, # a name in STAGES
               config:dict, # the stage's full config (see the table above)
               runs_root:str|Path="runs", # root of the run folders
               *, device=None, progress:bool=False,
-              wait:bool=True, # if another live process is running this stage: wait for it (True) or raise `Busy`
+              # if another live process is running this stage: wait for it (True) or raise `Busy`
+              wait:bool=True,
               poll:float=5.0, log=print) -> RunFolder:
     "Run `stage` for `config` unless its run folder says it is done; return the folder."
     st = STAGES.get(stage)
@@ -171,38 +228,56 @@ def run_stage(stage:str, # a name in STAGES
         if folder.reload().done: return folder
         setting = _compute_setting(device)
         before = {k: folder.meta[k] for k in setting if k in folder.meta}
-        if any(before[k] != setting[k] for k in before):   # keys an older version did not record are not compared
-            warnings.warn(f"{folder.path} was started with {before} and resumes with {setting}: results may differ")
+        # keys an older version did not record are not compared
+        if any(before[k] != setting[k] for k in before):
+            warnings.warn(
+                f"{folder.path} was started with {before} and resumes with {setting}: results may "
+                f"differ"
+            )
         lost = (folder.taken_over or {}).get("seconds")
-        if lost:   # a killed attempt ran from its start to its last heartbeat: the ledger keeps those seconds (its phases
-                   # that finished are in meta already, so this over-counts them slightly; an unfinished phase is lost otherwise)
+        # a killed attempt ran from its start to its last heartbeat: the ledger keeps those seconds
+        # (its phases that finished are in meta already, so this over-counts them slightly; an
+        # unfinished phase is lost otherwise)
+        if lost:
             secs = folder.meta.setdefault("seconds", {})
             secs["killed_attempts"] = round(secs.get("killed_attempts", 0.0) + float(lost), 3)
         folder.update_meta(status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), **setting,
                            attempts=folder.meta.get("attempts", 0) + 1)
         try: fn(config, folder, runs_root=Path(runs_root), device=device, progress=progress)
-        except LostLock: raise             # the folder is another worker's now: no "failed" written over its meta
+        # the folder is another worker's now: no "failed" written over its meta
+        except LostLock: raise
         except BaseException as e:
-            folder.update_meta(status="failed" if isinstance(e, Exception) else "interrupted", error=f"{type(e).__name__}: {e}"[:2000])
+            folder.update_meta(status="failed" if isinstance(e, Exception) else "interrupted",
+                               error=f"{type(e).__name__}: {e}"[:2000])
             raise
         folder.finish(**peak_memory_mb())
     finally: folder.unlock()
     return folder
 
+# %% ../nbs/12_stages.ipynb #3f6dc794
 class Busy(RuntimeError):
     "Another live process holds this run folder's lock."
 
-# %% ../nbs/12_stages.ipynb #065fc98f
-class NotFinished(RuntimeError): "A run that the ledger of another run needs is not finished (or was deleted)."
+# %% ../nbs/12_stages.ipynb #3f981c8f
+class NotFinished(RuntimeError): """A run that the ledger of another run needs is not finished (or
+                                 was deleted)."""
 
-LEDGER_PHASES = ("sampling", "subset_training", "embedding", "extrapolation", "baseline_scoring", "full_scoring",
+LEDGER_PHASES = ("sampling", "subset_training", "embedding", "extrapolation", "baseline_scoring",
+                 "full_scoring",
                  "selection", "final_training")
 
-def _add(a:dict|None, b:dict|None) -> dict|None:   # None: unknown (a CPU total with a run that lacks CPU seconds)
-    return None if a is None or b is None else {k: a.get(k, 0.0) + b.get(k, 0.0) for k in {**a, **b}}
+# %% ../nbs/12_stages.ipynb #96a63f6f
+def _add(
+         # None: unknown (a CPU total with a run that lacks CPU seconds)
+         a:dict|None, b:dict|None) -> dict|None:
+    return (
+        None if a is None or b is None else {k: a.get(k, 0.0) + b.get(k, 0.0) for k in {**a, **b}}
+    )
 
+# %% ../nbs/12_stages.ipynb #58ea6e30
 def _chain_seconds(stage, cfg, runs_root) -> dict:
-    "Both clocks of the run and its parents, from one walk of the chain: {'wall': {...}, 'cpu': {...} or None}."
+    """Both clocks of the run and its parents, from one walk of the chain: {'wall': {...}, 'cpu':
+    {...} or None}."""
     st, f = STAGES.get(stage), RunFolder(runs_root, stage, cfg, create=False)
     if not f.done: raise NotFinished(f"{stage} run {f.path} is not finished (status {f.status})")
     out = {c: run_seconds(f.meta, c, st.unledgered(cfg)) for c in CLOCKS}
@@ -214,28 +289,36 @@ def _chain_seconds(stage, cfg, runs_root) -> dict:
         out = {c: _add(out[c], p[c]) for c in CLOCKS}
     return out
 
+# %% ../nbs/12_stages.ipynb #a8b784d2
 def stage_seconds(stage:str, cfg:dict, runs_root,
-                  clock:str="wall", # "wall": wall-clock seconds; "cpu": CPU seconds of the processes (None if any is unknown)
+                  # "wall": wall-clock seconds; "cpu": CPU seconds of the processes (None if any is
+                  # unknown)
+                  clock:str="wall",
                  ) -> dict|None:
     "Seconds per phase of the finished run (`stage`, `cfg`) and of every run it was built from."
     clock = check_clock(clock)   # before any run folder is read
     return _chain_seconds(stage, cfg, runs_root)[clock]
 
+# %% ../nbs/12_stages.ipynb #f2537eaf
 def ledgers(stage:str, config:dict, runs_root="runs", phases=LEDGER_PHASES) -> dict:
     "`ledger` on both clocks from one walk of the run's chain: {'wall': ledger, 'cpu': ledger}."
     def one(s):
         if s is None: return {p: float("nan") for p in (*phases, "total")}
-        return {**{p: round(s.get(p, 0.0), 3) for p in phases}, "total": round(sum(s.get(p, 0.0) for p in phases), 3)}
+        return {**{p: round(s.get(p, 0.0), 3) for p in phases},
+                "total": round(sum(s.get(p, 0.0) for p in phases), 3)}
     return {c: one(s) for c, s in _chain_seconds(stage, config, runs_root).items()}
 
+# %% ../nbs/12_stages.ipynb #0000e400
 def ledger(stage:str, config:dict, runs_root="runs", phases=LEDGER_PHASES,
-           clock:str="wall", # "wall" or "cpu" (every value NaN where a run in the chain has no CPU seconds)
+           # "wall" or "cpu" (every value NaN where a run in the chain has no CPU seconds)
+           clock:str="wall",
           ) -> dict:
-    "Seconds of every phase in `phases` that produced the run (`stage`, `config`), its parents included, and their total."
+    """Seconds of every phase in `phases` that produced the run (`stage`, `config`), its parents
+    included, and their total."""
     clock = check_clock(clock)
     return ledgers(stage, config, runs_root, phases)[clock]
 
-# %% ../nbs/12_stages.ipynb #1773f764
+# %% ../nbs/12_stages.ipynb #9b3194eb
 @dataclass(frozen=True)
 class Job:
     "One stage run of a sweep."
@@ -244,103 +327,147 @@ class Job:
     @property
     def key(self) -> str: return f"{self.stage}/{config_hash(self.config)}"
 
+# %% ../nbs/12_stages.ipynb #ff896f02
 def job_order(jobs:list[Job]) -> list[Job]:
     "`jobs` sorted by their stages' levels (stable: the order within a level is kept)."
     return sorted(jobs, key=lambda j: STAGES.get(j.stage).level)
 
+# %% ../nbs/12_stages.ipynb #d4a2a3fa
 def job_levels(jobs:list[Job]) -> list[list[Job]]:
     "`jobs` grouped by level, lowest first; a level without jobs is an empty list."
     lv = [STAGES.get(j.stage).level for j in jobs]
     return [[j for j, l in zip(jobs, lv) if l == level] for level in range(max(lv, default=-1) + 1)]
 
-# %% ../nbs/12_stages.ipynb #f1fb546d
+# %% ../nbs/12_stages.ipynb #87d4059b
 def templates_dir() -> Path:
-    "The papermill templates (`experiments/templates/` of the repository, or `$SCOREEXTRA_TEMPLATES`)."
+    """The papermill templates (`experiments/templates/` of the repository, or
+    `$SCOREEXTRA_TEMPLATES`)."""
     import scoreextra
-    d = Path(os.environ.get("SCOREEXTRA_TEMPLATES") or Path(scoreextra.__file__).resolve().parents[1]/"experiments"/"templates")
-    if not d.is_dir(): raise FileNotFoundError(f"papermill templates not found at {d}; set SCOREEXTRA_TEMPLATES")
+
+    d = Path(
+        os.environ.get("SCOREEXTRA_TEMPLATES")
+        or Path(scoreextra.__file__).resolve().parents[1] / "experiments" / "templates"
+    )
+    if not d.is_dir():
+        raise FileNotFoundError(f"papermill templates not found at {d}; set SCOREEXTRA_TEMPLATES")
     return d
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+# %% ../nbs/12_stages.ipynb #7c32b96a
 def notebook_error(e, key:str, path) -> Exception:
-    "A papermill failure as the kernel's own exception type (builtin ones; else RuntimeError), its text without terminal colours."
+    """A papermill failure as the kernel's own exception type (builtin ones; else RuntimeError), its
+    text without terminal colours."""
     cls = getattr(builtins, e.ename, None)
     cls = cls if isinstance(cls, type) and issubclass(cls, Exception) else RuntimeError
     msg = _ANSI.sub("", str(e.evalue)).strip()
     return cls(f"{key} failed in its notebook ({path}): {e.ename}: {msg}")
 
+# %% ../nbs/12_stages.ipynb #0fe949e7
 def run_job(job:Job, runs_root:str|Path, *, mode:str="inline", device=None, progress:bool=False,
-            module:str|None=None, # the module declaring the stage, imported first (a fresh process, e.g. a submitit job)
+            # the module declaring the stage, imported first (a fresh process, e.g. a submitit job)
+            module:str|None=None,
            ) -> str:
-    "Run one job unless done: in this process (`inline`) or as the papermill stage template (`papermill`). Returns its key."
+    """Run one job unless done: in this process (`inline`) or as the papermill stage template
+    (`papermill`). Returns its key."""
     if module and job.stage not in STAGES: importlib.import_module(module)
-    if mode not in ("inline", "papermill"): raise ValueError(f"mode must be 'inline' or 'papermill', got {mode!r}")
+    if mode not in ("inline", "papermill"):
+        raise ValueError(f"mode must be 'inline' or 'papermill', got {mode!r}")
     st = STAGES.get(job.stage)
     st.check(job.config)                   # before a folder or a notebook exists
     if run_status(runs_root, job.stage, job.config) == "done": return job.key
-    if mode == "inline": run_stage(job.stage, job.config, runs_root, device=device, progress=progress, wait=False); return job.key
+    if mode == "inline":
+        run_stage(job.stage, job.config, runs_root, device=device, progress=progress, wait=False)
+        return job.key
     import papermill as pm
     folder = RunFolder(runs_root, job.stage, job.config)
     out, tmp = folder.file("notebook.ipynb"), folder.file("notebook.partial.ipynb")
     try:
-        pm.execute_notebook(str(templates_dir()/"stage.ipynb"), str(tmp), progress_bar=False, kernel_name="python3", language="python",
-                            parameters=dict(stage=job.stage, module=st.module, config=job.config, runs_root=str(runs_root),
+        pm.execute_notebook(str(templates_dir()/"stage.ipynb"), str(tmp), progress_bar=False,
+                            kernel_name="python3", language="python",
+                            parameters=dict(stage=job.stage, module=st.module, config=job.config,
+                                            runs_root=str(runs_root),
                                             device=None if device is None else str(device)),
-                            # the kernel's own log (a TCP warning; a reply it cannot send once the sweep was stopped)
-                            # is noise: cell errors come back as messages
+                            # the kernel's own log (a TCP warning; a reply it cannot send once the
+                            # sweep was stopped) is noise: cell errors come back as messages
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except pm.PapermillExecutionError as e: raise notebook_error(e, job.key, tmp) from None
     os.replace(tmp, out)
-    if run_status(runs_root, job.stage, job.config) != "done": raise RuntimeError(f"notebook for {job.key} ran but the stage is not done")
+    if run_status(runs_root, job.stage, job.config) != "done":
+        raise RuntimeError(f"notebook for {job.key} ran but the stage is not done")
     return job.key
 
-# %% ../nbs/12_stages.ipynb #311490c5
+# %% ../nbs/12_stages.ipynb #bb3f640e
 class ConfigError(ValueError):
     "An experiment config names something unknown or out of range."
 
-def _bounded(msg:str, n:int=500) -> str:   # a message quoting a value (10,000 aliased zeros) stays one readable line
+# %% ../nbs/12_stages.ipynb #b15bcd1b
+def _bounded(
+             # a message quoting a value (10,000 aliased zeros) stays one readable line
+             msg:str, n:int=500) -> str:
     return msg if len(msg) <= n else f"{msg[:n]}… ({len(msg):,} characters)"
 
+# %% ../nbs/12_stages.ipynb #3ca7c88c
 def need(cond, msg:str|Callable, where:str):
-    "Raise `ConfigError(f'{where}: {msg}')` unless `cond`; a callable `msg` is called only then (lazy)."
+    """Raise `ConfigError(f'{where}: {msg}')` unless `cond`; a callable `msg` is called only then
+    (lazy)."""
     if not cond: raise ConfigError(f"{where}: {_bounded(msg() if callable(msg) else msg)}")
 
+# %% ../nbs/12_stages.ipynb #0fdee576
 def need_valid(check:Callable, value, where:str, *args):
-    "`check(value, *args)`; its `TypeError`/`ValueError` becomes `ConfigError(f'{where}: {message}')`, the owner's message kept."
+    """`check(value, *args)`; its `TypeError`/`ValueError` becomes `ConfigError(f'{where}:
+    {message}')`, the owner's message kept."""
     try: return check(value, *args)
     except (TypeError, ValueError) as e: raise ConfigError(f"{where}: {_bounded(str(e))}") from None
 
-# %% ../nbs/12_stages.ipynb #e6868fe1
+# %% ../nbs/12_stages.ipynb #d25477ca
 def finished_runs(runs_root, stage:str, damaged:list|None=None):
-    "(path, config, meta) of every finished run of `stage`; folders whose config/meta cannot be read go to `damaged`."
+    """(path, config, meta) of every finished run of `stage`; folders whose config/meta cannot be
+    read go to `damaged`."""
     d = Path(runs_root)/stage
     for p in sorted(d.glob("*/config.json")) if d.is_dir() else []:
         try:
             cfg = load_json(p)["config"]
-            if config_hash(cfg) != p.parent.name:     # a folder copied under another name: the original is read once
-                raise DamagedArtefact(p, f"holds the config of run {config_hash(cfg)}, not of {p.parent.name} (a copy?)")
+            # a folder copied under another name: the original is read once
+            if config_hash(cfg) != p.parent.name:
+                raise DamagedArtefact(
+                    p,
+                    f"holds the config of run {config_hash(cfg)}, not of {p.parent.name} (a copy?)",
+                )
             f = RunFolder(runs_root, stage, cfg, create=False)
             if f.done: yield f.path, f.config, f.meta
         except (DamagedArtefact, KeyError, TypeError) as e:
             if damaged is None: raise
             damaged.append((str(p.parent), str(e)))
 
+# %% ../nbs/12_stages.ipynb #3d17c0e9
 def folder_at(path) -> RunFolder:
-    "The run folder at `path` (runs_root/stage/hash), so artefacts load verified against the sizes/checksums in meta.json."
+    """The run folder at `path` (runs_root/stage/hash), so artefacts load verified against the
+    sizes/checksums in meta.json."""
     path = Path(path)
-    return RunFolder(path.parent.parent, path.parent.name, load_json(path/"config.json")["config"], create=False)
+    return RunFolder(path.parent.parent, path.parent.name, load_json(path/"config.json")["config"],
+                     create=False)
 
+# %% ../nbs/12_stages.ipynb #fcaf5fb1
 def load_verified(path, name:str, n:int|None=None):
-    "A verified artefact of the finished run at `path` (`.npy` array or JSON); `DamagedArtefact` names the file."
+    """A verified artefact of the finished run at `path` (`.npy` array or JSON); `DamagedArtefact`
+    names the file."""
     f = folder_at(path)
     return f.load_json(name) if name.endswith(".json") else f.load(name, n=n)
 
-# %% ../nbs/12_stages.ipynb #13fb4daf
+# %% ../nbs/12_stages.ipynb #53c1d4d1
 def setting_label(meta:dict) -> str:
-    "What a run's numbers were computed with, e.g. 'cpu, 1 thread': reports group by it, so settings are never mixed."
+    """What a run's numbers were computed with, e.g. 'cpu, 1 thread': reports group by it, so
+    settings are never mixed."""
     if "threads" not in meta: return "unrecorded"
-    return f"{meta.get('device', '?')}, {meta['threads']} thread{'s' if meta['threads'] != 1 else ''}"
+    return (
+        f"{meta.get('device', '?')}, {meta['threads']} thread{'s' if meta['threads'] != 1 else ''}"
+    )
 
+# %% ../nbs/12_stages.ipynb #7c42f857
 def mean_pm(mean, std, digits:int=4) -> list[str]:
     "'m ± s' per pair (just 'm' where the std is not finite, e.g. one seed)."
-    return [f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s) else f"{m:.{digits}f}" for m, s in zip(mean, std)]
+    return [
+        f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s) else f"{m:.{digits}f}"
+        for m, s in zip(mean, std)
+    ]

@@ -18,87 +18,122 @@ from .readers import CIFAR10_CLASSES, CIFAR100_CLASSES, prepare_places365_64
 # %% auto #0
 __all__ = ['STANDINS', 'write_standins']
 
-# %% ../nbs/01_standins.ipynb #2e905674
+# %% ../nbs/01_standins.ipynb #94ea705f
 def _noise(rng, n:int, hw:int, n_classes:int, c:int=3) -> tuple[np.ndarray, np.ndarray]:
     "n random uint8 (hw,hw,c) images and labels in [0, n_classes)."
     return rng.integers(0, 256, (n, hw, hw, c), dtype=np.uint8), rng.integers(0, n_classes, n)
 
-def _nhwc_to_planar(x:np.ndarray) -> np.ndarray: return np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(len(x), -1)
+# %% ../nbs/01_standins.ipynb #12ae624c
+def _nhwc_to_planar(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(len(x), -1)
 
+# %% ../nbs/01_standins.ipynb #0ca7840b
 def _pickle_to(path:Path, obj):
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f: pickle.dump(obj, f, protocol=2)   # the release pickles are protocol 2, bytes keys once loaded
+    # the release pickles are protocol 2, bytes keys once loaded
+    with open(path, "wb") as f: pickle.dump(obj, f, protocol=2)
 
+# %% ../nbs/01_standins.ipynb #8f1368a7
 def _standin_cifar10(root:Path, n:int, n_test:int, rng):
     d = root/"cifar-10-batches-py"
     x, y = _noise(rng, n, 32, 10)
     for i, part in enumerate(np.array_split(np.arange(n), 5), 1):
-        _pickle_to(d/f"data_batch_{i}", {b"data": _nhwc_to_planar(x[part]), b"labels": y[part].tolist()})
+        _pickle_to(d/f"data_batch_{i}",
+                   {b"data": _nhwc_to_planar(x[part]), b"labels": y[part].tolist()})
     xt, yt = _noise(rng, n_test, 32, 10)
     _pickle_to(d/"test_batch", {b"data": _nhwc_to_planar(xt), b"labels": yt.tolist()})
     _pickle_to(d/"batches.meta", {b"label_names": [c.encode() for c in CIFAR10_CLASSES]})
 
+# %% ../nbs/01_standins.ipynb #d41e969f
 def _standin_cifar100(root:Path, n:int, n_test:int, rng):
     d = root/"cifar-100-python"
     for split, m in (("train", n), ("test", n_test)):
         x, y = _noise(rng, m, 32, 100)
-        _pickle_to(d/split, {b"data": _nhwc_to_planar(x), b"fine_labels": y.tolist(), b"coarse_labels": (y // 5).tolist()})
+        _pickle_to(d/split,
+                   {b"data": _nhwc_to_planar(x), b"fine_labels": y.tolist(),
+                    b"coarse_labels": (y // 5).tolist()})
     _pickle_to(d/"meta", {b"fine_label_names": [c.encode() for c in CIFAR100_CLASSES]})
 
-# %% ../nbs/01_standins.ipynb #862f6202
+# %% ../nbs/01_standins.ipynb #1daca619
 def _standin_fashion_mnist(root:Path, n:int, n_test:int, rng):
     d = root/"fashion-mnist"; d.mkdir(parents=True, exist_ok=True)
     for pre, m in (("train", n), ("t10k", n_test)):
         x, y = _noise(rng, m, 28, 10, c=1)
-        for stem, arr, magic in ((f"{pre}-images-idx3-ubyte", x[..., 0], 2051), (f"{pre}-labels-idx1-ubyte", y, 2049)):
+        for stem, arr, magic in ((f"{pre}-images-idx3-ubyte", x[..., 0], 2051),
+                                 (f"{pre}-labels-idx1-ubyte", y, 2049)):
             head = magic.to_bytes(4, "big") + b"".join(s.to_bytes(4, "big") for s in arr.shape)
-            with gzip.open(d/f"{stem}.gz", "wb") as f: f.write(head + arr.astype(np.uint8).tobytes())
+            with gzip.open(d / f"{stem}.gz", "wb") as f:
+                f.write(head + arr.astype(np.uint8).tobytes())
 
+# %% ../nbs/01_standins.ipynb #dde9c271
 def _standin_imagenet64(root:Path, n:int, n_test:int, rng):
     d = root/"imagenet64"; d.mkdir(parents=True, exist_ok=True)
     x, y = _noise(rng, n, 64, 1000)
-    for i, part in enumerate(np.array_split(np.arange(n), 10), 1):   # labels are 1-based in the release
-        np.savez(d/f"train_data_batch_{i}.npz", data=_nhwc_to_planar(x[part]), labels=(y[part] + 1).tolist())
+    # labels are 1-based in the release
+    for i, part in enumerate(np.array_split(np.arange(n), 10), 1):
+        np.savez(d/f"train_data_batch_{i}.npz", data=_nhwc_to_planar(x[part]),
+                 labels=(y[part] + 1).tolist())
     xt, yt = _noise(rng, n_test, 64, 1000)
     np.savez(d/"val_data.npz", data=_nhwc_to_planar(xt), labels=(yt + 1).tolist())
 
+# %% ../nbs/01_standins.ipynb #aff1bd8e
 def _standin_places365_64(root:Path, n:int, n_test:int, rng):
-    "Places365-Standard's small JPEG layout (80×96 here, not 256 px), converted by the real `prepare_places365_64`."
+    """Places365-Standard's small JPEG layout (80×96 here, not 256 px), converted by the real
+    `prepare_places365_64`."""
     from PIL import Image
     src = root/"places365_src"; names = [f"class_{i:03d}" for i in range(365)]
     src.mkdir(parents=True, exist_ok=True)
-    (src/"categories_places365.txt").write_text("".join(f"/{c[0]}/{c} {i}\n" for i, c in enumerate(names)))
-    for lst, img_dir, m in (("places365_train_standard.txt", "data_256_standard", n), ("places365_val.txt", "val_256", n_test)):
+    (src / "categories_places365.txt").write_text(
+        "".join(f"/{c[0]}/{c} {i}\n" for i, c in enumerate(names))
+    )
+    for lst, img_dir, m in (("places365_train_standard.txt", "data_256_standard", n),
+                            ("places365_val.txt", "val_256", n_test)):
         x, y = _noise(rng, m, 96, 365)
         lines = []
         for j, (img, lab) in enumerate(zip(x, y)):
-            rel = f"{names[lab][0]}/{names[lab]}/{j:08d}.jpg" if img_dir.startswith("data") else f"Places365_val_{j:08d}.jpg"
+            rel = (
+                f"{names[lab][0]}/{names[lab]}/{j:08d}.jpg"
+                if img_dir.startswith("data")
+                else f"Places365_val_{j:08d}.jpg"
+            )
             (src/img_dir/rel).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(img[:80]).save(src/img_dir/rel)
             lines.append(f"/{rel} {lab}\n")
         (src/lst).write_text("".join(lines))
     prepare_places365_64(src, root)
 
+# %% ../nbs/01_standins.ipynb #aa6c97e4
 def _standin_synthetic(root:Path, n:int, n_test:int, rng, file:str, n_classes:int):
     (root/"synthetic").mkdir(parents=True, exist_ok=True)
     x, y = _noise(rng, n, 32, n_classes)
     np.savez(root/"synthetic"/file, image=x, label=y)
 
 # %% ../nbs/01_standins.ipynb #beb86b61
-STANDINS = {   # dataset -> (writer, datasets its test split comes from); digits is embedded and needs none
-    "fashion_mnist": (_standin_fashion_mnist, ()), "cifar10": (_standin_cifar10, ()), "cifar100": (_standin_cifar100, ()),
+# dataset -> (writer, datasets its test split comes from); digits is embedded and needs none
+STANDINS = {
+    "fashion_mnist": (_standin_fashion_mnist, ()), "cifar10": (_standin_cifar10, ()),
+    "cifar100": (_standin_cifar100, ()),
     "imagenet64": (_standin_imagenet64, ()), "places365_64": (_standin_places365_64, ()),
-    "synthetic_cifar100_1m": (lambda r, n, t, g: _standin_synthetic(r, n, t, g, "cifar100_1m.npz", 100), ("cifar100",)),
-    "synthetic_cifar10_2m": (lambda r, n, t, g: _standin_synthetic(r, n, t, g, "2m_random.npz", 10), ("cifar10",)),
+    "synthetic_cifar100_1m": (lambda r, n, t,
+                              g: _standin_synthetic(r, n, t, g, "cifar100_1m.npz", 100),
+                              ("cifar100",)),
+    "synthetic_cifar10_2m": (lambda r, n, t, g: _standin_synthetic(r, n, t, g, "2m_random.npz", 10),
+                             ("cifar10",)),
 }
 
-def write_standins(root:str|Path, # folder to fill: use it as `data_root` (`root=` or `$SCOREEXTRA_DATA`)
-                   names:Sequence[str]|None=None, # datasets (keys of `STANDINS`; others are skipped); default: all
+def write_standins(
+                   # folder to fill: use it as `data_root` (`root=` or `$SCOREEXTRA_DATA`)
+                   root:str|Path,
+                   # datasets (keys of `STANDINS`; others are skipped); default: all
+                   names:Sequence[str]|None=None,
                    *, n:int=64, # train images per dataset
                    n_test:int=32, # test images per dataset
                    seed:int=0) -> Path:
-    "Write random stand-ins of `names` into `root` in the datasets' real file formats, shapes and class counts."
+    """Write random stand-ins of `names` into `root` in the datasets' real file formats, shapes and
+    class counts."""
     root, todo = Path(root), [d for d in (STANDINS if names is None else names) if d in STANDINS]
-    todo = list(dict.fromkeys([b for d in todo for b in STANDINS[d][1]] + todo))   # a test split's source first
-    for i, name in enumerate(todo): STANDINS[name][0](root, n, n_test, np.random.default_rng([seed, i]))
+    # a test split's source first
+    todo = list(dict.fromkeys([b for d in todo for b in STANDINS[d][1]] + todo))
+    for i, name in enumerate(todo):
+        STANDINS[name][0](root, n, n_test, np.random.default_rng([seed, i]))
     return root

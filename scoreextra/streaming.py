@@ -13,45 +13,58 @@ import numpy as np
 import torch
 
 from .core import to_numpy
-from .scores import _TDDS_W, _check_decay, _check_mode, _check_window   # the argument checks the pure functions use
+# the argument checks the pure functions use
+from .scores import _TDDS_W, _check_decay, _check_mode, _check_window
 from .scores import du_windows, softmax64, tdds_step, trajectory_slice
 from .train import Callback, eval_mode
 
 # %% auto #0
 __all__ = ['clean_logits', 'Recorder', 'true_class_prob', 'DURecorder', 'TDDSRecorder', 'ForgettingRecorder', 'AUMRecorder']
 
-# %% ../nbs/04_streaming.ipynb #b2c87720
+# %% ../nbs/04_streaming.ipynb #4dabee40
 def _rowwise(fn:Callable, a:np.ndarray, chunk:int=1 << 16) -> np.ndarray:
     "`fn` applied to row chunks of `a` (bounds the float64 temporaries to chunk × a.shape[1])."
     out = np.empty(len(a))
     for s in range(0, len(a), chunk): out[s:s + chunk] = fn(a[s:s + chunk])
     return out
 
+# %% ../nbs/04_streaming.ipynb #9becb7b0
 def clean_logits(trainer, out) -> torch.Tensor:
-    "Logits of an extra no-grad forward on `out.x_clean` in eval mode (R-clean-batch); every module's mode is restored after."
-    cached = getattr(out, "_clean_logits", None)   # DU and TDDS recorders on one run share the forward
+    """Logits of an extra no-grad forward on `out.x_clean` in eval mode (R-clean-batch); every
+    module's mode is restored after."""
+    # DU and TDDS recorders on one run share the forward
+    cached = getattr(out, "_clean_logits", None)
     if cached is not None: return cached
     with eval_mode(trainer.model) as model, torch.no_grad(): z = model(out.x_clean).detach()
     try: out._clean_logits = z
     except AttributeError: pass                   # slotted BatchOut: no sharing, still correct
     return z
 
+# %% ../nbs/04_streaming.ipynb #4b8013fe
 class Recorder(Callback):
-    "Base of the score recorders: compact per-sample buffers, exactly-once checks, checkpoint state."
+    """Base of the score recorders: compact per-sample buffers, exactly-once checks, checkpoint
+    state."""
     order = 10
     _arrays:tuple = ()          # names of the per-sample state arrays (besides idx and seen)
     _config:tuple = ("where",)  # constructor settings a checkpoint must match
-    def __init__(self, where:str="train"): # "train": training-forward logits; "clean": extra eval-mode forward on x_clean
-        if where not in ("train", "clean"): raise ValueError(f"where must be 'train' or 'clean', got {where!r}")
+    def __init__(
+                 # "train": training-forward logits; "clean": extra eval-mode forward on x_clean
+                 self, where:str="train"):
+        if where not in ("train", "clean"):
+            raise ValueError(f"where must be 'train' or 'clean', got {where!r}")
         self.where, self.idx, self._resumed, self._open, self._epoch = where, None, False, False, 0
 
     # -- buffers -----------------------------------------------------------------------
     def allocate(self, idx, num_classes:int):
         "Allocate the buffers for the sorted dataset indices `idx` and `num_classes` classes."
         idx = np.asarray(to_numpy(idx), dtype=np.int64)
-        if idx.ndim != 1 or len(idx) == 0: raise ValueError(f"idx must be a non-empty 1-D array, got shape {idx.shape}")
-        if (np.diff(idx) <= 0).any(): raise ValueError("idx must be sorted and unique (trainer.idx is), "
-                                                      f"got {idx[:5].tolist()}{'…' if len(idx) > 5 else ''}")
+        if idx.ndim != 1 or len(idx) == 0:
+            raise ValueError(f"idx must be a non-empty 1-D array, got shape {idx.shape}")
+        if (np.diff(idx) <= 0).any():
+            raise ValueError(
+                "idx must be sorted and unique (trainer.idx is), "
+                f"got {idx[:5].tolist()}{'…' if len(idx) > 5 else ''}"
+            )
         self.idx, self.num_classes = idx.copy(), int(num_classes)
         self.seen = np.zeros(len(idx), dtype=bool)
         self.epochs_recorded = 0
@@ -70,20 +83,29 @@ class Recorder(Callback):
         b = np.asarray(to_numpy(idx), dtype=np.int64)
         pos = np.searchsorted(self.idx, b).clip(max=len(self.idx) - 1)
         bad = self.idx[pos] != b
-        if bad.any(): raise IndexError(f"{type(self).__name__}: dataset index {b[bad][:5].tolist()} is not among "
-                                       f"the {len(self.idx)} trained indices (trainer.idx)")
+        if bad.any():
+            raise IndexError(
+                f"{type(self).__name__}: dataset index {b[bad][:5].tolist()} is not among "
+                f"the {len(self.idx)} trained indices (trainer.idx)"
+            )
         dup = self.seen[pos] | (np.bincount(pos, minlength=len(self.idx))[pos] > 1)
-        if dup.any(): raise RuntimeError(f"{type(self).__name__}: dataset index {b[dup][:5].tolist()} recorded twice in "
-                                         f"epoch {epoch}; every index must be seen exactly once per epoch "
-                                         f"(drop_last, a padding sampler or duplicated idx?)")
+        if dup.any():
+            raise RuntimeError(
+                f"{type(self).__name__}: dataset index {b[dup][:5].tolist()} recorded twice in "
+                f"epoch {epoch}; every index must be seen exactly once per epoch "
+                f"(drop_last, a padding sampler or duplicated idx?)"
+            )
         return pos
 
     def _close_epoch(self, epoch:int):
         if not self.seen.all():
             miss = self.idx[~self.seen]
-            raise RuntimeError(f"{type(self).__name__}: {len(miss)} trained index(es) not recorded in epoch {epoch}, "
-                               f"e.g. {miss[:5].tolist()}; every index must be seen exactly once per epoch "
-                               f"(drop_last=True?)")
+            raise RuntimeError(
+                f"{type(self).__name__}: {len(miss)} trained index(es) not recorded in epoch "
+                f"{epoch}, "
+                f"e.g. {miss[:5].tolist()}; every index must be seen exactly once per epoch "
+                f"(drop_last=True?)"
+            )
         self.seen[:] = False; self.epochs_recorded += 1; self._open = False
 
     def _logits(self, trainer, out) -> torch.Tensor:
@@ -93,14 +115,19 @@ class Recorder(Callback):
     def begin(self, idx, # the dataset indices your loop trains on (any order)
               num_classes:int, epochs:int, # classes of the logits; epochs the loop will run
              ):
-        "Before your own training loop: allocate for `idx` and set up for `epochs` epochs; returns self."
+        """Before your own training loop: allocate for `idx` and set up for `epochs` epochs; returns
+        self."""
         self.allocate(np.unique(np.asarray(to_numpy(idx), dtype=np.int64)), num_classes)
         self._setup(int(epochs)); self._epoch = 0
         return self
 
     def record(self, idx, logits, y):
-        "Per batch of your loop: the batch's dataset indices, its (B, C) logits and its labels (numpy or torch)."
-        if self.idx is None: raise RuntimeError(f"{type(self).__name__}: call begin(idx, num_classes, epochs) before record")
+        """Per batch of your loop: the batch's dataset indices, its (B, C) logits and its labels
+        (numpy or torch)."""
+        if self.idx is None:
+            raise RuntimeError(
+                f"{type(self).__name__}: call begin(idx, num_classes, epochs) before record"
+            )
         if not self._active(self._epoch): return
         if not self._open: self._open_epoch(self._epoch)
         pos = self._positions(idx, self._epoch)
@@ -109,7 +136,8 @@ class Recorder(Callback):
 
     def end_epoch(self):
         "After every epoch of your loop (every trained index must have been recorded once in it)."
-        if self.idx is None: raise RuntimeError(f"{type(self).__name__}: call begin(idx, num_classes, epochs) first")
+        if self.idx is None:
+            raise RuntimeError(f"{type(self).__name__}: call begin(idx, num_classes, epochs) first")
         if self._active(self._epoch):
             if not self._open: self._open_epoch(self._epoch)
             self._close_epoch(self._epoch); self._end_epoch()
@@ -120,8 +148,11 @@ class Recorder(Callback):
         idx = np.asarray(to_numpy(trainer.idx), dtype=np.int64)
         if self._resumed:
             if not np.array_equal(idx, self.idx):
-                raise ValueError(f"{type(self).__name__}: the checkpoint recorded {len(self.idx)} indices but this fit "
-                                 f"trains {len(idx)} different ones")
+                raise ValueError(
+                    f"{type(self).__name__}: the checkpoint recorded {len(self.idx)} indices but "
+                    f"this fit "
+                    f"trains {len(idx)} different ones"
+                )
             self._resumed = False
         else: self.allocate(idx, trainer.ds.num_classes)
         self._setup(trainer.epochs)
@@ -134,8 +165,11 @@ class Recorder(Callback):
 
     def _open_epoch(self, epoch:int):
         if self._expected_epoch(epoch) != self.epochs_recorded:
-            raise RuntimeError(f"{type(self).__name__} has recorded {self.epochs_recorded} epoch(s) but the trainer "
-                               f"starts epoch {epoch}: was a fit resumed without the recorder's state?")
+            raise RuntimeError(
+                f"{type(self).__name__} has recorded {self.epochs_recorded} epoch(s) but the "
+                f"trainer "
+                f"starts epoch {epoch}: was a fit resumed without the recorder's state?"
+            )
         self.seen[:] = False; self._open = True
         self._start_epoch()
 
@@ -155,10 +189,13 @@ class Recorder(Callback):
 
     def _start_epoch(self): pass
     def _end_epoch(self): pass
-    def _record(self, pos:np.ndarray, logits:torch.Tensor, y:torch.Tensor): raise NotImplementedError
+
+    def _record(self, pos: np.ndarray, logits: torch.Tensor, y: torch.Tensor):
+        raise NotImplementedError
 
     # -- checkpoints -----------------------------------------------------------------------
-    def _counters(self) -> dict: return {"epochs_recorded": self.epochs_recorded, "num_classes": self.num_classes}
+    def _counters(self) -> dict:
+        return {"epochs_recorded": self.epochs_recorded, "num_classes": self.num_classes}
     def state_dict(self) -> dict:
         if self.idx is None: return {}
         return {"config": {k: getattr(self, k) for k in self._config}, **self._counters(),
@@ -168,11 +205,18 @@ class Recorder(Callback):
         if not state: return
         mine = {k: getattr(self, k) for k in self._config}
         if state["config"] != mine:
-            raise ValueError(f"{type(self).__name__}: checkpoint was recorded with {state['config']}, this recorder has {mine}")
+            raise ValueError(
+                f"{type(self).__name__}: checkpoint was recorded with {state['config']}, this "
+                f"recorder has {mine}"
+            )
         saved_idx = to_numpy(state["idx"])
-        if self.idx is not None and not np.array_equal(saved_idx, self.idx):   # fit calls before_fit, then this
-            raise ValueError(f"{type(self).__name__}: the checkpoint recorded {len(saved_idx)} indices but this fit "
-                             f"trains {len(self.idx)} different ones")
+        # fit calls before_fit, then this
+        if self.idx is not None and not np.array_equal(saved_idx, self.idx):
+            raise ValueError(
+                f"{type(self).__name__}: the checkpoint recorded {len(saved_idx)} indices but this "
+                f"fit "
+                f"trains {len(self.idx)} different ones"
+            )
         before = None if self.idx is None else self._counters()
         for k, v in state.items():
             if k != "config": setattr(self, k, v.numpy() if isinstance(v, torch.Tensor) else v)
@@ -182,19 +226,30 @@ class Recorder(Callback):
     def _check_resume(self, before:dict): pass
 
     def _check_done(self):
-        if self.idx is None: raise RuntimeError(f"{type(self).__name__} has recorded nothing yet: pass it to fit(callbacks=[...])")
-        if self._open: raise RuntimeError(f"{type(self).__name__}: an epoch is being recorded; call scores() after it ends")
+        if self.idx is None:
+            raise RuntimeError(
+                f"{type(self).__name__} has recorded nothing yet: pass it to fit(callbacks=[...])"
+            )
+        if self._open:
+            raise RuntimeError(
+                f"{type(self).__name__}: an epoch is being recorded; call scores() after it ends"
+            )
 
-# %% ../nbs/04_streaming.ipynb #ac33d322
+# %% ../nbs/04_streaming.ipynb #6308605b
 def true_class_prob(logits:torch.Tensor, y:torch.Tensor) -> np.ndarray:
-    "Softmax probability of the true label (float32 softmax on the logits' device), as a float32 numpy array."
+    """Softmax probability of the true label (float32 softmax on the logits' device), as a float32
+    numpy array."""
     p = torch.softmax(logits.float(), dim=1).gather(1, y.long().view(-1, 1)).squeeze(1)
     return p.cpu().numpy()
 
+# %% ../nbs/04_streaming.ipynb #9ae378bf
 class DURecorder(Recorder):
-    "Streams Dynamic Uncertainty during `fit` in O(m·J) memory; `scores()` equals `dynamic_uncertainty` on the history."
+    """Streams Dynamic Uncertainty during `fit` in O(m·J) memory; `scores()` equals
+    `dynamic_uncertainty` on the history."""
     _arrays, _config = ("ring", "total"), ("where", "window", "mode")
-    def __init__(self, where:str="train", # "train" (R-train, free) or "clean" (official: extra eval-mode forward on x_clean)
+    def __init__(
+                 # "train" (R-train, free) or "clean" (official: extra eval-mode forward on x_clean)
+                 self, where:str="train",
                  window:int=10, # J
                  mode:str="original", # window rule, as in `dynamic_uncertainty`
                 ):
@@ -203,7 +258,8 @@ class DURecorder(Recorder):
 
     @staticmethod
     def memory_bytes(n:int, window:int=10) -> int:
-        "Bytes of the buffers for n trained samples: ring n·J·4 + running sum n·8 + idx n·8 + seen n·1."
+        """Bytes of the buffers for n trained samples: ring n·J·4 + running sum n·8 + idx n·8 + seen
+        n·1."""
         return n * (4 * window + 8 + 8 + 1)
 
     def _alloc(self, m, C):
@@ -212,15 +268,22 @@ class DURecorder(Recorder):
         self.n_windows = 0
 
     def _counters(self): return {**super()._counters(), "n_windows": self.n_windows}
-    def check_epochs(self, epochs:int): du_windows(int(epochs), self.window, self.mode)   # "needs at least … epochs"
+    def check_epochs(
+                     # "needs at least … epochs"
+                     self, epochs:int): du_windows(int(epochs), self.window, self.mode)
     def _commit(self, ddof:int):
         self.total += _rowwise(lambda r: r.astype(np.float64).std(axis=1, ddof=ddof), self.ring)
         self.n_windows += 1
 
-    def _start_epoch(self):   # original rule: the window ending at the previous epoch is now complete
+    def _start_epoch(
+                     # original rule: the window ending at the previous epoch is now complete
+                     self):
         if self.mode == "original" and self.epochs_recorded >= self.window: self._commit(ddof=1)
-    def _end_epoch(self):     # paper-code rule: windows start at epoch 2 and include the epoch just ended
-        if self.mode == "paper_code" and self.epochs_recorded >= self.window + 2: self._commit(ddof=0)
+    def _end_epoch(
+                   # paper-code rule: windows start at epoch 2 and include the epoch just ended
+                   self):
+        if self.mode == "paper_code" and self.epochs_recorded >= self.window + 2:
+            self._commit(ddof=0)
 
     def _record(self, pos, logits, y):
         self.ring[pos, self.epochs_recorded % self.window] = true_class_prob(logits, y)
@@ -229,31 +292,42 @@ class DURecorder(Recorder):
         "DU of each trained index, float64, in `trainer.idx` order; higher = kept first."
         self._check_done()
         if self.n_windows == 0:
-            du_windows(self.epochs_recorded, self.window, self.mode)  # raises the "needs at least … epochs" error
+            # raises the "needs at least … epochs" error
+            du_windows(self.epochs_recorded, self.window, self.mode)
         return self.total / self.n_windows
 
 # %% ../nbs/04_streaming.ipynb #8eebffbf
 class TDDSRecorder(Recorder):
-    "Streams TDDS during `fit` in O(m·(C + W)) memory; `scores()` equals `tdds` on the trajectory's logits."
+    """Streams TDDS during `fit` in O(m·(C + W)) memory; `scores()` equals `tdds` on the
+    trajectory's logits."""
     _arrays = ("prev", "dring", "score")
     _config = ("where", "window", "decay", "trajectory_epochs", "trajectory")
     def __init__(self, window:int=10, # W
                  decay:float=0.9, # β
                  trajectory_epochs:int|None=None, # T; None: every epoch of the fit
-                 trajectory:str="first", # "first" (official TDDS) or "last" (the paper's code) T epochs of the fit
+                 # "first" (official TDDS) or "last" (the paper's code) T epochs of the fit
+                 trajectory:str="first",
                  where:str="train", # "train" (official: training logits) or "clean"
                 ):
         super().__init__(where)
         self.window = _check_window(window, 3, _TDDS_W)
         decay = _check_decay(decay)
-        if trajectory not in ("first", "last"): raise ValueError(f"trajectory must be 'first' or 'last', got {trajectory!r}")
+        if trajectory not in ("first", "last"):
+            raise ValueError(f"trajectory must be 'first' or 'last', got {trajectory!r}")
         if trajectory_epochs is not None and int(trajectory_epochs) < self.window:
-            raise ValueError(f"trajectory_epochs must be >= window = {self.window}, got {trajectory_epochs}")
-        self.decay, self.trajectory, self.trajectory_epochs = float(decay), trajectory, trajectory_epochs
+            raise ValueError(
+                f"trajectory_epochs must be >= window = {self.window}, got {trajectory_epochs}"
+            )
+        self.decay, self.trajectory, self.trajectory_epochs = (
+            float(decay),
+            trajectory,
+            trajectory_epochs,
+        )
 
     @staticmethod
     def memory_bytes(n:int, C:int, window:int=10) -> int:
-        "Bytes of the buffers for n samples, C classes: prev logits n·C·4 + d ring n·(W−1)·8 + score n·8 + idx n·8 + seen n."
+        """Bytes of the buffers for n samples, C classes: prev logits n·C·4 + d ring n·(W−1)·8 +
+        score n·8 + idx n·8 + seen n."""
         return n * (4 * C + 8 * (window - 1) + 8 + 8 + 1)
 
     def _alloc(self, m, C):
@@ -262,29 +336,48 @@ class TDDSRecorder(Recorder):
         self.score = np.zeros(m, dtype=np.float64)
         self.n_windows, self.T, self.start = 0, None, None
 
-    def _counters(self): return {**super()._counters(), "n_windows": self.n_windows, "T": self.T, "start": self.start}
+    def _counters(self):
+        return {
+            **super()._counters(),
+            "n_windows": self.n_windows,
+            "T": self.T,
+            "start": self.start,
+        }
     def _trajectory(self, epochs:int) -> tuple[int, int]:
         "(T, first epoch) of the trajectory in a run of `epochs` epochs; raises if too short."
         if self.trajectory_epochs is not None and self.trajectory_epochs > epochs:
-            raise ValueError(f"TDDS trajectory_epochs={self.trajectory_epochs} is longer than the fit's {epochs} "
-                             f"epochs; train longer or pass trajectory_epochs <= epochs")
+            raise ValueError(
+                f"TDDS trajectory_epochs={self.trajectory_epochs} is longer than the fit's "
+                f"{epochs} "
+                f"epochs; train longer or pass trajectory_epochs <= epochs"
+            )
         sl = trajectory_slice(epochs, self.trajectory_epochs, self.trajectory)
         T, start = sl.stop - sl.start, sl.start
-        if T < self.window: raise ValueError(f"TDDS needs a trajectory of at least window = {self.window} epochs, "
-                                             f"got {T} (fit epochs={epochs}, trajectory_epochs={self.trajectory_epochs})")
+        if T < self.window:
+            raise ValueError(
+                f"TDDS needs a trajectory of at least window = {self.window} epochs, "
+                f"got {T} (fit epochs={epochs}, trajectory_epochs={self.trajectory_epochs})"
+            )
         return T, start
     def check_epochs(self, epochs:int): self._trajectory(int(epochs))
     def _setup(self, epochs):
         T, start = self._trajectory(epochs)
         if self.T is not None and (self.T, self.start) != (T, start):
-            raise ValueError(f"TDDSRecorder: the checkpoint's trajectory is epochs {self.start}…{self.start + self.T - 1}, "
-                             f"this fit's is {start}…{start + T - 1} (fit epochs changed?)")
+            raise ValueError(
+                f"TDDSRecorder: the checkpoint's trajectory is epochs "
+                f"{self.start}…{self.start + self.T - 1}, "
+                f"this fit's is {start}…{start + T - 1} (fit epochs changed?)"
+            )
         self.T, self.start = T, start
 
     def _check_resume(self, before):
         if (before["T"], before["start"]) != (self.T, self.start):
-            raise ValueError(f"TDDSRecorder: the checkpoint's trajectory is epochs {self.start}…{self.start + self.T - 1}, "
-                             f"this fit's is {before['start']}…{before['start'] + before['T'] - 1} (fit epochs changed?)")
+            raise ValueError(
+                f"TDDSRecorder: the checkpoint's trajectory is epochs "
+                f"{self.start}…{self.start + self.T - 1}, "
+                f"this fit's is {before['start']}…{before['start'] + before['T'] - 1} (fit epochs "
+                f"changed?)"
+            )
 
     def _active(self, epoch): return self.start <= epoch < self.start + self.T
     def _expected_epoch(self, epoch): return epoch - self.start
@@ -292,12 +385,18 @@ class TDDSRecorder(Recorder):
     def _record(self, pos, logits, y):
         z = logits.float().cpu().numpy()
         t = self.epochs_recorded
-        if t >= 1: self.dring[pos, (t - 1) % (self.window - 1)] = tdds_step(softmax64(self.prev[pos]), softmax64(z))
+        if t >= 1:
+            self.dring[pos, (t - 1) % (self.window - 1)] = tdds_step(
+                softmax64(self.prev[pos]), softmax64(z)
+            )
         self.prev[pos] = z
 
-    def _end_epoch(self):   # d_0 … d_{t−2} exist once t epochs are recorded: a window completes when t ≥ W
+    def _end_epoch(
+                   # d_0 … d_{t−2} exist once t epochs are recorded: a window completes when t ≥ W
+                   self):
         if self.epochs_recorded < self.window: return
-        R = _rowwise(lambda r: np.sqrt(((r - r.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)), self.dring)
+        R = _rowwise(lambda r: np.sqrt(((r - r.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)),
+                     self.dring)
         self.score *= 1 - self.decay; self.score += self.decay * R
         self.n_windows += 1
 
@@ -305,15 +404,19 @@ class TDDSRecorder(Recorder):
         "TDDS of each trained index, float64, in `trainer.idx` order; higher = kept first."
         self._check_done()
         if self.epochs_recorded != self.T:
-            raise RuntimeError(f"TDDSRecorder recorded {self.epochs_recorded} of the trajectory's {self.T} epochs "
-                               f"(epochs {self.start}…{self.start + self.T - 1}); the fit stopped early?")
+            raise RuntimeError(
+                f"TDDSRecorder recorded {self.epochs_recorded} of the trajectory's {self.T} epochs "
+                f"(epochs {self.start}…{self.start + self.T - 1}); the fit stopped early?"
+            )
         return self.score.copy()
 
-# %% ../nbs/04_streaming.ipynb #c095263e
+# %% ../nbs/04_streaming.ipynb #4c414a92
 class ForgettingRecorder(Recorder):
     "Streams `forgetting_events` (one presentation per epoch) in O(m) memory."
     _arrays, _config = ("prev_correct", "events", "learned"), ("where", "mode")
-    def __init__(self, mode:str="original", # "original" (never learned → +inf) or "paper_code" (stay 0)
+    def __init__(
+                 # "original" (never learned → +inf) or "paper_code" (stay 0)
+                 self, mode:str="original",
                  where:str="train"):
         super().__init__(where); self.mode = _check_mode(mode)
     def _alloc(self, m, C):
@@ -330,6 +433,7 @@ class ForgettingRecorder(Recorder):
         if self.mode == "original": out[~self.learned] = np.inf
         return out
 
+# %% ../nbs/04_streaming.ipynb #84d153b9
 class AUMRecorder(Recorder):
     "Streams `aum` (returned negated: higher = smaller margin = kept first) in O(m) memory."
     _arrays = ("margin_sum",)

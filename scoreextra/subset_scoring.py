@@ -27,9 +27,11 @@ __all__ = ['SCORES', 'MIN_TRAIN_ACC', 'MIN_RELIABILITY', 'ScoreDef', 'check_scor
 # %% ../nbs/04_subset_scoring.ipynb #959d1b6d
 @dataclass(frozen=True)
 class ScoreDef:
-    "A registered score: its pure function, its recorder class, the paper's training recipe and recorder settings."
+    """A registered score: its pure function, its recorder class, the paper's training recipe and
+    recorder settings."""
     fn: Callable                                   # pure function on recorded arrays
-    recorder: type|None = None                     # `Recorder` subclass, or None when there is no streaming form
+    # `Recorder` subclass, or None when there is no streaming form
+    recorder: type|None = None
     recipe: dict = field(default_factory=dict)     # the paper's scoring run, `TrainRecipe` settings
     settings: dict = field(default_factory=dict)   # the recorder's paper defaults
 
@@ -37,50 +39,72 @@ class ScoreDef:
 SCORES = Registry("score")
 SCORES["du"] = ScoreDef(dynamic_uncertainty, DURecorder, DU_RECIPE, dict(DU_SETTINGS))
 SCORES["tdds"] = ScoreDef(tdds, TDDSRecorder, TDDS_RECIPE, dict(TDDS_SETTINGS))
-SCORES["forgetting"] = ScoreDef(forgetting_events, ForgettingRecorder, DU_RECIPE, dict(mode=DU_SETTINGS["mode"]))  # no paper recipe: DU's
-SCORES["aum"] = ScoreDef(aum, AUMRecorder, DU_RECIPE)                                                       # no paper recipe: DU's
-SCORES["el2n"] = ScoreDef(el2n)   # needs R independent runs evaluated at epoch t: compute with `el2n` on `predict_logits`
+# no paper recipe: DU's
+SCORES["forgetting"] = ScoreDef(forgetting_events, ForgettingRecorder, DU_RECIPE,
+                                dict(mode=DU_SETTINGS["mode"]))
+# no paper recipe: DU's
+SCORES["aum"] = ScoreDef(aum, AUMRecorder, DU_RECIPE)
+# needs R independent runs evaluated at epoch t: compute with `el2n` on `predict_logits`
+SCORES["el2n"] = ScoreDef(el2n)
 
-# %% ../nbs/04_subset_scoring.ipynb #48a40c22
+# %% ../nbs/04_subset_scoring.ipynb #5428fb06
 def _split_overrides(names:list[str], overrides:dict) -> tuple[dict, dict]:
-    "Route each override to the recorders that take it (`<score>_<key>` to one only) or to the `TrainRecipe`."
+    """Route each override to the recorders that take it (`<score>_<key>` to one only) or to the
+    `TrainRecipe`."""
     rec_kw = {n: dict(SCORES[n].settings) for n in names}
     fit_kw = {}
     for key, v in overrides.items():
         used = False
         for n in names:
             params = inspect.signature(SCORES[n].recorder).parameters
-            if key in params: rec_kw[n][key] = v; used = True
-            elif key.startswith(n + "_") and key[len(n) + 1:] in params: rec_kw[n][key[len(n) + 1:]] = v; used = True
+            if key in params:
+                rec_kw[n][key] = v
+                used = True
+            elif key.startswith(n + "_") and key[len(n) + 1 :] in params:
+                rec_kw[n][key[len(n) + 1 :]] = v
+                used = True
         if used: continue
-        if key in TrainRecipe.keys(): fit_kw[key] = v
-        else: raise TypeError(f"unknown keyword {key!r}: not a setting of the recorders for {names} nor of fit's TrainRecipe")
+        if key in TrainRecipe.keys():
+            fit_kw[key] = v
+        else:
+            raise TypeError(
+                f"unknown keyword {key!r}: not a setting of the recorders for {names} nor of fit's "
+                f"TrainRecipe"
+            )
     return rec_kw, fit_kw
 
+# %% ../nbs/04_subset_scoring.ipynb #f855bf3d
 def check_score_epochs(score:str|Sequence[str], # a name in SCORES, or several
                        epochs:int, # epochs of the scoring run
-                       overrides:dict|None=None, # `score_subset`'s overrides (recorder settings such as window, or fit's)
+                       # `score_subset`'s overrides (recorder settings such as window, or fit's)
+                       overrides:dict|None=None,
                       ):
     "Raise if a scoring run of `epochs` epochs cannot give `score` (checked before any training)."
     names = [score] if isinstance(score, str) else list(score)
     rec_kw, fit_kw = _split_overrides(names, dict(overrides or {}))
     for n in names:
-        if SCORES[n].recorder is not None: SCORES[n].recorder(**rec_kw[n]).check_epochs(int(fit_kw.get("epochs", epochs)))
+        if SCORES[n].recorder is not None:
+            SCORES[n].recorder(**rec_kw[n]).check_epochs(int(fit_kw.get("epochs", epochs)))
 
+# %% ../nbs/04_subset_scoring.ipynb #f4d59d4b
 def score_subset(ds, # a `scoreextra.data.Dataset`
                  idx, # dataset indices to train on and score (any order)
-                 score:str|Sequence[str], # a name in SCORES, or several recorded in one training (first score's recipe)
+                 # a name in SCORES, or several recorded in one training (first score's recipe)
+                 score:str|Sequence[str],
                  *, model="cnn", # a name in MODELS, or an `nn.Module` to train
                  epochs:int|None=None, # default: the recipe's (50); DU needs ≥ J+1, TDDS ≥ T
                  batch_size:int|None=None, # default: the recipe's (256)
                  seed:int=0, # model init and data order
                  device=None, # default: CUDA if available
-                 where:str="train", # where the recorders read the logits: "train" or "clean" (see `Recorder`)
+                 # where the recorders read the logits: "train" or "clean" (see `Recorder`)
+                 where:str="train",
                  ckpt_dir=None, # per-epoch checkpoints; a rerun resumes from the last one
                  progress:bool=False,
-                 **overrides, # recipe or recorder settings, e.g. lr=…, window=5, du_mode="paper_code"
+                 # recipe or recorder settings, e.g. lr=…, window=5, du_mode="paper_code"
+                 **overrides,
                 ):
-    "Train on `idx` with the score's paper recipe while recording it: (scores for idx in idx order, model, log)."
+    """Train on `idx` with the score's paper recipe while recording it: (scores for idx in idx
+    order, model, log)."""
     from scoreextra.train import fit
     from scoreextra.models import get_model
     names = [score] if isinstance(score, str) else list(score)
@@ -88,81 +112,117 @@ def score_subset(ds, # a `scoreextra.data.Dataset`
     if len(set(names)) != len(names): raise ValueError(f"score lists a name twice: {names}")
     for n in names:
         if SCORES.get(n).recorder is None:
-            raise ValueError(f"score {n!r} has no streaming recorder; compute it with SCORES[{n!r}].fn on recorded arrays")
+            raise ValueError(
+                f"score {n!r} has no streaming recorder; compute it with SCORES[{n!r}].fn on "
+                f"recorded arrays"
+            )
     idx = check_indices("idx", idx, len(ds))
     if len(idx) == 0: raise ValueError("idx must hold at least one index")
     rec_kw, fit_over = _split_overrides(names, overrides)
-    given = {k: int(v) for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
+    given = {k: int(v) for k, v in (("epochs", epochs),
+                                    ("batch_size", batch_size)) if v is not None}
     recipe = TrainRecipe.from_config({**SCORES[names[0]].recipe, **fit_over, **given})
     recs = {n: SCORES[n].recorder(**{"where": where, **rec_kw[n]}) for n in names}
-    for r in recs.values(): r.check_epochs(recipe.epochs)   # too few epochs for the score: refused before any training
+    # too few epochs for the score: refused before any training
+    for r in recs.values(): r.check_epochs(recipe.epochs)
     device = get_device(device)
     if isinstance(model, str): model = get_model(model, ds.num_classes, ds.in_shape, seed=seed)
-    trainer = fit(model, ds, np.sort(idx), recipe, callbacks=list(recs.values()), seed=seed, device=device,
+    trainer = fit(model, ds, np.sort(idx), recipe, callbacks=list(recs.values()), seed=seed,
+                  device=device,
                   ckpt_dir=ckpt_dir, progress=progress)
-    pos = np.searchsorted(np.asarray(trainer.idx), idx)   # back from sorted trainer order to the caller's order
+    # back from sorted trainer order to the caller's order
+    pos = np.searchsorted(np.asarray(trainer.idx), idx)
     out = {n: r.scores()[pos] for n, r in recs.items()}
     return (out[names[0]] if isinstance(score, str) else out), trainer.model, trainer.log
 
+# %% ../nbs/04_subset_scoring.ipynb #1a0ae509
 def score_full(ds, score, **kwargs):
     "`score_subset` on every index of `ds`: the ground-truth scores, in dataset order."
     return score_subset(ds, np.arange(len(ds)), score, **kwargs)
 
-# %% ../nbs/04_subset_scoring.ipynb #c8f3b80b
-# a subset model below this final train accuracy is still learning: its dynamics are not the samples'. Measured on the
-# Fashion-MNIST evidence (DU, 20 epochs): subset runs at 0.852-0.875 gave seed scores correlating 0.68-0.82 with the
-# full-data scores on the seeds, the 10% run with the paper's schedule (0.83) only 0.28, TDDS's (0.52-0.62) ~0.03;
-# 0.9 had flagged every Fashion-MNIST run, the good ones too
+# %% ../nbs/04_subset_scoring.ipynb #11a1393f
+# a subset model below this final train accuracy is still learning: its dynamics are not the
+# samples'. Measured on the Fashion-MNIST evidence (DU, 20 epochs): subset runs at 0.852-0.875 gave
+# seed scores correlating 0.68-0.82 with the full-data scores on the seeds, the 10% run with the
+# paper's schedule (0.83) only 0.28, TDDS's (0.52-0.62) ~0.03; 0.9 had flagged every Fashion-MNIST
+# run, the good ones too
 MIN_TRAIN_ACC = 0.85
 MIN_RELIABILITY = 0.5   # split-half Spearman below this: two trainings disagree on the ranking
 
 class SeedScoreWarning(UserWarning):
     "The seed scores are probably unreliable; the message says why and what to change."
 
+# %% ../nbs/04_subset_scoring.ipynb #3d7830e9
 @dataclass
 class ScoreDiagnostics:
-    "What the subset training says about its scores: final train accuracy, loss curve, split-half reliability."
+    """What the subset training says about its scores: final train accuracy, loss curve, split-half
+    reliability."""
     train_acc: float # train accuracy of the last epoch (on the training forward)
     loss_curve: list # mean train loss per epoch
     epochs: int # epochs trained
-    reliability: float|None = None # Spearman of two subset trainings' scores (different seeds); None: not measured
+    # Spearman of two subset trainings' scores (different seeds); None: not measured
+    reliability: float|None = None
     def __repr__(self):
         rel = "not measured" if self.reliability is None else f"{self.reliability:.3f}"
-        return (f"ScoreDiagnostics(train_acc={self.train_acc:.3f} after {self.epochs} epochs, train loss "
-                f"{self.loss_curve[0]:.3f} → {self.loss_curve[-1]:.3f}, split-half reliability {rel})")
+        return (
+            f"ScoreDiagnostics(train_acc={self.train_acc:.3f} after {self.epochs} epochs, train "
+            f"loss "
+            f"{self.loss_curve[0]:.3f} → {self.loss_curve[-1]:.3f}, split-half reliability {rel})"
+        )
 
-    def problems(self, min_train_acc:float=MIN_TRAIN_ACC, min_reliability:float=MIN_RELIABILITY) -> list[str]:
+    def problems(self, min_train_acc:float=MIN_TRAIN_ACC,
+                 min_reliability:float=MIN_RELIABILITY) -> list[str]:
         "What makes the seed scores suspect (empty if nothing)."
         out = []
         if self.train_acc < min_train_acc:
-            out.append(f"the subset model ends at {self.train_acc:.0%} train accuracy after {self.epochs} epochs (< {min_train_acc:.0%}): it is still learning")
+            out.append(
+                f"the subset model ends at {self.train_acc:.0%} train accuracy after {self.epochs} "
+                f"epochs (< {min_train_acc:.0%}): it is still learning"
+            )
         if self.reliability is not None and self.reliability < min_reliability:
-            out.append(f"two subset trainings with different seeds agree only to Spearman {self.reliability:.2f} (< {min_reliability})")
+            out.append(
+                f"two subset trainings with different seeds agree only to Spearman "
+                f"{self.reliability:.2f} (< {min_reliability})"
+            )
         return out
 
     def warn(self, **thresholds) -> bool:
         "Warn (`SeedScoreWarning`) naming the fix if `problems()`; return whether it warned."
         p = self.problems(**thresholds)
-        if p: warnings.warn("seed scores look unreliable: " + "; ".join(p) + ". Fix: train the subset model longer or with a "
-                            "larger learning rate (epochs=/lr= in score_subset and extrapolate_scores; score_epochs= and "
-                            "score_overrides={'lr': ...} in run(); --score-epochs / --score-override lr=... on the command line), "
-                            "or use a larger seed subset", SeedScoreWarning, stacklevel=2)
+        if p:
+            warnings.warn(
+                "seed scores look unreliable: "
+                + "; ".join(p)
+                + ". Fix: train the subset model longer or with a "
+                "larger learning rate (epochs=/lr= in score_subset and extrapolate_scores; "
+                "score_epochs= and "
+                "score_overrides={'lr': ...} in run(); --score-epochs / --score-override lr=... on "
+                "the command line), "
+                "or use a larger seed subset",
+                SeedScoreWarning,
+                stacklevel=2,
+            )
         return bool(p)
 
+# %% ../nbs/04_subset_scoring.ipynb #32c43052
 def diagnose(log:list, # `fit`'s log: one dict per epoch with train_acc and train_loss
              reliability:float|None=None) -> ScoreDiagnostics:
     "The `ScoreDiagnostics` of a subset training from its log."
     if not log: raise ValueError("the training log is empty: nothing was trained")
-    return ScoreDiagnostics(float(log[-1]["train_acc"]), [float(e["train_loss"]) for e in log], len(log), reliability)
+    return ScoreDiagnostics(float(log[-1]["train_acc"]), [float(e["train_loss"]) for e in log],
+                            len(log), reliability)
 
 # %% ../nbs/04_subset_scoring.ipynb #5a7827a1
 def split_half(ds, # a `data.Dataset`
                seed_idx, seed_scores, score:str, make_model, *, seed:int=0,
-               sample:int|None=None, # train both halves on this many seed samples (None: the given scores are one half)
+               # train both halves on this many seed samples (None: the given scores are one half)
+               sample:int|None=None,
                **train_kw) -> float:
-    "Spearman between the scores of two subset trainings with seeds `seed` and `seed + 1`: the seed scores' split-half reliability."
+    """Spearman between the scores of two subset trainings with seeds `seed` and `seed + 1`: the
+    seed scores' split-half reliability."""
     from scipy.stats import spearmanr
-    idx, a = np.asarray(seed_idx), finite_scores(np.asarray(seed_scores, dtype=np.float64), "seed_scores")
+    idx, a = np.asarray(seed_idx), finite_scores(np.asarray(seed_scores, dtype=np.float64),
+                                                 "seed_scores")
     if sample is not None and sample < len(idx):
         idx = np.sort(np.random.default_rng([seed, 1]).choice(idx, int(sample), replace=False))
         a = score_subset(ds, idx, score, model=make_model(seed), seed=seed, **train_kw)[0]

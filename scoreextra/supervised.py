@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from .core import check_fraction, get_device, save_torch, seed_everything
 from .runfolder import RunFolder
-from .recipes import DATASET_DEFAULTS, FINAL_RECIPE, OTHER_DATASET  # with their source tables
+# with their source tables
+from .recipes import DATASET_DEFAULTS, FINAL_RECIPE, OTHER_DATASET
 from .data import BUILTIN_DATASETS, current_dataset, dataset_fingerprint, dataset_name
 from .models import MODELS, default_model, get_model
 from .train import TrainRecipe, fit, evaluate, embed_all
@@ -23,10 +24,13 @@ from .subset_scoring import SCORES, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
 from .faiss_search import check_k
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, SEED_SHRINK, Extrapolator, merge
-import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS
-from .prune import (AUTO_CANDIDATES, BASELINES, PROXY_BELOW, SelectionWarning, check_baseline_options,
+# register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS
+import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- registers
+from .prune import (AUTO_CANDIDATES, BASELINES, PROXY_BELOW, SelectionWarning,
+                              check_baseline_options,
                               check_prune_rate, n_keep, proxy_selection, select, selection_spec)
-from .stages import (STAGES, TypedConfig, cached_dataset, checked, int_min, known, mapping, one_of, or_none,
+from .stages import (STAGES, TypedConfig, cached_dataset, checked, int_min, known,
+                               mapping, one_of, or_none,
                                run_stage)
 
 # %% auto #0
@@ -35,42 +39,57 @@ __all__ = ['SUBSET_SCHEDULES', 'DEFAULT_SCHEDULE', 'BUDGETS', 'SOURCE_STAGES', '
            'subset_embeddings', 'ExtrapolateConfig', 'extrapolate_config', 'make_extrapolator', 'BaselineConfig',
            'baseline_config', 'final_epochs', 'PruneConfig', 'prune_config', 'final_fit', 'auto_selection']
 
-# %% ../nbs/13_supervised.ipynb #8c91a37c
+# %% ../nbs/13_supervised.ipynb #88371304
 def dataset_defaults(dataset:str) -> dict:
-    "Model, batch size and epochs used for `dataset` unless a config says otherwise (your own data: the zoo's model for its inputs)."
-    d = dict(DATASET_DEFAULTS.get(dataset_name(dataset), OTHER_DATASET))   # a clear error for an unknown name
-    if dataset not in BUILTIN_DATASETS: d["model"] = default_model(current_dataset(dataset_name(dataset)).in_shape)
+    """Model, batch size and epochs used for `dataset` unless a config says otherwise (your own
+    data: the zoo's model for its inputs)."""
+    # a clear error for an unknown name
+    d = dict(DATASET_DEFAULTS.get(dataset_name(dataset), OTHER_DATASET))
+    if dataset not in BUILTIN_DATASETS:
+        d["model"] = default_model(current_dataset(dataset_name(dataset)).in_shape)
     return d
 
+# %% ../nbs/13_supervised.ipynb #bfc84f4b
 def stage_dataset(cfg:dict, split:str="train"):
-    "The dataset of a stage config: a built-in one loaded once per process; your own checked against the config's fingerprint."
+    """The dataset of a stage config: a built-in one loaded once per process; your own checked
+    against the config's fingerprint."""
     name = cfg["dataset"]
     if name in BUILTIN_DATASETS: return cached_dataset(name, split)
     ds, fp = current_dataset(name, split), cfg.get("fingerprint")
     if fp is not None and dataset_fingerprint(name) != fp:
-        raise ValueError(f"dataset {name!r} holds other data (fingerprint {dataset_fingerprint(name)}) than this run's config was "
-                         f"built for ({fp}); build the config again from the data you mean")
+        raise ValueError(
+            f"dataset {name!r} holds other data (fingerprint {dataset_fingerprint(name)}) than "
+            f"this run's config was "
+            f"built for ({fp}); build the config again from the data you mean"
+        )
     return ds
 
 # %% ../nbs/13_supervised.ipynb #d33dc33d
 SUBSET_SCHEDULES = ("paper", "steps_per_epoch", "total_steps")
-# of `run`, `extrapolate_scores` and `scoreextra run` (configs name theirs): the best measured. Fashion-MNIST DU, seed
-# ceiling rho(S_s, S): 0.824 vs 0.680 (paper) at 20%, 0.760 vs 0.284 at 10%; digits TDDS 0.22 vs -0.01 / 0.20 vs -0.09
-# (digits DU prefers the paper's: 0.60 vs 0.67 at 20%); the same samples processed, so about the same seconds.
+# of `run`, `extrapolate_scores` and `scoreextra run` (configs name theirs): the best measured.
+# Fashion-MNIST DU, seed ceiling rho(S_s, S): 0.824 vs 0.680 (paper) at 20%, 0.760 vs 0.284 at 10%;
+# digits TDDS 0.22 vs -0.01 / 0.20 vs -0.09 (digits DU prefers the paper's: 0.60 vs 0.67 at 20%);
+# the same samples processed, so about the same seconds.
 DEFAULT_SCHEDULE = "steps_per_epoch"
 
 def subset_schedule(schedule:str, # "paper", "steps_per_epoch" or "total_steps"
                     epochs:int, batch_size:int, # the full-data run's epochs and batch size
                     frac:float, # subset size / dataset size
                    ) -> tuple[int, int]:
-    "(epochs, batch size) of the subset run so that its schedule relates to the full run's as `schedule` says."
-    if schedule not in SUBSET_SCHEDULES: raise ValueError(f"schedule must be one of {SUBSET_SCHEDULES}, got {schedule!r}")
+    """(epochs, batch size) of the subset run so that its schedule relates to the full run's as
+    `schedule` says."""
+    if schedule not in SUBSET_SCHEDULES:
+        raise ValueError(f"schedule must be one of {SUBSET_SCHEDULES}, got {schedule!r}")
     frac = check_fraction("frac", frac)
-    if schedule == "steps_per_epoch": return int(epochs), max(1, int(round(batch_size * frac)))   # batch × f: as many steps per epoch
-    if schedule == "total_steps": return max(int(epochs), int(round(epochs / frac))), int(batch_size)   # epochs / f: as many steps in all
-    return int(epochs), int(batch_size)                                                                   # the paper: same epochs and batch
+    # batch × f: as many steps per epoch
+    if schedule == "steps_per_epoch": return int(epochs), max(1, int(round(batch_size * frac)))
+    # epochs / f: as many steps in all
+    if schedule == "total_steps":
+        return max(int(epochs), int(round(epochs / frac))), int(batch_size)
+    # the paper: same epochs and batch
+    return int(epochs), int(batch_size)
 
-# %% ../nbs/13_supervised.ipynb #e8652d5e
+# %% ../nbs/13_supervised.ipynb #cf21c7e5
 @dataclass(frozen=True, kw_only=True)
 class GroundTruthConfig(TypedConfig):
     "Config of a `ground_truth` stage: the score recorded over a training run on all samples."
@@ -83,85 +102,119 @@ class GroundTruthConfig(TypedConfig):
     batch_size: int = checked(int_min("batch_size", 1))
     where: str = checked(one_of("where", ("train", "clean")), "train")
     overrides: dict = checked(mapping("overrides"), {})
-    fingerprint: str|None = checked(or_none(str), None, optional=True)   # of the data, unless built in (`data.fingerprint`)
+    # of the data, unless built in (`data.fingerprint`)
+    fingerprint: str|None = checked(or_none(str), None, optional=True)
 
+# %% ../nbs/13_supervised.ipynb #b9b66869
 @dataclass(frozen=True, kw_only=True)
 class SubsetConfig(GroundTruthConfig):
     "Config of a `score_subset` stage: the score recorded while training on a seed subset."
     seed_size: float|int = checked(lambda v: check_size(v, "seed_size"))
     sampler: str = checked(known(SAMPLERS), "random")
-    sampler_embeddings: str|None = checked(or_none(str), None, optional=True)   # (n, D) .npy path of the zcore sampler
+    # (n, D) .npy path of the zcore sampler
+    sampler_embeddings: str|None = checked(or_none(str), None, optional=True)
     # written only when not the paper's, so that the folders of earlier runs keep their hashes
     schedule: str = checked(one_of("schedule", SUBSET_SCHEDULES), "paper", optional=True)
     def check_across(self):
         if self.sampler == "zcore" and not self.sampler_embeddings:
-            raise ValueError("sampler 'zcore' needs sampler_embeddings: the path of an (n, D) .npy of foundation-model features")
+            raise ValueError(
+                "sampler 'zcore' needs sampler_embeddings: the path of an (n, D) .npy of "
+                "foundation-model features"
+            )
 
-# %% ../nbs/13_supervised.ipynb #ffb02fd2
+# %% ../nbs/13_supervised.ipynb #a80b3157
 def _scoring(dataset:str, model, epochs, batch_size) -> dict:
-    "Dataset, model (+ options), epochs and batch size of a scoring run: `dataset_defaults` where not given."
+    """Dataset, model (+ options), epochs and batch size of a scoring run: `dataset_defaults` where
+    not given."""
     d = dataset_defaults(dataset); model = model or d["model"]
-    return dict(dataset=dataset_name(dataset), model=model, model_kw=d.get("model_kw", {}) if model == d["model"] else {},
-                epochs=epochs or d["score_epochs"], batch_size=batch_size or d["batch_size"], fingerprint=dataset_fingerprint(dataset_name(dataset)))
+    return dict(dataset=dataset_name(dataset), model=model,
+                model_kw=d.get("model_kw", {}) if model == d["model"] else {},
+                epochs=epochs or d["score_epochs"], batch_size=batch_size or d["batch_size"],
+                fingerprint=dataset_fingerprint(dataset_name(dataset)))
 
+# %% ../nbs/13_supervised.ipynb #3c506f62
 def subset_config(dataset:str, score:str, seed_size:float|int, seed:int=0, *, sampler:str="random",
-                  model:str|None=None, epochs:int|None=None, batch_size:int|None=None, where:str="train",
-                  overrides:dict|None=None, sampler_embeddings:str|None=None, schedule:str="paper") -> dict:
-    "The full, validated config of a `score_subset` stage (defaults filled in from `dataset_defaults`)."
-    return SubsetConfig(score=score, seed_size=seed_size, sampler=sampler, seed=seed, where=where, overrides=dict(overrides or {}),
-                        sampler_embeddings=str(sampler_embeddings) if sampler_embeddings else None, schedule=schedule,
+                  model:str|None=None, epochs:int|None=None, batch_size:int|None=None,
+                  where:str="train",
+                  overrides:dict|None=None, sampler_embeddings:str|None=None,
+                  schedule:str="paper") -> dict:
+    """The full, validated config of a `score_subset` stage (defaults filled in from
+    `dataset_defaults`)."""
+    return SubsetConfig(score=score, seed_size=seed_size, sampler=sampler, seed=seed, where=where,
+                        overrides=dict(overrides or {}),
+                        sampler_embeddings=str(sampler_embeddings) if sampler_embeddings else None,
+                        schedule=schedule,
                         **_scoring(dataset, model, epochs, batch_size)).to_dict()
 
-def ground_truth_config(dataset:str, score:str, seed:int=0, *, model:str|None=None, epochs:int|None=None,
+# %% ../nbs/13_supervised.ipynb #b172ffa8
+def ground_truth_config(dataset:str, score:str, seed:int=0, *, model:str|None=None,
+                        epochs:int|None=None,
                         batch_size:int|None=None, where:str="train", overrides:dict|None=None,
-                        **subset_only, # sampler, sampler_embeddings, schedule: ignored (the full run is their reference)
+                        # sampler, sampler_embeddings, schedule: ignored (the full run is their
+                        # reference)
+                        **subset_only,
                        ) -> dict:
     "Config of a full-data scoring run (the ground truth S the extrapolations are compared with)."
     return GroundTruthConfig(score=score, seed=seed, where=where, overrides=dict(overrides or {}),
                              **_scoring(dataset, model, epochs, batch_size)).to_dict()
 
-# %% ../nbs/13_supervised.ipynb #529b38d1
+# %% ../nbs/13_supervised.ipynb #40ca6214
 def _new_model(cfg:dict, ds):
     seed_everything(cfg["seed"])
     return get_model(cfg["model"], ds.num_classes, ds.in_shape, **cfg.get("model_kw", {}))
 
+# %% ../nbs/13_supervised.ipynb #d78deb85
 def _train_and_record(cfg:dict, folder:RunFolder, idx, device, progress):
     ds = stage_dataset(cfg)
-    epochs, bs = subset_schedule(cfg.get("schedule", "paper"), cfg["epochs"], cfg["batch_size"], len(idx) / len(ds))
-    scores, model, log = score_subset(ds, idx, cfg["score"], model=_new_model(cfg, ds), epochs=epochs, batch_size=bs,
-                                      seed=cfg["seed"], device=device, where=cfg["where"], ckpt_dir=folder.file("ckpt"),
+    epochs, bs = subset_schedule(cfg.get("schedule", "paper"), cfg["epochs"], cfg["batch_size"],
+                                 len(idx) / len(ds))
+    scores, model, log = score_subset(ds, idx, cfg["score"], model=_new_model(cfg, ds),
+                                      epochs=epochs, batch_size=bs,
+                                      seed=cfg["seed"], device=device, where=cfg["where"],
+                                      ckpt_dir=folder.file("ckpt"),
                                       progress=progress, **cfg["overrides"])
     folder.save_json("log.json", log)
     return scores, model
 
+# %% ../nbs/13_supervised.ipynb #115b2229
 @STAGES.register("score_subset", level=0, main_phase="subset_training", config=SubsetConfig)
 def _score_subset(cfg, folder, *, runs_root, device=None, progress=False):
     ds = stage_dataset(cfg)
     with folder.phase("sampling"):
-        emb = np.load(cfg["sampler_embeddings"], mmap_mode="r") if cfg.get("sampler_embeddings") else None
-        seed_idx = sample_subset(len(ds), cfg["seed_size"], cfg["sampler"], labels=ds.y, embeddings=emb, seed=cfg["seed"])
+        emb = np.load(cfg["sampler_embeddings"],
+                      mmap_mode="r") if cfg.get("sampler_embeddings") else None
+        seed_idx = sample_subset(len(ds), cfg["seed_size"], cfg["sampler"], labels=ds.y,
+                                 embeddings=emb, seed=cfg["seed"])
         folder.save("seed_idx.npy", seed_idx)
     with folder.phase("subset_training"):
         seed_scores, model = _train_and_record(cfg, folder, seed_idx, device, progress)
         folder.save("seed_scores.npy", seed_scores)
-        save_torch(folder.file("model.pt"), model.state_dict())   # small; the embeddings can be recomputed from it
+        # small; the embeddings can be recomputed from it
+        save_torch(folder.file("model.pt"), model.state_dict())
     with folder.phase("embedding"):
         folder.save("embeddings.npy", embed_all(model, ds, device=device))
-    shutil.rmtree(folder.file("ckpt"), ignore_errors=True)   # the artefacts are saved; the checkpoint was for resume only
+    # the artefacts are saved; the checkpoint was for resume only
+    shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
 
+# %% ../nbs/13_supervised.ipynb #b9252e8d
 def subset_embeddings(folder:RunFolder, device=None) -> np.ndarray:
-    "The embeddings of a finished `score_subset` run; recomputed from its `model.pt` if `embeddings.npy` was removed."
+    """The embeddings of a finished `score_subset` run; recomputed from its `model.pt` if
+    `embeddings.npy` was removed."""
     if folder.file("embeddings.npy").exists(): return folder.load("embeddings.npy", mmap=True)
-    if not folder.file("model.pt").exists(): folder._damaged("model.pt", "neither embeddings.npy nor model.pt is there")
+    if not folder.file("model.pt").exists():
+        folder._damaged("model.pt", "neither embeddings.npy nor model.pt is there")
     cfg, ds = folder.config, stage_dataset(folder.config)
     model = _new_model(cfg, ds)
-    model.load_state_dict(folder.load_torch("model.pt"))   # size and sha256 checked against the record: damage is named
+    # size and sha256 checked against the record: damage is named
+    model.load_state_dict(folder.load_torch("model.pt"))
     emb = embed_all(model.to(get_device(device)), ds, device=device)
     folder.save("embeddings.npy", emb)
     return emb
 
+# %% ../nbs/13_supervised.ipynb #4069b0a5
 @STAGES.register("ground_truth", level=0, main_phase="full_scoring", config=GroundTruthConfig,
-                 unledgered=lambda c: {"embedding"})   # its embedding serves the figures, not the method
+                 # its embedding serves the figures, not the method
+                 unledgered=lambda c: {"embedding"})
 def _ground_truth(cfg, folder, *, runs_root, device=None, progress=False):
     ds = stage_dataset(cfg)
     with folder.phase("full_scoring"):
@@ -171,98 +224,150 @@ def _ground_truth(cfg, folder, *, runs_root, device=None, progress=False):
         folder.save("embeddings.npy", embed_all(model, ds, device=device))
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
 
-# %% ../nbs/13_supervised.ipynb #220a9435
+# %% ../nbs/13_supervised.ipynb #a2f0576a
 @dataclass(frozen=True, kw_only=True)
 class ExtrapolateConfig(TypedConfig):
-    "Config of an `extrapolate` stage: the seed scores of the `score_subset` run `subset` extrapolated to all samples."
+    """Config of an `extrapolate` stage: the seed scores of the `score_subset` run `subset`
+    extrapolated to all samples."""
     subset: dict = checked(mapping("subset"))   # checked as a SubsetConfig when the stage runs it
     extrapolator: str = checked(known(EXTRAPOLATORS), "knn")
     k: int = checked(check_k, DEFAULT_K)
     merge: str = checked(one_of("merge", MERGES), "raw")
     seed: int = checked(int_min("seed", 0), 0)
     params: dict = checked(mapping("params"), {})   # more options of the extrapolator's constructor
-    shrink: float|None = checked(or_none(lambda v: check_fraction("shrink", v, lo_open=False)), None, optional=True)   # merge "shrink" only
+    # merge "shrink" only
+    shrink: float|None = checked(or_none(lambda v: check_fraction("shrink", v, lo_open=False)),
+                                 None, optional=True)
     def check_across(self):
-        if (self.merge == "shrink") != (self.shrink is not None): raise ValueError(f"shrink goes with merge 'shrink' (and it needs one), got merge {self.merge!r} and shrink {self.shrink!r}")
+        if (self.merge == "shrink") != (self.shrink is not None):
+            raise ValueError(
+                f"shrink goes with merge 'shrink' (and it needs one), got merge {self.merge!r} and "
+                f"shrink {self.shrink!r}"
+            )
 
-def extrapolate_config(subset:dict, extrapolator:str="knn", k:int=DEFAULT_K, *, merge:str="raw", seed:int=0,
+# %% ../nbs/13_supervised.ipynb #3c895bb9
+def extrapolate_config(subset:dict, extrapolator:str="knn", k:int=DEFAULT_K, *, merge:str="raw",
+                       seed:int=0,
                        params:dict|None=None, shrink:float|None=None) -> dict:
-    "Config of an `extrapolate` stage on top of the `score_subset` config `subset` (merge 'shrink': `shrink` None is `knn.SEED_SHRINK`, recorded)."
-    return ExtrapolateConfig(subset=subset, extrapolator=extrapolator, k=k, merge=merge, seed=seed, params=dict(params or {}),
-                             shrink=SEED_SHRINK if merge == "shrink" and shrink is None else shrink).to_dict()
+    """Config of an `extrapolate` stage on top of the `score_subset` config `subset` (merge
+    'shrink': `shrink` None is `knn.SEED_SHRINK`, recorded)."""
+    return ExtrapolateConfig(
+        subset=subset,
+        extrapolator=extrapolator,
+        k=k,
+        merge=merge,
+        seed=seed,
+        params=dict(params or {}),
+        shrink=SEED_SHRINK if merge == "shrink" and shrink is None else shrink,
+    ).to_dict()
 
+# %% ../nbs/13_supervised.ipynb #dc14f40b
 def make_extrapolator(name:str, k:int, seed:int, params:dict, device=None) -> Extrapolator:
-    "An unfitted extrapolator `name` built from `k`, `seed`, `device` and its options `params` (which may set seed and device)."
+    """An unfitted extrapolator `name` built from `k`, `seed`, `device` and its options `params`
+    (which may set seed and device)."""
     cls = EXTRAPOLATORS.get(name)
     return cls(**{"seed": seed, "device": device} | cls.check_options(params, name) | {"k": k})
 
-@STAGES.register("extrapolate", level=1, parents=lambda c: [("score_subset", c["subset"])], main_phase="extrapolation",
+# %% ../nbs/13_supervised.ipynb #1307ecfe
+@STAGES.register("extrapolate", level=1, parents=lambda c: [("score_subset", c["subset"])],
+                 main_phase="extrapolation",
                  config=ExtrapolateConfig)
 def _extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     sub = run_stage("score_subset", cfg["subset"], runs_root, device=device, progress=progress)
     ds = stage_dataset(cfg["subset"])
     emb, seed_idx = subset_embeddings(sub, device), sub.load("seed_idx.npy")
-    seed_scores = finite_scores(sub.load("seed_scores.npy", n=len(seed_idx)), "seed_scores")   # forgetting: never learned = +inf
+    # forgetting: never learned = +inf
+    seed_scores = finite_scores(sub.load("seed_scores.npy", n=len(seed_idx)), "seed_scores")
     with folder.phase("extrapolation"):
         ext = make_extrapolator(cfg["extrapolator"], cfg["k"], cfg["seed"], cfg["params"], device)
         raw = ext.fit(emb, ds.y, seed_idx, seed_scores).predict()
         folder.save("raw_scores.npy", raw)
-        folder.save("scores.npy", merge(seed_idx, seed_scores, raw, how=cfg["merge"], shrink=cfg.get("shrink", SEED_SHRINK)))
-    if ext.search_info: folder.update_meta(search=ext.search_info)   # kNN method, parameters, measured recall
+        folder.save("scores.npy",
+                    merge(seed_idx, seed_scores, raw, how=cfg["merge"],
+                          shrink=cfg.get("shrink", SEED_SHRINK)))
+    # kNN method, parameters, measured recall
+    if ext.search_info: folder.update_meta(search=ext.search_info)
 
-# %% ../nbs/13_supervised.ipynb #516e43ac
+# %% ../nbs/13_supervised.ipynb #de5d261e
 @dataclass(frozen=True, kw_only=True)
 class BaselineConfig(TypedConfig):
     "Config of a `baseline` stage: a pruning baseline's scores."
     dataset: str = checked(dataset_name)
     baseline: str = checked(known(BASELINES))
     seed: int = checked(int_min("seed", 0), 0)
-    embeddings_from: dict|None = checked(or_none(mapping("embeddings_from")), None)   # a score_subset config
+    # a score_subset config
+    embeddings_from: dict|None = checked(or_none(mapping("embeddings_from")), None)
     params: dict = checked(mapping("params"), {})
-    fingerprint: str|None = checked(or_none(str), None, optional=True)   # of the data, unless built in
+    # of the data, unless built in
+    fingerprint: str|None = checked(or_none(str), None, optional=True)
     def check_across(self):
         check_baseline_options(self.baseline, self.params)
         if self.baseline in ("ssp", "zcore") and self.embeddings_from is None:
-            raise ValueError(f"baseline {self.baseline!r} needs embeddings_from (a score_subset config whose embeddings it uses)")
+            raise ValueError(
+                f"baseline {self.baseline!r} needs embeddings_from (a score_subset config whose "
+                f"embeddings it uses)"
+            )
 
-def baseline_config(dataset:str, baseline:str, seed:int=0, *, embeddings_from:dict|None=None, params:dict|None=None) -> dict:
-    "Config of a `baseline` stage; SSP/ZCore take the embeddings of the `score_subset` config `embeddings_from`."
-    return BaselineConfig(dataset=dataset_name(dataset), baseline=baseline, seed=seed, embeddings_from=embeddings_from, params=dict(params or {}),
+# %% ../nbs/13_supervised.ipynb #727aa59a
+def baseline_config(dataset:str, baseline:str, seed:int=0, *, embeddings_from:dict|None=None,
+                    params:dict|None=None) -> dict:
+    """Config of a `baseline` stage; SSP/ZCore take the embeddings of the `score_subset` config
+    `embeddings_from`."""
+    return BaselineConfig(dataset=dataset_name(dataset), baseline=baseline, seed=seed,
+                          embeddings_from=embeddings_from, params=dict(params or {}),
                           fingerprint=dataset_fingerprint(dataset_name(dataset))).to_dict()
 
-@STAGES.register("baseline", level=1, main_phase="baseline_scoring", config=BaselineConfig,
-                 parents=lambda c: [] if c["embeddings_from"] is None else [("score_subset", c["embeddings_from"])])
+# %% ../nbs/13_supervised.ipynb #25939313
+@STAGES.register(
+    "baseline",
+    level=1,
+    main_phase="baseline_scoring",
+    config=BaselineConfig,
+    parents=lambda c: (
+        [] if c["embeddings_from"] is None else [("score_subset", c["embeddings_from"])]
+    ),
+)
 def _baseline(cfg, folder, *, runs_root, device=None, progress=False):
     ds = stage_dataset(cfg)
     emb = None
     if cfg["embeddings_from"] is not None:
-        emb = subset_embeddings(run_stage("score_subset", cfg["embeddings_from"], runs_root, device=device, progress=progress), device)
+        emb = subset_embeddings(run_stage("score_subset", cfg["embeddings_from"], runs_root,
+                                          device=device, progress=progress), device)
     params = dict(cfg["params"])
-    if cfg["baseline"] == "ssp": params.setdefault("num_clusters", min(ds.num_classes, len(ds)))   # #classes; fewer samples than classes: one each
+    # #classes; fewer samples than classes: one each
+    if cfg["baseline"] == "ssp": params.setdefault("num_clusters", min(ds.num_classes, len(ds)))
     with folder.phase("baseline_scoring"):
-        folder.save("scores.npy", BASELINES.get(cfg["baseline"])(n=len(ds), embeddings=emb, seed=cfg["seed"], **params))
+        folder.save("scores.npy",
+                    BASELINES.get(cfg["baseline"])(n=len(ds), embeddings=emb, seed=cfg["seed"],
+                                                   **params))
 
 # %% ../nbs/13_supervised.ipynb #d3bf550c
 BUDGETS = ("epochs", "steps")
 
 def final_epochs(epochs:int, keep_frac:float, budget:str="epochs", max_epochs:int|None=None) -> int:
-    "Epochs of a final training on a `keep_frac` subset: the same epochs (`epochs`), or as many optimiser steps as the full run (`steps`: epochs / keep_frac, at most `max_epochs`)."
+    """Epochs of a final training on a `keep_frac` subset: the same epochs (`epochs`), or as many
+    optimiser steps as the full run (`steps`: epochs / keep_frac, at most `max_epochs`)."""
     if budget not in BUDGETS: raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
     if budget == "epochs": return int(epochs)
     e = int(round(epochs / check_fraction("keep_frac", keep_frac)))
     return e if max_epochs is None else min(e, int(max_epochs))
 
-# %% ../nbs/13_supervised.ipynb #aa97e500
-SOURCE_STAGES = ("ground_truth", "extrapolate", "baseline")   # stages whose scores.npy a prune_train prunes by
+# %% ../nbs/13_supervised.ipynb #424e6c1d
+# stages whose scores.npy a prune_train prunes by
+SOURCE_STAGES = ("ground_truth", "extrapolate", "baseline")
 
 def _source(src) -> dict:
-    if not (isinstance(src, dict) and set(src) == {"stage", "config"}): raise ValueError(f"source must be {{stage, config}}, got {src!r}")
-    if src["stage"] not in SOURCE_STAGES: raise ValueError(f"source_stage must be one of {SOURCE_STAGES}, got {src['stage']!r}")
+    if not (isinstance(src, dict) and set(src) == {"stage", "config"}):
+        raise ValueError(f"source must be {{stage, config}}, got {src!r}")
+    if src["stage"] not in SOURCE_STAGES:
+        raise ValueError(f"source_stage must be one of {SOURCE_STAGES}, got {src['stage']!r}")
     return src
 
+# %% ../nbs/13_supervised.ipynb #e30d6b83
 @dataclass(frozen=True, kw_only=True)
 class PruneConfig(TypedConfig):
-    "Config of a `prune_train` stage: keep the highest scores of `source` and train the final model on them."
+    """Config of a `prune_train` stage: keep the highest scores of `source` and train the final
+    model on them."""
     dataset: str = checked(dataset_name)
     source: dict = checked(_source)
     prune_rate: float = checked(check_prune_rate)
@@ -274,73 +379,125 @@ class PruneConfig(TypedConfig):
     rounding: str = checked(one_of("rounding", ("round", "paper")), "round")
     class_balanced: bool = checked(bool, False)
     recipe: dict = checked(mapping("recipe"), {})
-    fingerprint: str|None = checked(or_none(str), None, optional=True)   # of the data, unless built in
-    # the keys below are written only when not the paper's choice, so that earlier folders keep their hashes
+    # of the data, unless built in
+    fingerprint: str|None = checked(or_none(str), None, optional=True)
+    # the keys below are written only when not the paper's choice, so that earlier folders keep
+    # their hashes
     selection: dict = checked(selection_spec, {"strategy": "top"}, optional=True)
     budget: str = checked(one_of("budget", BUDGETS), "epochs", optional=True)
     max_epochs: int|None = checked(or_none(int_min("max_epochs", 1)), None, optional=True)
 
-def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:int=0, *, dataset:str|None=None,
-                 model:str|None=None, epochs:int|None=None, batch_size:int|None=None, rounding:str="round",
+# %% ../nbs/13_supervised.ipynb #b6077a70
+def prune_config(source_stage:str, source_config:dict, prune_rate:float, seed:int=0, *,
+                 dataset:str|None=None,
+                 model:str|None=None, epochs:int|None=None, batch_size:int|None=None,
+                 rounding:str="round",
                  class_balanced:bool=False, recipe:dict|None=None,
-                 selection:str|dict|None=None, # a strategy in `prune.SELECTIONS` ("top", "ccs", "moderate") or {strategy, **options}
-                 budget:str="epochs", # "epochs": the same epochs at every prune rate (the paper); "steps": epochs / keep_frac
+                 # a strategy in `prune.SELECTIONS` ("top", "ccs", "moderate") or {strategy,
+                 # **options}
+                 selection:str|dict|None=None,
+                 # "epochs": the same epochs at every prune rate (the paper); "steps": epochs /
+                 # keep_frac
+                 budget:str="epochs",
                  max_epochs:int|None=None, # cap of the "steps" budget
-                 model_kw:dict|None=None, # options of `model` (default: the dataset default's when `model` is the default)
+                 # options of `model` (default: the dataset default's when `model` is the default)
+                 model_kw:dict|None=None,
                 ) -> dict:
-    "Config of a `prune_train` stage: prune by the scores of (`source_stage`, `source_config`) and train (default: the dataset's final training)."
-    dataset = dataset_name(dataset or source_config.get("dataset") or source_config["subset"]["dataset"])
+    """Config of a `prune_train` stage: prune by the scores of (`source_stage`, `source_config`) and
+    train (default: the dataset's final training)."""
+    dataset = dataset_name(
+        dataset or source_config.get("dataset") or source_config["subset"]["dataset"]
+    )
     d = dataset_defaults(dataset); final = d.get("final_model", d["model"]); model = model or final
-    own = d.get("final_recipe", {}) if model == final else {}   # the dataset's final recipe goes with its final model
-    return PruneConfig(dataset=dataset, source={"stage": source_stage, "config": source_config}, prune_rate=prune_rate, seed=seed,
-                       model=model, model_kw=dict(model_kw) if model_kw is not None else (d.get("model_kw", {}) if model == d["model"] else {}),
-                       epochs=epochs or d["final_epochs"], batch_size=batch_size or d["batch_size"], rounding=rounding,
-                       class_balanced=class_balanced, recipe={**FINAL_RECIPE, **own, **(recipe or {})}, selection=selection,
-                       budget=budget, max_epochs=max_epochs or None, fingerprint=dataset_fingerprint(dataset_name(dataset))).to_dict()
+    # the dataset's final recipe goes with its final model
+    own = d.get("final_recipe", {}) if model == final else {}
+    return PruneConfig(
+        dataset=dataset,
+        source={"stage": source_stage, "config": source_config},
+        prune_rate=prune_rate,
+        seed=seed,
+        model=model,
+        model_kw=dict(model_kw)
+        if model_kw is not None
+        else (d.get("model_kw", {}) if model == d["model"] else {}),
+        epochs=epochs or d["final_epochs"],
+        batch_size=batch_size or d["batch_size"],
+        rounding=rounding,
+        class_balanced=class_balanced,
+        recipe={**FINAL_RECIPE, **own, **(recipe or {})},
+        selection=selection,
+        budget=budget,
+        max_epochs=max_epochs or None,
+        fingerprint=dataset_fingerprint(dataset_name(dataset)),
+    ).to_dict()
 
-# %% ../nbs/13_supervised.ipynb #82011141
+# %% ../nbs/13_supervised.ipynb #ab78b689
 def final_fit(cfg:dict, ds, idx, epochs:int, device=None, **kw):
-    "`fit` of a `prune_train` config's final model on `ds[idx]` (the final training, and auto's proxies)."
-    recipe = TrainRecipe.from_config({**cfg["recipe"], "epochs": epochs, "batch_size": cfg["batch_size"]})
-    return fit(_new_model(cfg, ds), ds, idx, recipe, seed=cfg["seed"], device=device, verbose=False, **{"progress": False, **kw})
+    """`fit` of a `prune_train` config's final model on `ds[idx]` (the final training, and auto's
+    proxies)."""
+    recipe = TrainRecipe.from_config({**cfg["recipe"], "epochs": epochs,
+                                      "batch_size": cfg["batch_size"]})
+    return fit(_new_model(cfg, ds), ds, idx, recipe, seed=cfg["seed"], device=device, verbose=False,
+               **{"progress": False, **kw})
 
+# %% ../nbs/13_supervised.ipynb #ce5bd8a9
 @STAGES.register("prune_train", level=2, main_phase="final_training", config=PruneConfig,
                  parents=lambda c: [(c["source"]["stage"], c["source"]["config"])])
 def _prune_train(cfg, folder, *, runs_root, device=None, progress=False):
     ds, test = stage_dataset(cfg), stage_dataset(cfg, "test")
-    src = run_stage(cfg["source"]["stage"], cfg["source"]["config"], runs_root, device=device, progress=progress)
+    src = run_stage(cfg["source"]["stage"], cfg["source"]["config"], runs_root, device=device,
+                    progress=progress)
     keep = 1.0 - cfg["prune_rate"]
     with folder.phase("selection"):
         scores = finite_scores(src.load("scores.npy", n=len(ds)))
         sel, why = selection_spec(cfg.get("selection")), None
         if sel["strategy"] == "auto": sel, why = auto_selection(cfg, ds, scores, device)
-        kept = select(scores, keep, rounding=cfg["rounding"], labels=ds.y, class_balanced=sel.pop("class_balanced", cfg["class_balanced"]),
+        kept = select(scores, keep, rounding=cfg["rounding"], labels=ds.y,
+                      class_balanced=sel.pop("class_balanced", cfg["class_balanced"]),
                       min_class_share=sel.pop("min_class_share", 0.0), seed=cfg["seed"],
-                      warn=why is None and cfg["source"]["config"].get("baseline") != "random", **sel)
+                      warn=why is None and cfg["source"]["config"].get("baseline") != "random",
+                      **sel)
         folder.save("kept_idx.npy", kept)
         if why is not None: folder.save_json("selection.json", why)
     epochs = final_epochs(cfg["epochs"], keep, cfg.get("budget", "epochs"), cfg.get("max_epochs"))
     with folder.phase("final_training"):
-        tr = final_fit(cfg, ds, kept, epochs, device, ckpt_dir=folder.file("ckpt"), progress=progress)
+        tr = final_fit(cfg, ds, kept, epochs, device, ckpt_dir=folder.file("ckpt"),
+                       progress=progress)
     with folder.phase("evaluation"):
         acc = evaluate(tr.model, test, device=device)
-    folder.save_json("metrics.json", {"test_acc": acc, "n_kept": int(len(kept)), "n": int(len(ds)), "epochs": epochs,
-                                      "train_loss": [round(float(e["train_loss"]), 5) for e in tr.log]})   # `converge.late_loss_drop`
+    folder.save_json("metrics.json",
+                     {"test_acc": acc, "n_kept": int(len(kept)), "n": int(len(ds)),
+                      "epochs": epochs,
+                                      # `converge.late_loss_drop`
+                                      "train_loss": [round(float(e["train_loss"]),
+                                                           5) for e in tr.log]})
     shutil.rmtree(folder.file("ckpt"), ignore_errors=True)
 
 # %% ../nbs/13_supervised.ipynb #1979bb58
 def auto_selection(cfg:dict, # a `prune_train` config
                    ds, scores:np.ndarray, device=None) -> tuple[dict, dict]:
-    "The selection spec `auto` resolves to for this kept set, and what was decided why (saved as selection.json)."
+    """The selection spec `auto` resolves to for this kept set, and what was decided why (saved as
+    selection.json)."""
     keep = 1.0 - cfg["prune_rate"]
     per = n_keep(len(ds), keep, cfg["rounding"]) / ds.num_classes
     if per >= PROXY_BELOW:
-        return dict(AUTO_CANDIDATES["top"]), dict(choice="top", kept_per_class=per, reason=f"{per:.0f} kept per class >= "
-                                                   f"{PROXY_BELOW}: coverage-guarded top-k, without proxy trainings")
+        return dict(AUTO_CANDIDATES["top"]), dict(
+            choice="top",
+            kept_per_class=per,
+            reason=f"{per:.0f} kept per class >= "
+            f"{PROXY_BELOW}: coverage-guarded top-k, without proxy trainings",
+        )
     epochs = final_epochs(cfg["epochs"], keep, cfg.get("budget", "epochs"), cfg.get("max_epochs"))
-    res = proxy_selection(ds, scores, keep, lambda idx: final_fit(cfg, ds, idx, epochs, device).model,
+    res = proxy_selection(ds, scores, keep,
+                          lambda idx: final_fit(cfg, ds, idx, epochs, device).model,
                           rounding=cfg["rounding"], seed=cfg["seed"], device=device)
-    res.update(kept_per_class=per, reason=f"{per:.0f} kept per class < {PROXY_BELOW}: {res['reason']}")
-    if res["choice"] == "random": warnings.warn(f"prune_train: no score-based selection beat random pruning on the "
-                                                f"validation split ({res['reason']})", SelectionWarning, stacklevel=2)
+    res.update(kept_per_class=per,
+               reason=f"{per:.0f} kept per class < {PROXY_BELOW}: {res['reason']}")
+    if res["choice"] == "random":
+        warnings.warn(
+            f"prune_train: no score-based selection beat random pruning on the "
+            f"validation split ({res['reason']})",
+            SelectionWarning,
+            stacklevel=2,
+        )
     return dict(AUTO_CANDIDATES[res["choice"]]), res

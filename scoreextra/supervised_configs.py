@@ -21,39 +21,63 @@ from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES
 from .recipes import DATASET_DEFAULTS, final_training
 from .prune import BASELINES, check_baseline_options, check_prune_rate, selection_spec
 from .stages import Job, job_order, need, need_valid
-from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate_config, ground_truth_config, prune_config,
+from .supervised import (BUDGETS, SUBSET_SCHEDULES, baseline_config, extrapolate_config,
+                                   ground_truth_config, prune_config,
                                    subset_config)
-from .paradigms import SMOKE, Paradigm, job_adder, local_path, smoke_extrapolator, smoke_seeds
+from .paradigms import (SMOKE, Paradigm, job_adder, local_path, smoke_extrapolator,
+                                  smoke_seeds)
 
 # %% auto #0
 __all__ = ['SWEEP_KEYS', 'PRUNE_KEYS', 'EXT_KEYS', 'PARADIGM', 'check_supervised', 'expand_supervised', 'smoke_supervised',
            'report_supervised']
 
 # %% ../nbs/15_supervised_configs.ipynb #01763fcf
-SWEEP_KEYS = {"name", "description", "dataset", "model", "scores", "seed_sizes", "seeds", "sampler", "where",
-              "score_epochs", "final_epochs", "batch_size", "ground_truth", "extrapolators", "merge", "prune",
-              "runs_root", "report_dir", "paper", "score_overrides", "sampler_embeddings", "schedules",
-              "final_model", "final_batch_size", "final_recipe", "final", "planned_cpu_hours", "paradigm"}
-PRUNE_KEYS = {"rates", "seed_sizes", "extrapolators", "baselines", "ground_truth", "seeds", "no_pruning", "selections",
+SWEEP_KEYS = {"name", "description", "dataset", "model", "scores", "seed_sizes", "seeds", "sampler",
+              "where",
+              "score_epochs", "final_epochs", "batch_size", "ground_truth", "extrapolators",
+              "merge", "prune",
+              "runs_root", "report_dir", "paper", "score_overrides", "sampler_embeddings",
+              "schedules",
+              "final_model", "final_batch_size", "final_recipe", "final", "planned_cpu_hours",
+              "paradigm"}
+PRUNE_KEYS = {"rates", "seed_sizes", "extrapolators", "baselines", "ground_truth", "seeds",
+              "no_pruning", "selections",
               "budgets", "max_epochs", "no_pruning_epochs"}
-EXT_KEYS = {"name", "k", "params", "merge", "shrink", "seeds", "seed_sizes", "schedules", "schedule"}
+EXT_KEYS = {"name", "k", "params", "merge", "shrink", "seeds", "seed_sizes", "schedules",
+            "schedule"}
 
 def check_supervised(cfg:dict, where:str="config"):
-    "Raise `ConfigError` naming the bad key or value of a supervised config. Messages are built only for a failed check."
+    """Raise `ConfigError` naming the bad key or value of a supervised config. Messages are built
+    only for a failed check."""
     unknown = set(cfg) - SWEEP_KEYS
-    need(not unknown, lambda: f"unknown key(s) {sorted(unknown)}; expected some of {sorted(SWEEP_KEYS)}", where)
-    for key in ("dataset", "scores", "seed_sizes", "seeds"): need(key in cfg, lambda: f"missing key {key!r}", where)
+    need(not unknown,
+         lambda: f"unknown key(s) {sorted(unknown)}; expected some of {sorted(SWEEP_KEYS)}", where)
+    for key in ("dataset", "scores", "seed_sizes", "seeds"):
+        need(key in cfg, lambda: f"missing key {key!r}", where)
     _check_types(cfg, where)
     need(cfg["dataset"] in DATASETS,
          lambda: f"unknown dataset {cfg['dataset']!r}; expected one of {sorted(DATASETS)}", where)
-    for s in cfg["scores"]: need(s in SCORES, lambda: f"unknown score {s!r}; expected one of {sorted(SCORES)}", where)
-    if "model" in cfg: need(cfg["model"] in MODELS,
-                            lambda: f"unknown model {cfg['model']!r}; expected one of {sorted(MODELS)}", where)
-    for sz in cfg["seed_sizes"]: need_valid(check_size, sz, where, "seed_size")   # the message of sampling, as from run() and the CLI
+    for s in cfg["scores"]:
+        need(s in SCORES, lambda: f"unknown score {s!r}; expected one of {sorted(SCORES)}", where)
+    if "model" in cfg:
+        need(
+            cfg["model"] in MODELS,
+            lambda: f"unknown model {cfg['model']!r}; expected one of {sorted(MODELS)}",
+            where,
+        )
+    # the message of sampling, as from run() and the CLI
+    for sz in cfg["seed_sizes"]: need_valid(check_size, sz, where, "seed_size")
     for e in cfg.get("extrapolators", []) + (cfg.get("prune") or {}).get("extrapolators", []):
-        need(isinstance(e, dict) and e.get("name") in EXTRAPOLATORS,
-             lambda: f"unknown extrapolator {e!r}; expected {{name: one of {sorted(EXTRAPOLATORS)}, k: [...]}}", where)
-        need(not set(e) - EXT_KEYS, lambda: f"extrapolator {e!r}: unknown key(s) {sorted(set(e) - EXT_KEYS)}; "
+        need(
+            isinstance(e, dict) and e.get("name") in EXTRAPOLATORS,
+            lambda: (
+                f"unknown extrapolator {e!r}; expected "
+                f"{{name: one of {sorted(EXTRAPOLATORS)}, k: [...]}}"
+            ),
+            where,
+        )
+        need(not set(e) - EXT_KEYS,
+             lambda: f"extrapolator {e!r}: unknown key(s) {sorted(set(e) - EXT_KEYS)}; "
                                             f"expected some of {sorted(EXT_KEYS)}", where)
         need(e.get("merge", "raw") in MERGES,
              lambda: f"extrapolator {e!r}: unknown merge; expected one of {list(MERGES)}", where)
@@ -61,95 +85,161 @@ def check_supervised(cfg:dict, where:str="config"):
          lambda: f"unknown merge {cfg.get('merge')!r}; expected one of {list(MERGES)}", where)
     p = cfg.get("prune") or {}
     unknown = set(p) - PRUNE_KEYS
-    need(not unknown, lambda: f"prune: unknown key(s) {sorted(unknown)}; expected some of {sorted(PRUNE_KEYS)}", where)
+    need(not unknown,
+         lambda: f"prune: unknown key(s) {sorted(unknown)}; expected some of {sorted(PRUNE_KEYS)}",
+         where)
     for r in p.get("rates", []): need_valid(check_prune_rate, r, where)
     for b in p.get("baselines", []):
-        need(_baseline_ok(b), lambda: f"unknown baseline {b!r}; expected a name or {{name: ..., params: {{...}}}} "
+        need(_baseline_ok(b),
+             lambda: f"unknown baseline {b!r}; expected a name or {{name: ..., params: {{...}}}} "
                                       f"with name one of {sorted(BASELINES)}", where)
         name, params = _baseline_entry(b)
-        need_valid(check_baseline_options, name, where, params)   # the check BaselineConfig makes, before any job
+        # the check BaselineConfig makes, before any job
+        need_valid(check_baseline_options, name, where, params)
     for s in p.get("selections", []):
         need(isinstance(s, (str, dict)),
-             lambda: f"a selection must be a name or {{strategy: ..., option: ...}}, got {s!r}", where)
+             lambda: f"a selection must be a name or {{strategy: ..., option: ...}}, got {s!r}",
+             where)
         need_valid(selection_spec, s, where)
-    for b in p.get("budgets", []): need(b in BUDGETS, lambda: f"unknown budget {b!r}; expected one of {list(BUDGETS)}", where)
+    for b in p.get("budgets", []):
+        need(b in BUDGETS, lambda: f"unknown budget {b!r}; expected one of {list(BUDGETS)}", where)
     for s in cfg.get("schedules", []):
-        need(s in SUBSET_SCHEDULES, lambda: f"unknown schedule {s!r}; expected one of {list(SUBSET_SCHEDULES)}", where)
-    if "final" in cfg: need(cfg["final"] in DATASET_DEFAULTS, lambda: "final must name a dataset with a default final "
-                            f"training, one of {sorted(DATASET_DEFAULTS)}; got {cfg['final']!r}", where)
-    if "final_model" in cfg: need(cfg["final_model"] in MODELS, lambda: f"unknown final_model {cfg['final_model']!r}; "
-                                  f"expected one of {sorted(MODELS)}", where)
+        need(s in SUBSET_SCHEDULES,
+             lambda: f"unknown schedule {s!r}; expected one of {list(SUBSET_SCHEDULES)}", where)
+    if "final" in cfg:
+        need(
+            cfg["final"] in DATASET_DEFAULTS,
+            lambda: (
+                "final must name a dataset with a default final "
+                f"training, one of {sorted(DATASET_DEFAULTS)}; got {cfg['final']!r}"
+            ),
+            where,
+        )
+    if "final_model" in cfg:
+        need(
+            cfg["final_model"] in MODELS,
+            lambda: f"unknown final_model {cfg['final_model']!r}; expected one of {sorted(MODELS)}",
+            where,
+        )
     for sz in p.get("seed_sizes", []):
-        need(sz in cfg["seed_sizes"], lambda: f"prune seed size {sz!r} is not among seed_sizes", where)
+        need(sz in cfg["seed_sizes"], lambda: f"prune seed size {sz!r} is not among seed_sizes",
+             where)
 
-# %% ../nbs/15_supervised_configs.ipynb #2e8f6350
+# %% ../nbs/15_supervised_configs.ipynb #cb435992
 def _is_int(v, lo:int) -> bool: return isinstance(v, int) and not isinstance(v, bool) and v >= lo
 
+# %% ../nbs/15_supervised_configs.ipynb #37b73c67
 def _check_types(cfg:dict, where:str):
     "Shapes and types of the config's values (names and ranges are checked by `check_supervised`)."
     for key in ("scores", "seed_sizes", "seeds", "schedules", "extrapolators"):
-        if key in cfg: need(isinstance(cfg[key], list), lambda: f"{key} must be a list, got {cfg[key]!r}", where)
+        if key in cfg:
+            need(
+                isinstance(cfg[key], list), lambda: f"{key} must be a list, got {cfg[key]!r}", where
+            )
     for s in cfg["seeds"]: need(_is_int(s, 0), lambda: f"seeds must be ints >= 0, got {s!r}", where)
     gt = cfg.get("ground_truth") or {}
-    need(isinstance(gt, dict), lambda: f"ground_truth must be a mapping like {{seeds: [1000]}}, got {gt!r}", where)
+    need(isinstance(gt, dict),
+         lambda: f"ground_truth must be a mapping like {{seeds: [1000]}}, got {gt!r}", where)
     need(isinstance(gt.get("seeds", []), list) and all(_is_int(s, 0) for s in gt.get("seeds", [])),
           lambda: f"ground_truth.seeds must be a list of ints >= 0, got {gt.get('seeds')!r}", where)
     for key in ("score_epochs", "final_epochs", "batch_size", "final_batch_size"):
-        if key in cfg: need(_is_int(cfg[key], 1), lambda: f"{key} must be an int >= 1, got {cfg[key]!r}", where)
+        if key in cfg:
+            need(
+                _is_int(cfg[key], 1), lambda: f"{key} must be an int >= 1, got {cfg[key]!r}", where
+            )
     p = cfg.get("prune") or {}
     need(isinstance(p, dict),
-         lambda: f"prune must be a mapping (rates, extrapolators, baselines, ...), got {p!r}", where)
-    for key in ("rates", "seeds", "seed_sizes", "extrapolators", "baselines", "selections", "budgets"):
-        if key in p: need(isinstance(p[key], list), lambda: f"prune.{key} must be a list, got {p[key]!r}", where)
-    for s in p.get("seeds", []): need(_is_int(s, 0), lambda: f"prune.seeds must be ints >= 0, got {s!r}", where)
+         lambda: f"prune must be a mapping (rates, extrapolators, baselines, ...), got {p!r}",
+         where)
+    for key in ("rates", "seeds", "seed_sizes", "extrapolators", "baselines", "selections",
+                "budgets"):
+        if key in p:
+            need(
+                isinstance(p[key], list),
+                lambda: f"prune.{key} must be a list, got {p[key]!r}",
+                where,
+            )
+    for s in p.get("seeds", []):
+        need(_is_int(s, 0), lambda: f"prune.seeds must be ints >= 0, got {s!r}", where)
     for e in cfg.get("extrapolators", []) + p.get("extrapolators", []):
         ks = e.get("k", DEFAULT_K) if isinstance(e, dict) else DEFAULT_K
         for k in (ks if isinstance(ks, list) else [ks]): need_valid(check_k, k, where)
 
+# %% ../nbs/15_supervised_configs.ipynb #2b731d5f
 def _baseline_ok(b) -> bool:
-    "A baseline entry: a name in `BASELINES`, or `{name, params}` with a mapping of options (e.g. SSP's num_clusters, keep)."
+    """A baseline entry: a name in `BASELINES`, or `{name, params}` with a mapping of options (e.g.
+    SSP's num_clusters, keep)."""
     if isinstance(b, str): return b in BASELINES
     return (isinstance(b, dict) and b.get("name") in BASELINES and not set(b) - {"name", "params"}
             and isinstance(b.get("params", {}), dict))
 
+# %% ../nbs/15_supervised_configs.ipynb #d93cde15
 def _baseline_entry(b) -> tuple[str, dict]:
     "(name, params) of a validated baseline entry."
     return (b, {}) if isinstance(b, str) else (b["name"], dict(b.get("params") or {}))
 
 # %% ../nbs/15_supervised_configs.ipynb #2e7bc29c
 def expand_supervised(cfg:dict, where:str="config") -> list[Job]:
-    "Check a supervised experiment config (`check_supervised`); all its jobs, parents before children, without duplicates."
+    """Check a supervised experiment config (`check_supervised`); all its jobs, parents before
+    children, without duplicates."""
     check_supervised(cfg, where)
     ds = cfg["dataset"]
-    common = dict(model=cfg.get("model"), epochs=cfg.get("score_epochs"), batch_size=cfg.get("batch_size"),
+    common = dict(model=cfg.get("model"), epochs=cfg.get("score_epochs"),
+                  batch_size=cfg.get("batch_size"),
                   where=cfg.get("where", "train"), overrides=cfg.get("score_overrides"))
     jobs, add = job_adder()
     gt_seeds = (cfg.get("ground_truth") or {}).get("seeds", [])
     schedules = cfg.get("schedules", ["paper"])
     subs, gts = {}, {}
     def add_ext(e, score, sz, seed, k, sch):
-        return add("extrapolate", extrapolate_config(subs[score, sz, seed, sch], e["name"], int(k), merge=e.get("merge", cfg.get("merge", "raw")),
-                                                     seed=seed, params=e.get("params"), shrink=e.get("shrink")))
+        return add("extrapolate",
+                   extrapolate_config(subs[score, sz, seed, sch], e["name"], int(k),
+                                      merge=e.get("merge", cfg.get("merge", "raw")),
+                                                     seed=seed, params=e.get("params"),
+                                                     shrink=e.get("shrink")))
     def applies(e, sz, seed, sch=None):
-        return seed in e.get("seeds", [seed]) and sz in e.get("seed_sizes", [sz]) and (sch is None or sch in e.get("schedules", [sch]))
+        return (
+            seed in e.get("seeds", [seed])
+            and sz in e.get("seed_sizes", [sz])
+            and (sch is None or sch in e.get("schedules", [sch]))
+        )
     for score in cfg["scores"]:
-        for gs in gt_seeds: gts[score, gs] = add("ground_truth", ground_truth_config(ds, score, gs, **common))
+        for gs in gt_seeds:
+            gts[score, gs] = add("ground_truth", ground_truth_config(ds, score, gs, **common))
         for sch, sz, seed in itertools.product(schedules, cfg["seed_sizes"], cfg["seeds"]):
-            subs[score, sz, seed, sch] = add("score_subset", subset_config(ds, score, sz, seed, sampler=cfg.get("sampler", "random"),
-                                             sampler_embeddings=cfg.get("sampler_embeddings"), schedule=sch, **common))
+            subs[score, sz, seed, sch] = add("score_subset",
+                                             subset_config(ds, score, sz, seed,
+                                                           sampler=cfg.get("sampler", "random"),
+                                             sampler_embeddings=cfg.get("sampler_embeddings"),
+                                             schedule=sch, **common))
             for e in cfg.get("extrapolators", []):
                 if not applies(e, sz, seed, sch): continue
-                for k in np.atleast_1d(e.get("k", DEFAULT_K)).tolist(): add_ext(e, score, sz, seed, k, sch)
+                for k in np.atleast_1d(e.get("k", DEFAULT_K)).tolist():
+                    add_ext(e, score, sz, seed, k, sch)
     p = cfg.get("prune") or {}
-    named = final_training(cfg["final"]) if "final" in cfg else {}   # a dataset's default final training, by name
-    fin = dict(model=cfg.get("final_model", named.get("model", cfg.get("model"))), epochs=cfg.get("final_epochs", named.get("epochs")),
-               batch_size=cfg.get("final_batch_size", named.get("batch_size", cfg.get("batch_size"))),
+    # a dataset's default final training, by name
+    named = final_training(cfg["final"]) if "final" in cfg else {}
+    fin = dict(model=cfg.get("final_model", named.get("model", cfg.get("model"))),
+               epochs=cfg.get("final_epochs", named.get("epochs")),
+               batch_size=cfg.get("final_batch_size",
+                                  named.get("batch_size", cfg.get("batch_size"))),
                recipe={**named.get("recipe", {}), **cfg.get("final_recipe", {})} or None)
     def add_prune(stage, src, rate, seed, scored):
         for budget in p.get("budgets", ["epochs"]):
             for sel in (p.get("selections", ["top"]) if scored else ["top"]):
-                add("prune_train", prune_config(stage, src, rate, seed, selection=sel, budget=budget,
-                                                max_epochs=p.get("max_epochs") if budget == "steps" else None, **fin))
+                add(
+                    "prune_train",
+                    prune_config(
+                        stage,
+                        src,
+                        rate,
+                        seed,
+                        selection=sel,
+                        budget=budget,
+                        max_epochs=p.get("max_epochs") if budget == "steps" else None,
+                        **fin,
+                    ),
+                )
     for seed in p.get("seeds", cfg["seeds"]):
         for rate in p.get("rates", []):
             for score in cfg["scores"]:
@@ -157,30 +247,44 @@ def expand_supervised(cfg:dict, where:str="config") -> list[Job]:
                     for e in p.get("extrapolators", []):
                         if not applies(e, sz, seed): continue
                         for k in np.atleast_1d(e.get("k", DEFAULT_K)).tolist():
-                            add_prune("extrapolate", add_ext(e, score, sz, seed, k, e.get("schedule", schedules[0])), rate, seed, True)
+                            add_prune("extrapolate",
+                                      add_ext(e, score, sz, seed, k,
+                                              e.get("schedule", schedules[0])), rate, seed, True)
                 if p.get("ground_truth", True) and gt_seeds:
-                    add_prune("ground_truth", gts[score, gt_seeds[seed % len(gt_seeds)]], rate, seed, True)
+                    add_prune("ground_truth", gts[score, gt_seeds[seed % len(gt_seeds)]], rate,
+                              seed, True)
             for b, params in map(_baseline_entry, p.get("baselines", [])):
-                emb_from = subs[cfg["scores"][0], p.get("seed_sizes", cfg["seed_sizes"][:1])[0], seed, schedules[0]] if b in ("ssp", "zcore") else None
-                add_prune("baseline", add("baseline", baseline_config(ds, b, seed, embeddings_from=emb_from, params=params)), rate, seed, False)
+                emb_from = subs[cfg["scores"][0], p.get("seed_sizes", cfg["seed_sizes"][:1])[0],
+                                seed, schedules[0]] if b in ("ssp", "zcore") else None
+                add_prune("baseline",
+                          add("baseline",
+                              baseline_config(ds, b, seed, embeddings_from=emb_from,
+                                              params=params)), rate, seed, False)
         if p.get("no_pruning"):
             base = add("baseline", baseline_config(ds, "random", seed))
             for ep in [fin["epochs"]] + list(p.get("no_pruning_epochs", [])):
-                add("prune_train", prune_config("baseline", base, 0.0, seed, **{**fin, "epochs": ep}))
+                add("prune_train",
+                    prune_config("baseline", base, 0.0, seed, **{**fin, "epochs": ep}))
     return job_order(jobs)
 
-# %% ../nbs/15_supervised_configs.ipynb #e137e521
+# %% ../nbs/15_supervised_configs.ipynb #45c8386d
 def smoke_supervised(c:dict, data_dir:Path) -> dict:
-    "A supervised config in miniature (`SMOKE`): one seed, the pruned seed size, one prune rate, few epochs, small k."
+    """A supervised config in miniature (`SMOKE`): one seed, the pruned seed size, one prune rate,
+    few epochs, small k."""
     p = dict(c.get("prune") or {})
     sizes = p.get("seed_sizes", c["seed_sizes"])[:1]
-    c.update(seed_sizes=sizes, score_epochs=SMOKE["score_epochs"], final_epochs=SMOKE["final_epochs"], batch_size=SMOKE["batch_size"])
+    c.update(seed_sizes=sizes, score_epochs=SMOKE["score_epochs"],
+             final_epochs=SMOKE["final_epochs"], batch_size=SMOKE["batch_size"])
     if "final_batch_size" in c: c["final_batch_size"] = SMOKE["batch_size"]
-    if "sampler_embeddings" in c: c["sampler_embeddings"] = local_path(c["sampler_embeddings"], data_dir)
+    if "sampler_embeddings" in c:
+        c["sampler_embeddings"] = local_path(c["sampler_embeddings"], data_dir)
     seeds = smoke_seeds(c)["seeds"]
     c["extrapolators"] = [smoke_extrapolator(e, seeds, sizes) for e in c.get("extrapolators", [])]
     if p:
-        p.update(rates=p.get("rates", [])[:1], extrapolators=[smoke_extrapolator(e, seeds, sizes) for e in p.get("extrapolators", [])])
+        p.update(
+            rates=p.get("rates", [])[:1],
+            extrapolators=[smoke_extrapolator(e, seeds, sizes) for e in p.get("extrapolators", [])],
+        )
         if "seed_sizes" in p: p["seed_sizes"] = sizes
         if "seeds" in p: p["seeds"] = p["seeds"][:1]
         if "max_epochs" in p: p["max_epochs"] = 2 * SMOKE["final_epochs"]
@@ -188,9 +292,14 @@ def smoke_supervised(c:dict, data_dir:Path) -> dict:
         c["prune"] = p
     return c
 
+# %% ../nbs/15_supervised_configs.ipynb #64f0e92c
 def report_supervised(runs_root, out_dir, **options) -> dict:
-    "The supervised tables and figures: `reporting.supervised_report` (`options`: its keywords, e.g. `rate_for_figs`)."
-    return importlib.import_module("scoreextra.reporting").supervised_report(runs_root, out_dir, **options)
+    """The supervised tables and figures: `reporting.supervised_report` (`options`: its keywords,
+    e.g. `rate_for_figs`)."""
+    return importlib.import_module("scoreextra.reporting").supervised_report(
+        runs_root, out_dir, **options
+    )
 
-PARADIGM = Paradigm("supervised", check=check_supervised, expand=expand_supervised, smoke=smoke_supervised,
+PARADIGM = Paradigm("supervised", check=check_supervised, expand=expand_supervised,
+                    smoke=smoke_supervised,
                     report=report_supervised)

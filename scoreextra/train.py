@@ -21,10 +21,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from contextlib import contextmanager
 from fastcore.basics import patch
-with warnings.catch_warnings():   # in a kernel without ipywidgets tqdm.auto warns on import and falls back to the text bar
+# in a kernel without ipywidgets tqdm.auto warns on import and falls back to the text bar
+with warnings.catch_warnings():
     warnings.simplefilter("ignore"); from tqdm.auto import tqdm
 
-from .core import DamagedArtefact, check_indices, get_device, load_torch, save_torch, seed_everything
+from .core import (DamagedArtefact, check_indices, get_device, load_torch, save_torch,
+                             seed_everything)
 from .data import BatchLoader, Dataset, augment_batch
 
 # %% auto #0
@@ -32,7 +34,7 @@ __all__ = ['OPTIMIZERS', 'SCHEDULES', 'AMP_MODES', 'BatchOut', 'Callback', 'make
            'dist_setup', 'shard', 'gather_rows', 'eval_mode', 'evaluate', 'predict_logits', 'embed_all', 'TrainRecipe',
            'Trainer', 'fit']
 
-# %% ../nbs/03_train.ipynb #7d202035
+# %% ../nbs/03_train.ipynb #d4e1195d
 @dataclass
 class BatchOut:
     "One training batch after the forward pass, handed to `Callback.after_batch`."
@@ -40,9 +42,11 @@ class BatchOut:
     x_clean: torch.Tensor  # the same samples, un-augmented (normalised)
     y: torch.Tensor        # int64 targets
     idx: torch.Tensor      # int64 dataset indices
-    logits: torch.Tensor   # training-forward logits, detached (train mode, params BEFORE this batch's step)
+    # training-forward logits, detached (train mode, params BEFORE this batch's step)
+    logits: torch.Tensor
     loss: torch.Tensor     # per-sample loss, detached
 
+# %% ../nbs/03_train.ipynb #4917debf
 class Callback:
     "Hooks into `fit`; subclass and override what you need. Lower `order` runs first."
     order: int = 0
@@ -54,7 +58,7 @@ class Callback:
     def state_dict(self) -> dict: return {}              # saved in each per-epoch checkpoint
     def load_state_dict(self, state:dict): pass          # restored on resume (after before_fit)
 
-# %% ../nbs/03_train.ipynb #60c495ce
+# %% ../nbs/03_train.ipynb #45de7036
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = (None, "onecycle", "cosine")
 
@@ -65,16 +69,23 @@ def make_optimizer(name:str, # "adam" or "sgd"
     "The optimiser `name` over `params` (SGD takes `momentum`/`nesterov`; Adam ignores them)."
     if name == "adam": return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
-        if nesterov and momentum <= 0: raise ValueError(f"nesterov=True needs momentum > 0, got momentum={momentum}")
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+        if nesterov and momentum <= 0:
+            raise ValueError(f"nesterov=True needs momentum > 0, got momentum={momentum}")
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov,
+                               weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; expected one of {list(OPTIMIZERS)}")
 
+# %% ../nbs/03_train.ipynb #42caae54
 def make_schedule(name:str|None, # None, "onecycle" or "cosine"
                   opt:torch.optim.Optimizer, *, lr:float, epochs:int, steps_per_epoch:int):
     "A per-batch learning-rate schedule for `opt`, or None."
     if name is None: return None
-    if name == "onecycle": return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch)
-    if name == "cosine": return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch
+        )
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
     raise ValueError(f"unknown schedule {name!r}; expected one of {list(SCHEDULES)}")
 
 # %% ../nbs/03_train.ipynb #3703a474
@@ -84,24 +95,42 @@ _AMP_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16"}
 def amp_dtype(amp:str|None, # None (float32), "bf16", "fp16" or "auto"
               device:torch.device|str, # the training device
              ) -> torch.dtype|None:
-    "The autocast dtype `amp` means on `device` (None: float32); 'auto' is bf16 on CUDA where supported, else fp16, and float32 on CPU."
+    """The autocast dtype `amp` means on `device` (None: float32); 'auto' is bf16 on CUDA where
+    supported, else fp16, and float32 on CPU."""
     if amp not in AMP_MODES: raise ValueError(f"amp must be one of {list(AMP_MODES)}, got {amp!r}")
     device = torch.device(device); cuda = device.type == "cuda"
     bf16 = cuda and torch.cuda.is_bf16_supported()
     if amp == "auto": return (torch.bfloat16 if bf16 else torch.float16) if cuda else None
-    if amp == "fp16" and not cuda: raise ValueError(f"amp='fp16' needs a CUDA device (its gradient scaling is for GPUs), got {device}; use amp='bf16'")
-    if amp == "bf16" and cuda and not bf16: raise ValueError(f"amp='bf16' but {torch.cuda.get_device_name(device)} has no bfloat16; use amp='fp16' or 'auto'")
+    if amp == "fp16" and not cuda:
+        raise ValueError(
+            f"amp='fp16' needs a CUDA device (its gradient scaling is for GPUs), got {device}; use "
+            f"amp='bf16'"
+        )
+    if amp == "bf16" and cuda and not bf16:
+        raise ValueError(
+            f"amp='bf16' but {torch.cuda.get_device_name(device)} has no bfloat16; use amp='fp16' "
+            f"or 'auto'"
+        )
     return {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
 
-# %% ../nbs/03_train.ipynb #518349ad
-def dist_setup(device=None, # the requested device; a CUDA rank without an index takes cuda:LOCAL_RANK
-               distributed:bool|None=None, # None: on when several processes run (torchrun's WORLD_SIZE > 1)
+# %% ../nbs/03_train.ipynb #30e6d729
+def dist_setup(
+               # the requested device; a CUDA rank without an index takes cuda:LOCAL_RANK
+               device=None,
+               # None: on when several processes run (torchrun's WORLD_SIZE > 1)
+               distributed:bool|None=None,
               ) -> tuple[torch.device, int, int]:
-    "`(device, rank, world_size)` of this process; starts the process group from torchrun's environment when several ranks train."
-    if distributed not in (None, True, False): raise ValueError(f"distributed must be None, True or False, got {distributed!r}")
+    """`(device, rank, world_size)` of this process; starts the process group from torchrun's
+    environment when several ranks train."""
+    if distributed not in (None, True, False):
+        raise ValueError(f"distributed must be None, True or False, got {distributed!r}")
     ws = dist.get_world_size() if dist.is_initialized() else int(os.environ.get("WORLD_SIZE", "1"))
     if not (ws > 1 if distributed is None else distributed): return get_device(device), 0, 1
-    if ws < 2: raise ValueError(f"distributed=True needs several processes (launch with `torchrun --nproc_per_node N`), got WORLD_SIZE={ws}")
+    if ws < 2:
+        raise ValueError(
+            f"distributed=True needs several processes (launch with `torchrun --nproc_per_node "
+            f"N`), got WORLD_SIZE={ws}"
+        )
     d = get_device(device)
     if d.type == "cuda":
         if d.index is None: d = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -109,15 +138,19 @@ def dist_setup(device=None, # the requested device; a CUDA rank without an index
     if not dist.is_initialized(): dist.init_process_group("nccl" if d.type == "cuda" else "gloo")
     return d, dist.get_rank(), dist.get_world_size()
 
+# %% ../nbs/03_train.ipynb #f4da202f
 def shard(n:int, rank:int, world_size:int) -> slice:
-    "Rank `rank`'s contiguous part of a global batch of `n` rows: the parts tile it in rank order, sizes differ by at most one."
+    """Rank `rank`'s contiguous part of a global batch of `n` rows: the parts tile it in rank order,
+    sizes differ by at most one."""
     b, r = divmod(int(n), int(world_size))
     s = rank * b + min(rank, r)
     return slice(s, s + b + (rank < r))
 
+# %% ../nbs/03_train.ipynb #deb854dc
 def gather_rows(t:torch.Tensor, # this rank's rows `x[shard(n, rank, world_size)]` of a global batch
                 n:int, world_size:int) -> torch.Tensor:
-    "Every rank's rows of the global batch, in batch order (an `all_gather` of equal-size padded parts, padding dropped)."
+    """Every rank's rows of the global batch, in batch order (an `all_gather` of equal-size padded
+    parts, padding dropped)."""
     part = t.new_zeros((-(-n // world_size),) + tuple(t.shape[1:])); part[:len(t)] = t
     parts = [torch.empty_like(part) for _ in range(world_size)]
     dist.all_gather(parts, part)
@@ -133,14 +166,17 @@ def eval_mode(model:nn.Module):
     finally:
         for m, t in zip(model.modules(), modes): m.training = t
 
-# %% ../nbs/03_train.ipynb #907780e8
+# %% ../nbs/03_train.ipynb #2bb9ccc6
 def _model_device(model:nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
 
+# %% ../nbs/03_train.ipynb #3284159e
 @torch.no_grad()
-def _eval_pass(model:nn.Module, ds:Dataset, idx, batch_size:int, device, fn:Callable, out:np.ndarray|None=None):
-    "Run `fn(model, x, y) -> tensor (B, ...)` over `ds[idx]` in eval mode; return the rows as one float32 array in `idx` order."
+def _eval_pass(model:nn.Module, ds:Dataset, idx, batch_size:int, device, fn:Callable,
+               out:np.ndarray|None=None):
+    """Run `fn(model, x, y) -> tensor (B, ...)` over `ds[idx]` in eval mode; return the rows as one
+    float32 array in `idx` order."""
     device = _model_device(model) if device is None else get_device(device)
     idx = np.arange(len(ds), dtype=np.int64) if idx is None else check_indices("idx", idx, len(ds))
     if len(idx) == 0: raise ValueError("idx is empty: nothing to evaluate")
@@ -152,28 +188,38 @@ def _eval_pass(model:nn.Module, ds:Dataset, idx, batch_size:int, device, fn:Call
             out[i:i + len(r)] = r; i += len(r)
     return out
 
+# %% ../nbs/03_train.ipynb #55bb80fe
 def evaluate(model:nn.Module, ds:Dataset, idx=None, *, batch_size:int=1024, device=None) -> float:
     "Top-1 accuracy of `model` on `ds[idx]` (all of `ds` by default), eval mode, clean view."
     hit = _eval_pass(model, ds, idx, batch_size, device, lambda m, x, y: (m(x).argmax(1) == y))
     return float(hit.mean(dtype=np.float64))
 
-def predict_logits(model:nn.Module, ds:Dataset, idx=None, *, batch_size:int=1024, device=None) -> np.ndarray:
-    "Logits `(len(idx), C)` float32 in `idx` order (dataset order by default), eval mode, clean view."
+# %% ../nbs/03_train.ipynb #01c762ff
+def predict_logits(model:nn.Module, ds:Dataset, idx=None, *, batch_size:int=1024,
+                   device=None) -> np.ndarray:
+    """Logits `(len(idx), C)` float32 in `idx` order (dataset order by default), eval mode, clean
+    view."""
     return _eval_pass(model, ds, idx, batch_size, device, lambda m, x, y: m(x))
 
+# %% ../nbs/03_train.ipynb #b665b155
 def embed_all(model:nn.Module, ds:Dataset, idx=None, *, batch_size:int=1024, device=None,
-              out:np.ndarray|None=None, # optional preallocated (len(idx), d) float32 array, e.g. a `np.memmap`, to write into
+              # optional preallocated (len(idx), d) float32 array, e.g. a `np.memmap`, to write into
+              out:np.ndarray|None=None,
              ) -> np.ndarray:
-    "Penultimate features `model.embed(x)`, `(len(idx), d)` float32 in `idx` order (dataset order by default). Memory: n·d·4 bytes."
+    """Penultimate features `model.embed(x)`, `(len(idx), d)` float32 in `idx` order (dataset order
+    by default). Memory: n·d·4 bytes."""
     return _eval_pass(model, ds, idx, batch_size, device, lambda m, x, y: m.embed(x), out=out)
 
-# %% ../nbs/03_train.ipynb #8ec544b9
+# %% ../nbs/03_train.ipynb #6954204e
 def _whole(name:str, v):
-    if not isinstance(v, (int, np.integer)) or v < 1: raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    if not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {v!r}")
 
+# %% ../nbs/03_train.ipynb #c80ad11b
 @dataclass(frozen=True, kw_only=True)
 class TrainRecipe:
-    "How `fit` trains: every setting a config can name, checked once; frozen, so a run's recipe cannot drift."
+    """How `fit` trains: every setting a config can name, checked once; frozen, so a run's recipe
+    cannot drift."""
     epochs:int # passes over `idx`
     batch_size:int=256 # last batch may be smaller (drop_last=False, as the paper code)
     optimizer:str="adam" # "adam" or "sgd"
@@ -182,39 +228,73 @@ class TrainRecipe:
     nesterov:bool=False # SGD Nesterov momentum
     weight_decay:float=0.0 # L2 penalty of the optimiser
     schedule:str|None=None # None, "onecycle" or "cosine", stepped per batch
-    augment:bool|dict|None=None # None: `ds.augment`; True/False; or a dict of `augment_batch` kwargs
-    bn_eval_bug:bool=False # reproduce the paper code: train in eval mode (BatchNorm frozen) from epoch 2 on
-    channels_last:bool=False # image models: weights and batches in NHWC (1.6-1.8x faster convs on this CPU); same maths
-    amp:str|None=None # autocast dtype: None (float32), "bf16", "fp16" (CUDA, with a grad scaler) or "auto"
+    # None: `ds.augment`; True/False; or a dict of `augment_batch` kwargs
+    augment:bool|dict|None=None
+    # reproduce the paper code: train in eval mode (BatchNorm frozen) from epoch 2 on
+    bn_eval_bug:bool=False
+    # image models: weights and batches in NHWC (1.6-1.8x faster convs on this CPU); same maths
+    channels_last:bool=False
+    # autocast dtype: None (float32), "bf16", "fp16" (CUDA, with a grad scaler) or "auto"
+    amp:str|None=None
     compile:bool|str=False # `torch.compile` the training forward (True) or with this backend name
 
     def __post_init__(self):
         _whole("epochs", self.epochs); _whole("batch_size", self.batch_size)
         if not self.lr > 0: raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if self.weight_decay < 0: raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if self.optimizer not in OPTIMIZERS: raise ValueError(f"unknown optimizer {self.optimizer!r}; expected one of {list(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES: raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {list(SCHEDULES)}")
-        if self.amp not in AMP_MODES: raise ValueError(f"amp must be one of {list(AMP_MODES)}, got {self.amp!r}")
-        if not isinstance(self.augment, (bool, dict, type(None))): raise TypeError(f"augment must be None, a bool or a dict of augment_batch kwargs, got {self.augment!r}")
-        if not isinstance(self.compile, (bool, str)): raise TypeError(f"compile must be a bool or a torch.compile backend name, got {self.compile!r}")
-        plain = dict(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr), momentum=float(self.momentum),
-                     nesterov=bool(self.nesterov), weight_decay=float(self.weight_decay), bn_eval_bug=bool(self.bn_eval_bug),
-                     channels_last=bool(self.channels_last), augment=dict(self.augment) if isinstance(self.augment, dict) else self.augment)
-        for k, v in plain.items(): object.__setattr__(self, k, v)   # plain Python values: the checkpoint config compares them
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer {self.optimizer!r}; expected one of {list(OPTIMIZERS)}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"unknown schedule {self.schedule!r}; expected one of {list(SCHEDULES)}"
+            )
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {list(AMP_MODES)}, got {self.amp!r}")
+        if not isinstance(self.augment, (bool, dict, type(None))):
+            raise TypeError(
+                f"augment must be None, a bool or a dict of augment_batch kwargs, got "
+                f"{self.augment!r}"
+            )
+        if not isinstance(self.compile, (bool, str)):
+            raise TypeError(
+                f"compile must be a bool or a torch.compile backend name, got {self.compile!r}"
+            )
+        plain = dict(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
+                     momentum=float(self.momentum),
+                     nesterov=bool(self.nesterov), weight_decay=float(self.weight_decay),
+                     bn_eval_bug=bool(self.bn_eval_bug),
+                     channels_last=bool(self.channels_last),
+                     augment=dict(self.augment) if isinstance(self.augment, dict) else self.augment)
+        # plain Python values: the checkpoint config compares them
+        for k, v in plain.items(): object.__setattr__(self, k, v)
 
-    def __repr__(self):   # the settings that differ from the defaults
-        return "TrainRecipe(" + ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                                          if f.name == "epochs" or getattr(self, f.name) != f.default) + ")"
+    def __repr__(self):  # the settings that differ from the defaults
+        return (
+            "TrainRecipe("
+            + ", ".join(
+                f"{f.name}={getattr(self, f.name)!r}"
+                for f in dataclasses.fields(self)
+                if f.name == "epochs" or getattr(self, f.name) != f.default
+            )
+            + ")"
+        )
     @classmethod
     def keys(cls) -> tuple[str, ...]: return tuple(f.name for f in dataclasses.fields(cls))
     @classmethod
     def _check_keys(cls, given):
         bad = sorted(set(given) - set(cls.keys()))
-        if bad: raise TypeError(f"unknown training setting(s) {bad}; a TrainRecipe has {list(cls.keys())}")
+        if bad:
+            raise TypeError(
+                f"unknown training setting(s) {bad}; a TrainRecipe has {list(cls.keys())}"
+            )
 
     @classmethod
     def from_config(cls, config:dict) -> TrainRecipe:
-        "The recipe a config's dict of settings names (e.g. `recipes.DU_RECIPE`); unknown keys are refused by name."
+        """The recipe a config's dict of settings names (e.g. `recipes.DU_RECIPE`); unknown keys are
+        refused by name."""
         cls._check_keys(config); return cls(**config)
     def replace(self, **changes) -> TrainRecipe:
         "A copy with `changes`, checked like a new recipe."
@@ -223,75 +303,134 @@ class TrainRecipe:
         "Every setting by name: what the checkpoint config records."
         return dataclasses.asdict(self)
 
-# %% ../nbs/03_train.ipynb #ff19308d
-def _idx_digest(idx:np.ndarray) -> str: return hashlib.sha1(np.ascontiguousarray(idx, dtype=np.int64).tobytes()).hexdigest()[:16]
+# %% ../nbs/03_train.ipynb #0c6209eb
+def _idx_digest(idx: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(idx, dtype=np.int64).tobytes()).hexdigest()[:16]
 
+# %% ../nbs/03_train.ipynb #7e26d5b3
 def _rng_state(gen:torch.Generator, device:torch.device) -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None, "augment": gen.get_state()}
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+            "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+            "augment": gen.get_state()}
 
+# %% ../nbs/03_train.ipynb #5e132a82
 def _set_rng_state(st:dict, gen:torch.Generator, device:torch.device):
-    torch.set_rng_state(st["torch"]); np.random.set_state(st["numpy"]); random.setstate(st["python"])
+    torch.set_rng_state(st["torch"])
+    np.random.set_state(st["numpy"]); random.setstate(st["python"])
     if st["cuda"] is not None and device.type == "cuda": torch.cuda.set_rng_state_all(st["cuda"])
     gen.set_state(st["augment"])
 
+# %% ../nbs/03_train.ipynb #f14ec3e9
 def _augment_kw(ds:Dataset, augment:bool|dict|None) -> dict|None:
     "`augment_batch` kwargs for `fit`'s `augment` argument, or None for no augmentation."
     if augment is None: augment = bool(ds.augment)
-    if not isinstance(augment, (bool, dict)): raise TypeError(f"augment must be None, a bool or a dict of augment_batch kwargs, got {augment!r}")
+    if not isinstance(augment, (bool, dict)):
+        raise TypeError(
+            f"augment must be None, a bool or a dict of augment_batch kwargs, got {augment!r}"
+        )
     if augment is False: return None
-    if not ds.is_image: raise ValueError(f"augment needs an image dataset; {ds.name!r} holds {ds.x.ndim}-D features")
-    black = tuple(-m / s for m, s in zip(ds.mean, ds.std))   # zero padding of the raw image, in normalised units
+    if not ds.is_image:
+        raise ValueError(
+            f"augment needs an image dataset; {ds.name!r} holds {ds.x.ndim}-D features"
+        )
+    # zero padding of the raw image, in normalised units
+    black = tuple(-m / s for m, s in zip(ds.mean, ds.std))
     if augment is True: return ds.augment_kw if ds.augment else dict(pad=4, flip=True, fill=black)
     return {"fill": black, **augment}
 
+# %% ../nbs/03_train.ipynb #bd765dbf
 def _describe(fn) -> str|None:
-    "A name for `loss_fn` that is stable across processes: its own `__repr__` if it has one, else its qualified name."
+    """A name for `loss_fn` that is stable across processes: its own `__repr__` if it has one, else
+    its qualified name."""
     if fn is None: return None
-    if isinstance(fn, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)): return f"{fn.__module__}.{fn.__qualname__}"
+    if isinstance(fn, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
+        return f"{fn.__module__}.{fn.__qualname__}"
     return type(fn).__qualname__ if type(fn).__repr__ is object.__repr__ else repr(fn)
 
+# %% ../nbs/03_train.ipynb #d5f9abb8
 def _row(values:Sequence, head:bool=False) -> str:
     "One fixed-width row of the per-epoch table (airbench style)."
-    cells = [f"{v:>10}" if isinstance(v, str) else f"{v:>10d}" if isinstance(v, int) else f"{v:>10.4f}" for v in values]
+    cells = [
+        f"{v:>10}" if isinstance(v, str) else f"{v:>10d}" if isinstance(v, int) else f"{v:>10.4f}"
+        for v in values
+    ]
     return "| " + " | ".join(cells) + " |"
 
 # %% ../nbs/03_train.ipynb #1b3e7766
 class Trainer:
     "State of one training run (what callbacks receive); `run()` trains, checkpoints and resumes."
-    def __init__(self, model:nn.Module, ds:Dataset, idx=None, recipe:TrainRecipe|None=None, *, callbacks:Sequence[Callback]=(),
-                 seed:int=0, device=None, ckpt_dir=None, eval_ds:Dataset|None=None, progress:bool=True, verbose:bool|None=None,
+    def __init__(self, model:nn.Module, ds:Dataset, idx=None, recipe:TrainRecipe|None=None, *,
+                 callbacks:Sequence[Callback]=(),
+                 seed:int=0, device=None, ckpt_dir=None, eval_ds:Dataset|None=None,
+                 progress:bool=True, verbose:bool|None=None,
                  loss_fn:Callable|None=None, distributed:bool|None=None):
-        if not isinstance(recipe, TrainRecipe): raise TypeError(f"recipe must be a TrainRecipe (`TrainRecipe.from_config` makes one of a dict), got {recipe!r}")
+        if not isinstance(recipe, TrainRecipe):
+            raise TypeError(
+                f"recipe must be a TrainRecipe (`TrainRecipe.from_config` makes one of a dict), "
+                f"got {recipe!r}"
+            )
         self.recipe = r = recipe
         self.aug_kw = _augment_kw(ds, r.augment)
-        self.ds, self.n, self.epochs, self.seed, self.bn_eval_bug = ds, len(ds), r.epochs, int(seed), r.bn_eval_bug
+        self.ds, self.n, self.epochs, self.seed, self.bn_eval_bug = (
+            ds,
+            len(ds),
+            r.epochs,
+            int(seed),
+            r.bn_eval_bug,
+        )
         self.idx = np.sort(check_indices("idx", np.arange(self.n) if idx is None else idx, self.n))
         if len(self.idx) == 0: raise ValueError("idx is empty: nothing to train on")
         self.device, self.rank, self.world_size = dist_setup(device, distributed)
         self.amp = amp_dtype(r.amp, self.device)
-        if loss_fn is not None and self.world_size > 1: raise NotImplementedError("loss_fn under DDP is not supported yet (its attack runs extra forwards through the wrapped model)")
+        if loss_fn is not None and self.world_size > 1:
+            raise NotImplementedError(
+                "loss_fn under DDP is not supported yet (its attack runs extra forwards through "
+                "the wrapped model)"
+            )
         self.channels_last = r.channels_last and ds.is_image
-        self.model = model.to(self.device, memory_format=torch.channels_last) if self.channels_last else model.to(self.device)
+        self.model = (
+            model.to(self.device, memory_format=torch.channels_last)
+            if self.channels_last
+            else model.to(self.device)
+        )
         self.fwd = self._wrap(r.compile)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
-        self.loader = BatchLoader(ds, self.idx, batch_size=r.batch_size, shuffle=True, seed=self.seed, device=self.device)
-        self.opt = make_optimizer(r.optimizer, self.model.parameters(), lr=r.lr, momentum=r.momentum, nesterov=r.nesterov, weight_decay=r.weight_decay)
-        self.sched = make_schedule(r.schedule, self.opt, lr=r.lr, epochs=self.epochs, steps_per_epoch=len(self.loader))
+        self.loader = BatchLoader(ds, self.idx, batch_size=r.batch_size, shuffle=True,
+                                  seed=self.seed, device=self.device)
+        self.opt = make_optimizer(r.optimizer, self.model.parameters(), lr=r.lr,
+                                  momentum=r.momentum, nesterov=r.nesterov,
+                                  weight_decay=r.weight_decay)
+        self.sched = make_schedule(r.schedule, self.opt, lr=r.lr, epochs=self.epochs,
+                                   steps_per_epoch=len(self.loader))
         self.gen = torch.Generator(device=self.device); self.gen.manual_seed(self.seed)
         self.callbacks = sorted(callbacks, key=lambda c: getattr(c, "order", 0))
-        if loss_fn is not None and not callable(loss_fn): raise TypeError(f"loss_fn must be callable(model, x, y) -> (loss, logits), got {loss_fn!r}")
-        self.eval_ds, self.progress, self.loss_fn = eval_ds, bool(progress) and self.rank == 0, loss_fn
+        if loss_fn is not None and not callable(loss_fn):
+            raise TypeError(
+                f"loss_fn must be callable(model, x, y) -> (loss, logits), got {loss_fn!r}"
+            )
+        self.eval_ds, self.progress, self.loss_fn = (
+            eval_ds,
+            bool(progress) and self.rank == 0,
+            loss_fn,
+        )
         self.verbose = self.progress if verbose is None else bool(verbose) and self.rank == 0
         self.ckpt = None if ckpt_dir is None else Path(ckpt_dir)/"last.pt"
         self.epoch, self.step, self.log = 0, 0, []
-        # the recipe as run (augmentation resolved), with the speed settings recorded only when on (older checkpoints resume)
-        on = dict(channels_last=self.channels_last, amp=_AMP_NAMES.get(self.amp), compile=r.compile, world_size=self.world_size > 1 and self.world_size)
-        run = {**r.asdict(), "augment": self.aug_kw, "seed": self.seed, "loss_fn": _describe(loss_fn)}
-        self.config = dict(dataset=ds.name, split=ds.split, n=self.n, n_idx=len(self.idx), idx=_idx_digest(self.idx), model=type(model).__name__,
-                           **{k: v for k, v in run.items() if k not in on}, **{k: v for k, v in on.items() if v})
+        # the recipe as run (augmentation resolved), with the speed settings recorded only when on
+        # (older checkpoints resume)
+        on = dict(channels_last=self.channels_last, amp=_AMP_NAMES.get(self.amp), compile=r.compile,
+                  world_size=self.world_size > 1 and self.world_size)
+        run = {**r.asdict(), "augment": self.aug_kw, "seed": self.seed,
+               "loss_fn": _describe(loss_fn)}
+        self.config = dict(dataset=ds.name, split=ds.split, n=self.n, n_idx=len(self.idx),
+                           idx=_idx_digest(self.idx), model=type(model).__name__,
+                           **{k: v for k, v in run.items() if k not in on},
+                           **{k: v for k, v in on.items() if v})
 
-    def __repr__(self): return f"Trainer({self.config['model']} on {self.config['dataset']}[{len(self.idx)}], epoch {self.epoch}/{self.epochs}, step {self.step})"
+    def __repr__(self):
+        return (f"Trainer({self.config['model']} on {self.config['dataset']}[{len(self.idx)}], "
+                f"epoch {self.epoch}/{self.epochs}, step {self.step})")
     @property
     def epochs_done(self) -> int: return len(self.log)
 
@@ -302,54 +441,88 @@ class Trainer:
 # %% ../nbs/03_train.ipynb #7572a0c0
 @patch
 def _wrap(self:Trainer, compile:bool|str) -> nn.Module:
-    "The module the training forward runs through: the model, in DDP when several ranks train, compiled if asked."
+    """The module the training forward runs through: the model, in DDP when several ranks train,
+    compiled if asked."""
     m = self.model
-    if self.world_size > 1: m = DistributedDataParallel(m, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+    if self.world_size > 1:
+        m = DistributedDataParallel(
+            m, device_ids=[self.device.index] if self.device.type == "cuda" else None
+        )
     return torch.compile(m, **({} if compile is True else {"backend": compile})) if compile else m
 
-# %% ../nbs/03_train.ipynb #de0223f3
+# %% ../nbs/03_train.ipynb #037b9342
 @patch
 def _save(self:Trainer):
-    "Write `ckpt_dir/last.pt` atomically with everything a resume needs, and its sha256 beside it (`last.pt.sha256`); rank 0 only."
-    if self.rank == 0: save_torch(self.ckpt, {"format": 1, "config": self.config, "epochs_done": self.epochs_done, "step": self.step, "log": self.log,
-                           "model": self.model.state_dict(), "opt": self.opt.state_dict(),
-                           "sched": None if self.sched is None else self.sched.state_dict(),
-                           "callbacks": [cb.state_dict() for cb in self.callbacks], "callback_names": self._cb_names(),
-                           "loss_fn": self.loss_fn.state_dict() if hasattr(self.loss_fn, "state_dict") else None,
-                           "scaler": None if self.scaler is None else self.scaler.state_dict(),
-                           "rng": _rng_state(self.gen, self.device)}, checksum=True)
+    """Write `ckpt_dir/last.pt` atomically with everything a resume needs, and its sha256 beside it
+    (`last.pt.sha256`); rank 0 only."""
+    if self.rank == 0:
+        save_torch(
+            self.ckpt,
+            {
+                "format": 1,
+                "config": self.config,
+                "epochs_done": self.epochs_done,
+                "step": self.step,
+                "log": self.log,
+                "model": self.model.state_dict(),
+                "opt": self.opt.state_dict(),
+                "sched": None if self.sched is None else self.sched.state_dict(),
+                "callbacks": [cb.state_dict() for cb in self.callbacks],
+                "callback_names": self._cb_names(),
+                "loss_fn": self.loss_fn.state_dict()
+                if hasattr(self.loss_fn, "state_dict")
+                else None,
+                "scaler": None if self.scaler is None else self.scaler.state_dict(),
+                "rng": _rng_state(self.gen, self.device),
+            },
+            checksum=True,
+        )
 
+# %% ../nbs/03_train.ipynb #ccc44041
 def _read_checkpoint(path:Path) -> dict|None:
-    "The checkpoint at `path`, or None (with a warning) when it is damaged: it is moved to `<name>.damaged` and the run starts over."
+    """The checkpoint at `path`, or None (with a warning) when it is damaged: it is moved to
+    `<name>.damaged` and the run starts over."""
     try: return load_torch(path, map_location="cpu")
     except DamagedArtefact as e:
         path.replace(path.with_name(path.name + ".damaged"))
         warnings.warn(f"checkpoint {e}; moved to {path.name}.damaged, training starts from scratch")
         return None
 
+# %% ../nbs/03_train.ipynb #428359a2
 @patch
 def _read_shared(self:Trainer) -> dict|None:
-    "The checkpoint or None; under DDP rank 0 reads first (setting a damaged file aside) and the others after it, so all agree."
+    """The checkpoint or None; under DDP rank 0 reads first (setting a damaged file aside) and the
+    others after it, so all agree."""
     ck = _read_checkpoint(self.ckpt) if self.rank == 0 and self.ckpt.exists() else None
     if self.world_size > 1:
         dist.barrier()
         if self.rank != 0 and self.ckpt.exists(): ck = _read_checkpoint(self.ckpt)
     return ck
 
+# %% ../nbs/03_train.ipynb #a689d468
 @patch
 def _load(self:Trainer) -> list[dict]|None:
-    "Restore the run from `ckpt_dir/last.pt` if it exists; return the callbacks' saved states (None on a fresh start)."
+    """Restore the run from `ckpt_dir/last.pt` if it exists; return the callbacks' saved states
+    (None on a fresh start)."""
     if self.ckpt is None: return None
     ck = self._read_shared()
     if ck is None: return None
     if ck.get("config") != self.config:
         old = ck.get("config", {})
-        diff = {k: (old.get(k), self.config.get(k)) for k in sorted(set(old) | set(self.config)) if old.get(k) != self.config.get(k)}
-        raise ValueError(f"checkpoint {self.ckpt} was written by a different run, (checkpoint, now): {diff}; "
-                         f"use another ckpt_dir or delete it")
+        diff = {
+            k: (old.get(k), self.config.get(k))
+            for k in sorted(set(old) | set(self.config))
+            if old.get(k) != self.config.get(k)
+        }
+        raise ValueError(
+            f"checkpoint {self.ckpt} was written by a different run, (checkpoint, now): {diff}; "
+            f"use another ckpt_dir or delete it"
+        )
     if ck["callback_names"] != self._cb_names():
-        raise ValueError(f"checkpoint {self.ckpt} holds the states of callbacks {ck['callback_names']}, "
-                         f"but this run has {self._cb_names()}: resume with the same callbacks")
+        raise ValueError(
+            f"checkpoint {self.ckpt} holds the states of callbacks {ck['callback_names']}, "
+            f"but this run has {self._cb_names()}: resume with the same callbacks"
+        )
     self.model.load_state_dict(ck["model"]); self.opt.load_state_dict(ck["opt"])
     if self.sched is not None: self.sched.load_state_dict(ck["sched"])
     self.step, self.log = ck["step"], list(ck["log"])
@@ -358,7 +531,7 @@ def _load(self:Trainer) -> list[dict]|None:
     _set_rng_state(ck["rng"], self.gen, self.device)
     return ck["callbacks"]
 
-# %% ../nbs/03_train.ipynb #ecf2fe7e
+# %% ../nbs/03_train.ipynb #b5905585
 @patch
 def _forward(self:Trainer, x, y):
     "Per-sample loss and logits of this rank's part of the batch (all of it in one process)."
@@ -366,9 +539,14 @@ def _forward(self:Trainer, x, y):
     if self.loss_fn is None:
         logits = self.fwd(x); return F.cross_entropy(logits.float(), y, reduction="none"), logits
     loss, logits = self.loss_fn(self.fwd, x, y)
-    if loss.shape != y.shape: raise ValueError(f"loss_fn must return a per-sample loss of shape {tuple(y.shape)}, got {tuple(loss.shape)}")
+    if loss.shape != y.shape:
+        raise ValueError(
+            f"loss_fn must return a per-sample loss of shape {tuple(y.shape)}, got "
+            f"{tuple(loss.shape)}"
+        )
     return loss, logits
 
+# %% ../nbs/03_train.ipynb #097ae5e5
 @patch
 def _batch_out(self:Trainer, x, x_clean, y, bidx, loss, logits) -> BatchOut:
     "What callbacks see: float32 logits and losses of the whole global batch, in batch order."
@@ -378,9 +556,11 @@ def _batch_out(self:Trainer, x, x_clean, y, bidx, loss, logits) -> BatchOut:
         logits, loss = both[:, :-1], both[:, -1]
     return BatchOut(x=x, x_clean=x_clean, y=y, idx=bidx, logits=logits, loss=loss)
 
+# %% ../nbs/03_train.ipynb #7f2c1e49
 @patch
 def _backward_step(self:Trainer, loss, n:int):
-    "Backward, optimiser and schedule step; under DDP a part's loss sum is scaled so that DDP's average is the global batch mean."
+    """Backward, optimiser and schedule step; under DDP a part's loss sum is scaled so that DDP's
+    average is the global batch mean."""
     self.opt.zero_grad(set_to_none=True)
     loss = loss.mean() if self.world_size == 1 else loss.sum() * (self.world_size / n)
     if self.scaler is None: loss.backward(); self.opt.step()
@@ -396,11 +576,17 @@ def _train_epoch(self:Trainer) -> dict:
     # the paper code's bug: after epoch 1 its evaluate() leaves the model in eval mode for good
     self.model.train(not (self.bn_eval_bug and e >= 1))
     self.loader.set_epoch(e)
-    loss_sum = torch.zeros((), device=self.device); hits = torch.zeros((), device=self.device, dtype=torch.long)
-    bar = tqdm(self.loader, total=len(self.loader), desc=f"epoch {e + 1}/{self.epochs}", leave=False, disable=not self.progress)
+    loss_sum = torch.zeros((), device=self.device)
+    hits = torch.zeros((), device=self.device, dtype=torch.long)
+    bar = tqdm(self.loader, total=len(self.loader), desc=f"epoch {e + 1}/{self.epochs}",
+               leave=False, disable=not self.progress)
     for x_clean, y, bidx in bar:
         if self.channels_last: x_clean = x_clean.contiguous(memory_format=torch.channels_last)
-        x = x_clean if self.aug_kw is None else augment_batch(x_clean, generator=self.gen, **self.aug_kw)
+        x = (
+            x_clean
+            if self.aug_kw is None
+            else augment_batch(x_clean, generator=self.gen, **self.aug_kw)
+        )
         with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
             loss, logits = self._forward(x, y)
             out = self._batch_out(x, x_clean, y, bidx, loss, logits)
@@ -409,9 +595,16 @@ def _train_epoch(self:Trainer) -> dict:
         loss_sum += out.loss.sum(); hits += (out.logits.argmax(1) == y).sum()
     m = len(self.idx)
     entry = {"epoch": e + 1, "train_loss": loss_sum.item() / m, "train_acc": hits.item() / m}
-    if not np.isfinite(entry["train_loss"]): raise FloatingPointError(f"training loss became {entry['train_loss']} in epoch {e + 1}; lower lr?")
-    if self.eval_ds is not None: entry["eval_acc"] = evaluate(self.model, self.eval_ds, device=self.device)
-    entry["lr"], entry["seconds"] = self.opt.param_groups[0]["lr"], round(time.perf_counter() - t0, 3)
+    if not np.isfinite(entry["train_loss"]):
+        raise FloatingPointError(
+            f"training loss became {entry['train_loss']} in epoch {e + 1}; lower lr?"
+        )
+    if self.eval_ds is not None:
+        entry["eval_acc"] = evaluate(self.model, self.eval_ds, device=self.device)
+    entry["lr"], entry["seconds"] = (
+        self.opt.param_groups[0]["lr"],
+        round(time.perf_counter() - t0, 3),
+    )
     return entry
 
 # %% ../nbs/03_train.ipynb #f2220b44
@@ -425,7 +618,8 @@ def run(self:Trainer) -> Trainer:
     self._cb("before_fit")
     if saved is not None:
         for cb, st in zip(self.callbacks, saved): cb.load_state_dict(st)
-    cols = ["epoch", "train_loss", "train_acc"] + (["eval_acc"] if self.eval_ds is not None else []) + ["seconds"]
+    cols = ["epoch", "train_loss",
+            "train_acc"] + (["eval_acc"] if self.eval_ds is not None else []) + ["seconds"]
     if self.verbose and start < self.epochs:
         if start: print(f"resuming from {self.ckpt} after epoch {start}")
         print(_row(cols)); print("-" * len(_row(cols)))
@@ -434,16 +628,20 @@ def run(self:Trainer) -> Trainer:
         self.log.append(self._train_epoch())
         self._cb("after_epoch")
         if self.ckpt is not None: self._save()
-        if self.world_size > 1: dist.barrier()   # the checkpoint is complete before any rank goes on
+        # the checkpoint is complete before any rank goes on
+        if self.world_size > 1: dist.barrier()
         if self.verbose: print(_row([self.log[-1][c] for c in cols]))
     self._cb("after_fit")
     return self
 
 # %% ../nbs/03_train.ipynb #570bd484
-def fit(model:nn.Module, # an `EmbedNet` from `get_model` (any module mapping a batch to logits works)
+def fit(
+        # an `EmbedNet` from `get_model` (any module mapping a batch to logits works)
+        model:nn.Module,
         ds:Dataset, # training data
         idx=None, # dataset indices to train on (any order; sorted internally); default all
-        recipe:TrainRecipe|None=None, # how to train; `settings` by name change it (`epochs=3, lr=3e-3`), or make it when None
+        # how to train; `settings` by name change it (`epochs=3, lr=3e-3`), or make it when None
+        recipe:TrainRecipe|None=None,
         *, callbacks:Sequence[Callback]=(), # recorders etc., called in `order`
         seed:int=0, # batch order, augmentation and the global RNGs
         device=None, # default CUDA when available, else CPU
@@ -451,12 +649,17 @@ def fit(model:nn.Module, # an `EmbedNet` from `get_model` (any module mapping a 
         eval_ds:Dataset|None=None, # if given, its accuracy is logged after every epoch
         progress:bool=True, # tqdm bar per epoch
         verbose:bool|None=None, # print the per-epoch table (default: `progress`)
-        loss_fn:Callable|None=None, # `loss_fn(model, x, y) -> (per-sample loss, logits)` instead of cross-entropy (e.g. TRADES)
+        # `loss_fn(model, x, y) -> (per-sample loss, logits)` instead of cross-entropy (e.g. TRADES)
+        loss_fn:Callable|None=None,
         distributed:bool|None=None, # DDP over torchrun's ranks; None: when WORLD_SIZE > 1
         **settings
        ) -> Trainer:
-    "Train `model` on `ds[idx]` with cross-entropy as `recipe` says; return the `Trainer` (model, log, ...)."
+    """Train `model` on `ds[idx]` with cross-entropy as `recipe` says; return the `Trainer` (model,
+    log, ...)."""
     if recipe is None: recipe = TrainRecipe.from_config(settings)
-    elif settings and isinstance(recipe, TrainRecipe): recipe = recipe.replace(**settings)   # Trainer refuses any other recipe
-    return Trainer(model, ds, idx, recipe, callbacks=callbacks, seed=seed, device=device, ckpt_dir=ckpt_dir, eval_ds=eval_ds,
-                   progress=progress, verbose=verbose, loss_fn=loss_fn, distributed=distributed).run()
+    # Trainer refuses any other recipe
+    elif settings and isinstance(recipe, TrainRecipe): recipe = recipe.replace(**settings)
+    return Trainer(model, ds, idx, recipe, callbacks=callbacks, seed=seed, device=device,
+                   ckpt_dir=ckpt_dir, eval_ds=eval_ds,
+                   progress=progress, verbose=verbose, loss_fn=loss_fn,
+                   distributed=distributed).run()

@@ -25,21 +25,28 @@ from .recipes import TURTLE_DEFAULTS
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'cluster_accuracy', 'TurtleResult', 'TurtleDURecorder', 'turtle', 'turtle_du',
            'imagenet_transform', 'to_pixels', 'embed_with', 'pca_whitened_pixels']
 
-# %% ../nbs/09_turtle.ipynb #82f258eb
+# %% ../nbs/09_turtle.ipynb #0cd91067
 def _check_labels(name:str, a) -> np.ndarray:
     a = to_numpy(a)
     if a.ndim != 1: raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
-    if a.size and a.dtype.kind not in "iu": raise TypeError(f"{name} must hold integer labels, got dtype {a.dtype}")
+    if a.size and a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer labels, got dtype {a.dtype}")
     a = a.astype(np.int64, copy=False)
-    if a.size and a.min() < 0: raise ValueError(f"{name} must hold non-negative labels, got {a.min()}")
+    if a.size and a.min() < 0:
+        raise ValueError(f"{name} must hold non-negative labels, got {a.min()}")
     return a
 
+# %% ../nbs/09_turtle.ipynb #1e6e9bf2
 def cluster_accuracy(y_true, # (n,) int ground-truth classes
                      y_pred, # (n,) int cluster ids (any permutation of the classes)
                     ) -> float:
-    "Fraction of samples whose cluster maps to their class under the best one-to-one matching (Hungarian)."
+    """Fraction of samples whose cluster maps to their class under the best one-to-one matching
+    (Hungarian)."""
     y_true, y_pred = _check_labels("y_true", y_true), _check_labels("y_pred", y_pred)
-    if len(y_true) != len(y_pred): raise ValueError(f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}")
+    if len(y_true) != len(y_pred):
+        raise ValueError(
+            f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}"
+        )
     if len(y_true) == 0: raise ValueError("y_true and y_pred are empty")
     D = int(max(y_pred.max(), y_true.max())) + 1
     w = np.zeros((D, D), dtype=np.int64)
@@ -50,23 +57,29 @@ def cluster_accuracy(y_true, # (n,) int ground-truth classes
 # %% ../nbs/09_turtle.ipynb #7bbdf60e
 @dataclass
 class TurtleResult:
-    "What `turtle` returns: pseudo-labels over all n, the final label distribution and the streamed DU recorder."
+    """What `turtle` returns: pseudo-labels over all n, the final label distribution and the
+    streamed DU recorder."""
     labels: np.ndarray # (n,) int64 argmax of the final l(x), every sample
     probs: np.ndarray # (n, C) float32 final l(x)
     idx: np.ndarray # (m,) sorted dataset indices TURTLE trained on (rows of the recorder)
-    recorder: TurtleDURecorder|None # DU streamed during training; None when turtle ran with window=None
-    log: list = field(default_factory=list) # one dict per epoch: pred_error, entropy, clusters (, cluster_acc)
+    # DU streamed during training; None when turtle ran with window=None
+    recorder: TurtleDURecorder|None
+    # one dict per epoch: pred_error, entropy, clusters (, cluster_acc)
+    log: list = field(default_factory=list)
     heads: list = field(default_factory=list) # the trained task-encoder heads (CPU), one per space
     record_at: np.ndarray|None = None # (n,) labels l(x) was recorded at, if any
 
     def predict(self, spaces:Sequence) -> np.ndarray:
-        "l(x) = mean_s softmax(θ_s z_s) for new representations (one array per space), (N, C) float32."
-        zs = _check_spaces(spaces, dims=[h.parametrizations.weight.original1.shape[1] for h in self.heads])
+        """l(x) = mean_s softmax(θ_s z_s) for new representations (one array per space), (N, C)
+        float32."""
+        zs = _check_spaces(spaces,
+                           dims=[h.parametrizations.weight.original1.shape[1] for h in self.heads])
         return _encode(self.heads, [torch.from_numpy(z) for z in zs]).numpy()
 
-# %% ../nbs/09_turtle.ipynb #a45f157f
+# %% ../nbs/09_turtle.ipynb #df926c0e
 def _check_spaces(spaces, dims:list|None=None) -> list[np.ndarray]:
-    "The spaces as C-contiguous float32 (n, d_s) arrays with one n and finite values; errors name the bad space."
+    """The spaces as C-contiguous float32 (n, d_s) arrays with one n and finite values; errors name
+    the bad space."""
     if isinstance(spaces, (np.ndarray, torch.Tensor)): spaces = [spaces]
     spaces = list(spaces)
     if not spaces: raise ValueError("spaces must hold at least one (n, d) representation array")
@@ -76,31 +89,47 @@ def _check_spaces(spaces, dims:list|None=None) -> list[np.ndarray]:
         if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] == 0:
             raise ValueError(f"spaces[{s}] must be a non-empty (n, d) array, got shape {z.shape}")
         if not np.isfinite(z).all():
-            raise ValueError(f"spaces[{s}] holds NaN/inf values (first in row {np.flatnonzero(~np.isfinite(z).all(1))[0]})")
-        if dims is not None and z.shape[1] != dims[s]: raise ValueError(f"spaces[{s}] must have {dims[s]} columns, got {z.shape[1]}")
+            raise ValueError(
+                f"spaces[{s}] holds NaN/inf values (first in row "
+                f"{np.flatnonzero(~np.isfinite(z).all(1))[0]})"
+            )
+        if dims is not None and z.shape[1] != dims[s]:
+            raise ValueError(f"spaces[{s}] must have {dims[s]} columns, got {z.shape[1]}")
         out.append(z)
-    if dims is not None and len(out) != len(dims): raise ValueError(f"expected {len(dims)} spaces, got {len(out)}")
+    if dims is not None and len(out) != len(dims):
+        raise ValueError(f"expected {len(dims)} spaces, got {len(out)}")
     ns = [len(z) for z in out]
-    if len(set(ns)) > 1: raise ValueError(f"all spaces must have the same number of rows n, got {ns}")
+    if len(set(ns)) > 1:
+        raise ValueError(f"all spaces must have the same number of rows n, got {ns}")
     return out
 
+# %% ../nbs/09_turtle.ipynb #5547fc63
 def _encode(heads, zs, chunk:int=65536) -> torch.Tensor:
     "Final l(x) = mean_s softmax(head_s(z_s)) without a graph, in chunks of rows."
     with torch.no_grad():
-        return torch.cat([torch.stack([F.softmax(h(z[i:i+chunk]), 1) for h, z in zip(heads, zs)]).mean(0)
-                          for i in range(0, len(zs[0]), chunk)])
+        return torch.cat(
+            [
+                torch.stack([F.softmax(h(z[i : i + chunk]), 1) for h, z in zip(heads, zs)]).mean(0)
+                for i in range(0, len(zs[0]), chunk)
+            ]
+        )
 
 # %% ../nbs/09_turtle.ipynb #b577d059
 class TurtleDURecorder:
-    "Streams TURTLE's DU: a ring of the last J epochs of l(x) and per-class sums of window stds, O(m·J·C) memory (O(m·J) at fixed labels)."
+    """Streams TURTLE's DU: a ring of the last J epochs of l(x) and per-class sums of window stds,
+    O(m·J·C) memory (O(m·J) at fixed labels)."""
     def __init__(self, m:int, # trained samples (rows, in sorted `idx` order)
                  num_classes:int, # C
                  window:int=10, # J
-                 at=None, # (m,) labels to record l_at(x) only (a second run at the first run's pseudo-labels)
+                 # (m,) labels to record l_at(x) only (a second run at the first run's
+                 # pseudo-labels)
+                 at=None,
                 ):
-        if int(window) != window or window < 2: raise ValueError(f"window must be an int >= 2, got {window!r}")
+        if int(window) != window or window < 2:
+            raise ValueError(f"window must be an int >= 2, got {window!r}")
         self.window, self.at = int(window), at
-        k = 1 if at is not None else int(num_classes)   # ŷ is known only after training: keep every class until then
+        # ŷ is known only after training: keep every class until then
+        k = 1 if at is not None else int(num_classes)
         self.ring = np.zeros((m, self.window, k), dtype=np.float32)
         self.total = np.zeros((m, k), dtype=np.float64)
         self.epochs = self.n_windows = 0
@@ -111,7 +140,8 @@ class TurtleDURecorder:
         return m * num_classes * (4 * window + 8)
 
     def start_epoch(self, chunk:int=65536):
-        "The official window rule: the window ending at the previous epoch is complete once another epoch starts."
+        """The official window rule: the window ending at the previous epoch is complete once
+        another epoch starts."""
         if self.epochs < self.window: return
         for i in range(0, len(self.ring), chunk):
             self.total[i:i+chunk] += self.ring[i:i+chunk].astype(np.float64).std(axis=1, ddof=1)
@@ -119,47 +149,64 @@ class TurtleDURecorder:
 
     def record(self, rows:np.ndarray, l:np.ndarray):
         "Store l(x) (b, C) of the samples at recorder rows `rows` for the current epoch."
-        self.ring[rows, self.epochs % self.window] = l if self.at is None else l[np.arange(len(rows)), self.at[rows]][:, None]
+        self.ring[rows, self.epochs % self.window] = (
+            l if self.at is None else l[np.arange(len(rows)), self.at[rows]][:, None]
+        )
 
     def end_epoch(self): self.epochs += 1
 
     def scores(self, yhat:np.ndarray) -> np.ndarray:
-        "DU at the (m,) final pseudo-labels: mean over windows of the ddof-0 std of l_ŷ(x), float64."
-        if self.n_windows == 0: du_windows(self.epochs, self.window, "original")   # raises "needs at least … epochs"
+        """DU at the (m,) final pseudo-labels: mean over windows of the ddof-0 std of l_ŷ(x),
+        float64."""
+        # raises "needs at least … epochs"
+        if self.n_windows == 0: du_windows(self.epochs, self.window, "original")
         col = self.total[:, 0] if self.at is not None else self.total[np.arange(len(yhat)), yhat]
         J = self.window
         return col / self.n_windows * np.sqrt((J - 1) / J)
 
-# %% ../nbs/09_turtle.ipynb #b7436768
-def _check_turtle_args(num_classes, epochs, batch_size, inner_steps, inner_lr, outer_lr, gamma) -> int:
+# %% ../nbs/09_turtle.ipynb #cdbfdc20
+def _check_turtle_args(num_classes, epochs, batch_size, inner_steps, inner_lr, outer_lr,
+                       gamma) -> int:
     "The hyperparameters checked, errors naming the bad value; C as an int."
-    if int(num_classes) != num_classes or num_classes < 2: raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    for nm, v, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("inner_steps", inner_steps, 1)):
+    if int(num_classes) != num_classes or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+    for nm, v, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
+                      ("inner_steps", inner_steps, 1)):
         if int(v) != v or v < lo: raise ValueError(f"{nm} must be an int >= {lo}, got {v!r}")
     for nm, v in (("inner_lr", inner_lr), ("outer_lr", outer_lr)):
         if not v > 0: raise ValueError(f"{nm} must be > 0, got {v!r}")
-    if not (np.isfinite(gamma) and gamma >= 0): raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
+    if not (np.isfinite(gamma) and gamma >= 0):
+        raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
     return int(num_classes)
 
+# %% ../nbs/09_turtle.ipynb #75cb8496
 def _labels_for(name, a, n, C=None):
     "Optional (n,) int labels checked (in [0, C) when C is given); None stays None."
     if a is None: return None
     a = _check_labels(name, a)
-    if len(a) != n or (C is not None and a.max() >= C): raise ValueError(f"{name} must be {n} labels" + (f" in [0, {C})" if C else "") + f", got length {len(a)}, max {a.max()}")
+    if len(a) != n or (C is not None and a.max() >= C):
+        raise ValueError(
+            f"{name} must be {n} labels"
+            + (f" in [0, {C})" if C else "")
+            + f", got length {len(a)}, max {a.max()}"
+        )
     return a
 
-# %% ../nbs/09_turtle.ipynb #84113629
+# %% ../nbs/09_turtle.ipynb #80ff2e6b
 def _task_encoder(dims, C, dev) -> list:
     "One weight-normalised linear head θ_s per space."
     return [nn.utils.parametrizations.weight_norm(nn.Linear(d, C)).to(dev) for d in dims]
 
+# %% ../nbs/09_turtle.ipynb #0fab9d79
 def _inner_classifiers(dims, C, dev, lr) -> tuple:
     "Fresh inner linear classifiers W_s (nn.Linear init) and their Adam."
     W = [nn.Linear(d, C).to(dev) for d in dims]
     return W, torch.optim.Adam([p for w in W for p in w.parameters()], lr=lr, betas=(0.9, 0.999))
 
+# %% ../nbs/09_turtle.ipynb #7789b682
 def _bilevel_step(opt, inner, zb, per_space, l, inner_steps:int, gamma:float) -> tuple:
-    "After l(batch): M inner Adam steps of W on CE(W z, l.detach()), then one outer step on the task encoder."
+    """After l(batch): M inner Adam steps of W on CE(W z, l.detach()), then one outer step on the
+    task encoder."""
     W, inner_opt = inner
     for _ in range(inner_steps):
         inner_opt.zero_grad()
@@ -175,37 +222,53 @@ def _bilevel_step(opt, inner, zb, per_space, l, inner_steps:int, gamma:float) ->
 # %% ../nbs/09_turtle.ipynb #1813cc96
 def turtle(spaces:Sequence, # one (n, d_s) float array per representation space (numpy or torch)
            num_classes:int, # C, the number of clusters (known in advance)
-           *, epochs:int=TURTLE_DEFAULTS["epochs"], # passes over the (subset) indices; the paper scores with 400
+           # passes over the (subset) indices; the paper scores with 400
+           *, epochs:int=TURTLE_DEFAULTS["epochs"],
            batch_size:int=TURTLE_DEFAULTS["batch_size"], # outer batch size B
            inner_steps:int=TURTLE_DEFAULTS["inner_steps"], # M inner Adam steps per outer iteration
            gamma:float=TURTLE_DEFAULTS["gamma"], # weight γ of the entropy regulariser
            inner_lr:float=TURTLE_DEFAULTS["inner_lr"], # Adam lr of the inner linear classifiers
-           outer_lr:float=TURTLE_DEFAULTS["outer_lr"], # Adam lr of the task encoder (no weight decay, as the code)
-           warm_start:bool=TURTLE_DEFAULTS["warm_start"], # keep the inner classifiers across iterations (default: cold start)
+           # Adam lr of the task encoder (no weight decay, as the code)
+           outer_lr:float=TURTLE_DEFAULTS["outer_lr"],
+           # keep the inner classifiers across iterations (default: cold start)
+           warm_start:bool=TURTLE_DEFAULTS["warm_start"],
            seed:int=0, # fixes the initialisations and the epoch orders (the paper uses 42)
            device=None, # torch device (default: CUDA if available)
-           window:int|None=10, # J of the DU streamed while training (`turtle_du`); None records nothing
+           # J of the DU streamed while training (`turtle_du`); None records nothing
+           window:int|None=10,
            idx=None, # dataset indices to train on (default: all n); labels/probs still cover all n
            record_at=None, # (n,) int labels: record only l_{record_at[x]}(x) (O(m·J) memory)
-           y=None, # (n,) true labels, only to log the per-epoch cluster accuracy of the recorded argmax
+           # (n,) true labels, only to log the per-epoch cluster accuracy of the recorded argmax
+           y=None,
           ) -> TurtleResult:
-    "Train TURTLE on frozen representations, streaming DU of each trained sample; pseudo-labels for all n."
+    """Train TURTLE on frozen representations, streaming DU of each trained sample; pseudo-labels
+    for all n."""
     zs = _check_spaces(spaces)
     n = len(zs[0])
     C = _check_turtle_args(num_classes, epochs, batch_size, inner_steps, inner_lr, outer_lr, gamma)
     idx = np.arange(n) if idx is None else np.sort(check_indices("idx", idx, n))
     if len(idx) == 0: raise ValueError("idx is empty")
     record_at, y = _labels_for("record_at", record_at, n, C), _labels_for("y", y, n)
-    epochs, batch_size, m, dev = int(epochs), min(int(batch_size), len(idx)), len(idx), get_device(device)
+    epochs, batch_size, m, dev = int(epochs), min(int(batch_size),
+                                                  len(idx)), len(idx), get_device(device)
     pos = np.full(n, -1, dtype=np.int64); pos[idx] = np.arange(m)   # dataset index -> recorder row
     Z, dims = [torch.from_numpy(z).to(dev) for z in zs], [z.shape[1] for z in zs]
-    rec = None if window is None else TurtleDURecorder(m, C, window, at=None if record_at is None else record_at[idx])
+    rec = (
+        None
+        if window is None
+        else TurtleDURecorder(m, C, window, at=None if record_at is None else record_at[idx])
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         gen = torch.Generator().manual_seed(int(seed))
         heads = _task_encoder(dims, C, dev)
-        opt = torch.optim.Adam([p for h in heads for p in h.parameters()], lr=outer_lr, betas=(0.9, 0.999))
-        inner, log, ep_arg = _inner_classifiers(dims, C, dev, inner_lr), [], np.empty(m, dtype=np.int64)
+        opt = torch.optim.Adam([p for h in heads for p in h.parameters()], lr=outer_lr,
+                               betas=(0.9, 0.999))
+        inner, log, ep_arg = (
+            _inner_classifiers(dims, C, dev, inner_lr),
+            [],
+            np.empty(m, dtype=np.int64),
+        )
         for e in range(epochs):
             if rec: rec.start_epoch()
             order = idx[torch.randperm(m, generator=gen).numpy()]
@@ -218,22 +281,32 @@ def turtle(spaces:Sequence, # one (n, d_s) float array per representation space 
                 ep_arg[rows] = lv.argmax(1)
                 if rec: rec.record(rows, lv)   # before the inner loop and the outer step
                 if not warm_start: inner = _inner_classifiers(dims, C, dev, inner_lr)
-                pred_error, entropy = _bilevel_step(opt, inner, zb, per_space, l, int(inner_steps), gamma)
+                pred_error, entropy = _bilevel_step(opt, inner, zb, per_space, l, int(inner_steps),
+                                                    gamma)
             if rec: rec.end_epoch()
-            log.append({"epoch": e, "pred_error": pred_error, "entropy": entropy, "clusters": int(len(np.unique(ep_arg))),
-                        **({"cluster_acc": cluster_accuracy(y[idx], ep_arg)} if y is not None else {})})
+            log.append({"epoch": e, "pred_error": pred_error, "entropy": entropy,
+                        "clusters": int(len(np.unique(ep_arg))),
+                        **({"cluster_acc": cluster_accuracy(y[idx],
+                                                            ep_arg)} if y is not None else {})})
         probs = _encode(heads, Z).cpu().numpy()
-    return TurtleResult(probs.argmax(1).astype(np.int64), probs, idx, rec, log, [h.cpu().eval() for h in heads], record_at)
+    return TurtleResult(probs.argmax(1).astype(np.int64), probs, idx, rec, log,
+                        [h.cpu().eval() for h in heads], record_at)
 
 # %% ../nbs/09_turtle.ipynb #fb1b17e9
 def turtle_du(result:TurtleResult, # a recorded `turtle` run
-              window:int|None=None, # J, to check it is the window the run recorded with (default: that one)
+              # J, to check it is the window the run recorded with (default: that one)
+              window:int|None=None,
              ) -> np.ndarray:
-    "Unsupervised DU of the samples `result.idx`: mean over official windows of the ddof-0 std of l_ŷ(x), ŷ = final argmax."
+    """Unsupervised DU of the samples `result.idx`: mean over official windows of the ddof-0 std of
+    l_ŷ(x), ŷ = final argmax."""
     rec = result.recorder
-    if rec is None: raise ValueError("result holds no DU recorder: run turtle with window=J (not None)")
+    if rec is None:
+        raise ValueError("result holds no DU recorder: run turtle with window=J (not None)")
     if window is not None and int(window) != rec.window:
-        raise ValueError(f"this run streamed DU with window {rec.window}, got window={window!r}: rerun turtle with window={window}")
+        raise ValueError(
+            f"this run streamed DU with window {rec.window}, got window={window!r}: rerun turtle "
+            f"with window={window}"
+        )
     yhat = result.labels[result.idx]
     if rec.at is not None and not np.array_equal(rec.at, yhat):
         raise ValueError("l(x) was recorded at labels that differ from this run's pseudo-labels; "
@@ -246,12 +319,14 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 def imagenet_transform(resize:int=256, # shorter side after bicubic resizing
                        crop:int=224, # centre-crop size
                       ) -> Callable:
-    "Batched DINOv2/CLIP-style preprocessing of [0, 1] NCHW tensors: bicubic resize, centre crop, ImageNet normalisation; grey → RGB."
+    """Batched DINOv2/CLIP-style preprocessing of [0, 1] NCHW tensors: bicubic resize, centre crop,
+    ImageNet normalisation; grey → RGB."""
     def tf(x:torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1: x = x.expand(-1, 3, -1, -1)
         h, w = x.shape[-2:]
         s = resize / min(h, w)
-        x = F.interpolate(x, size=(round(h*s), round(w*s)), mode="bicubic", align_corners=False, antialias=s < 1).clamp(0, 1)
+        x = F.interpolate(x, size=(round(h*s), round(w*s)), mode="bicubic", align_corners=False,
+                          antialias=s < 1).clamp(0, 1)
         t, l = (x.shape[-2] - crop) // 2, (x.shape[-1] - crop) // 2
         x = x[..., t:t+crop, l:l+crop]
         mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
@@ -261,33 +336,49 @@ def imagenet_transform(resize:int=256, # shorter side after bicubic resizing
 
 # %% ../nbs/09_turtle.ipynb #98e30f9e
 def to_pixels(x:torch.Tensor, ds:Dataset) -> torch.Tensor:
-    "Undo the dataset normalisation of an NCHW batch: back to x/255 in [0, 1] (features pass through)."
+    """Undo the dataset normalisation of an NCHW batch: back to x/255 in [0, 1] (features pass
+    through)."""
     if not ds.is_image: return x
     mean = torch.tensor(ds.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
     std = torch.tensor(ds.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
     return x * std + mean
 
 # %% ../nbs/09_turtle.ipynb #e4850883
-def embed_with(model:nn.Module, # any module mapping a batch to (B, d) features (or (B, ...), flattened)
+def embed_with(
+               # any module mapping a batch to (B, d) features (or (B, ...), flattened)
+               model:nn.Module,
                data, # a `Dataset` or a float array/tensor of model inputs
                *, batch_size:int=256, # samples per forward pass
                device=None, # torch device (default: CUDA if available)
-               transform:Callable|None=None, # applied to each input batch on the device, e.g. `imagenet_transform()`
-               pixels:bool=False, # for a `Dataset`: undo its normalisation to [0, 1] before `transform`
+               # applied to each input batch on the device, e.g. `imagenet_transform()`
+               transform:Callable|None=None,
+               # for a `Dataset`: undo its normalisation to [0, 1] before `transform`
+               pixels:bool=False,
               ) -> np.ndarray:
     "Frozen-model embeddings (n, d) float32 in dataset order: eval mode, no gradients."
     dev = get_device(device)
-    if int(batch_size) < 1: raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if isinstance(data, Dataset):
-        batches = ((to_pixels(x, data) if pixels else x) for x, _, _ in BatchLoader(data, batch_size=batch_size, device=dev))
+        batches = (
+            (to_pixels(x, data) if pixels else x)
+            for x, _, _ in BatchLoader(data, batch_size=batch_size, device=dev)
+        )
     else:
         arr = data if isinstance(data, torch.Tensor) else torch.from_numpy(np.asarray(data))
-        if not arr.is_floating_point(): raise TypeError(f"data must be a Dataset or a float array, got dtype {arr.dtype}")
-        if pixels: raise ValueError("pixels=True needs a Dataset (its mean/std); pass [0, 1] arrays directly instead")
-        batches = (arr[i:i+batch_size].to(dev, torch.float32) for i in range(0, len(arr), batch_size))
+        if not arr.is_floating_point():
+            raise TypeError(f"data must be a Dataset or a float array, got dtype {arr.dtype}")
+        if pixels:
+            raise ValueError(
+                "pixels=True needs a Dataset (its mean/std); pass [0, 1] arrays directly instead"
+            )
+        batches = (
+            arr[i : i + batch_size].to(dev, torch.float32) for i in range(0, len(arr), batch_size)
+        )
     out = []
     with eval_mode(model.to(dev)), torch.no_grad():
-        for x in batches: out.append(model(transform(x) if transform else x).flatten(1).float().cpu())
+        for x in batches:
+            out.append(model(transform(x) if transform else x).flatten(1).float().cpu())
     return torch.cat(out).numpy()
 
 # %% ../nbs/09_turtle.ipynb #408c15e6
@@ -295,10 +386,13 @@ def pca_whitened_pixels(data, # a `Dataset` (uint8 images or float features) or 
                         dim:int=64, # number of principal components kept
                         seed:int=0, # seeds the randomized SVD
                        ) -> np.ndarray:
-    "Pixels in [0, 1], flattened, projected onto the top `dim` principal components and whitened: (n, dim) float32."
+    """Pixels in [0, 1], flattened, projected onto the top `dim` principal components and whitened:
+    (n, dim) float32."""
     from sklearn.decomposition import PCA
     x = data.x if isinstance(data, Dataset) else to_numpy(data)
     x = np.asarray(x).reshape(len(x), -1)
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    if int(dim) != dim or not 1 <= dim <= min(x.shape): raise ValueError(f"dim must be an int in [1, {min(x.shape)}], got {dim!r}")
-    return PCA(n_components=int(dim), whiten=True, random_state=int(seed)).fit_transform(x).astype(np.float32)
+    if int(dim) != dim or not 1 <= dim <= min(x.shape):
+        raise ValueError(f"dim must be an int in [1, {min(x.shape)}], got {dim!r}")
+    return PCA(n_components=int(dim), whiten=True,
+               random_state=int(seed)).fit_transform(x).astype(np.float32)

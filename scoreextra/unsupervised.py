@@ -23,10 +23,13 @@ from .sampling import sample_subset
 from .knn import DEFAULT_K, EXTRAPOLATORS
 from .turtle import turtle, turtle_du, cluster_accuracy, pca_whitened_pixels
 from .recipes import TURTLE_DEFAULTS
-from .stages import (STAGES, Job, TypedConfig, cached_dataset, checked, finished_runs, int_min, job_order, known,
+from .stages import (STAGES, Job, TypedConfig, cached_dataset, checked, finished_runs,
+                               int_min, job_order, known,
                      mapping, mean_pm, need, or_none, run_stage)
-from .paradigms import (SpaceExtrapolationConfig, check_int, check_seed_size, common_checks, config_errors, extrapolate_in_space,
-                        extrapolation_rows, job_adder, mean_std, save_table, SMOKE, Paradigm, local_path,
+from .paradigms import (SpaceExtrapolationConfig, check_int, check_seed_size,
+                                  common_checks, config_errors, extrapolate_in_space,
+                        extrapolation_rows, job_adder, mean_std, save_table, SMOKE, Paradigm,
+                        local_path,
                         smoke_extrapolator, smoke_seeds)
 
 
@@ -39,7 +42,8 @@ __all__ = ['EMBEDDING_DEFAULTS', 'UNSUP_SAMPLERS', 'UNSUP_KEYS', 'PARADIGM', 'em
 # %% ../nbs/15_unsupervised.ipynb #09f76ebe
 EMBEDDING_DEFAULTS = {
     "pca_whitened": dict(dim=64, seed=0, standardize=False),
-    "cnn_other_split": dict(model="cnn", split="test", epochs=10, batch_size=256, lr=1e-3, schedule="onecycle", seed=0,
+    "cnn_other_split": dict(model="cnn", split="test", epochs=10, batch_size=256, lr=1e-3,
+                            schedule="onecycle", seed=0,
                             standardize=True),
     "npy": dict(path=None, standardize=False),
 }
@@ -47,25 +51,38 @@ EMBEDDING_DEFAULTS = {
 def embedding_spec(spec:dict) -> dict:
     "The full, validated embedding spec: the defaults of its `kind` filled in."
     if not isinstance(spec, dict) or spec.get("kind") not in EMBEDDING_DEFAULTS:
-        raise ValueError(f"embedding must be a mapping with kind one of {sorted(EMBEDDING_DEFAULTS)}, got {spec!r}")
+        raise ValueError(
+            f"embedding must be a mapping with kind one of {sorted(EMBEDDING_DEFAULTS)}, got "
+            f"{spec!r}"
+        )
     kind, defaults = spec["kind"], EMBEDDING_DEFAULTS[spec["kind"]]
     unknown = set(spec) - {"kind"} - set(defaults)
-    if unknown: raise ValueError(f"embedding {kind!r}: unknown key(s) {sorted(unknown)}; expected some of {sorted(defaults)}")
+    if unknown:
+        raise ValueError(
+            f"embedding {kind!r}: unknown key(s) {sorted(unknown)}; expected some of "
+            f"{sorted(defaults)}"
+        )
     out = {"kind": kind, **defaults, **spec}
-    if kind == "npy" and not out["path"]: raise ValueError("embedding kind 'npy' needs path: an (n, d) float .npy in dataset order")
+    if kind == "npy" and not out["path"]:
+        raise ValueError("embedding kind 'npy' needs path: an (n, d) float .npy in dataset order")
     if kind == "pca_whitened" and not (isinstance(out["dim"], int) and out["dim"] >= 1):
         raise ValueError(f"embedding dim must be an int >= 1, got {out['dim']!r}")
     if kind == "cnn_other_split":
         MODELS.get(out["model"])
-        if out["split"] == "train": raise ValueError("embedding cnn_other_split: split must not be 'train' (the split TURTLE clusters)")
-        if not (isinstance(out["epochs"], int) and out["epochs"] >= 1): raise ValueError(f"embedding epochs must be an int >= 1, got {out['epochs']!r}")
+        if out["split"] == "train":
+            raise ValueError(
+                "embedding cnn_other_split: split must not be 'train' (the split TURTLE clusters)"
+            )
+        if not (isinstance(out["epochs"], int) and out["epochs"] >= 1):
+            raise ValueError(f"embedding epochs must be an int >= 1, got {out['epochs']!r}")
     return out
 
-# %% ../nbs/15_unsupervised.ipynb #95ade83b
+# %% ../nbs/15_unsupervised.ipynb #5ea4b959
 def _standardize(z:np.ndarray) -> np.ndarray:
     sd = z.std(0)
     return (z - z.mean(0)) / np.where(sd > 0, sd, 1.0)
 
+# %% ../nbs/15_unsupervised.ipynb #b56d9f8f
 def compute_embedding(dataset:str, # a name in DATASETS; its train split is embedded
                       spec:dict, # see `embedding_spec`
                       *, device=None) -> tuple[np.ndarray, dict]:
@@ -76,7 +93,8 @@ def compute_embedding(dataset:str, # a name in DATASETS; its train split is embe
         other = cached_dataset(dataset, spec["split"])
         seed_everything(spec["seed"])
         net = get_model(spec["model"], other.num_classes, other.in_shape)
-        fit(net, other, epochs=spec["epochs"], batch_size=spec["batch_size"], lr=spec["lr"], schedule=spec["schedule"],
+        fit(net, other, epochs=spec["epochs"], batch_size=spec["batch_size"], lr=spec["lr"],
+            schedule=spec["schedule"],
             seed=spec["seed"], device=device, progress=False, verbose=False)
         z = embed_all(net, ds, device=device)
         # information only (TURTLE never sees labels): how linearly useful the space is
@@ -84,23 +102,29 @@ def compute_embedding(dataset:str, # a name in DATASETS; its train split is embe
     else:
         z = np.load(spec["path"], mmap_mode="r")
         if z.ndim != 2 or len(z) != len(ds):
-            raise ValueError(f"embedding {spec['path']} must be ({len(ds)}, d) for {dataset} train, got shape {z.shape}")
+            raise ValueError(
+                f"embedding {spec['path']} must be ({len(ds)}, d) for {dataset} train, got shape "
+                f"{z.shape}"
+            )
     z = np.asarray(z, dtype=np.float32)
     if spec["standardize"]: z = _standardize(z)
     if not np.isfinite(z).all(): raise ValueError(f"embedding {spec} holds NaN/inf values")
-    return np.ascontiguousarray(z, dtype=np.float32), {**info, "n": int(len(z)), "dim": int(z.shape[1])}
+    return np.ascontiguousarray(z, dtype=np.float32), {**info, "n": int(len(z)),
+                                                       "dim": int(z.shape[1])}
 
-# %% ../nbs/15_unsupervised.ipynb #c959b078
+# %% ../nbs/15_unsupervised.ipynb #bef2a3c2
 @dataclass(frozen=True, kw_only=True)
 class TurtleEmbedConfig(TypedConfig):
     "Config of a `turtle_embed` stage: one representation space of a dataset's train split."
     dataset: str = checked(known(DATASETS))
     embedding: dict = checked(embedding_spec)   # stored with its kind's defaults filled in
 
+# %% ../nbs/15_unsupervised.ipynb #4bfadfa5
 def embed_config(dataset:str, embedding:dict) -> dict:
     "Config of a `turtle_embed` stage."
     return TurtleEmbedConfig(dataset=dataset, embedding=embedding).to_dict()
 
+# %% ../nbs/15_unsupervised.ipynb #d745c8a9
 @STAGES.register("turtle_embed", level=0, main_phase="embedding", config=TurtleEmbedConfig)
 def _turtle_embed(cfg, folder, *, runs_root, device=None, progress=False):
     with folder.phase("embedding"):
@@ -115,58 +139,81 @@ def turtle_hparams(turtle:dict|None, window:int=10) -> dict:
     "TURTLE hyperparameters with the paper's defaults (Table 9) filled in and checked."
     t = dict(turtle or {})
     unknown = set(t) - set(TURTLE_DEFAULTS)
-    if unknown: raise ValueError(f"turtle: unknown key(s) {sorted(unknown)}; expected some of {sorted(TURTLE_DEFAULTS)}")
+    if unknown:
+        raise ValueError(
+            f"turtle: unknown key(s) {sorted(unknown)}; expected some of {sorted(TURTLE_DEFAULTS)}"
+        )
     t = {**TURTLE_DEFAULTS, **t}
     for k in ("batch_size", "inner_steps"): t[k] = check_int(f"turtle {k}", t[k])
     t["epochs"] = check_int("turtle epochs (DU needs window + 1)", t["epochs"], window + 1)
     for k in ("inner_lr", "outer_lr"):
-        if not (isinstance(t[k], (int, float)) and t[k] > 0): raise ValueError(f"turtle {k} must be > 0, got {t[k]!r}")
+        if not (isinstance(t[k], (int, float)) and t[k] > 0):
+            raise ValueError(f"turtle {k} must be > 0, got {t[k]!r}")
         t[k] = float(t[k])
-    if not (isinstance(t["gamma"], (int, float)) and t["gamma"] >= 0): raise ValueError(f"turtle gamma must be >= 0, got {t['gamma']!r}")
+    if not (isinstance(t["gamma"], (int, float)) and t["gamma"] >= 0):
+        raise ValueError(f"turtle gamma must be >= 0, got {t['gamma']!r}")
     t["gamma"], t["warm_start"] = float(t["gamma"]), bool(t["warm_start"])
     return t
 
-# %% ../nbs/15_unsupervised.ipynb #a5a04d99
+# %% ../nbs/15_unsupervised.ipynb #2a087aa1
 @dataclass(frozen=True, kw_only=True)
 class TurtleScoreConfig(TypedConfig):
-    "Config of a `turtle_score` stage: TURTLE (and DU of its pseudo-labels) on a subset, or on all samples (`seed_size` None)."
+    """Config of a `turtle_score` stage: TURTLE (and DU of its pseudo-labels) on a subset, or on all
+    samples (`seed_size` None)."""
     dataset: str = checked(known(DATASETS))
     embedding: dict = checked(embedding_spec)
-    seed_size: float|int|None = checked(check_seed_size, None)   # None: all samples (the ground truth)
-    sampler: str|None = checked(None, "random")   # random or zcore (no labels); stored as None for the ground truth
+    # None: all samples (the ground truth)
+    seed_size: float|int|None = checked(check_seed_size, None)
+    # random or zcore (no labels); stored as None for the ground truth
+    sampler: str|None = checked(None, "random")
     seed: int = checked(int_min("seed", 0), 0)
-    turtle: dict|None = checked(or_none(mapping("turtle")), None)   # stored with TURTLE_DEFAULTS filled in
+    # stored with TURTLE_DEFAULTS filled in
+    turtle: dict|None = checked(or_none(mapping("turtle")), None)
     window: int = checked(int_min("window", 2), 10)   # J of DU
     def check_across(self):
         if self.seed_size is not None and self.sampler not in UNSUP_SAMPLERS:
-            raise ValueError(f"sampler must be one of {UNSUP_SAMPLERS} (unsupervised: no labels), got {self.sampler!r}")
+            raise ValueError(
+                f"sampler must be one of {UNSUP_SAMPLERS} (unsupervised: no labels), got "
+                f"{self.sampler!r}"
+            )
         object.__setattr__(self, "sampler", None if self.seed_size is None else self.sampler)
         object.__setattr__(self, "turtle", turtle_hparams(self.turtle, self.window))
 
+# %% ../nbs/15_unsupervised.ipynb #3c84e87f
 def turtle_score_config(dataset:str, embedding:dict, seed_size:float|int|None=None, seed:int=0, *,
                         sampler:str="random", # how the subset is drawn (no labels: random or zcore)
                         turtle:dict|None=None, # TURTLE hyperparameters (see TURTLE_DEFAULTS)
                         window:int=10, # J of DU
                        ) -> dict:
     "Config of a `turtle_score` stage; `seed_size=None` scores all samples (the ground truth)."
-    return TurtleScoreConfig(dataset=dataset, embedding=embedding, seed_size=seed_size, sampler=sampler, seed=seed, turtle=turtle,
+    return TurtleScoreConfig(dataset=dataset, embedding=embedding, seed_size=seed_size,
+                             sampler=sampler, seed=seed, turtle=turtle,
                              window=window).to_dict()
 
-# %% ../nbs/15_unsupervised.ipynb #048cae78
+# %% ../nbs/15_unsupervised.ipynb #52540426
 def _embedding_of(cfg, runs_root, device=None) -> tuple[np.ndarray, RunFolder]:
-    f = run_stage("turtle_embed", embed_config(cfg["dataset"], cfg["embedding"]), runs_root, device=device)
+    f = run_stage("turtle_embed", embed_config(cfg["dataset"], cfg["embedding"]), runs_root,
+                  device=device)
     return f.load("embeddings.npy"), f
 
-@STAGES.register("turtle_score", level=1, main_phase=lambda c: "full_scoring" if c["seed_size"] is None else "subset_training",
-                 config=TurtleScoreConfig, parents=lambda c: [("turtle_embed", embed_config(c["dataset"], c["embedding"]))])
+# %% ../nbs/15_unsupervised.ipynb #ce46158f
+@STAGES.register(
+    "turtle_score",
+    level=1,
+    main_phase=lambda c: "full_scoring" if c["seed_size"] is None else "subset_training",
+    config=TurtleScoreConfig,
+    parents=lambda c: [("turtle_embed", embed_config(c["dataset"], c["embedding"]))],
+)
 def _turtle_score(cfg, folder, *, runs_root, device=None, progress=False):
     Z, _ = _embedding_of(cfg, runs_root, device)
     ds = cached_dataset(cfg["dataset"]); n, full = len(ds), cfg["seed_size"] is None
     with folder.phase("sampling"):
-        idx = np.arange(n) if full else sample_subset(n, cfg["seed_size"], cfg["sampler"], embeddings=Z, seed=cfg["seed"])
+        idx = np.arange(n) if full else sample_subset(n, cfg["seed_size"], cfg["sampler"],
+                                                      embeddings=Z, seed=cfg["seed"])
         folder.save("seed_idx.npy", idx)
     with folder.phase("full_scoring" if full else "subset_training"):
-        res = turtle([Z], ds.num_classes, idx=idx, seed=cfg["seed"], device=device, window=cfg["window"], y=ds.y, **cfg["turtle"])
+        res = turtle([Z], ds.num_classes, idx=idx, seed=cfg["seed"], device=device,
+                     window=cfg["window"], y=ds.y, **cfg["turtle"])
         du = turtle_du(res)
         folder.save("seed_scores.npy", du)
         if full: folder.save("scores.npy", du)
@@ -174,33 +221,45 @@ def _turtle_score(cfg, folder, *, runs_root, device=None, progress=False):
     labels, log = res.labels, res.log
     del res, du
     folder.save_json("log.json", log)
-    folder.save_json("metrics.json", dict(cluster_acc=cluster_accuracy(ds.y, labels), cluster_acc_trained=cluster_accuracy(ds.y[idx], labels[idx]),
-                                          clusters=int(len(np.unique(labels))), n=int(n), m=int(len(idx))))
+    folder.save_json("metrics.json",
+                     dict(cluster_acc=cluster_accuracy(ds.y, labels),
+                          cluster_acc_trained=cluster_accuracy(ds.y[idx], labels[idx]),
+                                          clusters=int(len(np.unique(labels))), n=int(n),
+                                          m=int(len(idx))))
 
-# %% ../nbs/15_unsupervised.ipynb #e651d5dd
+# %% ../nbs/15_unsupervised.ipynb #c7ac8c11
 @dataclass(frozen=True, kw_only=True)
 class TurtleExtrapolateConfig(SpaceExtrapolationConfig):
     "Config of a `turtle_extrapolate` stage (no labels: knn, gnn)."
     stage, score_type, unsupervised = "turtle_extrapolate", TurtleScoreConfig, True
 
+# %% ../nbs/15_unsupervised.ipynb #96eb0e5e
 def turtle_extrapolate_config(score:dict, # a subset `turtle_score` config
-                              extrapolator:str="knn", k:int=DEFAULT_K, *, seed:int=0, params:dict|None=None) -> dict:
-    "Config of a `turtle_extrapolate` stage on top of the subset TURTLE run `score` (no labels: knn, gnn)."
-    return TurtleExtrapolateConfig(score=score, extrapolator=extrapolator, k=k, seed=seed, params=dict(params or {})).to_dict()
+                              extrapolator:str="knn", k:int=DEFAULT_K, *, seed:int=0,
+                              params:dict|None=None) -> dict:
+    """Config of a `turtle_extrapolate` stage on top of the subset TURTLE run `score` (no labels:
+    knn, gnn)."""
+    return TurtleExtrapolateConfig(score=score, extrapolator=extrapolator, k=k, seed=seed,
+                                   params=dict(params or {})).to_dict()
 
-@STAGES.register("turtle_extrapolate", level=2, parents=lambda c: [("turtle_score", c["score"])], main_phase="extrapolation",
+# %% ../nbs/15_unsupervised.ipynb #71b72de1
+@STAGES.register("turtle_extrapolate", level=2, parents=lambda c: [("turtle_score", c["score"])],
+                 main_phase="extrapolation",
                  config=TurtleExtrapolateConfig)
 def _turtle_extrapolate(cfg, folder, *, runs_root, device=None, progress=False):
     sub = run_stage("turtle_score", cfg["score"], runs_root, device=device)
     Z, ef = _embedding_of(cfg["score"], runs_root, device)
     with folder.phase("extrapolation"):
-        s, info = extrapolate_in_space(cfg["extrapolator"], cfg["k"], Z, None, sub.load("seed_idx.npy"), sub.load("seed_scores.npy"),
-                                       seed=cfg["seed"], params=cfg["params"], device=device, graph_key=str(ef.path))
+        s, info = extrapolate_in_space(cfg["extrapolator"], cfg["k"], Z, None,
+                                       sub.load("seed_idx.npy"), sub.load("seed_scores.npy"),
+                                       seed=cfg["seed"], params=cfg["params"], device=device,
+                                       graph_key=str(ef.path))
         folder.save("scores.npy", s)
     folder.save_json("metrics.json", info)
 
 # %% ../nbs/15_unsupervised.ipynb #178589b7
-UNSUP_KEYS = {"paradigm", "name", "description", "dataset", "embedding", "seed_sizes", "seeds", "sampler", "turtle", "window",
+UNSUP_KEYS = {"paradigm", "name", "description", "dataset", "embedding", "seed_sizes", "seeds",
+              "sampler", "turtle", "window",
               "ground_truth", "extrapolators", "runs_root", "report_dir", "paper", "notes"}
 
 def expand_unsupervised(cfg:dict, where:str="config") -> list[Job]:
@@ -208,12 +267,19 @@ def expand_unsupervised(cfg:dict, where:str="config") -> list[Job]:
     common_checks(cfg, UNSUP_KEYS, ("dataset", "embedding", "seed_sizes", "seeds"), where)
     exts = cfg.get("extrapolators", [])
     for e in exts:
-        need(isinstance(e, dict) and set(e) <= {"name", "k", "params"} and e.get("name") in EXTRAPOLATORS,
-              f"extrapolator {e!r} must be {{name: one of {sorted(EXTRAPOLATORS)}, k: [...], params: {{...}}}}", where)
+        need(
+            isinstance(e, dict)
+            and set(e) <= {"name", "k", "params"}
+            and e.get("name") in EXTRAPOLATORS,
+            f"extrapolator {e!r} must be "
+            f"{{name: one of {sorted(EXTRAPOLATORS)}, k: [...], params: {{...}}}}",
+            where,
+        )
     jobs, add = job_adder()
     ds = cfg["dataset"]
     with config_errors(where):
-        common = dict(sampler=cfg.get("sampler", "random"), turtle=cfg.get("turtle"), window=cfg.get("window", 10))
+        common = dict(sampler=cfg.get("sampler", "random"), turtle=cfg.get("turtle"),
+                      window=cfg.get("window", 10))
         emb = embedding_spec(cfg["embedding"])
         add("turtle_embed", embed_config(ds, emb))
         for gs in (cfg.get("ground_truth") or {"seeds": [1000]}).get("seeds", []):
@@ -223,36 +289,53 @@ def expand_unsupervised(cfg:dict, where:str="config") -> list[Job]:
                 sc = add("turtle_score", turtle_score_config(ds, emb, sz, seed, **common))
                 for e in exts:
                     for k in np.atleast_1d(e.get("k", DEFAULT_K)).tolist():
-                        add("turtle_extrapolate", turtle_extrapolate_config(sc, e["name"], k, seed=seed, params=e.get("params")))
+                        add("turtle_extrapolate",
+                            turtle_extrapolate_config(sc, e["name"], k, seed=seed,
+                                                      params=e.get("params")))
     return job_order(jobs)
 
-# %% ../nbs/15_unsupervised.ipynb #96ff6276
-def _turtle_key(c:dict) -> str: return config_hash({k: c[k] for k in ("dataset", "embedding", "turtle", "window")})
+# %% ../nbs/15_unsupervised.ipynb #03684dd7
+def _turtle_key(c: dict) -> str:
+    return config_hash({k: c[k] for k in ("dataset", "embedding", "turtle", "window")})
 
+# %% ../nbs/15_unsupervised.ipynb #18077248
 def collect_unsupervised(runs_root) -> dict:
-    "Data frames of the finished TURTLE runs (`turtle`) and extrapolations with correlations (`extrapolations`)."
+    """Data frames of the finished TURTLE runs (`turtle`) and extrapolations with correlations
+    (`extrapolations`)."""
     runs_root = Path(runs_root)
     runs = []
     for path, c, meta in finished_runs(runs_root, "turtle_score"):
         m = load_json(path/"metrics.json"); sec = meta.get("seconds", {})
-        runs.append(dict(dataset=c["dataset"], seed_size=c["seed_size"], seed=c["seed"], cluster_acc=m["cluster_acc"],
+        runs.append(dict(dataset=c["dataset"], seed_size=c["seed_size"], seed=c["seed"],
+                         cluster_acc=m["cluster_acc"],
                          cluster_acc_trained=m["cluster_acc_trained"], clusters=m["clusters"],
-                         turtle_s=sec.get("full_scoring", sec.get("subset_training", np.nan)), path=str(path)))
+                         turtle_s=sec.get("full_scoring", sec.get("subset_training", np.nan)),
+                         path=str(path)))
     rows = []
-    for row, c, meta, sub in extrapolation_rows(runs_root, "turtle_extrapolate", "turtle_score", _turtle_key):
+    for row, c, meta, sub in extrapolation_rows(runs_root, "turtle_extrapolate", "turtle_score",
+                                                _turtle_key):
         info = load_json(Path(row["path"])/"metrics.json")
-        rows.append(dict(row, extrapolation_s=meta.get("seconds", {}).get("extrapolation", np.nan), graph_build_s=info.get("graph_build_s", 0.0),
-                         subset_turtle_s=sub.meta.get("seconds", {}).get("subset_training", np.nan)))
+        rows.append(
+            dict(
+                row,
+                extrapolation_s=meta.get("seconds", {}).get("extrapolation", np.nan),
+                graph_build_s=info.get("graph_build_s", 0.0),
+                subset_turtle_s=sub.meta.get("seconds", {}).get("subset_training", np.nan),
+            )
+        )
     return dict(turtle=pd.DataFrame(runs), extrapolations=pd.DataFrame(rows))
 
 # %% ../nbs/15_unsupervised.ipynb #8ca11f06
 def unsupervised_tables(c:dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "(Table 3 analogue at the best k per extrapolator, the same for every k) from `collect_unsupervised`."
+    """(Table 3 analogue at the best k per extrapolator, the same for every k) from
+    `collect_unsupervised`."""
     ext, tur = c["extrapolations"], c["turtle"]
     if ext.empty or "pearson" not in ext: return pd.DataFrame(), pd.DataFrame()
     byk = (ext.groupby(["dataset", "seed_size", "extrapolator", "k"])
-              .agg(pearson=("pearson", "mean"), pearson_std=("pearson", "std"), spearman=("spearman", "mean"), spearman_std=("spearman", "std"),
-                   ceiling=("ceiling_pearson", "mean"), seeds=("seed", "nunique"), extrapolation_s=("extrapolation_s", "mean"),
+              .agg(pearson=("pearson", "mean"), pearson_std=("pearson", "std"),
+                   spearman=("spearman", "mean"), spearman_std=("spearman", "std"),
+                   ceiling=("ceiling_pearson", "mean"), seeds=("seed", "nunique"),
+                   extrapolation_s=("extrapolation_s", "mean"),
                    graph_build_s=("graph_build_s", "max")).reset_index())
     full = tur[tur.seed_size.isna()]
     rows = []
@@ -265,42 +348,71 @@ def unsupervised_tables(c:dict) -> tuple[pd.DataFrame, pd.DataFrame]:
             if h.empty: continue
             best = h.loc[h.pearson.idxmax()]
             sel = e[(e.extrapolator == name) & (e.k == best.k)]
-            row.update({f"Pearson {label}": mean_std(sel.pearson), f"Spearman {label}": mean_std(sel.spearman), f"k {label}": int(best.k),
+            row.update({f"Pearson {label}": mean_std(sel.pearson),
+                        f"Spearman {label}": mean_std(sel.spearman), f"k {label}": int(best.k),
                         f"{label} s": round(float(sel.extrapolation_s.mean()), 2)})
             if name == "gnn": row["GNN graph s (once per k)"] = round(float(best.graph_build_s), 2)
-        row.update({"ceiling ρ(S_s, S)": mean_std(e.drop_duplicates("seed").ceiling_pearson), "TURTLE acc subset": mean_std(sub.cluster_acc, 3),
-                    "TURTLE acc full": mean_std(full[full.dataset == dsn].cluster_acc, 3), "subset TURTLE s": round(float(sub.turtle_s.mean()), 1),
-                    "full TURTLE s": round(float(full[full.dataset == dsn].turtle_s.mean()), 1), "subset seeds": int(sub.seed.nunique())})
+        row.update({"ceiling ρ(S_s, S)": mean_std(e.drop_duplicates("seed").ceiling_pearson),
+                    "TURTLE acc subset": mean_std(sub.cluster_acc, 3),
+                    "TURTLE acc full": mean_std(full[full.dataset == dsn].cluster_acc, 3),
+                    "subset TURTLE s": round(float(sub.turtle_s.mean()), 1),
+                    "full TURTLE s": round(float(full[full.dataset == dsn].turtle_s.mean()), 1),
+                    "subset seeds": int(sub.seed.nunique())})
         rows.append(row)
     t3 = pd.DataFrame(rows)
-    order = [c for c in ["dataset", "seed size", "Pearson GNN", "Pearson KNN", "Spearman GNN", "Spearman KNN"] if c in t3]
+    order = [c for c in ["dataset", "seed size", "Pearson GNN", "Pearson KNN", "Spearman GNN",
+                         "Spearman KNN"] if c in t3]
     return t3[order + [c for c in t3 if c not in order]], byk
 
 # %% ../nbs/15_unsupervised.ipynb #1fa7db46
-def report_unsupervised(runs_root, out_dir, **options) -> dict:   # options: for other paradigms' tables
-    "Write table3_unsupervised(.md/.csv) and table3_unsupervised_by_k if `runs_root` holds TURTLE runs; else return {}."
+def report_unsupervised(
+                        # options: for other paradigms' tables
+                        runs_root, out_dir, **options) -> dict:
+    """Write table3_unsupervised(.md/.csv) and table3_unsupervised_by_k if `runs_root` holds TURTLE
+    runs; else return {}."""
     if not (Path(runs_root)/"turtle_score").is_dir(): return {}
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     c = collect_unsupervised(runs_root)
     t3, byk = unsupervised_tables(c)
     if len(t3):
-        save_table(t3, out, "table3_unsupervised", "Table 3 analogue: extrapolated TURTLE-DU vs full-data TURTLE-DU on D_r "
-                    "(mean ± std over subset seeds; best k by mean Pearson; TURTLE cluster accuracy by Hungarian matching; seconds per phase)")
-        show = byk.assign(pearson=mean_pm(byk.pearson, byk.pearson_std), spearman=mean_pm(byk.spearman, byk.spearman_std)).drop(columns=["pearson_std", "spearman_std"])
-        save_table(show, out, "table3_unsupervised_by_k", "Unsupervised TURTLE-DU: correlation on D_r for every extrapolator and k")
+        save_table(
+            t3,
+            out,
+            "table3_unsupervised",
+            "Table 3 analogue: extrapolated TURTLE-DU vs full-data TURTLE-DU on D_r "
+            "(mean ± std over subset seeds; best k by mean Pearson; TURTLE cluster accuracy by "
+            "Hungarian matching; seconds per phase)",
+        )
+        show = byk.assign(
+            pearson=mean_pm(byk.pearson, byk.pearson_std),
+            spearman=mean_pm(byk.spearman, byk.spearman_std),
+        ).drop(columns=["pearson_std", "spearman_std"])
+        save_table(show, out, "table3_unsupervised_by_k",
+                   "Unsupervised TURTLE-DU: correlation on D_r for every extrapolator and k")
     return dict(table3=t3, table3_by_k=byk, **{f"unsupervised_{k}": v for k, v in c.items()})
 
 # %% ../nbs/15_unsupervised.ipynb #5398019a
 def smoke_unsupervised(c:dict, data_dir:Path) -> dict:
-    "An unsupervised config in miniature (`SMOKE`): one seed and seed size, a short TURTLE and DU window, small k."
+    """An unsupervised config in miniature (`SMOKE`): one seed and seed size, a short TURTLE and DU
+    window, small k."""
     seeds, sizes = smoke_seeds(c)["seeds"], c["seed_sizes"][:1]
     emb = dict(c["embedding"])
     if emb.get("path"): emb["path"] = local_path(emb["path"], data_dir)
     if "epochs" in emb: emb.update(epochs=SMOKE["final_epochs"], batch_size=SMOKE["batch_size"])
-    c.update(embedding=emb, seed_sizes=sizes, window=SMOKE["window"],
-             turtle={**(c.get("turtle") or {}), "epochs": SMOKE["window"] + 1, "batch_size": SMOKE["turtle_batch"], "inner_steps": 2},
-             extrapolators=[smoke_extrapolator(e, seeds, sizes) for e in c.get("extrapolators", [])])
+    c.update(
+        embedding=emb,
+        seed_sizes=sizes,
+        window=SMOKE["window"],
+        turtle={
+            **(c.get("turtle") or {}),
+            "epochs": SMOKE["window"] + 1,
+            "batch_size": SMOKE["turtle_batch"],
+            "inner_steps": 2,
+        },
+        extrapolators=[smoke_extrapolator(e, seeds, sizes) for e in c.get("extrapolators", [])],
+    )
     return c
 
-PARADIGM = Paradigm("unsupervised", check=expand_unsupervised, expand=expand_unsupervised, smoke=smoke_unsupervised,
+PARADIGM = Paradigm("unsupervised", check=expand_unsupervised, expand=expand_unsupervised,
+                    smoke=smoke_unsupervised,
                     report=report_unsupervised)

@@ -177,6 +177,13 @@ def test_doc_notebook_renders_show_doc_folds_checks_and_links_names():
                                   "{py:obj}`Registry.register() <scoreextra.core.Registry.register>`, "
                                   "{py:obj}`core.load_yaml <scoreextra.core.load_yaml>`, `nothing_here`, ``load_yaml``\n"
                                   "```\n`load_yaml` in a fence\n```")
+    # export cells in a row: one toggle opens their sources, in order
+    nb = {"cells": [cell("#| export\ndef _a(): pass"), cell("#| export\ndef b(): pass"), cell("x = 1"),
+                    cell("#| export\ndef c(): pass")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    cells = build_docs.doc_notebook(nb)["cells"]
+    assert [c["source"] for c in cells] == ["def _a(): pass\n\ndef b(): pass", "x = 1", "def c(): pass"]
+    assert [c["metadata"].get("mystnb", {}).get("code_prompt_show") for c in cells] == ["Show the source", None,
+                                                                                          "Show the source"]
     # a name two modules define links to the page's own module, and stays text elsewhere
     names = {"load": {"scoreextra.a.load", "scoreextra.b.load"}}
     assert build_docs.link_names("`load`", names, "b") == "{py:obj}`load <scoreextra.b.load>`"
@@ -192,8 +199,10 @@ def test_notebook_pages_render_api_entries_not_source(site):
         assert html.count('<dt class="sig sig-object py"') >= n, f"{nb.name}: {n} show_doc cells"
         sigs = "".join(re.findall(r'<dt class="sig sig-object py".*?</dt>', html, flags=re.S))
         assert "NoneType" not in sigs and "np.float64(" not in sigs, nb.name    # defaults as written
-        exports = sum('#| export' in "".join(c["source"]) for c in json.loads(nb.read_text())["cells"])
-        assert html.count("Show the source") == exports, nb.name
+        kept = [c for c in json.loads(nb.read_text())["cells"] if "".join(c["source"]).strip() or c.get("outputs")]
+        export = ["#| export" in "".join(c["source"]) for c in kept]
+        runs = sum(e and not (i and export[i - 1]) for i, e in enumerate(export))    # cells in a row: one toggle
+        assert html.count("Show the source") == runs, nb.name
     html = (site / "nbs" / "19_pipeline.html").read_text()
     assert re.search(r'<a class="reference internal" href="../api/pipeline.html#scoreextra.pipeline.run"', html)
     assert 'href="api/pipeline.html#scoreextra.pipeline.run"' in (site / "index.html").read_text()   # README too

@@ -1,7 +1,7 @@
 """The upper floors' shape: no import cycle (each module imports alone; a notebook imports only the modules of notebooks
 sorted before it), every module stays within 500 lines and pipeline-level ones within 350, and a stage is one declaration
 that sweep order, ledger and the papermill template pick up without another edit."""
-import json, re, subprocess, sys, textwrap
+import io, json, re, subprocess, sys, textwrap, tokenize
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +76,21 @@ def test_module_imports_in_isolation(module, imported_alone):
 MAX_LINES = 500    # issue 29: modules by idea (core, data, scores, gnn and knn were split to meet it)
 
 
+def code_lines(text: str) -> int:
+    """A module's size as a reader counts it: each statement once however it is wrapped (code is wrapped at
+    100 characters, tools/line_check.py), each comment line; blank lines and nbdev's `# %%` cell markers not."""
+    comment_line = lambda t: t.type == tokenize.COMMENT and t.line.lstrip().startswith("#") and not t.string.startswith("# %%")
+    return sum(t.type == tokenize.NEWLINE or comment_line(t) for t in tokenize.generate_tokens(io.StringIO(text).readline))
+
+
+def test_code_lines_count_statements_not_their_wrapping():
+    one = "x = f(a, b)   # note\n\n# %% ../nbs/x.ipynb 3\n# a comment\ndef g():\n    return 1\n"
+    wrapped = "x = f(a,\n      b)\n# note\n\n# %% ../nbs/x.ipynb 3\n# a comment\ndef g():\n    return 1\n"
+    assert code_lines(one) == 4 and code_lines(wrapped) == 5     # a trailing comment moved above is a line
+
+
 def test_every_module_is_at_most_500_lines():
-    modules = {p.stem: len(p.read_text().splitlines()) for p in (ROOT / "scoreextra").glob("*.py") if p.name != "_modidx.py"}
+    modules = {p.stem: code_lines(p.read_text()) for p in (ROOT / "scoreextra").glob("*.py") if p.name != "_modidx.py"}
     over = {m: n for m, n in modules.items() if n > MAX_LINES}
     assert not over, f"modules over {MAX_LINES} lines (split them by idea): {over}"
 
@@ -85,7 +98,7 @@ def test_every_module_is_at_most_500_lines():
 @pytest.mark.parametrize("module", ["stages", "supervised", "supervised_configs", "paradigms", "unsupervised", "adversarial_stages",
                                     "experiments", "reporting", "pipeline", "cli"])
 def test_pipeline_level_modules_are_short(module):
-    lines = len((ROOT / "scoreextra" / f"{module}.py").read_text().splitlines())
+    lines = code_lines((ROOT / "scoreextra" / f"{module}.py").read_text())
     assert lines <= 350, f"scoreextra/{module}.py has {lines} lines"
 
 

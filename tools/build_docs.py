@@ -152,10 +152,22 @@ def doc_notebook(nb: dict, names: dict | None = None) -> dict:
         for o in c.get("outputs", []):
             if "text/markdown" in o.get("data", {}): o["data"]["text/markdown"] = _site_markdown(o["data"]["text/markdown"])
         cells.append(c)
-    nb["cells"] = cells
+    nb["cells"] = _join_sources(cells)
     # nbdev-clean drops language_info; the renderer needs it to highlight the code cells
     nb["metadata"].setdefault("language_info", {"name": "python", "pygments_lexer": "ipython3"})
     return nb
+
+
+def _join_sources(cells):
+    """Export cells in a row behind one "Show the source" toggle: the notebook keeps one idea per cell
+    (a private helper, then the function that uses it), the page opens their source with one click."""
+    out = []
+    source = lambda c: (c["cell_type"] == "code" and not c.get("outputs")
+                        and c["metadata"].get("mystnb", {}).get("code_prompt_show") == "Show the source")
+    for c in cells:
+        if out and source(c) and source(out[-1]): out[-1]["source"] += "\n\n" + c["source"]
+        else: out.append(c)
+    return out
 
 
 SHOW_DOC_SOURCE = re.compile(r"^\[source\]\([^)]*\)\{[^}]*\}\s*$")
