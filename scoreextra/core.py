@@ -383,7 +383,9 @@ class Registry(dict):
         "Decorator: register the decorated object under `name` (default: its `__name__`)."
         def _reg(obj):
             key = name or obj.__name__
-            if key in self: raise KeyError(f"{self.kind} {key!r} is already registered")
+            # the names registered so far (a subclass may load more on a lookup, not here)
+            if dict.__contains__(self, key):
+                raise KeyError(f"{self.kind} {key!r} is already registered")
             self[key] = obj; return obj
         return _reg
     def get(self, name:str):

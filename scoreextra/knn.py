@@ -7,7 +7,7 @@ Docs: https://scoreextra.github.io/scoreextra/knn.html.md"""
 
 # %% ../nbs/06_knn.ipynb #9cb78807
 from __future__ import annotations
-import numbers, warnings
+import importlib, numbers, warnings
 
 import numpy as np
 from scipy.stats import rankdata
@@ -17,9 +17,9 @@ from .core import Registry, check_1d, check_fraction, check_indices, to_numpy
 from .faiss_search import METHODS, _check_k, _index_for
 
 # %% auto #0
-__all__ = ['DEFAULT_K', 'EXTRAPOLATORS', 'SEARCH_OPTIONS', 'MERGES', 'SEED_SHRINK', 'DEFAULT_MERGE', 'knn_extrapolate',
-           'Extrapolator', 'KNNExtrapolator', 'KNNLabelExtrapolator', 'KNNEnsembleExtrapolator', 'KNNStackExtrapolator',
-           'merge']
+__all__ = ['DEFAULT_K', 'BUILTIN_EXTRAPOLATORS', 'EXTRAPOLATORS', 'SEARCH_OPTIONS', 'MERGES', 'SEED_SHRINK', 'DEFAULT_MERGE',
+           'knn_extrapolate', 'Extrapolator', 'KNNExtrapolator', 'KNNLabelExtrapolator', 'KNNEnsembleExtrapolator',
+           'KNNStackExtrapolator', 'merge']
 
 # %% ../nbs/06_knn.ipynb #1f2501dd
 def _eq6(dist:np.ndarray, vals:np.ndarray, weighted:bool=True) -> np.ndarray:
@@ -188,8 +188,20 @@ class Extrapolator:
         raise NotImplementedError(f"{type(self).__name__} must define predict")
 
 # %% ../nbs/06_knn.ipynb #125a600c
+# The one place naming the modules of the built-in extrapolators beyond this notebook's kNN: the
+# registry imports them on its first lookup, so no module imports them for their side effect.
+BUILTIN_EXTRAPOLATORS = {"gnn": "gnn", "propagate": "propagation", "sgc": "propagation",
+                         "cs": "propagation", "sign": "sign", "mlp": "sign"}
+
 class _Extrapolators(Registry):
-    "A `Registry` that holds `Extrapolator` subclasses only."
+    """A `Registry` that holds `Extrapolator` subclasses only and loads the built-in ones
+    (`BUILTIN_EXTRAPOLATORS`) before its first lookup."""
+    _loaded = False
+    def _load(self):
+        if not self._loaded:
+            type(self)._loaded = True
+            for module in dict.fromkeys(BUILTIN_EXTRAPOLATORS.values()):
+                importlib.import_module(f"scoreextra.{module}")
     def __setitem__(self, name:str, cls):
         if not (isinstance(cls, type) and issubclass(cls, Extrapolator)):
             raise TypeError(
@@ -197,6 +209,13 @@ class _Extrapolators(Registry):
                 f"options, fit, predict), got {cls!r}"
             )
         super().__setitem__(name, cls)
+    def __contains__(self, name): self._load(); return super().__contains__(name)
+    def __iter__(self): self._load(); return super().__iter__()
+    def __len__(self): self._load(); return super().__len__()
+    def __getitem__(self, name): self._load(); return super().__getitem__(name)
+    def keys(self): self._load(); return super().keys()
+    def values(self): self._load(); return super().values()
+    def items(self): self._load(); return super().items()
 
 EXTRAPOLATORS = _Extrapolators("extrapolator")
 

@@ -25,8 +25,6 @@ from .subset_scoring import SeedScoreWarning
 from .sampling import DEFAULT_SEED_SIZE, check_size, sample_subset
 from .faiss_search import check_k
 from .knn import DEFAULT_K, DEFAULT_MERGE, EXTRAPOLATORS, MERGES, merge as merge_scores
-# register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS
-import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- registers
 from .supervised import (DEFAULT_SCHEDULE, SUBSET_SCHEDULES, make_extrapolator,
                                    subset_schedule)
 from .stages import int_min

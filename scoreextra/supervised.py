@@ -24,8 +24,6 @@ from .subset_scoring import SCORES, score_subset
 from .sampling import SAMPLERS, check_size, sample_subset
 from .faiss_search import check_k
 from .knn import DEFAULT_K, EXTRAPOLATORS, MERGES, SEED_SHRINK, Extrapolator, merge
-# register "gnn", "propagate", "sgc", "cs", "sign" and "mlp" in EXTRAPOLATORS
-import scoreextra.gnn, scoreextra.propagation, scoreextra.sign  # noqa: F401 -- registers
 from .prune import (AUTO_CANDIDATES, BASELINES, PROXY_BELOW, SelectionWarning,
                               check_baseline_options,
                               check_prune_rate, n_keep, proxy_selection, select, selection_spec)

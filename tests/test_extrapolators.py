@@ -1,4 +1,6 @@
 """Issue 26: the decoupled extrapolators and the seed-first merge, through the stages a sweep runs."""
+import subprocess, sys
+
 import numpy as np
 import pytest
 
@@ -63,7 +65,6 @@ def test_shrink_zero_says_that_the_non_seeds_tie():
 # Issue 29 (item 4): one extrapolator interface, no signature read to pass k/seed/device or to check options.
 import inspect                                               # noqa: E402 -- the drift check below reads signatures, the code never does
 
-import scoreextra.own_data  # noqa: E402,F401 -- registers every extrapolator
 from scoreextra.knn import EXTRAPOLATORS, SEARCH_OPTIONS, Extrapolator  # noqa: E402
 from scoreextra.faiss_search import KNNIndex  # noqa: E402
 from scoreextra.supervised import make_extrapolator  # noqa: E402
@@ -134,3 +135,15 @@ def test_check_k_is_each_extrapolators_rule(name, n, m, msg):
     with pytest.raises(ValueError, match=msg): make_extrapolator(name, 7, 0, {}).check_k(n, m)
     make_extrapolator(name, 7, 0, {}).check_k(100, 50)
     make_extrapolator("knn_ensemble", 7, 0, {}).check_k(100, 2)                     # clips its ks to the seeds
+
+
+def test_the_registry_loads_the_built_in_extrapolators_on_its_first_lookup():
+    "Issue 29: no module imports gnn, propagation or sign to register them; the registry does, once, when asked."
+    code = ("import sys; from scoreextra.knn import EXTRAPOLATORS, BUILTIN_EXTRAPOLATORS as B\n"
+            "assert not {f'scoreextra.{m}' for m in B.values()} & set(sys.modules), 'loaded on import'\n"
+            "assert EXTRAPOLATORS.get('sgc').__module__ == 'scoreextra.propagation'\n"
+            "assert all(EXTRAPOLATORS[n].__module__ == f'scoreextra.{m}' for n, m in B.items())\n"
+            "print(sorted(EXTRAPOLATORS))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(sorted(EXTRAPOLATORS)) and len(EXTRAPOLATORS) == 10
