@@ -65,6 +65,8 @@ for name, spec in READERS.items():
     f = import_function(spec)
     assert f.__module__ == "scoreextra.readers" and f.__name__ == "load_" + name, (name, spec)
 assert DATASETS.get("cifar10").__doc__ == "`scoreextra.readers:load_cifar10`, imported on the first load."
+from scoreextra.readers import FASHION_SIZES      # every Fashion-MNIST subsample is a dataset name too
+assert set(FASHION_SIZES) <= set(READERS), sorted(set(FASHION_SIZES) - set(READERS))
 """
 
 def test_a_builtin_name_reaches_its_reader_that_data_never_imports_at_import_time():
