@@ -130,22 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
             "Every stage writes a run folder (runs/<stage>/<hash>/); rerunning skips what is done."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  scoreextra demo\n  scoreextra run --dataset digits --score du "
-               "--extrapolator knn:10 gnn:10\n"
-        "  scoreextra run --data mydata.npz --model mlp --score-epochs 30 --ext-param "
-        "gnn.standardize_targets=true\n"
-        "  scoreextra sweep experiments/configs/fashion_mnist.yaml --limit 20\n  scoreextra report "
-        "runs/fashion_mnist --out reports/fashion_mnist\n"
-        "errors are one line (exit 2); SCOREEXTRA_TRACEBACK=1 shows the traceback",
+        epilog="examples:\n  scoreextra demo\n"
+               "  scoreextra run --dataset digits --score du --extrapolator knn:10 gnn:10\n"
+               "  scoreextra run --data mydata.npz --model mlp --score-epochs 30 "
+               "--ext-param gnn.standardize_targets=true\n"
+               "  scoreextra sweep experiments/configs/fashion_mnist.yaml --limit 20\n"
+               "  scoreextra report runs/fashion_mnist --out reports/fashion_mnist\n"
+               "errors are one line (exit 2); SCOREEXTRA_TRACEBACK=1 shows the traceback",
     )
     # unset: run's default
     sub, S = p.add_subparsers(dest="command", required=True, metavar="COMMAND"), argparse.SUPPRESS
     r = sub.add_parser(
         "run",
         help="the whole method once: subset scoring, extrapolation, pruning, final training",
-        description="Run paper Fig. 1 end to end for one dataset and score over one or more seeds; "
-                    "print correlations, "
-        "accuracy, the gain over random with its verdict, the break-even and the cost ledger.",
+        description="Run paper Fig. 1 end to end for one dataset and score over one or more "
+                    "seeds; print correlations, accuracy, the gain over random with its verdict, "
+                    "the break-even and the cost ledger.",
     )
     # every option below is a keyword of `run`, set only when given: run owns the defaults
     src = r.add_mutually_exclusive_group()
@@ -161,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=S,
         dest="dataset",
         help="your data instead of --dataset: FILE.npz (arrays x, y; optional x_test, y_test, "
-             "classes; "
-        "without a test split 20%% is held out) or module:function returning such arrays",
+             "classes; without a test split 20%% is held out) or module:function returning such "
+             "arrays",
     )
     r.add_argument("--score", default=S,
                    help="score to extrapolate: du or tdds (also forgetting, aum; default du)")
@@ -182,9 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SELECTION_CHOICES,
         default=S,
         help="how scores become a kept set: auto (default: by the kept samples per class, checked "
-             "with proxy trainings "
-        "on a validation split carved from the training data), top (the paper), ccs, moderate, "
-        "random",
+             "with proxy trainings on a validation split carved from the training data), top (the "
+             "paper), ccs, moderate, random",
     )
     r.add_argument("--no-ground-truth", action="store_false", default=S, dest="ground_truth",
                    help="skip the full-data scoring run (no correlations, no 'original')")
@@ -222,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["paper", "steps_per_epoch", "total_steps"],
         default=S,
         help="subset run vs full run: paper (same epochs and batch), steps_per_epoch (batch x "
-             "subset fraction), "
-        "total_steps (epochs / subset fraction); default: the package's measured best",
+             "subset fraction), total_steps (epochs / subset fraction); default: the package's "
+             "measured best",
     )
     r.add_argument("--final-epochs", type=_int(1), default=S,
                    help="epochs of the final trainings (dataset default otherwise)")
@@ -232,8 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_model,
         default=S,
         help="scoring and final model: a zoo name (mlp, cnn, cnn1d, resnet18, ...) or "
-             "module:function "
-        "of your builder (num_classes, in_shape) -> module with embed(x); default: the dataset's",
+             "module:function of your builder (num_classes, in_shape) -> module with embed(x); "
+             "default: the dataset's",
     )
     r.add_argument("--batch-size", type=_int(1), default=S,
                    help="batch size of the scoring and final trainings (dataset default otherwise)")
@@ -298,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="is the final training converged on this data? "
              "(E against 2E epochs, validation split)",
         description="Train the final training run would use at E and 2E epochs on the training "
-                    "data minus a validation split "
-        "carved from it; converged when doubling the epochs gains < 0.3 pt.",
+                    "data minus a validation split carved from it; converged when doubling the "
+                    "epochs gains < 0.3 pt.",
     )
     c.add_argument("--dataset", default="digits", help="dataset name, as in run")
     c.add_argument("--data", type=_data, help="your data, as in run")
@@ -319,8 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="the whole method on scikit-learn digits (minutes on 2 CPU cores)",
         description="DU on 20% seed subsets of digits, kNN, three seeds, 70 and 90% pruned with "
-                    "the default selection; "
-        "prints the tables with a verdict per method, writes figures.",
+                    "the default selection; prints the tables with a verdict per method, writes "
+                    "figures.",
     )
     d.add_argument("--out", default="demo_out",
                    help="where runs, tables and figures go (default demo_out/)")

@@ -241,9 +241,8 @@ DATASETS = SpecRegistry(
     "dataset",
     is_data_spec,
     lambda name: _spec_loader(name),
-    hint="; or your own data as an npz path or module:function (register_dataset registers in this "
-         "process only, "
-    "so a sweep's papermill kernel or the command line cannot see it)",
+    hint="; or your own data as an npz path or module:function (register_dataset registers in "
+         "this process only, so a sweep's papermill kernel or the command line cannot see it)",
 )
 SPLITS = ("train", "test")
 
