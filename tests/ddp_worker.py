@@ -2,6 +2,7 @@
 process for the reference): trains an MLP on digits with DU and TDDS recorders and saves what this rank recorded.
 
 usage: ddp_worker.py OUT_DIR [--ckpt DIR] [--stop-epoch E] [--amp bf16]
+(the one-process reference calls `main([OUT_DIR])` in the test's own process: no RANK, one process)
 """
 import argparse, os
 from pathlib import Path
@@ -29,10 +30,10 @@ class Seen(Callback):
     def after_batch(self, tr, out): self.idx.append(out.idx.cpu().numpy()); self.dtypes.add(str(out.logits.dtype))
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("out"); p.add_argument("--ckpt"); p.add_argument("--stop-epoch", type=int); p.add_argument("--amp")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     ds = load_dataset("digits", "train")
     idx = np.arange(0, len(ds), 2)[:700]   # 700 samples: 7 batches of 101 with a smaller last one (93), split 47/46 over 2 ranks
     du, tdds, seen = DURecorder(window=3), TDDSRecorder(window=3), Seen()

@@ -135,7 +135,10 @@ def test_the_evidence_settings_find_the_committed_run_folders():
 
 
 def test_a_run_over_three_seeds_on_digits(tmp_path, capsys):
+    # schedule "paper": the subset trainings take their own few steps, not a full-data epoch's (the default, which run()
+    # on own data in test_own_data takes); what is checked here is the bookkeeping over seeds
     kw = dict(seed_size=0.2, extrapolators=[("knn", 10)], prune_rates=[0.5], score_epochs=11, final_epochs=1, selection="top",
+              schedule="paper",
               runs_root=tmp_path)
     res = run("digits", "du", seeds=(0, 1, 2), **kw)
     t = res.trainings

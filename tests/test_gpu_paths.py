@@ -111,10 +111,13 @@ def _torchrun(out:Path, *args) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory):
+    "The reference: the worker's run as one process, this one (a fresh interpreter would add seconds of imports only)."
+    import importlib.util
+    assert "RANK" not in os.environ and "WORLD_SIZE" not in os.environ
+    spec = importlib.util.spec_from_file_location("ddp_worker", WORKER)
+    worker = importlib.util.module_from_spec(spec); spec.loader.exec_module(worker)
     out = tmp_path_factory.mktemp("one")
-    r = subprocess.run([sys.executable, str(WORKER), str(out)], capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
-    assert r.returncode == 0, r.stderr[-3000:]
+    worker.main([str(out)])
     return dict(np.load(out / "rank0.npz"))
 
 

@@ -175,7 +175,7 @@ def test_a_sweep_names_data_by_module_function(tmp_path, monkeypatch, executor):
 
 
 # ---------------------------------------------------------------- 5. checks before the cost
-def test_too_few_epochs_are_refused_before_any_training(tmp_path, monkeypatch):
+def test_too_few_epochs_are_refused_before_any_training(tmp_path, monkeypatch, capsys):
     import scoreextra.train, scoreextra.own_data
     def no_training(*a, **k): raise AssertionError("training started before the epochs were checked")
     monkeypatch.setattr(scoreextra.train, "fit", no_training)
@@ -189,9 +189,10 @@ def test_too_few_epochs_are_refused_before_any_training(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="k=10 is larger than the 5 seed samples"): run("digits", "du", seed_size=5, runs_root=tmp_path / "r")
     with pytest.raises(ValueError, match="k=10 is larger than the 5 seed samples"): extrapolate_scores(digits, "du", seed_size=5)
     assert not (tmp_path / "r").exists()
-    r = subprocess.run([str(BIN / "scoreextra"), "run", "--score-epochs", "5", "--runs", str(tmp_path / "c")],
-                       capture_output=True, text=True, env=ENV, timeout=300)
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "= 11 epochs" in r.stderr and not (tmp_path / "c").exists()
+    from scoreextra.cli import main      # the command, in this process: training is still patched out
+    capsys.readouterr()
+    rc, err = main(["run", "--score-epochs", "5", "--runs", str(tmp_path / "c")]), capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "= 11 epochs" in err and not (tmp_path / "c").exists()
 
 
 # ---------------------------------------------------------------- the README's own-data example

@@ -1,6 +1,7 @@
 "End-to-end pipeline, sweep, report and CLI on scikit-learn digits (real data, short trainings)."
-import json, os, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,24 +23,40 @@ def _statuses(root):
     return {p.parent.parent.name + "/" + p.parent.name: load_json(p)["status"] for p in Path(root).glob("*/*/meta.json")}
 
 
-def test_interrupted_sweep_reruns_only_missing_jobs(tmp_path):
-    jobs = expand_config(TINY)
-    first = sweep(TINY, runs_root=tmp_path, limit=4, log=lambda *a: None)
-    assert first["ran"] == 4 and first["done_before"] == 0
-    done_after_first = {k for k, v in _statuses(tmp_path).items() if v == "done"}
-    mtimes = {k: (tmp_path / k / "meta.json").stat().st_mtime_ns for k in done_after_first}
-    second = sweep(TINY, runs_root=tmp_path, log=lambda *a: None)
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """The TINY sweep, run once for the module as an interrupted sweep is rerun: 4 jobs, then the rest. The first test
+    checks the two goes; the others report on the folders or start from a copy of them (its jobs are theirs too)."""
+    root = tmp_path_factory.mktemp("tiny") / "runs"
+    first = sweep(TINY, runs_root=root, limit=4, log=lambda *a: None)
+    done_after_first = {k for k, v in _statuses(root).items() if v == "done"}
+    mtimes = {k: (root / k / "meta.json").stat().st_mtime_ns for k in done_after_first}
+    second = sweep(TINY, runs_root=root, log=lambda *a: None)
+    return SimpleNamespace(root=root, first=first, mtimes=mtimes, second=second)
+
+
+def _copy(runs, to, stages=("ground_truth", "score_subset", "baseline")):
+    """A copy of TINY's finished ground truth, subset and baseline folders under `to`: a test adds to it without touching
+    what other tests read; its extrapolations and final trainings are its own."""
+    for stage in stages: shutil.copytree(runs.root / stage, to / stage)
+    return to
+
+
+def test_interrupted_sweep_reruns_only_missing_jobs(tiny_runs):
+    jobs, root = expand_config(TINY), tiny_runs.root
+    assert tiny_runs.first["ran"] == 4 and tiny_runs.first["done_before"] == 0
+    second = tiny_runs.second
     assert second["done_before"] == 4 and second["ran"] == len(jobs) - 4 and not second["failed"]
     # the four finished runs were not touched again
-    assert all((tmp_path / k / "meta.json").stat().st_mtime_ns == t for k, t in mtimes.items())
-    assert set(_statuses(tmp_path).values()) == {"done"} and len(_statuses(tmp_path)) == len(jobs)
-    third = sweep(TINY, runs_root=tmp_path, log=lambda *a: None)
+    assert len(tiny_runs.mtimes) == 4
+    assert all((root / k / "meta.json").stat().st_mtime_ns == t for k, t in tiny_runs.mtimes.items())
+    assert set(_statuses(root).values()) == {"done"} and len(_statuses(root)) == len(jobs)
+    third = sweep(TINY, runs_root=root, log=lambda *a: None)
     assert third["ran"] == 0 and third["done_before"] == len(jobs)
 
 
-def test_report_writes_tables_and_figures(tmp_path):
-    sweep(TINY, runs_root=tmp_path / "runs", log=lambda *a: None)
-    res = report(tmp_path / "runs", tmp_path / "rep")
+def test_report_writes_tables_and_figures(tiny_runs, tmp_path):
+    res = report(tiny_runs.root, tmp_path / "rep")
     names = {p.name for p in (tmp_path / "rep").iterdir()}
     assert {"correlations.md", "correlations.csv", "accuracy.md", "ledger.md", "fig2_pruning_curves.png",
             "fig3_time_vs_accuracy.png", "fig4_correlation_vs_accuracy.png", "fig5_score_distributions.png"} <= names
@@ -101,19 +118,19 @@ def test_submitit_local_executor_runs_jobs(tmp_path):
     assert not list(tmp_path.glob("*/*/notebook.partial.ipynb"))
 
 
-def test_cli_sweep_and_report(tmp_path):
+def test_cli_sweep_and_report(tmp_path, capsys):
+    "The sweep in a real `scoreextra` process; report and a missing config through the same `main` in this one."
+    from scoreextra.cli import main
     cfg = {**TINY, "seeds": [0], "runs_root": str(tmp_path / "runs")}
     path = tmp_path / "c.yaml"; path.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([str(BIN / "scoreextra"), "sweep", str(path)], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "ran now: 7, failed: 0" in r.stdout
-    r = subprocess.run([str(BIN / "scoreextra"), "report", str(tmp_path / "runs"), "--out", str(tmp_path / "rep")],
-                       capture_output=True, text=True, env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert main(["report", str(tmp_path / "runs"), "--out", str(tmp_path / "rep")]) == 0, capsys.readouterr().err[-2000:]
     assert (tmp_path / "rep" / "accuracy.md").exists()
-    bad = subprocess.run([str(BIN / "scoreextra"), "sweep", str(tmp_path / "missing.yaml")], capture_output=True, text=True, env=env)
-    assert bad.returncode != 0 and "missing.yaml does not exist" in bad.stderr
+    capsys.readouterr()
+    assert main(["sweep", str(tmp_path / "missing.yaml")]) != 0 and "missing.yaml does not exist" in capsys.readouterr().err
 
 
 def test_cli_help_lists_commands():
@@ -145,12 +162,12 @@ def test_cli_run_killed_then_rerun_resumes_and_keeps_the_seconds(tmp_path):
     assert [e["epoch"] for e in log] == list(range(1, 41))    # resumed: every epoch once (1-based), none repeated
 
 
-def test_report_with_two_ground_truths_selections_budgets_and_regenerated_embeddings(tmp_path):
+def test_report_with_two_ground_truths_selections_budgets_and_regenerated_embeddings(tiny_runs, tmp_path):
     cfg = {**TINY, "ground_truth": {"seeds": [1000, 1001]}, "schedules": ["paper", "steps_per_epoch"],
            "final_model": "convnet", "final_recipe": {"channels_last": True},
            "prune": {**TINY["prune"], "selections": ["top", "ccs"], "budgets": ["epochs", "steps"], "max_epochs": 3,
                      "no_pruning": True, "no_pruning_epochs": [4]}}
-    root = tmp_path / "runs"
+    root = _copy(tiny_runs, tmp_path / "runs")     # TINY's ground truth, paper-schedule subsets and baselines
     # subsets and ground truths first; then drop the embeddings: extrapolation recomputes them from model.pt
     sweep({**cfg, "extrapolators": [], "prune": {}}, runs_root=root, log=lambda *a: None)
     emb_files = sorted(root.glob("score_subset/*/embeddings.npy"))
@@ -177,11 +194,11 @@ def test_report_with_two_ground_truths_selections_budgets_and_regenerated_embedd
     assert {"gt_reproducibility.md", "fig2_pruning_curves.png", "fig2_pruning_curves_steps.png"} <= names
 
 
-def test_selection_options_and_baseline_options_reach_the_stages(tmp_path):
+def test_selection_options_and_baseline_options_reach_the_stages(tiny_runs, tmp_path):
     "`{strategy: top, class_balanced: true}` keeps every class's share; `{name: ssp, params: {keep: easy}}` is its own baseline."
     from scoreextra.data import load_dataset
     from scoreextra.supervised import baseline_config
-    root, y = tmp_path / "runs", load_dataset("digits").y
+    root, y = _copy(tiny_runs, tmp_path / "runs"), load_dataset("digits").y   # TINY's subsets, ground truth, baselines
     src = baseline_config("digits", "random", 0)
     run_stage("baseline", src, root)
     kept = {}
