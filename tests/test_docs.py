@@ -6,6 +6,9 @@ stored in their notebooks, the report pages show their PNGs, no page links to a 
 file or anchor, nothing is fetched from the network, no script fails. Two screenshots are left in
 the build folder (the test prints where) for a person to look at.
 Skipped only where there is neither chromium nor apt-get to install it (`make browser`).
+The build and the browser are the `slow` set (`make test-slow`, run by CI after `make test`): about 75 CPU seconds,
+the most of any file; how a notebook is turned into a page (nbdev directives, show_doc, links, figure titles) is
+checked on small inputs in `make test`.
 """
 import importlib, json, shutil, subprocess, sys
 from pathlib import Path
@@ -67,6 +70,7 @@ def _figures(nb_path: Path) -> int:
                for o in c.get("outputs", []))
 
 
+@pytest.mark.slow
 def test_every_notebook_module_and_report_has_a_page(site):
     for nb in build_docs.notebooks():
         assert (site / "nbs" / f"{nb.stem}.html").exists(), nb
@@ -77,6 +81,7 @@ def test_every_notebook_module_and_report_has_a_page(site):
     assert "Score-based data pruning" in (site / "index.html").read_text()   # README is the landing page
 
 
+@pytest.mark.slow
 def test_api_pages_document_every_public_function_and_class(site):
     "autodoc only warns when a module fails to import: an empty API page would pass unnoticed."
     import inspect
@@ -92,6 +97,7 @@ def test_api_pages_document_every_public_function_and_class(site):
     assert "<strong>strategy_kw</strong> – options of the strategy" in html and html.count("options of the strategy") == 1
 
 
+@pytest.mark.slow
 def test_notebook_pages_show_their_figures(pages):
     for nb in build_docs.notebooks():
         r = pages[f"nbs/{nb.stem}.html"]
@@ -100,6 +106,7 @@ def test_notebook_pages_show_their_figures(pages):
         assert len(shown) >= _figures(nb), f"{nb.name}: {_figures(nb)} figures stored, {len(shown)} shown"
 
 
+@pytest.mark.slow
 def test_report_pages_show_their_figures(pages):
     for d in (ROOT / "reports").glob("*/"):
         n = len(list(d.glob("*.png")))
@@ -108,6 +115,7 @@ def test_report_pages_show_their_figures(pages):
         assert len([i for i in r["loaded_images"] if i["in_article"]]) >= n, f"{d.name}: {n} PNGs, fewer shown"
 
 
+@pytest.mark.slow
 def test_no_page_links_to_a_missing_target_or_the_network(pages):
     bad = {p: {k: r[k] for k in ("broken_links", "broken_images", "network", "js_errors") if r[k]} for p, r in pages.items()}
     bad = {p: v for p, v in bad.items() if v}
@@ -115,6 +123,7 @@ def test_no_page_links_to_a_missing_target_or_the_network(pages):
     assert len(pages) >= len(build_docs.notebooks()) + len(build_docs.modules())
 
 
+@pytest.mark.slow
 def test_checker_sees_broken_images_links_and_network(tmp_path, browser):
     "The browser checks would pass vacuously if they could not see a broken page: show that they do."
     png = next((ROOT / "reports").rglob("*.png"))
@@ -132,6 +141,7 @@ def test_checker_sees_broken_images_links_and_network(tmp_path, browser):
     assert r["network"] == ["https://example.invalid/x.js"]
 
 
+@pytest.mark.slow
 def test_screenshots_of_two_pages(site, browser, pages):
     "Left in the build folder for a person to look at (the path is printed with -s)."
     out = site.parent / "screenshots"
@@ -190,6 +200,7 @@ def test_doc_notebook_renders_show_doc_folds_checks_and_links_names():
     assert build_docs.link_names("`load`", names, "c") == "`load`"
 
 
+@pytest.mark.slow
 def test_notebook_pages_render_api_entries_not_source(site):
     "No `show_doc(...)` input on any page; each becomes a signature entry; export cells are folded; names link."
     import re
@@ -208,6 +219,7 @@ def test_notebook_pages_render_api_entries_not_source(site):
     assert 'href="api/pipeline.html#scoreextra.pipeline.run"' in (site / "index.html").read_text()   # README too
 
 
+@pytest.mark.slow
 def test_pages_read_at_the_sites_width(pages):
     "Issue 28.6: what a reader sees: no code wider than the column, links on every page, figures not shrunk unreadably."
     wide = {p: [f"{w['width']}px > {w['column']}px: {w['line'][:90]}" for w in r["wide_code"]] for p, r in pages.items()}

@@ -158,7 +158,9 @@ def load():
 '''
 
 
-@pytest.mark.parametrize("executor", ["inline", "papermill"])
+# papermill: ~12 CPU s, two kernels; `slow`. The inline case names the data by module:function, and a papermill kernel
+# importing a module it is told of by PYTHONPATH stays in `make test` (test_structure's toy stage).
+@pytest.mark.parametrize("executor", ["inline", pytest.param("papermill", marks=pytest.mark.slow)])
 def test_a_sweep_names_data_by_module_function(tmp_path, monkeypatch, executor):
     if executor == "papermill": pytest.importorskip("papermill")
     (tmp_path / "mydata_mod.py").write_text(textwrap.dedent(MODULE))
@@ -203,6 +205,10 @@ def _readme_blocks():
     return re.search(r"```python\n(.*?)```", sec, re.S).group(1), re.search(r"```sh\n(.*?)```", sec, re.S).group(1)
 
 
+# ~22 CPU s: the README's example at its size (2,000 samples, 20 epochs, kNN and GNN) in two fresh processes; `slow`.
+# What it calls is checked in `make test`: extrapolate_scores with GNN options (test_gnn_options_pass_through_...),
+# `scoreextra run --data FILE.npz` (test_run_and_the_cli_take_recipe_overrides_and_warn), select with labels.
+@pytest.mark.slow
 def test_readme_own_data_example_runs_from_python_and_the_shell(tmp_path):
     py, sh = _readme_blocks()
     r = subprocess.run([sys.executable, "-c", py], capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)

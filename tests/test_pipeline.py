@@ -139,6 +139,10 @@ def test_cli_help_lists_commands():
     for cmd in ("run", "sweep", "report", "demo", "converge"): assert cmd in r.stdout
 
 
+# ~20 CPU s: two `scoreextra run` processes, 40 epochs. Its parts stay in `make test`: SIGTERM in a real process ends in
+# one line and marks the stage interrupted (test_cli_signals), a resumed fit is bit-identical (test_train), a killed
+# attempt's seconds are kept (test_faults).
+@pytest.mark.slow
 def test_cli_run_killed_then_rerun_resumes_and_keeps_the_seconds(tmp_path):
     "SIGTERM mid-training: seconds spent are written, the rerun resumes from the checkpoint and finishes."
     import signal, time
