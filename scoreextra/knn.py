@@ -200,8 +200,10 @@ class _Extrapolators(Registry):
     def _load(self):
         if not self._loaded:
             type(self)._loaded = True
+            before = dict(dict.items(self))
             for module in dict.fromkeys(BUILTIN_EXTRAPOLATORS.values()):
                 importlib.import_module(f"scoreextra.{module}")
+            dict.update(self, before)   # what was registered before (a notebook's own class) stays
     def __setitem__(self, name:str, cls):
         if not (isinstance(cls, type) and issubclass(cls, Extrapolator)):
             raise TypeError(
