@@ -325,6 +325,7 @@ class GNNExtrapolator(Extrapolator):
     (paper Sec. 3.3)."""
     # labels are optional: without them the node features are the embedding only
     needs_labels = False
+    takes_knn_graph = True
     options = ("epochs", "hidden", "dropout", "lr", "batch_size", "fanout", "mode", "symmetric",
                "weight", "standardize",
                "standardize_targets", "val_frac", "eval_every", "full_batch_max_edges", "method",
@@ -533,6 +534,11 @@ def predict(self:GNNExtrapolator) -> np.ndarray:
     out = self.pred_.copy()
     out[self.seed_idx_] = self.seed_scores_
     return out
+
+@patch
+def fit_facts(self:GNNExtrapolator) -> dict:
+    "The model selection of the last `fit`: the epoch kept, the epochs run and the training mode."
+    return dict(best_epoch=int(self.best_epoch), epochs=self.epochs, mode=self.mode_)
 
 # set, not `register`: re-running this cell or reloading the module must not fail
 EXTRAPOLATORS["gnn"] = GNNExtrapolator

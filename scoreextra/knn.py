@@ -141,6 +141,9 @@ class Extrapolator:
     `fit`, then `predict`."""
     # True: `fit` refuses labels=None, and unsupervised runs refuse the method
     needs_labels = False
+    # True: `fit` takes `graph=knn_graph(emb, k, symmetric=, weight=, method=)` of its attributes,
+    # so a caller may build the graph once for many fits
+    takes_knn_graph = False
     options = ()           # the keywords its constructor takes beyond k, seed and device
     def __init__(
                  # neighbours: of the seed search, or of the graph over all samples
@@ -186,6 +189,10 @@ class Extrapolator:
     def predict(self) -> np.ndarray:
         "(n,) float64 scores after `fit`: the seeds' own, extrapolated for the rest."
         raise NotImplementedError(f"{type(self).__name__} must define predict")
+
+    def fit_facts(self) -> dict:
+        "What a run records about the fit (a trained extrapolator's model selection); none here."
+        return {}
 
 # %% ../nbs/06_knn.ipynb #125a600c
 # The one place naming the modules of the built-in extrapolators beyond this notebook's kNN: the

@@ -59,13 +59,12 @@ def extrapolate_in_space(name:str, k:int, emb:np.ndarray, labels, seed_idx, seed
     facts about the fit."""
     ext = make_extrapolator(name, k, seed, dict(params or {}), device)
     info = {}
-    if isinstance(ext, GNNExtrapolator) and graph_key is not None:
+    # an attribute, not isinstance: a class re-run in a notebook is another class of the same name
+    if ext.takes_knn_graph and graph_key is not None:
         g, info["graph_build_s"] = _graph_for(graph_key, emb, ext)
         ext.fit(emb, labels, seed_idx, seed_scores, graph=g)
     else: ext.fit(emb, labels, seed_idx, seed_scores)
-    if isinstance(ext, GNNExtrapolator):
-        info.update(best_epoch=int(ext.best_epoch), epochs=ext.epochs, mode=ext.mode_)
-    return ext.predict(), info
+    return ext.predict(), info | ext.fit_facts()
 
 # %% ../nbs/14_paradigms.ipynb #0c1c18eb
 @dataclass(frozen=True, kw_only=True)
