@@ -15,8 +15,8 @@ __all__ = ['DEFAULT_PRUNE_RATES', 'MIN_CLASS_SHARE', 'AUTO_TOP_FROM', 'SELECTION
            'PROXY_BELOW', 'PROXY_VAL_FRAC', 'PROXY_TOL', 'PROXY_MAX_LOSS', 'AUTO_CANDIDATES', 'n_keep',
            'check_prune_rate', 'SelectionWarning', 'class_floors', 'guard_coverage', 'warn_selection', 'select',
            'top_select', 'random_scores', 'ssp_scores', 'ccs_select', 'check_baseline_options', 'ccs_cutoff',
-           'moderate_select', 'random_select', 'auto_strategy', 'paired_se', 'choose_by_proxy', 'proxy_selection',
-           'selection_spec']
+           'moderate_select', 'random_select', 'auto_strategy', 'paired_se', 'choose_by_proxy', 'carve_validation',
+           'proxy_selection', 'selection_spec']
 
 # %% ../nbs/08_prune.ipynb #c35902c2
 def n_keep(n:int, # dataset size
@@ -398,6 +398,23 @@ def choose_by_proxy(
     if better: return max(better, key=better.get)
     return "top" if top - se.get("top", 0.0) >= r - max_loss - 1e-9 else "random"
 
+# %% ../nbs/08_prune.ipynb #c4rve0a1
+def carve_validation(y:np.ndarray, # (n,) class labels
+                     # about this fraction of the rows, a row per class at least
+                     frac:float=PROXY_VAL_FRAC,
+                     seed:int=0) -> np.ndarray:
+    """Sorted row indices of a stratified validation split; a class with a single row keeps it for
+    training (nothing to validate it on)."""
+    from scoreextra.data import stratified_subsample
+    y = np.asarray(y)
+    _, inv, cnt = np.unique(y, return_inverse=True, return_counts=True)
+    pool, n_cls = np.flatnonzero(cnt[inv] >= 2), int((cnt >= 2).sum())
+    if len(pool) < 2 * max(n_cls, 1):
+        raise ValueError(f"too few labelled rows to carve a validation split: {len(y)} rows, "
+                         f"{n_cls} classes with 2 or more")
+    n_val = min(max(int(round(frac * len(y))), n_cls), len(pool) - n_cls)
+    return np.sort(pool[stratified_subsample(y[pool], n_val, seed=seed)])
+
 # %% ../nbs/08_prune.ipynb #c3e5af02
 def proxy_selection(ds, # training data (`Dataset`)
                     scores:np.ndarray, # (n,) scores, higher = keep
@@ -407,9 +424,8 @@ def proxy_selection(ds, # training data (`Dataset`)
                     candidates:dict=AUTO_CANDIDATES, device=None) -> dict:
     """Each candidate's kept set from the data outside a carved validation split, trained and
     measured there; the choice."""
-    from scoreextra.data import stratified_subsample
     from scoreextra.train import predict_logits
-    val = stratified_subsample(ds.y, max(int(round(val_frac * len(ds))), ds.num_classes), seed=seed)
+    val = carve_validation(ds.y, val_frac, seed)
     rest = np.setdiff1d(np.arange(len(ds)), val)
     hits = {}
     for name, spec in candidates.items():

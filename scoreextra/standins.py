@@ -13,10 +13,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .readers import CIFAR10_CLASSES, CIFAR100_CLASSES, prepare_places365_64
+from .readers import (CIFAR10_CLASSES, CIFAR100_CLASSES, FASHION_SIZES,
+                                prepare_places365_64)
 
 # %% auto #0
-__all__ = ['STANDINS', 'write_standins']
+__all__ = ['STANDINS', 'STANDIN_AS', 'write_standins']
 
 # %% ../nbs/01_standins.ipynb #94ea705f
 def _noise(rng, n:int, hw:int, n_classes:int, c:int=3) -> tuple[np.ndarray, np.ndarray]:
@@ -120,6 +121,9 @@ STANDINS = {
     "synthetic_cifar10_2m": (lambda r, n, t, g: _standin_synthetic(r, n, t, g, "2m_random.npz", 10),
                              ("cifar10",)),
 }
+# a fixed-size subsample of a dataset (`readers.FASHION_SIZES`) -> the dataset it is drawn from: its
+# stand-in holds fewer rows than the subsample, so a smoke run reads the source's stand-in instead
+STANDIN_AS = {name: "fashion_mnist" for name in FASHION_SIZES}
 
 def write_standins(
                    # folder to fill: use it as `data_root` (`root=` or `$SCOREEXTRA_DATA`)

@@ -20,16 +20,11 @@ DEFAULT = {"fashion_mnist.yaml", "cifar10_unsupervised.yaml", "fashion_mnist_adv
 GPU_SIZED = {"cifar10.yaml", "cifar10_adversarial.yaml", "imagenet64.yaml", "places365.yaml", "places365_sampler_stratified.yaml",
              "places365_sampler_zcore.yaml", "synthetic_cifar100_du.yaml", "synthetic_cifar100_tdds.yaml",
              "synthetic_cifar10_adversarial.yaml"}
-# Smoke runs that fail at d1cab9c, before the slow set ran in CI (strict: a fix turns them into a failure until the mark goes).
-SMOKE_FAILS = {f"size_regimes_{n}k.yaml": f"smoke mode makes no stand-in files for fashion_mnist_{n}k: 'missing dataset file'"
-               for n in (5, 15, 30)}
-SMOKE_FAILS["size_regimes_60k.yaml"] = "4 prune_train jobs fail on the smoke data: a class with 1 member in a stratified split"
 
 
 def _marks(config:Path) -> list:
     if config.name in DEFAULT: return []
     marks = [pytest.mark.slow] + ([pytest.mark.gpu_sized] if config.name in GPU_SIZED else [])
-    if config.name in SMOKE_FAILS: marks.append(pytest.mark.xfail(reason=SMOKE_FAILS[config.name], strict=True))
     return marks
 
 
