@@ -36,7 +36,8 @@ demo: venv data
 
 # ruff first (seconds; its rules in pyproject.toml [tool.ruff]), then the width of the code a reader sees
 # (tools/line_check.py: every notebook code line, hence the package, and the READMEs' code blocks within 100 characters;
-# `python tools/line_check.py --fix` rewrites them). Then nbdev-test (one notebook per core) and pytest side by side:
+# `python tools/line_check.py --fix` rewrites them), and whether the notebooks read as lessons (tools/lesson_check.py:
+# every exported public name followed by a visible example, no visible test battery). Then nbdev-test (one notebook per core) and pytest side by side:
 # pytest's workers wait on the processes, kernels and browser they start, and nbdev-test's on its last, longest
 # notebooks, so on 2 cores the two together take about 70% of their one-after-the-other time. pytest's output comes
 # as it runs, nbdev-test's when both are done; the target fails when either does. pytest runs TEST_JOBS workers
@@ -47,6 +48,7 @@ TEST_JOBS ?= 2
 test: venv data
 	$(BIN)/ruff check scoreextra tests tools bench
 	$(BIN)/python tools/line_check.py
+	$(BIN)/python tools/lesson_check.py
 	@log=$$(mktemp); trap 'rm -f $$log' EXIT; \
 	echo "nbdev-test: running alongside pytest, its output follows pytest's"; \
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test >$$log 2>&1 & nb=$$!; \
