@@ -196,7 +196,6 @@ class AdvScoreConfig(TypedConfig):
                          record=record_spec(self.record, at)).items():
             object.__setattr__(self, k, v)
 
-# %% ../nbs/16_adversarial_stages.ipynb #04010f83
 def adv_score_config(dataset:str, seed_size:float|int|None=None, seed:int=0, *,
                      train_subset:dict|None=None,
                      sampler:str="random", at:dict|str|None=None, record:dict|None=None) -> dict:
@@ -254,7 +253,6 @@ class AdvExtrapolateConfig(SpaceExtrapolationConfig):
     k: int = checked(check_k, ADV_K)
     stage, score_type, unsupervised = "adv_extrapolate", AdvScoreConfig, False
 
-# %% ../nbs/16_adversarial_stages.ipynb #91137070
 def adv_extrapolate_config(score:dict, # a subset `adv_score` config
                            extrapolator:str="knn", k:int=ADV_K, *, seed:int=0,
                            params:dict|None=None) -> dict:
@@ -312,7 +310,6 @@ class AdvPruneConfig(TypedConfig):
     eval: dict|None = checked(eval_spec, None)   # stored as the full `eval_spec`
     def check_across(self): object.__setattr__(self, "at", at_spec(self.dataset, self.at))
 
-# %% ../nbs/16_adversarial_stages.ipynb #5a9db6f7
 def adv_prune_config(
                      # random | adv_extrapolate | adv_score (full pool: ground truth)
                      source_stage:str,

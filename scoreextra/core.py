@@ -254,6 +254,15 @@ def atomic_path(path:str|Path):
     finally:
         if os.path.exists(tmp): os.unlink(tmp)
 
+# %% ../nbs/00_core.ipynb #0a4f1259
+def _json_default(o):
+    if isinstance(o, (np.integer,)): return int(o)
+    if isinstance(o, (np.floating,)): return float(o)
+    if isinstance(o, np.ndarray): return o.tolist()
+    if isinstance(o, Path): return str(o)
+    if isinstance(o, torch.device): return str(o)
+    raise TypeError(f"cannot write {type(o).__name__} to JSON: {o!r}")
+
 # %% ../nbs/00_core.ipynb #58c8dfb6
 def save_json(path:str|Path, obj) -> Path:
     "Write `obj` as indented, key-sorted JSON, atomically."
@@ -277,15 +286,6 @@ def save_npy(path:str|Path, arr) -> Path:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f: np.save(f, to_numpy(arr), allow_pickle=False)
     return Path(path)
-
-# %% ../nbs/00_core.ipynb #0a4f1259
-def _json_default(o):
-    if isinstance(o, (np.integer,)): return int(o)
-    if isinstance(o, (np.floating,)): return float(o)
-    if isinstance(o, np.ndarray): return o.tolist()
-    if isinstance(o, Path): return str(o)
-    if isinstance(o, torch.device): return str(o)
-    raise TypeError(f"cannot write {type(o).__name__} to JSON: {o!r}")
 
 # %% ../nbs/00_core.ipynb #9a0c9e2e
 def file_record(path:str|Path) -> dict:

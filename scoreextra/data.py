@@ -55,6 +55,56 @@ def _require(path:Path, fmt:str, source:str) -> Path:
     if not Path(path).exists(): raise _bad(path, "missing dataset file", fmt, source, missing=True)
     return Path(path)
 
+# %% ../nbs/01_data.ipynb #4536f452
+def _first_nonfinite(x:np.ndarray, block:int=1 << 22) -> int|None:
+    "The first row of float `x` holding NaN or ±inf, or None; reads `block` values at a time."
+    step = max(1, block // max(1, x[0].size)) if len(x) else 1
+    for s in range(0, len(x), step):
+        rows = x[s:s + step]
+        bad = ~np.isfinite(rows).reshape(len(rows), -1).all(1)
+        if bad.any(): return s + int(bad.argmax())
+    return None
+
+# %% ../nbs/01_data.ipynb #e771ed03
+def _nonfinite(row:np.ndarray) -> str:
+    """The first value of `row` (as given) that float32 cannot hold: nan, ±inf, or one beyond its
+    range."""
+    row = np.asarray(row, np.float64).ravel()
+    bad = row[~np.isfinite(row)]
+    if len(bad): return str(bad[0])
+    return f"{row[np.abs(row) > np.finfo(np.float32).max][0]:g} (beyond float32's ±3.4e38)"
+
+# %% ../nbs/01_data.ipynb #86fede9c
+def _plain_array(a, what:str) -> np.ndarray:
+    """`a` as a numpy array: torch tensors are moved to the CPU (no copy there), memmaps and arrays
+    pass through."""
+    if isinstance(a, torch.Tensor): return a.detach().cpu().numpy()
+    return a if isinstance(a, np.ndarray) else np.asarray(a)
+
+# %% ../nbs/01_data.ipynb #646a602e
+def _label_codes(y:np.ndarray, classes) -> tuple[np.ndarray, list]:
+    """int64 codes of the labels `y` and the class names: integer labels index `classes`; strings
+    (or other objects) are looked up in it."""
+    if y.dtype.kind in "iu" or not y.size:
+        y = y.astype(np.int64, copy=False)
+        if classes is None: classes = [str(c) for c in range(int(y.max()) + 1 if y.size else 0)]
+        classes = list(classes)
+        if y.size and (y.min() < 0 or y.max() >= len(classes)):
+            raise ValueError(
+                f"labels must lie in [0, {len(classes)}) (one per class name), got range "
+                f"[{y.min()}, {y.max()}]"
+            )
+        return y, classes
+    if y.dtype.kind in "fc":
+        raise ValueError(
+            f"y holds {y.dtype} numbers; labels must be integers or class names (strings)"
+        )
+    names = sorted(set(y.tolist())) if classes is None else list(classes)
+    code = {c: i for i, c in enumerate(names)}
+    missing = sorted({str(v) for v in y.tolist() if v not in code})
+    if missing: raise ValueError(f"labels {missing[:5]} are not among classes {names[:10]}")
+    return np.fromiter((code[v] for v in y.tolist()), np.int64, len(y)), [str(c) for c in names]
+
 # %% ../nbs/01_data.ipynb #303a1b58
 @dataclass(repr=False)
 class Dataset:
@@ -140,56 +190,6 @@ class Dataset:
             f"x={kind}{self.x.dtype}{tuple(self.x.shape)}, "
             f"classes={self.num_classes}, augment={self.augment})"
         )
-
-# %% ../nbs/01_data.ipynb #4536f452
-def _first_nonfinite(x:np.ndarray, block:int=1 << 22) -> int|None:
-    "The first row of float `x` holding NaN or ±inf, or None; reads `block` values at a time."
-    step = max(1, block // max(1, x[0].size)) if len(x) else 1
-    for s in range(0, len(x), step):
-        rows = x[s:s + step]
-        bad = ~np.isfinite(rows).reshape(len(rows), -1).all(1)
-        if bad.any(): return s + int(bad.argmax())
-    return None
-
-# %% ../nbs/01_data.ipynb #e771ed03
-def _nonfinite(row:np.ndarray) -> str:
-    """The first value of `row` (as given) that float32 cannot hold: nan, ±inf, or one beyond its
-    range."""
-    row = np.asarray(row, np.float64).ravel()
-    bad = row[~np.isfinite(row)]
-    if len(bad): return str(bad[0])
-    return f"{row[np.abs(row) > np.finfo(np.float32).max][0]:g} (beyond float32's ±3.4e38)"
-
-# %% ../nbs/01_data.ipynb #86fede9c
-def _plain_array(a, what:str) -> np.ndarray:
-    """`a` as a numpy array: torch tensors are moved to the CPU (no copy there), memmaps and arrays
-    pass through."""
-    if isinstance(a, torch.Tensor): return a.detach().cpu().numpy()
-    return a if isinstance(a, np.ndarray) else np.asarray(a)
-
-# %% ../nbs/01_data.ipynb #646a602e
-def _label_codes(y:np.ndarray, classes) -> tuple[np.ndarray, list]:
-    """int64 codes of the labels `y` and the class names: integer labels index `classes`; strings
-    (or other objects) are looked up in it."""
-    if y.dtype.kind in "iu" or not y.size:
-        y = y.astype(np.int64, copy=False)
-        if classes is None: classes = [str(c) for c in range(int(y.max()) + 1 if y.size else 0)]
-        classes = list(classes)
-        if y.size and (y.min() < 0 or y.max() >= len(classes)):
-            raise ValueError(
-                f"labels must lie in [0, {len(classes)}) (one per class name), got range "
-                f"[{y.min()}, {y.max()}]"
-            )
-        return y, classes
-    if y.dtype.kind in "fc":
-        raise ValueError(
-            f"y holds {y.dtype} numbers; labels must be integers or class names (strings)"
-        )
-    names = sorted(set(y.tolist())) if classes is None else list(classes)
-    code = {c: i for i, c in enumerate(names)}
-    missing = sorted({str(v) for v in y.tolist() if v not in code})
-    if missing: raise ValueError(f"labels {missing[:5]} are not among classes {names[:10]}")
-    return np.fromiter((code[v] for v in y.tolist()), np.int64, len(y)), [str(c) for c in names]
 
 # %% ../nbs/01_data.ipynb #911095dd
 _SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")

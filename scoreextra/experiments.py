@@ -154,7 +154,7 @@ def smoke_config(cfg:dict, # a validated experiment config
     c = copy.deepcopy(validate_config(copy.deepcopy(cfg)))
     c = paradigm_of(c).smoke(c, Path(data_dir))
     # a subsample's stand-in is its source's (the subsample holds more rows than the stand-in)
-    c["dataset"] = STANDIN_AS.get(c["dataset"], c["dataset"])
+    if "dataset" in c: c["dataset"] = STANDIN_AS.get(c["dataset"], c["dataset"])
     c["name"] = f"{cfg['name'] if 'name' in cfg else cfg['dataset']}_smoke"
     for key in ("runs_root", "report_dir"): c.pop(key, None)
     return validate_config(c, f"smoke config of {c['name']}")

@@ -124,7 +124,6 @@ def knn_extrapolate(
         )
     return (out, info) if return_info else out
 
-# %% ../nbs/06_knn.ipynb #9e175560
 def _eq6_rest(e:np.ndarray, seed_idx, seed_scores, rest:np.ndarray, k:int, *, weighted:bool,
               method:str, chunk:int, **search_kw):
     """(Eq. 6 scores of the samples `rest` from their k nearest seeds, the search index's `info`);

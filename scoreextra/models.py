@@ -118,6 +118,11 @@ class SignalCNN(EmbedNet):
         )
     def embed(self, x): return self.features(x[:, None] if x.ndim == 2 else x).mean(-1)
 
+# %% ../nbs/02_models.ipynb #143681dc
+def _shortcut(cin:int, cout:int, stride:int) -> nn.Module:
+    if stride == 1 and cin == cout: return nn.Identity()
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
 # %% ../nbs/02_models.ipynb #4dab9fed
 class BasicBlock(nn.Module):
     "Two 3×3 conv-BN layers with an identity or 1×1 projection shortcut (ResNet-18/34)."
@@ -149,11 +154,6 @@ class Bottleneck(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
         return F.relu(self.bn3(self.conv3(out)) + self.shortcut(x))
-
-# %% ../nbs/02_models.ipynb #143681dc
-def _shortcut(cin:int, cout:int, stride:int) -> nn.Module:
-    if stride == 1 and cin == cout: return nn.Identity()
-    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
 # %% ../nbs/02_models.ipynb #ce6581a9
 class ResNet(EmbedNet):

@@ -13,8 +13,8 @@ from .core import Registry, check_1d, check_fraction, check_indices, rng, to_num
 # %% auto #0
 __all__ = ['DEFAULT_PRUNE_RATES', 'MIN_CLASS_SHARE', 'AUTO_TOP_FROM', 'SELECTIONS', 'BASELINES', 'BASELINE_OPTIONS',
            'PROXY_BELOW', 'PROXY_VAL_FRAC', 'PROXY_TOL', 'PROXY_MAX_LOSS', 'AUTO_CANDIDATES', 'n_keep',
-           'check_prune_rate', 'SelectionWarning', 'class_floors', 'guard_coverage', 'warn_selection', 'select',
-           'top_select', 'random_scores', 'ssp_scores', 'ccs_select', 'check_baseline_options', 'ccs_cutoff',
+           'check_prune_rate', 'SelectionWarning', 'class_floors', 'guard_coverage', 'warn_selection', 'top_select',
+           'select', 'random_scores', 'ssp_scores', 'ccs_select', 'check_baseline_options', 'ccs_cutoff',
            'moderate_select', 'random_select', 'auto_strategy', 'paired_se', 'choose_by_proxy', 'carve_validation',
            'proxy_selection', 'selection_spec']
 
@@ -147,6 +147,16 @@ def warn_selection(kept, # kept dataset indices
     for m in out: warnings.warn(f"select: {m}", SelectionWarning, stacklevel=3)
     return out
 
+# %% ../nbs/08_prune.ipynb #b7f7e468
+def top_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round",
+               seed:int=0) -> np.ndarray:
+    """The paper's rule: indices of the `n_keep` highest scores (stable: ties keep the smaller
+    index)."""
+    return np.argsort(-scores, kind="stable")[:n_keep(len(scores), keep_frac, rounding)]
+
+SELECTIONS = Registry("selection strategy")
+SELECTIONS["top"] = top_select
+
 # %% ../nbs/08_prune.ipynb #fb9fd773
 def select(scores, # (n,) scores, higher = keep
            keep_frac:float, # fraction kept, in (0, 1]
@@ -189,16 +199,6 @@ def select(scores, # (n,) scores, higher = keep
     if warn:
         warn_selection(kept, y, strategy if not class_balanced else f"{strategy} (class-balanced)")
     return np.sort(kept)
-
-# %% ../nbs/08_prune.ipynb #b7f7e468
-def top_select(scores:np.ndarray, keep_frac:float, *, rounding:str="round",
-               seed:int=0) -> np.ndarray:
-    """The paper's rule: indices of the `n_keep` highest scores (stable: ties keep the smaller
-    index)."""
-    return np.argsort(-scores, kind="stable")[:n_keep(len(scores), keep_frac, rounding)]
-
-SELECTIONS = Registry("selection strategy")
-SELECTIONS["top"] = top_select
 
 # %% ../nbs/08_prune.ipynb #1542b8ae
 def random_scores(n:int, seed:int=0) -> np.ndarray:
@@ -265,7 +265,6 @@ def ccs_select(scores, # (n,) importance scores (higher = more important = harde
         kept.append(pool[g.choice(members[b], take, replace=False)]); left -= take
     return np.sort(np.concatenate(kept))
 
-# %% ../nbs/08_prune.ipynb #996ccae4
 def _strata(v:np.ndarray, bins:int) -> list[np.ndarray]:
     "Positions of `v` in each of `bins` equal-width strata over [min, max + 1e-4·(max − min))."
     lo, hi = v.min(), v.max()
@@ -349,7 +348,6 @@ def auto_strategy(n_kept:int, # size of the kept set
         "yours",
     )
 
-# %% ../nbs/08_prune.ipynb #33c328ab
 def _auto_select(s, keep_frac, labels, rounding, min_class_share, seed, warn) -> np.ndarray:
     if labels is None:
         raise ValueError("strategy='auto' needs labels: it decides by the kept samples per class")

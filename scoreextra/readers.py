@@ -456,6 +456,22 @@ def _places_list(src:Path, list_name:str, img_dir:str) -> tuple[list, np.ndarray
         paths.append(src/img_dir/parts[0].lstrip("/")); ys.append(int(parts[1]))
     return paths, np.asarray(ys, np.int64)
 
+# %% ../nbs/01_readers.ipynb #c3fde8d0
+def _places_pieces(paths, ys, resize, size, workers, block):
+    pool = None
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        pool = ProcessPoolExecutor(workers)
+    try:
+        for s in range(0, len(paths), block):
+            args = [(p, resize, size) for p in paths[s:s+block]]
+            imgs = list(
+                pool.map(_places_one, args, chunksize=32) if pool else map(_places_one, args)
+            )
+            yield np.stack(imgs), ys[s:s+block]
+    finally:
+        if pool: pool.shutdown()
+
 # %% ../nbs/01_readers.ipynb #b563b483
 def prepare_places365_64(src_root:str|Path, # folder in torchvision's Places365(small=True) layout
                          # data root; files go to `<dst_root>/places365_64/`
@@ -490,22 +506,6 @@ def prepare_places365_64(src_root:str|Path, # folder in torchvision's Places365(
                      {"sources": {lst: len(paths)}, "resize": resize, "size": size,
                       "crop": "center"})
     return dst
-
-# %% ../nbs/01_readers.ipynb #c3fde8d0
-def _places_pieces(paths, ys, resize, size, workers, block):
-    pool = None
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        pool = ProcessPoolExecutor(workers)
-    try:
-        for s in range(0, len(paths), block):
-            args = [(p, resize, size) for p in paths[s:s+block]]
-            imgs = list(
-                pool.map(_places_one, args, chunksize=32) if pool else map(_places_one, args)
-            )
-            yield np.stack(imgs), ys[s:s+block]
-    finally:
-        if pool: pool.shutdown()
 
 # %% ../nbs/01_readers.ipynb #7ca23ec8
 def load_places365_64(split:str="train", root=None) -> Dataset:

@@ -138,12 +138,6 @@ class RunFolder:
             "scoreextra writes only inside its runs root; remove the link",
         )
 
-# %% ../nbs/00_runfolder.ipynb #f243fe8c
-def run_status(root:str|Path, stage:str, config:dict) -> str:
-    """Status of the run folder for (`stage`, `config`) — 'new' if there is none — without creating
-    anything."""
-    return RunFolder(root, stage, config, create=False).status
-
 # %% ../nbs/00_runfolder.ipynb #476965ab
 @patch
 def _write_config(self:RunFolder):
@@ -215,6 +209,12 @@ def _read_meta(self:RunFolder) -> dict:
             "damaged": {**meta.get("damaged", {}), "config.json": self._config_damage},
         }
     return meta
+
+# %% ../nbs/00_runfolder.ipynb #f243fe8c
+def run_status(root:str|Path, stage:str, config:dict) -> str:
+    """Status of the run folder for (`stage`, `config`) — 'new' if there is none — without creating
+    anything."""
+    return RunFolder(root, stage, config, create=False).status
 
 # %% ../nbs/00_runfolder.ipynb #8c6bb4f7
 class _Heartbeat(threading.Thread):

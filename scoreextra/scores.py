@@ -212,6 +212,14 @@ def finite_scores(
     out = s.copy(); out[s == np.inf] = hi + 1; out[s == -np.inf] = lo - 1
     return out
 
+# %% ../nbs/04_scores.ipynb #b29582ad
+def _margins(z:np.ndarray, y:np.ndarray) -> np.ndarray:
+    "z_y − max_{c≠y} z_c along the last axis, for logits (…, n, C) and labels (n,)."
+    rows = np.arange(len(y))
+    zy = z[..., rows, y]
+    other = z.copy(); other[..., rows, y] = -np.inf
+    return zy - other.max(-1)
+
 # %% ../nbs/04_scores.ipynb #bbb05287
 def aum(logits, # (E, n, C) training logits per epoch
         y, # (n,) int labels
@@ -222,11 +230,3 @@ def aum(logits, # (E, n, C) training logits per epoch
     if z.shape[2] < 2: raise ValueError(f"aum needs at least 2 classes, got {z.shape[2]}")
     y = _check_labels(y, z.shape[1], z.shape[2])
     return -_margins(z, y).mean(0)
-
-# %% ../nbs/04_scores.ipynb #b29582ad
-def _margins(z:np.ndarray, y:np.ndarray) -> np.ndarray:
-    "z_y − max_{c≠y} z_c along the last axis, for logits (…, n, C) and labels (n,)."
-    rows = np.arange(len(y))
-    zy = z[..., rows, y]
-    other = z.copy(); other[..., rows, y] = -np.inf
-    return zy - other.max(-1)

@@ -254,7 +254,6 @@ def run_stage(stage:str, # a name in STAGES
     finally: folder.unlock()
     return folder
 
-# %% ../nbs/12_stages.ipynb #3f6dc794
 class Busy(RuntimeError):
     "Another live process holds this run folder's lock."
 

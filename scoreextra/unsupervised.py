@@ -119,7 +119,6 @@ class TurtleEmbedConfig(TypedConfig):
     dataset: str = checked(known(DATASETS))
     embedding: dict = checked(embedding_spec)   # stored with its kind's defaults filled in
 
-# %% ../nbs/15_unsupervised.ipynb #4bfadfa5
 def embed_config(dataset:str, embedding:dict) -> dict:
     "Config of a `turtle_embed` stage."
     return TurtleEmbedConfig(dataset=dataset, embedding=embedding).to_dict()
@@ -179,7 +178,6 @@ class TurtleScoreConfig(TypedConfig):
         object.__setattr__(self, "sampler", None if self.seed_size is None else self.sampler)
         object.__setattr__(self, "turtle", turtle_hparams(self.turtle, self.window))
 
-# %% ../nbs/15_unsupervised.ipynb #3c84e87f
 def turtle_score_config(dataset:str, embedding:dict, seed_size:float|int|None=None, seed:int=0, *,
                         sampler:str="random", # how the subset is drawn (no labels: random or zcore)
                         turtle:dict|None=None, # TURTLE hyperparameters (see TURTLE_DEFAULTS)
@@ -233,7 +231,6 @@ class TurtleExtrapolateConfig(SpaceExtrapolationConfig):
     "Config of a `turtle_extrapolate` stage (no labels: knn, gnn)."
     stage, score_type, unsupervised = "turtle_extrapolate", TurtleScoreConfig, True
 
-# %% ../nbs/15_unsupervised.ipynb #96eb0e5e
 def turtle_extrapolate_config(score:dict, # a subset `turtle_score` config
                               extrapolator:str="knn", k:int=DEFAULT_K, *, seed:int=0,
                               params:dict|None=None) -> dict:
