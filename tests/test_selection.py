@@ -153,3 +153,23 @@ def test_every_committed_auto_choice_follows_the_current_rule():
             stale.append(f"{sel.parent.relative_to(root)}: chose {why['choice']}")
     assert checked or not list(root.glob("*/prune_train")), "no committed auto run with proxies found"
     assert not stale, f"{len(stale)} run folders decided by another rule (delete and rerun them): {stale}"
+
+
+def test_the_proxy_check_runs_on_data_with_a_class_of_one_sample():
+    "A long-tailed label set (a class with one sample) used to fail the carved split's stratification before any proxy trained."
+    from scoreextra.data import register_dataset, load_dataset
+    from scoreextra.models import get_model
+    from scoreextra.prune import carve_validation, proxy_selection
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(301, 8)).astype(np.float32), np.r_[np.repeat([0, 1, 2], 100), [3]]
+    ds = load_dataset(register_dataset((x, y), (x[:20], y[:20]), name="long_tail"))
+    assert ds.y.tolist().count(3) == 1
+    val = carve_validation(ds.y, 0.2)
+    assert 3 not in ds.y[val] and np.bincount(ds.y[val], minlength=4).tolist() == [20, 20, 20, 0]
+    trained = []
+    def train(kept):
+        trained.append(kept)
+        return get_model("mlp", ds.num_classes, ds.in_shape, seed=0)
+    res = proxy_selection(ds, rng.random(len(ds)), 0.5, train)
+    assert res["n_val"] == 60 and res["choice"] in ("top", "ccs", "random") and len(trained) == 3
+    assert all(not set(k) & set(val) for k in trained)           # no proxy trains on its validation samples
