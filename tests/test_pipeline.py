@@ -118,7 +118,7 @@ def test_submitit_local_executor_runs_jobs(tmp_path):
     assert not list(tmp_path.glob("*/*/notebook.partial.ipynb"))
 
 
-# ~30 CPU s: a sweep of TINY in a real `scoreextra` process. Its parts stay in `make test`: 20_cli (nbdev-test) runs
+# ~23 s on one thread (30 s in make test): a sweep of TINY in a real `scoreextra` process. Its parts stay in `make test`: 20_cli (nbdev-test) runs
 # `scoreextra sweep --smoke` and `scoreextra report` through the same command functions, test_cli_help_lists_commands
 # the installed console script, test_checks_before_cost a bad config file and test_faults a missing one.
 @pytest.mark.slow

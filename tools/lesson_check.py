@@ -9,15 +9,15 @@ battery is visible. `make test` runs it.
 import ast, json, re, sys
 from pathlib import Path
 
+from execute_notebooks import _source, directives   # nbdev's `#| name: value` cell directives
+
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CHECKS = 4   # check lines (test_eq, test_fail, test_close, assert, ...) a visible example may show
 CHECK = re.compile(r"^\s*(test_\w+\(|assert\b)")
 
 
-def _src(cell) -> str: return "".join(cell["source"])
-def _directives(src:str) -> list[str]: return [l.strip() for l in src.splitlines() if l.startswith("#|")]
-def _is_export(src:str) -> bool: return any(d.split()[1:2] in (["export"], ["exports"]) for d in _directives(src))
-def _is_hidden(src:str) -> bool: return any(d.split()[1:2] == ["hide"] for d in _directives(src))
+def _is_export(src:str) -> bool: return bool({"export", "exports"} & set(directives(src)))
+def _is_hidden(src:str) -> bool: return "hide" in directives(src)
 
 
 def public_names(src:str) -> list[str]:
@@ -30,7 +30,7 @@ def public_names(src:str) -> list[str]:
 
 def is_example(cell) -> bool:
     "A code cell a reader sees that does more than render docs."
-    s = _src(cell)
+    s = _source(cell)
     if cell["cell_type"] != "code" or _is_hidden(s) or _is_export(s): return False
     body = [l for l in s.splitlines() if l.strip() and not l.startswith("#|")]
     return bool(body) and not all(l.strip().startswith("show_doc(") for l in body)
@@ -41,14 +41,14 @@ def check(path:Path) -> tuple[int, list[str], list[str]]:
     cells = json.loads(path.read_text())["cells"]
     n, missing, batteries = 0, [], []
     for i, c in enumerate(cells):
-        s = _src(c)
+        s = _source(c)
         if c["cell_type"] == "code" and is_example(c):
             k = sum(bool(CHECK.match(l)) for l in s.splitlines())
             if k > MAX_CHECKS: batteries.append(f"cell {i}: {k} check lines")
         if c["cell_type"] != "code" or not _is_export(s) or not (names := public_names(s)): continue
         n += 1
         for c2 in cells[i + 1:]:
-            if c2["cell_type"] == "code" and _is_export(_src(c2)): missing.append(f"cell {i}: {', '.join(names)}"); break
+            if c2["cell_type"] == "code" and _is_export(_source(c2)): missing.append(f"cell {i}: {', '.join(names)}"); break
             if is_example(c2): break
         else: missing.append(f"cell {i}: {', '.join(names)}")
     return n, missing, batteries
