@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow venv data browser readme notebooks docs clean-venv
+.PHONY: demo test test-slow venv docs-deps data browser readme notebooks docs clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,19 @@ $(STAMP): pyproject.toml
 	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
 	  echo "torch $$($(BIN)/python -c 'import torch; print(torch.__version__)') already in $(VENV)"; \
 	else $(BIN)/python -m pip install -q $(TORCH_SPEC); fi
-	$(BIN)/python -m pip install -q -e ".[dev,docs]"
+	$(BIN)/python -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# The `docs` extra (Sphinx, MyST-NB, furo, websocket-client): only the site's build and its browser test
+# (`make docs`, `make test-slow`) need it, so `make test` does not wait for it.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,docs]"
+	@touch $(DOCS_STAMP)
+
+docs-deps: $(DOCS_STAMP)
 
 # Fashion-MNIST from Debian's package (real 60k/10k images); skipped with a message elsewhere.
 data:
@@ -62,7 +71,7 @@ test: venv data
 # papermill, DDP resume and a damaged checkpoint under torchrun, the smoke runs of the configs that are neither in the
 # default set nor GPU-sized, bench/device_check.sh --cpu-dry-run. The GPU-sized configs' smoke runs (half an hour
 # on 2 cores) are left to `pytest -m gpu_sized`.
-test-slow: venv data browser
+test-slow: venv docs-deps data browser
 	OMP_NUM_THREADS=1 $(BIN)/pytest -m "slow and not gpu_sized" -n $(TEST_JOBS) --dist loadfile --durations=10
 
 # README.md is generated from nbs/index.ipynb (nbdev-readme needs Quarto, absent here).
@@ -79,7 +88,7 @@ notebooks: venv data
 
 # The documentation site, built offline into _docs/html/ (open _docs/html/index.html): README as the landing
 # page, every notebook with its stored outputs (never executed here), the API reference, the reports.
-docs: venv
+docs: venv docs-deps
 	$(BIN)/python tools/build_docs.py
 
 clean-venv:

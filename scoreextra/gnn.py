@@ -8,14 +8,15 @@ Docs: https://scoreextra.github.io/scoreextra/gnn.html.md"""
 # %% ../nbs/07_gnn.ipynb #b9d0e2c4
 from __future__ import annotations
 import time, warnings
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from fastcore.basics import patch
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import GCNConv
+
+if TYPE_CHECKING: from torch_geometric.nn import GCNConv   # imported by `GCN` when it is built
 
 from .core import check_1d, check_indices, get_device, rng, to_numpy
 from .faiss_search import _scale_for
@@ -184,6 +185,9 @@ class GCN(nn.Module):
                  # draws dropout masks (`bernoulli_keep`); None: `F.dropout`
                  mask_rng:np.random.Generator|None=None,
                 ):
+        # imported here: torch_geometric takes ~3 s to import, and only the GCN needs it
+        from torch_geometric.nn import GCNConv
+
         super().__init__()
         dims = [int(in_dim), *map(int, hidden), 1]
         self.convs = nn.ModuleList(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib, numbers, warnings
 
 import numpy as np
-from scipy.stats import rankdata
 
 from .core import Registry, check_1d, check_fraction, check_indices, to_numpy
 # the search, k's check and the recall tuning
@@ -487,6 +486,8 @@ def merge(seed_idx, # (m,) dataset indices of the seeds
         raise ValueError(f"extrapolated must have length n={n} or n - m={len(rest)}, got {len(ex)}")
     check_1d("extrapolated (non-seed entries)", vals)
     if how == "quantile" and len(vals):
+        from scipy.stats import rankdata   # scipy.stats takes ~1 s to import
+
         q = (rankdata(vals) - 0.5) / len(vals)
         vals = np.quantile(seed_scores, q)
     if how == "shrink":

@@ -10,7 +10,6 @@ import re
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .core import check_indices, to_numpy
 from .prune import BASELINES
@@ -53,12 +52,16 @@ def pearson(a, b, nan_policy:str="omit") -> float:
 # %% ../nbs/11_metrics.ipynb #308d8545
 def spearman(a, b, nan_policy:str="omit") -> float:
     "Spearman's rank correlation r_s with average ranks for ties (scipy); nan when undefined."
+    from scipy import stats   # scipy.stats takes ~1 s to import: only when asked for
+
     p = _pairs(a, b, nan_policy)
     return float("nan") if p is None else float(stats.spearmanr(*p).statistic)
 
 # %% ../nbs/11_metrics.ipynb #e29787a5
 def kendall(a, b, nan_policy:str="omit") -> float:
     "Kendall's τ-b (scipy, O(n log n)); nan when undefined."
+    from scipy import stats
+
     p = _pairs(a, b, nan_policy)
     return float("nan") if p is None else float(stats.kendalltau(*p, variant="b").statistic)
 
