@@ -46,32 +46,37 @@ demo: venv data
 # ruff first (seconds; its rules in pyproject.toml [tool.ruff]), then the width of the code a reader sees
 # (tools/line_check.py: every notebook code line, hence the package, and the READMEs' code blocks within 100 characters;
 # `python tools/line_check.py --fix` rewrites them), and whether the notebooks read as lessons (tools/lesson_check.py:
-# every exported public name followed by a visible example, no visible test battery). Then nbdev-test (one notebook per core) and pytest side by side:
-# pytest's workers wait on the processes, kernels and browser they start, and nbdev-test's on its last, longest
-# notebooks, so on 2 cores the two together take about 70% of their one-after-the-other time. pytest's output comes
-# as it runs, nbdev-test's when both are done; the target fails when either does. pytest runs TEST_JOBS workers
-# (pytest-xdist), each test file on one worker so that a file's shared fixtures (a sweep, a trained model) are built
-# once; one BLAS/OpenMP thread each avoids oversubscribing the cores. pytest includes tests/test_export.py: the
-# package equals what nbdev-export makes of the notebooks. --durations: where the time goes.
-TEST_JOBS ?= 2
+# every exported public name followed by a visible example, no visible test battery). Then the notebooks' tests
+# (tools/nbtest.py: nbdev-test's `test_nb` on every notebook, NB_JOBS workers, the longest notebooks first; cells
+# flagged `#| slow` are left to make test-slow) and pytest side by side. On 2 cores the two keep both cores busy
+# (pytest's workers wait on the processes, kernels and locks they start), so the run takes about the CPU seconds of
+# both halved. pytest's output comes as it runs, the notebooks' when both are done; the target fails when either
+# does. pytest runs TEST_JOBS workers (pytest-xdist), each test file on one worker so that a file's shared fixtures
+# (a sweep, a trained model) are built once, the longest files first (tests/conftest.py); one BLAS/OpenMP thread
+# each avoids oversubscribing the cores. pytest includes tests/test_export.py: the package equals what nbdev-export
+# makes of the notebooks. --durations: where the time goes.
+TEST_JOBS ?= 3
+NB_JOBS ?= 2
 test: venv data
 	$(BIN)/ruff check scoreextra tests tools bench
 	$(BIN)/python tools/line_check.py
 	$(BIN)/python tools/lesson_check.py
 	@log=$$(mktemp); trap 'rm -f $$log' EXIT; \
-	echo "nbdev-test: running alongside pytest, its output follows pytest's"; \
-	OMP_NUM_THREADS=1 $(BIN)/nbdev-test >$$log 2>&1 & nb=$$!; \
-	OMP_NUM_THREADS=1 $(BIN)/pytest -n $(TEST_JOBS) --dist loadfile --durations=10; py=$$?; \
-	wait $$nb; nbrc=$$?; echo "---- nbdev-test (exit status $$nbrc) ----"; cat $$log; \
-	if [ $$py -ne 0 ] || [ $$nbrc -ne 0 ]; then echo "make test: pytest exit status $$py, nbdev-test $$nbrc"; exit 1; fi
+	echo "notebook tests: running alongside pytest, their output follows pytest's"; \
+	OMP_NUM_THREADS=1 $(BIN)/python tools/nbtest.py --n-workers $(NB_JOBS) >$$log 2>&1 & nb=$$!; \
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=10; py=$$?; \
+	wait $$nb; nbrc=$$?; echo "---- notebook tests (exit status $$nbrc) ----"; cat $$log; \
+	if [ $$py -ne 0 ] || [ $$nbrc -ne 0 ]; then echo "make test: pytest exit status $$py, notebook tests $$nbrc"; exit 1; fi
 
 # The slow set (`.ci/run` runs it after `make test`): end-to-end checks whose parts `make test`
-# checks on smaller inputs: the documentation site built and opened in Chromium (tests/test_docs.py), the README's
+# checks on smaller inputs: the notebook cells flagged `#| slow` (digits' convergence check, 08_prune's pruning curves,
+# own-data final trainings), the documentation site built and opened in Chromium (tests/test_docs.py), the README's
 # own-data example, a CLI run killed by SIGTERM and rerun, sweeps under submitit and papermill kernels, SIGTERM under
 # papermill, DDP resume and a damaged checkpoint under torchrun, the smoke runs of the configs that are neither in the
 # default set nor GPU-sized, bench/device_check.sh --cpu-dry-run. The GPU-sized configs' smoke runs (half an hour
 # on 2 cores) are left to `pytest -m gpu_sized`.
 test-slow: venv docs-deps data browser
+	OMP_NUM_THREADS=1 $(BIN)/python tools/nbtest.py --flags slow --flagged-only --n-workers $(NB_JOBS) --timing
 	OMP_NUM_THREADS=1 $(BIN)/pytest -m "slow and not gpu_sized" -n $(TEST_JOBS) --dist loadfile --durations=10
 
 # README.md is generated from nbs/index.ipynb (nbdev-readme needs Quarto, absent here).

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 import torch
-from torch_geometric.nn import GCNConv
 
 from scoreextra.csrgraph import CSRGraph, edges_to_csr, knn_graph
 from scoreextra.gnn import GCN, GNNExtrapolator, NeighborSampler, gcn_adjacency, node_features
@@ -78,6 +77,7 @@ def test_graph_memory_is_linear_in_edges():
 # ---------------------------------------------------------------- sparse GCN == stock GCNConv
 @pytest.mark.parametrize("symmetric", [False, True])
 def test_sparse_gcn_equals_edge_index_gcnconv(symmetric):
+    from torch_geometric.nn import GCNConv     # here, not at the top: every worker collects this file, one runs it
     emb, lab, _ = blobs(200, d=3)
     g = knn_graph(emb, 6, symmetric=symmetric, weight="exp_half")
     x = torch.from_numpy(node_features(emb, lab))

@@ -111,3 +111,27 @@ def test_a_failing_notebook_is_left_as_it_was(tmp_path):
     before = p.read_text()
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "execute_notebooks.py"), str(p)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 1 and "ZeroDivisionError" in r.stdout and p.read_text() == before
+
+
+def test_nbtest_orders_every_notebook_longest_first_and_finds_the_flagged(tmp_path):
+    "tools/nbtest.py (make test's notebook run): all notebooks, the listed long ones first; --flagged-only's filter."
+    sys.path.insert(0, str(ROOT / "tools"))
+    try: import nbtest
+    finally: sys.path.pop(0)
+    nbs = sorted((ROOT / "nbs").glob("*.ipynb"))
+    assert set(nbtest.LONGEST_FIRST) <= {p.stem for p in nbs}, "a notebook of LONGEST_FIRST was renamed"
+    order = nbtest.ordered(nbs)
+    assert sorted(order) == nbs and [p.stem for p in order[:len(nbtest.LONGEST_FIRST)]] == list(nbtest.LONGEST_FIRST)
+    rest = order[len(nbtest.LONGEST_FIRST):]
+    assert rest == sorted(rest)
+    cell = lambda src: {"cell_type": "code", "metadata": {}, "source": src, "outputs": [], "execution_count": None}
+    for name, srcs in (("plain", ["x = 1", "#| hide\ny = 2"]), ("slow", ["x = 1", "#| slow\nrun()"])):
+        (tmp_path / f"{name}.ipynb").write_text(json.dumps({"cells": [cell(s) for s in srcs], "metadata": {}}))
+    assert [nbtest.flagged(tmp_path / f"{n}.ipynb", {"slow"}) for n in ("plain", "slow")] == [False, True]
+    # the slow cells make test-slow runs are there, and in the notebooks it runs
+    assert {p.stem for p in nbs if nbtest.flagged(p, {"slow"})} == {"08_prune", "18_converge", "21_own_data"}
+
+
+def test_conftest_orders_existing_test_files():
+    from conftest import LONGEST_FIRST
+    assert set(LONGEST_FIRST) <= {p.name for p in (ROOT / "tests").glob("test_*.py")}, "a file of LONGEST_FIRST was renamed"
