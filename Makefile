@@ -70,10 +70,10 @@ test: venv data
 
 # The slow set (`.ci/run` runs it after `make test`): end-to-end checks whose parts `make test`
 # checks on smaller inputs: the notebook cells flagged `#| slow` (digits' convergence check, 08_prune's pruning curves,
-# own-data final trainings), the documentation site built and opened in Chromium (tests/test_docs.py), the README's
-# own-data example, a CLI run killed by SIGTERM and rerun, sweeps under submitit and papermill kernels, SIGTERM under
-# papermill, DDP resume and a damaged checkpoint under torchrun, the smoke runs of the configs that are neither in the
-# default set nor GPU-sized, bench/device_check.sh --cpu-dry-run. The GPU-sized configs' smoke runs (half an hour
+# own-data final trainings, a three-seed run, a papermill sweep), the documentation site built and opened in Chromium
+# (tests/test_docs.py), the README's own-data example, a CLI run killed by SIGTERM and rerun, sweeps under submitit
+# and papermill kernels, SIGTERM under papermill, DDP resume and a damaged checkpoint under torchrun, the smoke runs
+# of the configs that are neither in the default set nor GPU-sized, bench/device_check.sh --cpu-dry-run. The GPU-sized configs' smoke runs (half an hour
 # on 2 cores) are left to `pytest -m gpu_sized`.
 test-slow: venv docs-deps data browser
 	OMP_NUM_THREADS=1 $(BIN)/python tools/nbtest.py --flags slow --flagged-only --n-workers $(NB_JOBS) --timing

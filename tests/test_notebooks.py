@@ -129,7 +129,8 @@ def test_nbtest_orders_every_notebook_longest_first_and_finds_the_flagged(tmp_pa
         (tmp_path / f"{name}.ipynb").write_text(json.dumps({"cells": [cell(s) for s in srcs], "metadata": {}}))
     assert [nbtest.flagged(tmp_path / f"{n}.ipynb", {"slow"}) for n in ("plain", "slow")] == [False, True]
     # the slow cells make test-slow runs are there, and in the notebooks it runs
-    assert {p.stem for p in nbs if nbtest.flagged(p, {"slow"})} == {"08_prune", "18_converge", "21_own_data"}
+    assert {p.stem for p in nbs if nbtest.flagged(p, {"slow"})} == {"08_prune", "17_experiments", "18_converge", "19_pipeline",
+                                                                  "21_own_data"}
 
 
 def test_conftest_orders_existing_test_files():
