@@ -55,7 +55,7 @@ demo: venv data
 # (a sweep, a trained model) are built once, the longest files first (tests/conftest.py); one BLAS/OpenMP thread
 # each avoids oversubscribing the cores. pytest includes tests/test_export.py: the package equals what nbdev-export
 # makes of the notebooks. --durations: where the time goes.
-TEST_JOBS ?= 3
+TEST_JOBS ?= 2
 NB_JOBS ?= 2
 test: venv data
 	$(BIN)/ruff check scoreextra tests tools bench
