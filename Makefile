@@ -10,16 +10,28 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow venv docs-deps data browser readme notebooks docs clean-venv
+.PHONY: demo test test-slow venv-base venv docs-deps data browser readme notebooks docs clean-venv
 
-$(STAMP): pyproject.toml
+# The package and what it needs to run (`make demo` needs no more), or with it the dev extra (nbdev, pytest, ruff,
+# jupyterlab, ...) for `make test` and the notebooks: one pip call either way.
+define install
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
 	  echo "torch $$($(BIN)/python -c 'import torch; print(torch.__version__)') already in $(VENV)"; \
 	else $(BIN)/python -m pip install -q $(TORCH_SPEC); fi
-	$(BIN)/python -m pip install -q -e ".[dev]"
-	@touch $(STAMP)
+	$(BIN)/python -m pip install -q -e "$(1)"
+endef
+BASE_STAMP := $(VENV)/.installed-base
+$(BASE_STAMP): pyproject.toml
+	$(call install,.)
+	@touch $(BASE_STAMP)
+
+$(STAMP): pyproject.toml
+	$(call install,.[dev])
+	@touch $(BASE_STAMP) $(STAMP)
+
+venv-base: $(BASE_STAMP)
 
 venv: $(STAMP)
 
@@ -40,7 +52,7 @@ data:
 browser:
 	@bash tools/install_chromium.sh
 
-demo: venv data
+demo: venv-base data
 	$(BIN)/scoreextra demo
 
 # ruff first (seconds; its rules in pyproject.toml [tool.ruff]), then the width of the code a reader sees
