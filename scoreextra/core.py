@@ -16,9 +16,9 @@ import yaml
 
 # %% auto #0
 __all__ = ['MAX_YAML_DEPTH', 'MAX_YAML_VALUES', 'seed_everything', 'rng', 'get_device', 'OutOfRange', 'check_fraction',
-           'to_numpy', 'check_1d', 'check_indices', 'YAMLRefused', 'load_yaml', 'DamagedArtefact', 'atomic_path',
-           'save_json', 'load_json', 'save_npy', 'file_record', 'save_torch', 'UnsafeArtefact', 'load_torch',
-           'UnknownName', 'Registry', 'config_hash', 'git_commit', 'peak_memory_mb']
+           'to_numpy', 'as_array', 'check_1d', 'check_indices', 'YAMLRefused', 'load_yaml', 'DamagedArtefact',
+           'atomic_path', 'save_json', 'load_json', 'save_npy', 'file_record', 'save_torch', 'UnsafeArtefact',
+           'load_torch', 'UnknownName', 'Registry', 'config_hash', 'git_commit', 'peak_memory_mb']
 
 # %% ../nbs/00_core.ipynb #ab79e2e2
 def seed_everything(seed:int, # any non-negative int
@@ -88,15 +88,27 @@ def to_numpy(x) -> np.ndarray:
     if isinstance(x, torch.Tensor): return x.detach().cpu().numpy()
     return np.asarray(x)
 
+# %% ../nbs/00_core.ipynb #a5a1e0c1
+def as_array(name:str, x, ndim:int,
+             layout:str="", # the expected layout, named in the errors, e.g. "(n, d)"
+            ) -> np.ndarray:
+    """`x` (numpy, torch, a sequence) as a numpy array of `ndim` dimensions; raise naming `name` if
+    it is not an array or has another number of dimensions."""
+    lay = f" {layout}" if layout else ""
+    try:
+        a = to_numpy(x)
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            f"{name} must be a {ndim}-D array{lay}, got {type(x).__name__} ({e})"
+        ) from None
+    if a.ndim != ndim: raise ValueError(f"{name} must be {ndim}-D{lay}, got shape {a.shape}")
+    return a
+
 # %% ../nbs/00_core.ipynb #34dd6dc6
 def check_1d(name:str, x, n:int|None=None, finite:bool=True, dtype=np.float64) -> np.ndarray:
     """`x` as a 1-D array of `dtype`; raise naming `name` if it is not 1-D, has the wrong length, is
     not numeric or holds NaN/inf."""
-    try:
-        a = to_numpy(x)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be a 1-D array, got {type(x).__name__} ({e})") from None
-    if a.ndim != 1: raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    a = as_array(name, x, 1)
     if n is not None and len(a) != n: raise ValueError(f"{name} must have length {n}, got {len(a)}")
     if dtype is not None:
         if a.size and np.dtype(dtype).kind in "iuf" and a.dtype.kind not in "biuf":
@@ -111,13 +123,7 @@ def check_1d(name:str, x, n:int|None=None, finite:bool=True, dtype=np.float64) -
 def check_indices(name:str, idx, n:int, unique:bool=True) -> np.ndarray:
     """`idx` as int64 dataset indices in [0, n); raise naming `name` on out-of-range (`OutOfRange`)
     or duplicate entries."""
-    try:
-        a = to_numpy(idx)
-    except (TypeError, ValueError) as e:
-        raise TypeError(
-            f"{name} must be a 1-D array of ints, got {type(idx).__name__} ({e})"
-        ) from None
-    if a.ndim != 1: raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    a = as_array(name, idx, 1)
     if a.size and a.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
     a = a.astype(np.int64, copy=False)

@@ -11,7 +11,7 @@ import importlib, numbers, warnings
 
 import numpy as np
 
-from .core import Registry, check_1d, check_fraction, check_indices, to_numpy
+from .core import Registry, as_array, check_1d, check_fraction, check_indices, to_numpy
 # the search, k's check and the recall tuning
 from .faiss_search import METHODS, _check_k, _index_for
 
@@ -31,13 +31,7 @@ def _eq6(dist:np.ndarray, vals:np.ndarray, weighted:bool=True) -> np.ndarray:
 
 # %% ../nbs/06_knn.ipynb #b88457b3
 def _check_embeddings(embeddings):
-    try:
-        e = to_numpy(embeddings)
-    except (TypeError, ValueError) as err:
-        raise TypeError(
-            f"embeddings must be a 2-D array (n, d), got {type(embeddings).__name__} ({err})"
-        ) from None
-    if e.ndim != 2: raise ValueError(f"embeddings must be 2-D (n, d), got shape {e.shape}")
+    e = as_array("embeddings", embeddings, 2, "(n, d)")
     if len(e) < 1: raise ValueError("embeddings must hold at least one sample")
     if e.shape[1] < 1:
         raise ValueError(

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .core import OutOfRange, check_1d, to_numpy
+from .core import OutOfRange, as_array, check_1d, to_numpy
 
 # %% auto #0
 __all__ = ['TDDS_EPS', 'du_windows', 'dynamic_uncertainty', 'softmax64', 'tdds_step', 'tdds', 'trajectory_slice', 'el2n',
@@ -21,13 +21,7 @@ __all__ = ['TDDS_EPS', 'du_windows', 'dynamic_uncertainty', 'softmax64', 'tdds_s
 def _history(name:str, x, ndim:int, what:str) -> np.ndarray:
     """`x` as a finite float64 array with `ndim` dimensions; errors name `name` and the expected
     layout."""
-    try:
-        a = to_numpy(x)
-    except (TypeError, ValueError) as e:
-        raise TypeError(
-            f"{name} must be a {ndim}-D array {what}, got {type(x).__name__} ({e})"
-        ) from None
-    if a.ndim != ndim: raise ValueError(f"{name} must be {ndim}-D {what}, got shape {a.shape}")
+    a = as_array(name, x, ndim, what)
     if a.dtype.kind not in "fiub": raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
     a = a.astype(np.float64, copy=False)
     bad = ~np.isfinite(a)
