@@ -9,22 +9,23 @@ notebook is tested: the list below only orders them. `make test-slow` runs the c
 (end-to-end demonstrations whose parts cells before them check on small inputs):
 `python tools/nbtest.py --flags slow --flagged-only`.
 """
-import argparse, json, re, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 
 from fastcore.parallel import parallel
 from fastcore.xtras import working_directory
 from nbdev.config import get_config
+from nbdev.doclinks import nbglob
 from nbdev.test import test_nb
 
 sys.path.insert(0, str(Path(__file__).parent))
 from execute_notebooks import _source, directives   # nbdev's `#| name: value` cell directives
 
-# the longest first, as measured by `nbdev-test --timing` on one thread (seconds, 2026-12-08): 21_own_data 43,
-# 19_pipeline 39, 18_reporting 23, 18_converge 22, 08_prune 17, 17_experiments 13, 02_models 6;
-# the rest take 5 s or less and keep nbdev-test's name order. A name missing here only costs time.
-LONGEST_FIRST = ("21_own_data", "19_pipeline", "18_reporting", "18_converge", "08_prune", "17_experiments",
-                 "02_models", "12_stages", "03_train", "09_turtle", "index")
+# the longest first, as measured by `python tools/nbtest.py --timing` (two workers, one thread each, `#| slow` cells
+# skipped; seconds, 2026-12-08): 21_own_data 32, 19_pipeline 21, 18_reporting 20, 09_turtle, 02_models, 12_stages,
+# 03_train 5, index 4; the rest take 3 s or less and keep nbdev-test's name order. A name missing here only costs time.
+LONGEST_FIRST = ("21_own_data", "19_pipeline", "18_reporting", "09_turtle", "02_models", "12_stages", "03_train",
+                 "index")
 
 
 def ordered(files: list[Path]) -> list[Path]:
@@ -49,8 +50,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     cfg = get_config()
     skip = cfg.tst_flags.split() if isinstance(cfg.tst_flags, str) else list(cfg.tst_flags)
-    files = [f.absolute() for f in Path(cfg.nbs_path).glob("*.ipynb") if not f.name.startswith(("_", "."))]
-    if a.file_re: files = [f for f in files if re.search(a.file_re, f.name)]
+    # nbdev-test's own selection of notebooks (nbglob: no _ or . names), then its order changed
+    files = [f.absolute() for f in nbglob(cfg.nbs_path, as_path=True, file_re=a.file_re)]
     if a.flagged_only: files = [f for f in files if flagged(f, set(a.flags.split()))]
     files = ordered(files)
     if not files:
